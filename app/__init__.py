@@ -1,0 +1,38 @@
+"""PenguinMails Sequences: the application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from app.config import INSTANCE_DIR, Settings, engine_options
+from app.extensions import csrf, db, login_manager, migrate
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment; `config` overrides (tests pass theirs here)."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.config.update(Settings.from_env().flask_config())
+    if config:
+        app.config.update(config)
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from app import models  # noqa: F401  (registers the tables with the metadata)
+    from app.api import api_bp
+    from app.cli import register_cli
+    from app.web import web_bp
+
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(web_bp)
+    register_cli(app)
+    return app

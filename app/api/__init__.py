@@ -1,0 +1,70 @@
+"""The JSON API: Bearer-token auth, every query scoped to the token's workspace."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app.core.definition import DefinitionError
+from app.services.accounts import workspace_for_token
+
+api_bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": {"message", "field", "step"}}`."""
+
+    def __init__(
+        self, status: int, message: str, field: str | None = None, step: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field, self.step = status, message, field, step
+
+
+def error_body(message: str, field: str | None = None, step: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "field": field, "step": step}}
+
+
+@api_bp.errorhandler(ApiError)
+def _api_error(err: ApiError) -> tuple[Any, int]:
+    return jsonify(error_body(err.message, err.field, err.step)), err.status
+
+
+@api_bp.errorhandler(DefinitionError)
+def _definition_error(err: DefinitionError) -> tuple[Any, int]:
+    first = err.problems[0]
+    body = error_body(first.message, first.field, first.step)
+    body["error"]["problems"] = [
+        {"message": p.message, "field": p.field, "step": p.step} for p in err.problems
+    ]
+    return jsonify(body), 422
+
+
+@api_bp.errorhandler(HTTPException)
+def _http_error(err: HTTPException) -> tuple[Any, int]:
+    return jsonify(error_body(err.description or err.name)), err.code or 500
+
+
+@api_bp.before_request
+def _authenticate() -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "send an API token as 'Authorization: Bearer <token>'")
+    workspace_id = workspace_for_token(token.strip(), datetime.now(UTC))
+    if workspace_id is None:
+        raise ApiError(401, "this API token is not valid")
+    g.workspace_id = workspace_id
+
+
+def json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return data
+
+
+from app.api import contacts, sequences  # noqa: E402,F401  (routes register on import)

@@ -1,0 +1,174 @@
+"""Sequence endpoints: define, read, replace, change status, enroll, list enrollments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import g, jsonify
+
+from app.api import ApiError, api_bp, json_body
+from app.extensions import db
+from app.models import Sequence, Workspace
+from app.services import contacts as contact_service
+from app.services import enrollment as enrollment_service
+from app.services import sequences as sequence_service
+
+
+def _sequence(sequence_id: str) -> Sequence:
+    """The sequence if it is in the token's workspace; 404 otherwise, whatever the reason."""
+    try:
+        wanted = uuid.UUID(sequence_id)
+    except ValueError:
+        raise ApiError(404, "no such sequence") from None
+    sequence = sequence_service.get_sequence(g.workspace_id, wanted)
+    if sequence is None:
+        raise ApiError(404, "no such sequence")
+    return sequence
+
+
+def sequence_document(sequence: Sequence) -> dict[str, Any]:
+    document = sequence_service.export_definition(sequence)
+    return {
+        "id": str(sequence.id),
+        "status": sequence.status,
+        "version": sequence.version,
+        **document,
+    }
+
+
+@api_bp.post("/sequences")
+def create_sequence() -> tuple[Any, int]:
+    definition = sequence_service.parse_input(json_body())
+    workspace = db.session.get_one(Workspace, g.workspace_id)
+    sequence = sequence_service.create_sequence(workspace, definition)
+    return jsonify(sequence_document(sequence)), 201
+
+
+@api_bp.get("/sequences")
+def list_sequences() -> Any:
+    rows = sequence_service.list_sequences(g.workspace_id)
+    return jsonify(
+        {
+            "sequences": [
+                {
+                    "id": str(seq.id),
+                    "name": seq.name,
+                    "status": seq.status,
+                    "version": seq.version,
+                    "active_enrollments": active,
+                }
+                for seq, active in rows
+            ]
+        }
+    )
+
+
+@api_bp.get("/sequences/<sequence_id>")
+def get_sequence(sequence_id: str) -> Any:
+    return jsonify(sequence_document(_sequence(sequence_id)))
+
+
+@api_bp.patch("/sequences/<sequence_id>")
+def patch_sequence(sequence_id: str) -> Any:
+    """Merge the given top-level keys over the current definition, then replace it whole."""
+    sequence = _sequence(sequence_id)
+    changes = json_body()
+    expected = changes.pop("version", None)
+    if expected is not None and expected != sequence.version:
+        raise ApiError(
+            409,
+            f"the sequence changed since version {expected} (now {sequence.version}); "
+            "reload it and apply your change again",
+            "version",
+        )
+    merged = {**sequence_service.export_definition(sequence), **changes}
+    definition = sequence_service.parse_input(merged)
+    sequence_service.replace_definition(sequence, definition)
+    return jsonify(sequence_document(sequence))
+
+
+def _status_change(sequence_id: str, action: str) -> Any:
+    sequence = _sequence(sequence_id)
+    try:
+        sequence_service.set_status(sequence, action, datetime.now(UTC))
+    except sequence_service.SequenceStateError as exc:
+        raise ApiError(409, str(exc), "status") from None
+    return jsonify({"id": str(sequence.id), "status": sequence.status})
+
+
+@api_bp.post("/sequences/<sequence_id>/activate")
+def activate(sequence_id: str) -> Any:
+    return _status_change(sequence_id, "activate")
+
+
+@api_bp.post("/sequences/<sequence_id>/pause")
+def pause(sequence_id: str) -> Any:
+    return _status_change(sequence_id, "pause")
+
+
+@api_bp.post("/sequences/<sequence_id>/resume")
+def resume(sequence_id: str) -> Any:
+    return _status_change(sequence_id, "resume")
+
+
+@api_bp.post("/sequences/<sequence_id>/enroll")
+def enroll(sequence_id: str) -> Any:
+    sequence = _sequence(sequence_id)
+    body = json_body()
+    result = enrollment_service.EnrollResult()
+    contacts = []
+    if "contacts" in body:
+        entries = body["contacts"]
+        if not isinstance(entries, list):
+            raise ApiError(400, 'contacts must be a list of {"email": ...}', "contacts")
+        emails = []
+        for i, entry in enumerate(entries):
+            try:
+                emails.append(contact_service.normalise_email((entry or {}).get("email")))
+            except (contact_service.ContactError, AttributeError):
+                raise ApiError(
+                    400, "each contact needs a valid email", f"contacts[{i}].email"
+                ) from None
+        found = contact_service.contacts_by_email(g.workspace_id, emails)
+        for email in emails:
+            if email in found:
+                contacts.append(found[email])
+            else:
+                result.skip({"email": email}, "no contact with this email")
+    elif "contact_ids" in body:
+        raw = body["contact_ids"]
+        if not isinstance(raw, list):
+            raise ApiError(400, "contact_ids must be a list of ids", "contact_ids")
+        ids = []
+        for value in raw:
+            try:
+                ids.append(uuid.UUID(str(value)))
+            except ValueError:
+                result.skip({"contact_id": str(value)}, "no contact with this id")
+        found_ids = contact_service.contacts_by_id(g.workspace_id, ids)
+        for contact_id in ids:
+            if contact_id in found_ids:
+                contacts.append(found_ids[contact_id])
+            else:
+                result.skip({"contact_id": str(contact_id)}, "no contact with this id")
+    else:
+        raise ApiError(400, "send either 'contacts' or 'contact_ids'", "contacts")
+    done = enrollment_service.enroll_contacts(sequence, contacts, datetime.now(UTC), "api")
+    skipped = result.skipped + done.skipped
+    return jsonify(
+        {
+            "enrolled": len(done.enrolled),
+            "skipped": len(skipped),
+            "enrolled_contact_ids": [str(i) for i in done.enrolled],
+            "skipped_details": skipped,
+        }
+    )
+
+
+@api_bp.get("/sequences/<sequence_id>/enrollments")
+def enrollments(sequence_id: str) -> Any:
+    sequence = _sequence(sequence_id)
+    rows = enrollment_service.list_enrollments(g.workspace_id, sequence.id)
+    return jsonify({"enrollments": [enrollment_service.enrollment_to_dict(r) for r in rows]})

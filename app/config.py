@@ -1,0 +1,74 @@
+"""Settings read from the environment, with defaults that let a newcomer run the app as-is."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in {"0", "false", "no", "off"}
+
+
+def default_database_url() -> str:
+    """A SQLite file under instance/, so the embedded mode needs no server."""
+    return f"sqlite:///{INSTANCE_DIR / 'penguinmails.sqlite3'}"
+
+
+@dataclass
+class Settings:
+    """Everything the app reads from its environment, in one place."""
+
+    database_url: str = field(default_factory=default_database_url)
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    base_url: str = "http://127.0.0.1:5000"
+    secret_key: str = "dev-only-secret-change-me"
+    embedded_scheduler: bool = True
+    default_from_email: str = "sequences@penguinmails.localhost"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("DATABASE_URL") or default_database_url(),
+            redis_url=os.environ.get("REDIS_URL") or None,
+            smtp_url=os.environ.get("SMTP_URL") or None,
+            base_url=(os.environ.get("BASE_URL") or cls.base_url).rstrip("/"),
+            secret_key=os.environ.get("SECRET_KEY") or cls.secret_key,
+            embedded_scheduler=_env_flag("EMBEDDED_SCHEDULER", True),
+            default_from_email=os.environ.get("DEFAULT_FROM_EMAIL") or cls.default_from_email,
+        )
+
+    def flask_config(self) -> dict[str, Any]:
+        """The Flask config keys these settings become."""
+        return {
+            "SQLALCHEMY_DATABASE_URI": normalise_database_url(self.database_url),
+            "REDIS_URL": self.redis_url,
+            "SMTP_URL": self.smtp_url,
+            "BASE_URL": self.base_url,
+            "SECRET_KEY": self.secret_key,
+            "EMBEDDED_SCHEDULER": self.embedded_scheduler and not self.redis_url,
+            "DEFAULT_FROM_EMAIL": self.default_from_email,
+        }
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual postgres:// spellings and route them to psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """SQLite needs a busy timeout so the scheduler thread and web requests can share it."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}

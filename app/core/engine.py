@@ -1,0 +1,149 @@
+"""Step semantics: move one enrollment through its graph as of a given instant.
+
+Pure: no database, no Flask, no clock. The processor loads a batch of enrollments, calls
+`advance` for each, and writes the results in bulk. Consecutive instant steps (email,
+goal, end) run in one call; a waiting step stops the run until it is due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.core import timing
+
+# Guards against a graph that would run forever without waiting (validation forbids it).
+MAX_STEPS_PER_PASS = 200
+
+# Step kinds this engine executes today; the rest are valid definitions awaiting their runtime.
+SUPPORTED_ACTIONS = frozenset({"exit"})
+
+
+class UnsupportedStepError(Exception):
+    """The definition is valid, but this engine cannot run this kind of step yet."""
+
+    def __init__(self, step_key: str, what: str) -> None:
+        super().__init__(f"step '{step_key}': {what} cannot run yet")
+        self.step_key = step_key
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    key: str
+    type: str
+    config: Mapping[str, Any]
+    next: Mapping[str | None, str]  # outgoing label (None = unlabelled) -> target step id
+
+
+@dataclass(frozen=True)
+class Graph:
+    entry_id: str
+    steps: Mapping[str, Step]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where an enrollment stands: the step to run, and since when it has been waiting there."""
+
+    step_id: str | None
+    waiting_since: datetime | None
+    visits: Mapping[str, int]
+    zone: ZoneInfo
+
+
+@dataclass(frozen=True)
+class TakenStep:
+    step_id: str
+    rotation: int
+    outcome: str  # queued | waited | reached | completed | exited
+
+
+@dataclass
+class Outcome:
+    status: str  # active | completed | exited
+    step_id: str | None
+    waiting_since: datetime | None
+    next_execution_at: datetime | None
+    visits: dict[str, int]
+    taken: list[TakenStep] = field(default_factory=list)
+    emails: list[TakenStep] = field(default_factory=list)
+    exit_reason: str | None = None
+
+
+def unsupported_steps(graph: Graph) -> list[UnsupportedStepError]:
+    """Every step this engine could not run, so a sequence is refused before it starts."""
+    problems = []
+    for step in graph.steps.values():
+        what = _unsupported(step)
+        if what:
+            problems.append(UnsupportedStepError(step.key, what))
+    return problems
+
+
+def _unsupported(step: Step) -> str | None:
+    if step.type in ("branch", "split", "wait_until"):
+        return f"a {step.type} step"
+    if step.type == "action" and step.config.get("action") not in SUPPORTED_ACTIONS:
+        return f"the action {step.config.get('action')!r}"
+    if step.type == "delay" and ("window" in step.config or "until" in step.config):
+        return "a delay with a delivery window or an 'until' time"
+    if step.type == "email" and step.config.get("variants"):
+        return "an email with A/B variants"
+    return None
+
+
+def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
+    """Run the enrollment from its position until it waits, completes or exits."""
+    visits = dict(position.visits)
+    out = Outcome("active", position.step_id, position.waiting_since, now, visits)
+    step_id, waiting_since = position.step_id, position.waiting_since
+
+    for _ in range(MAX_STEPS_PER_PASS):
+        if step_id is None:
+            return _finish(out, "completed", None)
+        step = graph.steps[step_id]
+        what = _unsupported(step)
+        if what:
+            raise UnsupportedStepError(step.key, what)
+
+        if step.type == "delay":
+            if waiting_since is None:
+                due = timing.delay_due(step.config, now, position.zone)
+                if due > now:
+                    out.step_id, out.waiting_since, out.next_execution_at = step_id, now, due
+                    return out
+            _take(out, step, "waited")
+        elif step.type == "email":
+            out.emails.append(_take(out, step, "queued"))
+        elif step.type == "goal":
+            _take(out, step, "reached")
+        elif step.type == "end":
+            _take(out, step, "completed")
+            return _finish(out, "completed", None)
+        elif step.type == "action":  # only `exit` gets here (see _unsupported)
+            _take(out, step, "exited")
+            return _finish(out, "exited", f"exit step '{step.key}'")
+
+        step_id, waiting_since = step.next.get(None), None
+
+    # Too many instant steps in a row: carry on at the next pass instead of looping here.
+    out.step_id, out.waiting_since, out.next_execution_at = step_id, None, now
+    return out
+
+
+def _take(out: Outcome, step: Step, outcome: str) -> TakenStep:
+    rotation = out.visits.get(step.id, 0)
+    out.visits[step.id] = rotation + 1
+    taken = TakenStep(step.id, rotation, outcome)
+    out.taken.append(taken)
+    return taken
+
+
+def _finish(out: Outcome, status: str, reason: str | None) -> Outcome:
+    out.status, out.step_id, out.waiting_since = status, None, None
+    out.next_execution_at, out.exit_reason = None, reason
+    return out

@@ -1,0 +1,55 @@
+"""`flask demo seed`: a demo workspace a newcomer can sign in to and watch run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Sequence, User, Workspace
+from app.services import accounts, contacts, enrollment, sequences
+
+ONBOARDING = Path(__file__).parent / "seed_data" / "onboarding.yaml"
+DEMO_WORKSPACE = "Demo"
+DEMO_EMAIL = "demo@penguinmails.test"
+DEMO_PASSWORD = "penguin-demo"
+DEMO_CONTACTS = (
+    {"email": "ada@example.com", "first_name": "Ada", "timezone": "Europe/London"},
+    {"email": "grace@example.com", "first_name": "Grace", "timezone": "America/New_York"},
+    {"email": "kenji@example.com", "first_name": "Kenji", "timezone": "Asia/Tokyo"},
+)
+
+
+def seed_demo(now: datetime) -> tuple[Workspace, bool]:
+    """Create the demo once; running it again changes nothing."""
+    workspace = db.session.scalar(select(Workspace).where(Workspace.name == DEMO_WORKSPACE))
+    if workspace is not None:
+        return workspace, False
+    workspace = accounts.create_workspace(DEMO_WORKSPACE)
+    accounts.create_user(DEMO_EMAIL, workspace, DEMO_PASSWORD, name="Demo Marketer")
+    definition = sequences.parse_input(ONBOARDING.read_text())
+    sequence = sequences.create_sequence(workspace, definition)
+    sequences.set_status(sequence, "activate", now)
+    people = [contacts.upsert_contact(workspace, data)[0] for data in DEMO_CONTACTS]
+    enrollment.enroll_contacts(sequence, people, now, reason="demo")
+    return workspace, True
+
+
+def register_demo_cli(app: Flask) -> None:
+    @app.cli.group("demo")
+    def demo() -> None:
+        """The demo workspace."""
+
+    @demo.command("seed")
+    def seed() -> None:
+        """Create the demo workspace, user and onboarding sequence (idempotent)."""
+        _, created = seed_demo(datetime.now(UTC))
+        user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
+        count = db.session.query(Sequence).count()
+        click.echo(("Created" if created else "Found") + f" the demo workspace ({count} sequence).")
+        if user is not None:
+            click.echo(f"Sign in at http://127.0.0.1:5000 as {DEMO_EMAIL} / {DEMO_PASSWORD}")

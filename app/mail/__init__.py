@@ -1,0 +1,1 @@
+"""Delivery building blocks: sandboxed rendering, MIME composition and SMTP transport."""

@@ -1,0 +1,273 @@
+"""SMTP delivery over one reused connection, with failures sorted into retry or give up.
+
+The dispatcher decides from the exception class alone: `TransientSendError` means try again
+later, `PermanentSendError` means this message will not go through as it is. Errors raised
+while opening the connection (`with SmtpTransport(...)`) concern the server or the
+configuration (refused login, untrusted certificate), not one message.
+"""
+
+from __future__ import annotations
+
+import math
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from enum import StrEnum
+from types import TracebackType
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+
+class Security(StrEnum):
+    """How the connection is protected, chosen by the URL scheme."""
+
+    OPPORTUNISTIC = "opportunistic"  # smtp://: STARTTLS when the server offers it
+    STARTTLS = "starttls"  # smtp+starttls://: STARTTLS or no session at all
+    IMPLICIT_TLS = "implicit_tls"  # smtps://: TLS from the first byte
+
+
+_SCHEMES = {
+    "smtp": (Security.OPPORTUNISTIC, 25),
+    "smtp+starttls": (Security.STARTTLS, 587),
+    "smtps": (Security.IMPLICIT_TLS, 465),
+}
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Where and how to connect; the password is kept out of repr so it never reaches logs."""
+
+    host: str
+    port: int
+    security: Security
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    verify: bool = True  # False accepts any certificate: self-signed development servers only
+    timeout: float = DEFAULT_TIMEOUT  # seconds, for connecting and for each reply
+
+    @property
+    def endpoint(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    """Parse `smtp://`, `smtp+starttls://` or `smtps://[user:pass@]host[:port][?options]`.
+
+    Options: `verify=false` (accept any certificate), `timeout=SECONDS`. Error messages never
+    repeat the URL, which may hold a password.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES:
+        raise ValueError(f"SMTP URL scheme must be smtp, smtp+starttls or smtps: {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("SMTP URL has no host")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise ValueError("SMTP URL must not have a path or a fragment")
+    security, default_port = _SCHEMES[parts.scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise ValueError("SMTP URL port must be a number from 1 to 65535") from exc
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if (username is None) != (password is None):
+        raise ValueError("SMTP URL needs both a user and a password, or neither")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if unknown := options.keys() - {"verify", "timeout"}:
+        raise ValueError(f"unknown SMTP URL option(s) {sorted(unknown)}: use verify or timeout")
+    return SmtpSettings(
+        host=parts.hostname,
+        port=port,
+        security=security,
+        username=username,
+        password=password,
+        verify=_parse_verify(options.get("verify", "true")),
+        timeout=_parse_timeout(options.get("timeout", str(DEFAULT_TIMEOUT))),
+    )
+
+
+def _parse_verify(value: str) -> bool:
+    try:
+        return _BOOLEANS[value.lower()]
+    except KeyError:
+        raise ValueError(f"SMTP URL option verify must be true or false, not {value!r}") from None
+
+
+def _parse_timeout(value: str) -> float:
+    try:
+        timeout = float(value)
+    except ValueError:
+        timeout = math.nan
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"SMTP URL option timeout must be a positive number, not {value!r}")
+    return timeout
+
+
+class SendError(Exception):
+    """A message was not handed over; `reason` includes the server's reply when there was one."""
+
+    def __init__(self, reason: str, code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class TransientSendError(SendError):
+    """Worth retrying later: 4xx replies, refused or dropped connections, timeouts."""
+
+
+class PermanentSendError(SendError):
+    """Retrying will not help: 5xx replies, refused recipient or sender, configuration errors."""
+
+
+def _reply_text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+
+
+def _describe(exc: Exception) -> tuple[int | None, str]:
+    """The SMTP reply code (if any) and a readable account of what went wrong."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = next(iter(exc.recipients.items()), None)
+        if refused is None:  # send_message found no To/Cc/Bcc address
+            return None, "the message has no recipients"
+        address, (code, reply) = refused
+        return code, f"recipient {address} refused: {code} {_reply_text(reply)}"
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        reply = _reply_text(exc.smtp_error)
+        return exc.smtp_code, f"sender {exc.sender} refused: {exc.smtp_code} {reply}"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return exc.smtp_code, f"login refused: {exc.smtp_code} {_reply_text(exc.smtp_error)}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code, f"server replied {exc.smtp_code} {_reply_text(exc.smtp_error)}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return None, (
+            f"TLS certificate not trusted ({exc.verify_message}); "
+            "add ?verify=false to the URL only for a self-signed development server"
+        )
+    return None, str(exc) or type(exc).__name__
+
+
+def _classify(exc: Exception, doing: str) -> SendError:
+    code, detail = _describe(exc)
+    if code is not None:
+        permanent = code >= 500
+    else:  # no reply: network trouble is transient, protocol or configuration trouble is not
+        transient_types = (smtplib.SMTPServerDisconnected, OSError)
+        permanent = isinstance(exc, ssl.SSLCertVerificationError) or not isinstance(
+            exc, transient_types
+        )
+    error_class = PermanentSendError if permanent else TransientSendError
+    return error_class(f"{doing}: {detail}", code)
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """True when smtplib has closed the connection: it dropped, or the server said 421."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPServerDisconnected) or (
+        isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421
+    )
+
+
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class SmtpTransport:
+    """One SMTP connection reused for many messages. Not thread-safe: one per worker.
+
+    Use as a context manager: entering opens and authenticates the connection (raising
+    SendError if that fails), leaving says QUIT.
+    """
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._tls = _tls_context(settings.verify)
+        self._conn: smtplib.SMTP | None = None
+        self._open = False
+
+    def __enter__(self) -> SmtpTransport:
+        self._conn = self._connect()
+        self._open = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._open = False
+        self._disconnect()
+
+    def send(self, msg: EmailMessage) -> None:
+        """Send one message; if the server had dropped the connection, reconnect once."""
+        if not self._open:
+            raise RuntimeError("SmtpTransport.send() called outside its with block")
+        for last_try in (False, True):
+            try:
+                self._connection().send_message(msg)
+                return
+            except (smtplib.SMTPException, OSError) as exc:
+                lost = _connection_lost(exc)
+                if lost:
+                    self._disconnect()
+                if last_try or not lost:
+                    raise _classify(exc, f"sending via {self.settings.endpoint}") from exc
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        doing = f"connecting to {settings.endpoint}"
+        try:
+            if settings.security is Security.IMPLICIT_TLS:
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    settings.host, settings.port, timeout=settings.timeout, context=self._tls
+                )
+            else:
+                conn = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _classify(exc, doing) from exc
+        try:
+            conn.ehlo_or_helo_if_needed()
+            self._start_tls(conn)
+            if settings.username is not None:
+                conn.login(settings.username, settings.password or "")
+        except (smtplib.SMTPException, OSError) as exc:
+            conn.close()
+            raise _classify(exc, doing) from exc
+        return conn
+
+    def _start_tls(self, conn: smtplib.SMTP) -> None:
+        security = self.settings.security
+        if security is Security.IMPLICIT_TLS:
+            return
+        if not conn.has_extn("starttls"):
+            if security is Security.STARTTLS:
+                raise smtplib.SMTPNotSupportedError(
+                    "the server does not offer STARTTLS, which smtp+starttls:// requires"
+                )
+            return
+        code, reply = conn.starttls(context=self._tls)
+        if code != 220:
+            raise smtplib.SMTPResponseException(code, reply)
+        conn.ehlo()
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except (smtplib.SMTPException, OSError):
+            conn.close()

@@ -1,0 +1,24 @@
+"""The typed SQLAlchemy models, one module per aggregate; importing this registers them all."""
+
+from app.models.contact import Contact, ContactEvent, Segment, SegmentMembership
+from app.models.enrollment import ContactSequence, StepLog
+from app.models.message import OutboundMessage
+from app.models.sequence import Sequence, SequenceConnection, SequenceStep
+from app.models.tenancy import ApiToken, Tenant, User, Workspace
+
+__all__ = [
+    "ApiToken",
+    "Contact",
+    "ContactEvent",
+    "ContactSequence",
+    "OutboundMessage",
+    "Segment",
+    "SegmentMembership",
+    "Sequence",
+    "SequenceConnection",
+    "SequenceStep",
+    "StepLog",
+    "Tenant",
+    "User",
+    "Workspace",
+]

@@ -1,0 +1,74 @@
+"""Contacts, their segments and the events they generate."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import Timestamped, WorkspaceOwned, utcnow
+from app.models.types import JsonDoc, UTCDateTime, json_column, uuid_pk
+
+
+class Contact(WorkspaceOwned, Timestamped, db.Model):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("workspace_id", "email"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    email: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    fields: Mapped[dict[str, Any]] = json_column({})
+    tags: Mapped[list[str]] = json_column([])
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Segment(WorkspaceOwned, Timestamped, db.Model):
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16), default="static")  # static | rule
+    rule: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+
+
+class SegmentMembership(WorkspaceOwned, db.Model):
+    __tablename__ = "segment_memberships"
+
+    segment_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ContactEvent(WorkspaceOwned, db.Model):
+    """Everything a contact did or had happen to them, attributed where known."""
+
+    __tablename__ = "contact_events"
+    __table_args__ = (
+        Index("ix_contact_events_contact_type_time", "contact_id", "type", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("contacts.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(64))
+    properties: Mapped[dict[str, Any]] = json_column({})
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str] = mapped_column(String(32))  # api | engine | tracking | ui | import
+    enrollment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    step_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -1,0 +1,80 @@
+"""Enrollments (a contact's run through a sequence) and the once-only log of steps taken."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import Timestamped, WorkspaceOwned, utcnow
+from app.models.types import JsonDoc, UTCDateTime, json_column, uuid_pk
+
+ENROLLMENT_STATUSES = ("active", "completed", "exited", "paused", "failed")
+
+
+class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
+    """One contact's position in one sequence.
+
+    `visits` counts how often each step has run for this enrollment; it is the rotation that
+    makes a step's log key unique, so a loop or a re-enrollment never records a step twice.
+    """
+
+    __tablename__ = "contact_sequences"
+    __table_args__ = (
+        UniqueConstraint("sequence_id", "contact_id"),
+        Index("idx_contact_sequences_execution", "status", "next_execution_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    sequence_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("sequences.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(50), default="active")
+    current_step_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("sequence_steps.id", ondelete="SET NULL")
+    )
+    step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_step_completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_execution_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    context_data: Mapped[dict[str, Any]] = json_column({})
+    visits: Mapped[dict[str, int]] = json_column({})
+    enroll_reason: Mapped[str | None] = mapped_column(String(255))
+    exit_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class StepLog(WorkspaceOwned, db.Model):
+    """Each step an enrollment takes, recorded exactly once (Mautic's unique event log)."""
+
+    __tablename__ = "sequence_step_logs"
+    __table_args__ = (UniqueConstraint("enrollment_id", "step_id", "rotation"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("contact_sequences.id", ondelete="CASCADE")
+    )
+    sequence_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    step_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    rotation: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

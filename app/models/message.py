@@ -1,0 +1,48 @@
+"""The send ledger: one row per email a step produces, guarded so it is never sent twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import Timestamped, WorkspaceOwned
+from app.models.types import UTCDateTime, uuid_pk
+
+# queued -> sending -> sent | captured | failed ; queued -> skipped (suppressed, paused ...)
+MESSAGE_STATUSES = ("queued", "sending", "sent", "captured", "failed", "skipped")
+
+
+class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "step_id", "rotation"),
+        Index("ix_outbound_messages_status_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("contact_sequences.id", ondelete="CASCADE")
+    )
+    sequence_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    step_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    rotation: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    variant_key: Mapped[str | None] = mapped_column(String(32))
+    to_email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)

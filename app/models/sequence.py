@@ -1,0 +1,90 @@
+"""A sequence and its graph: steps (nodes) and connections (edges), stored as rows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import Timestamped, WorkspaceOwned, utcnow
+from app.models.types import JsonDoc, UTCDateTime, json_column, uuid_pk
+
+SEQUENCE_STATUSES = ("draft", "active", "paused", "archived")
+
+
+class Sequence(WorkspaceOwned, Timestamped, db.Model):
+    __tablename__ = "sequences"
+    __table_args__ = (
+        Index("ix_sequences_tenant", "tenant_id"),
+        Index("ix_sequences_status", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(50), default="draft")
+    trigger_config: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    exit_config: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    re_enrollment_config: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    goals_config: Mapped[list[dict[str, Any]]] = json_column([])
+    settings: Mapped[dict[str, Any]] = json_column({})
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    steps: Mapped[list[SequenceStep]] = relationship(
+        back_populates="sequence",
+        order_by="SequenceStep.sort_order",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+    connections: Mapped[list[SequenceConnection]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="SequenceConnection.sort_order"
+    )
+
+
+class SequenceStep(Timestamped, db.Model):
+    __tablename__ = "sequence_steps"
+    __table_args__ = (UniqueConstraint("sequence_id", "key"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    sequence_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("sequences.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(64))  # the author's stable id ("step_1")
+    parent_step_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("sequence_steps.id", ondelete="SET NULL")
+    )
+    name: Mapped[str | None] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(50))
+    config: Mapped[dict[str, Any]] = json_column({})
+    ui_position_x: Mapped[int | None] = mapped_column(Integer)
+    ui_position_y: Mapped[int | None] = mapped_column(Integer)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+    sequence: Mapped[Sequence] = relationship(back_populates="steps")
+
+
+class SequenceConnection(db.Model):
+    __tablename__ = "sequence_connections"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    sequence_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("sequences.id", ondelete="CASCADE"), index=True
+    )
+    source_step_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("sequence_steps.id", ondelete="CASCADE"), index=True
+    )
+    target_step_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("sequence_steps.id", ondelete="CASCADE")
+    )
+    condition_label: Mapped[str | None] = mapped_column(String(50))
+    condition_expression: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,255 @@
+"""The mail dispatcher: claim queued messages, render them in the sandbox, send over SMTP.
+
+A message moves queued -> sending in one guarded UPDATE before any byte goes out, and
+sending -> sent/failed/queued (retry) only from `sending`: two dispatchers can never both
+send it. A crash mid-send leaves it `sending`; after STUCK_AFTER it is marked failed, not
+retried, because a duplicate is worse than a gap that an operator can see.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, bindparam, select, update
+
+from app.extensions import db
+from app.mail.compose import compose_message
+from app.mail.rendering import RenderedEmail, RenderError, render_email
+from app.mail.smtp import PermanentSendError, SendError, SmtpTransport, parse_smtp_url
+from app.models import Contact, OutboundMessage, Sequence, SequenceStep, Workspace
+from app.services.outbox import unsubscribe_url
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 200
+MAX_ATTEMPTS = 5
+RETRY_BACKOFF_SECONDS = (60, 300, 1800, 7200)
+STUCK_AFTER = timedelta(minutes=15)
+
+_messages = OutboundMessage.__table__
+_record_result = (
+    update(_messages)
+    .where(and_(_messages.c.id == bindparam("b_id"), _messages.c.status == "sending"))
+    .values(
+        status=bindparam("b_status"),
+        sent_at=bindparam("b_sent_at"),
+        next_attempt_at=bindparam("b_next"),
+        last_error=bindparam("b_error"),
+        subject=bindparam("b_subject"),
+        html=bindparam("b_html"),
+        text=bindparam("b_text"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    captured: int = 0
+    failed: int = 0
+    retrying: int = 0
+    skipped: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.captured + self.failed + self.retrying + self.skipped
+
+
+@dataclass
+class Result:
+    id: uuid.UUID
+    status: str
+    error: str | None = None
+    rendered: RenderedEmail | None = None
+    retry_at: datetime | None = None
+
+
+def dispatch_due(now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> DispatchStats:
+    """Send (or capture) every message due at `now`."""
+    stats = DispatchStats()
+    _fail_interrupted(now)
+    while claimed := _claim(now, batch_size):
+        results = _deliver(claimed, now)
+        _record(results, now)
+        for result in results:
+            name = "retrying" if result.status == "queued" else result.status
+            setattr(stats, name, getattr(stats, name) + 1)
+    return stats
+
+
+def _claim(now: datetime, batch_size: int) -> list[uuid.UUID]:
+    due = (
+        select(_messages.c.id)
+        .where(_messages.c.status == "queued", _messages.c.next_attempt_at <= now)
+        .order_by(_messages.c.next_attempt_at)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = db.session.execute(
+        update(_messages)
+        .where(_messages.c.id.in_(due), _messages.c.status == "queued")
+        .values(status="sending", attempts=_messages.c.attempts + 1, claimed_at=now)
+        .returning(_messages.c.id)
+    ).scalars()
+    ids = list(claimed)
+    db.session.commit()
+    return ids
+
+
+def _load(ids: list[uuid.UUID]) -> list[Any]:
+    stmt = (
+        select(
+            OutboundMessage.id,
+            OutboundMessage.message_id,
+            OutboundMessage.to_email,
+            OutboundMessage.attempts,
+            SequenceStep.config,
+            Sequence.settings,
+            Workspace.from_email.label("workspace_from_email"),
+            Workspace.from_name.label("workspace_from_name"),
+            Contact.email,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.timezone,
+            Contact.fields,
+            Contact.tags,
+            Contact.unsubscribed_at,
+        )
+        .join(SequenceStep, SequenceStep.id == OutboundMessage.step_id)
+        .join(Sequence, Sequence.id == OutboundMessage.sequence_id)
+        .join(Workspace, Workspace.id == OutboundMessage.workspace_id)
+        .join(Contact, Contact.id == OutboundMessage.contact_id)
+        .where(OutboundMessage.id.in_(ids))
+    )
+    return list(db.session.execute(stmt))
+
+
+def template_context(row: Any, unsubscribe: str) -> dict[str, Any]:
+    """What a template may use: the contact (custom fields also at top level) and links."""
+    fields = dict(row.fields or {})
+    contact = {
+        **fields,
+        "email": row.email,
+        "first_name": row.first_name or "",
+        "last_name": row.last_name or "",
+        "timezone": row.timezone,
+        "tags": list(row.tags or []),
+        "fields": fields,
+    }
+    return {"contact": contact, "unsubscribe_url": unsubscribe}
+
+
+def _deliver(ids: list[uuid.UUID], now: datetime) -> list[Result]:
+    rows = _load(ids)
+    db.session.commit()
+    smtp_url = current_app.config.get("SMTP_URL")
+    try:
+        with _transport(smtp_url) as transport:
+            return [_deliver_one(row, transport, now) for row in rows]
+    except SendError as exc:  # the server could not be reached or dropped us for good
+        return [_retry_or_fail(row, exc, None, now) for row in rows]
+
+
+@contextmanager
+def _transport(smtp_url: str | None) -> Iterator[SmtpTransport | None]:
+    """One SMTP connection for the whole batch; None means capture to the outbox."""
+    if not smtp_url:
+        with nullcontext(None) as none:
+            yield none
+        return
+    with SmtpTransport(parse_smtp_url(smtp_url)) as transport:
+        yield transport
+
+
+def _deliver_one(row: Any, transport: SmtpTransport | None, now: datetime) -> Result:
+    if row.unsubscribed_at is not None:
+        return Result(row.id, "skipped", "contact unsubscribed")
+    config, settings = row.config or {}, row.settings or {}
+    link = unsubscribe_url(row.id)
+    try:
+        rendered = render_email(
+            config.get("subject", ""),
+            config.get("body", ""),
+            config.get("text"),
+            template_context(row, link),
+        )
+    except RenderError as exc:
+        return Result(row.id, "failed", str(exc))
+    if transport is None:
+        return Result(row.id, "captured", rendered=rendered)
+    try:
+        message = compose_message(
+            rendered=rendered,
+            from_email=settings.get("from_email")
+            or row.workspace_from_email
+            or current_app.config["DEFAULT_FROM_EMAIL"],
+            from_name=config.get("from_name")
+            or settings.get("from_name")
+            or row.workspace_from_name,
+            to_email=row.to_email,
+            to_name=" ".join(p for p in (row.first_name, row.last_name) if p) or None,
+            message_id=row.message_id,
+            unsubscribe_url=link,
+            sent_at=now,
+        )
+        transport.send(message)
+    except ValueError as exc:
+        return Result(row.id, "failed", f"invalid message: {exc}", rendered)
+    except PermanentSendError as exc:
+        return Result(row.id, "failed", str(exc), rendered)
+    except SendError as exc:
+        return _retry_or_fail(row, exc, rendered, now)
+    return Result(row.id, "sent", rendered=rendered)
+
+
+def _retry_or_fail(
+    row: Any, exc: SendError, rendered: RenderedEmail | None, now: datetime
+) -> Result:
+    """Transient trouble: back off and retry, up to MAX_ATTEMPTS sends."""
+    if row.attempts >= MAX_ATTEMPTS:
+        return Result(row.id, "failed", f"gave up after {row.attempts} attempts: {exc}", rendered)
+    backoff = RETRY_BACKOFF_SECONDS[min(row.attempts, len(RETRY_BACKOFF_SECONDS)) - 1]
+    return Result(row.id, "queued", str(exc), rendered, now + timedelta(seconds=backoff))
+
+
+def _record(results: list[Result], now: datetime) -> None:
+    """Write every outcome in one statement batch, only over rows still marked `sending`."""
+    params = [
+        {
+            "b_id": r.id,
+            "b_status": r.status,
+            "b_sent_at": now if r.status in ("sent", "captured") else None,
+            "b_next": r.retry_at or now,
+            "b_error": r.error,
+            "b_subject": r.rendered.subject if r.rendered else None,
+            "b_html": r.rendered.html if r.rendered else None,
+            "b_text": r.rendered.text if r.rendered else None,
+            "b_now": now,
+        }
+        for r in results
+    ]
+    if params:
+        db.session.execute(_record_result, params)
+    db.session.commit()
+
+
+def _fail_interrupted(now: datetime) -> None:
+    """A message left `sending` by a crashed dispatcher may have gone out: never resend it."""
+    db.session.execute(
+        update(_messages)
+        .where(_messages.c.status == "sending", _messages.c.claimed_at < now - STUCK_AFTER)
+        .values(
+            status="failed",
+            last_error="delivery was interrupted; not retried to avoid sending a duplicate",
+            updated_at=now,
+        )
+    )
+    db.session.commit()

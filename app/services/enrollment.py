@@ -1,0 +1,132 @@
+"""Enrolling contacts into a sequence: set-based, with a reason for every contact skipped."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from app.extensions import db
+from app.models import Contact, ContactSequence, Sequence, SequenceStep
+from app.services.graphs import build_graph
+
+
+@dataclass
+class EnrollResult:
+    enrolled: list[uuid.UUID] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def skip(self, who: dict[str, Any], reason: str) -> None:
+        self.skipped.append({**who, "reason": reason})
+
+
+def enroll_contacts(
+    sequence: Sequence, contacts: list[Contact], now: datetime, reason: str = "manual"
+) -> EnrollResult:
+    """Enroll these contacts (all of the sequence's workspace) starting at its entry step."""
+    result = EnrollResult()
+    if sequence.status not in ("active", "paused"):
+        for contact in contacts:
+            result.skip(_who(contact), f"the sequence is {sequence.status}; activate it first")
+        return result
+    ids = [c.id for c in contacts]
+    existing = {
+        row.contact_id: row.status
+        for row in db.session.execute(
+            select(ContactSequence.contact_id, ContactSequence.status).where(
+                ContactSequence.sequence_id == sequence.id, ContactSequence.contact_id.in_(ids)
+            )
+        )
+    }
+    entry = uuid.UUID(build_graph(sequence.steps, sequence.connections).entry_id)
+    rows, seen = [], set()
+    for contact in contacts:
+        if contact.id in seen:
+            continue
+        seen.add(contact.id)
+        if contact.unsubscribed_at is not None:
+            result.skip(_who(contact), "unsubscribed")
+        elif contact.id in existing:
+            state = existing[contact.id]
+            result.skip(_who(contact), f"already enrolled ({state})")
+        else:
+            rows.append(_new_enrollment(sequence, contact, entry, now, reason))
+            result.enrolled.append(contact.id)
+    if rows:
+        db.session.execute(insert(ContactSequence), rows)
+    db.session.commit()
+    return result
+
+
+def _new_enrollment(
+    sequence: Sequence, contact: Contact, entry: uuid.UUID, now: datetime, reason: str
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "tenant_id": sequence.tenant_id,
+        "workspace_id": sequence.workspace_id,
+        "sequence_id": sequence.id,
+        "contact_id": contact.id,
+        "status": "active",
+        "current_step_id": entry,
+        "enrolled_at": now,
+        "next_execution_at": now,
+        "context_data": {},
+        "visits": {},
+        "enroll_reason": reason,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _who(contact: Contact) -> dict[str, Any]:
+    return {"contact_id": str(contact.id), "email": contact.email}
+
+
+def list_enrollments(
+    workspace_id: uuid.UUID, sequence_id: uuid.UUID | None = None, limit: int = 500
+) -> list[Any]:
+    """Enrollments with their contact and current step, newest first."""
+    stmt = (
+        select(
+            ContactSequence,
+            Contact.email,
+            SequenceStep.key.label("step_key"),
+            SequenceStep.name.label("step_name"),
+            Sequence.name.label("sequence_name"),
+        )
+        .join(Contact, Contact.id == ContactSequence.contact_id)
+        .join(Sequence, Sequence.id == ContactSequence.sequence_id)
+        .outerjoin(SequenceStep, SequenceStep.id == ContactSequence.current_step_id)
+        .where(ContactSequence.workspace_id == workspace_id)
+        .order_by(ContactSequence.enrolled_at.desc())
+        .limit(limit)
+    )
+    if sequence_id is not None:
+        stmt = stmt.where(ContactSequence.sequence_id == sequence_id)
+    return list(db.session.execute(stmt))
+
+
+def enrollment_to_dict(row: Any) -> dict[str, Any]:
+    """One row of list_enrollments as the API shows it."""
+    enrollment: ContactSequence = row.ContactSequence
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": str(enrollment.id),
+        "contact_id": str(enrollment.contact_id),
+        "email": row.email,
+        "status": enrollment.status,
+        "current_step": row.step_key,
+        "current_step_name": row.step_name,
+        "next_execution_at": iso(enrollment.next_execution_at),
+        "enrolled_at": iso(enrollment.enrolled_at),
+        "finished_at": iso(enrollment.finished_at),
+        "enroll_reason": enrollment.enroll_reason,
+        "exit_reason": enrollment.exit_reason,
+    }

@@ -1,0 +1,195 @@
+"""The sequence processor: claim due enrollments in batches, advance them, write results in bulk.
+
+One transaction per batch. On PostgreSQL the claim is `FOR UPDATE SKIP LOCKED`, so any
+number of workers share the work; the unique step log and outbox keys make a repeat
+impossible even where locks are weaker (SQLite). The hot path issues a fixed number of
+statements per batch, never one per enrollment.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.core import engine, timing
+from app.extensions import db
+from app.models import Contact, ContactSequence, OutboundMessage, Sequence, StepLog, Workspace
+from app.services.graphs import load_sequences
+from app.services.outbox import message_id_for
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 1000
+
+_enrollments = ContactSequence.__table__
+_update_enrollment = (
+    update(_enrollments)
+    .where(_enrollments.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        current_step_id=bindparam("b_step"),
+        step_started_at=bindparam("b_waiting_since"),
+        next_execution_at=bindparam("b_next"),
+        last_step_completed_at=bindparam("b_last_done"),
+        finished_at=bindparam("b_finished"),
+        visits=bindparam("b_visits"),
+        exit_reason=bindparam("b_reason"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+@dataclass
+class ProcessorStats:
+    batches: int = 0
+    enrollments: int = 0
+    steps: int = 0
+    emails: int = 0
+    completed: int = 0
+    exited: int = 0
+    failed: int = 0
+
+    def add(self, other: ProcessorStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def process_due(now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> ProcessorStats:
+    """Advance every enrollment due at `now`; returns what was done."""
+    total = ProcessorStats()
+    while True:
+        try:
+            batch = _process_batch(now, batch_size)
+        except IntegrityError:
+            # Another processor recorded these steps first: its work stands, ours is void.
+            db.session.rollback()
+            log.warning("processor batch lost a race and was rolled back; retrying")
+            continue
+        if batch.enrollments == 0:
+            return total
+        total.add(batch)
+
+
+def _claim(now: datetime, batch_size: int) -> list[Any]:
+    stmt = (
+        select(
+            ContactSequence.id,
+            ContactSequence.tenant_id,
+            ContactSequence.workspace_id,
+            ContactSequence.sequence_id,
+            ContactSequence.contact_id,
+            ContactSequence.current_step_id,
+            ContactSequence.step_started_at,
+            ContactSequence.last_step_completed_at,
+            ContactSequence.visits,
+            Sequence.version,
+            Contact.email,
+            Contact.timezone,
+            Workspace.timezone.label("workspace_timezone"),
+        )
+        .join(Sequence, Sequence.id == ContactSequence.sequence_id)
+        .join(Contact, Contact.id == ContactSequence.contact_id)
+        .join(Workspace, Workspace.id == ContactSequence.workspace_id)
+        .where(
+            ContactSequence.status == "active",
+            ContactSequence.next_execution_at <= now,
+            Sequence.status == "active",
+        )
+        .order_by(ContactSequence.next_execution_at)
+        .limit(batch_size)
+        .with_for_update(of=ContactSequence, skip_locked=True)
+    )
+    return list(db.session.execute(stmt))
+
+
+def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
+    stats = ProcessorStats()
+    rows = _claim(now, batch_size)
+    if not rows:
+        db.session.rollback()
+        return stats
+    sequences = load_sequences({row.sequence_id: row.version for row in rows})
+    logs: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+
+    for row in rows:
+        loaded = sequences[row.sequence_id]
+        zone = timing.resolve_zone(row.timezone, loaded.timezone, row.workspace_timezone).zone
+        step_id = str(row.current_step_id) if row.current_step_id else None
+        position = engine.Position(step_id, row.step_started_at, row.visits or {}, zone)
+        try:
+            outcome = engine.advance(loaded.graph, position, now)
+        except (engine.UnsupportedStepError, KeyError) as exc:
+            reason = str(exc) if isinstance(exc, engine.UnsupportedStepError) else "step removed"
+            outcome = engine.Outcome("failed", step_id, None, None, dict(position.visits))
+            outcome.exit_reason = reason
+            stats.failed += 1
+        owner = {"tenant_id": row.tenant_id, "workspace_id": row.workspace_id}
+        for taken in outcome.taken:
+            logs.append(
+                {
+                    **owner,
+                    "enrollment_id": row.id,
+                    "sequence_id": row.sequence_id,
+                    "step_id": uuid.UUID(taken.step_id),
+                    "rotation": taken.rotation,
+                    "outcome": taken.outcome,
+                    "executed_at": now,
+                }
+            )
+        for email in outcome.emails:
+            message_uuid = uuid.uuid4()
+            messages.append(
+                {
+                    **owner,
+                    "id": message_uuid,
+                    "enrollment_id": row.id,
+                    "sequence_id": row.sequence_id,
+                    "step_id": uuid.UUID(email.step_id),
+                    "contact_id": row.contact_id,
+                    "rotation": email.rotation,
+                    "message_id": message_id_for(message_uuid),
+                    "to_email": row.email,
+                    "status": "queued",
+                    "attempts": 0,
+                    "queued_at": now,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        finished = outcome.status != "active"
+        updates.append(
+            {
+                "b_id": row.id,
+                "b_status": outcome.status,
+                "b_step": uuid.UUID(outcome.step_id) if outcome.step_id else None,
+                "b_waiting_since": outcome.waiting_since,
+                "b_next": outcome.next_execution_at,
+                "b_last_done": now if outcome.taken else row.last_step_completed_at,
+                "b_finished": now if finished else None,
+                "b_visits": outcome.visits,
+                "b_reason": outcome.exit_reason,
+                "b_now": now,
+            }
+        )
+        stats.steps += len(outcome.taken)
+        stats.emails += len(outcome.emails)
+        stats.completed += outcome.status == "completed"
+        stats.exited += outcome.status == "exited"
+
+    if logs:
+        db.session.execute(insert(StepLog), logs)
+    if messages:
+        db.session.execute(insert(OutboundMessage), messages)
+    db.session.execute(_update_enrollment, updates)
+    db.session.commit()
+    stats.batches, stats.enrollments = 1, len(rows)
+    return stats

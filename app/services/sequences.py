@@ -1,0 +1,208 @@
+"""Sequences as definitions (format v1) in and out of the step and connection tables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.core.definition import (
+    DefinitionError,
+    Problem,
+    SequenceDefinition,
+    definition_to_dict,
+    parse_definition,
+)
+from app.core.engine import unsupported_steps
+from app.extensions import db
+from app.models import ContactSequence, Sequence, SequenceConnection, SequenceStep, Workspace
+from app.services.graphs import build_graph
+
+# Keys a GET adds to the definition; they are accepted back on input and ignored.
+READ_ONLY_KEYS = ("id", "status", "version", "created_at", "updated_at")
+
+
+class SequenceStateError(Exception):
+    """The sequence's status does not allow this (e.g. activating an archived one)."""
+
+
+def parse_input(payload: Any) -> SequenceDefinition:
+    """A definition from API or file input, with GET's read-only extras removed."""
+    if isinstance(payload, dict):
+        payload = {k: v for k, v in payload.items() if k not in READ_ONLY_KEYS}
+    return parse_definition(payload)
+
+
+def get_sequence(workspace_id: uuid.UUID, sequence_id: uuid.UUID) -> Sequence | None:
+    return db.session.scalar(Sequence.in_workspace(workspace_id, Sequence.id == sequence_id))
+
+
+def list_sequences(workspace_id: uuid.UUID) -> list[tuple[Sequence, int]]:
+    """Sequences with their count of active enrollments, newest first, in one query."""
+    active = (
+        select(func.count(ContactSequence.id))
+        .where(ContactSequence.sequence_id == Sequence.id, ContactSequence.status == "active")
+        .correlate(Sequence)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(Sequence, active)
+        .where(Sequence.workspace_id == workspace_id)
+        .order_by(Sequence.created_at.desc())
+    )
+    return [(seq, count) for seq, count in db.session.execute(stmt)]
+
+
+def create_sequence(
+    workspace: Workspace, definition: SequenceDefinition, created_by: uuid.UUID | None = None
+) -> Sequence:
+    sequence = Sequence(
+        tenant_id=workspace.tenant_id,
+        workspace_id=workspace.id,
+        created_by=created_by,
+        status="draft",
+        version=1,
+    )
+    _apply_settings(sequence, definition)
+    db.session.add(sequence)
+    db.session.flush()
+    _write_graph(sequence, definition)
+    db.session.commit()
+    return sequence
+
+
+def replace_definition(sequence: Sequence, definition: SequenceDefinition) -> Sequence:
+    """Replace settings and graph; steps keep their row ids by author id, so enrollments stay."""
+    removed = {s.key for s in sequence.steps} - {s.id for s in definition.steps}
+    waiting = _enrollments_on_steps(sequence, removed)
+    if waiting:
+        problems = [
+            Problem(
+                f"{count} active enrollment(s) are on this step; keep it or move them first",
+                "steps",
+                key,
+            )
+            for key, count in waiting.items()
+        ]
+        raise DefinitionError(problems)
+    _apply_settings(sequence, definition)
+    _write_graph(sequence, definition)
+    sequence.version += 1
+    db.session.commit()
+    return sequence
+
+
+def _enrollments_on_steps(sequence: Sequence, keys: set[str]) -> dict[str, int]:
+    if not keys:
+        return {}
+    stmt = (
+        select(SequenceStep.key, func.count(ContactSequence.id))
+        .join(ContactSequence, ContactSequence.current_step_id == SequenceStep.id)
+        .where(
+            SequenceStep.sequence_id == sequence.id,
+            SequenceStep.key.in_(keys),
+            ContactSequence.status == "active",
+        )
+        .group_by(SequenceStep.key)
+    )
+    return {key: count for key, count in db.session.execute(stmt)}
+
+
+def _apply_settings(sequence: Sequence, definition: SequenceDefinition) -> None:
+    data = definition_to_dict(definition)
+    sequence.name = definition.name
+    sequence.description = data.get("description")
+    sequence.trigger_config = data.get("trigger")
+    sequence.exit_config = data.get("exit")
+    sequence.re_enrollment_config = data.get("re_enrollment")
+    sequence.goals_config = data.get("goals", [])
+    sequence.settings = data.get("settings", {})
+
+
+def _write_graph(sequence: Sequence, definition: SequenceDefinition) -> None:
+    data = definition_to_dict(definition)
+    existing = {step.key: step for step in sequence.steps}
+    for conn in list(sequence.connections):
+        sequence.connections.remove(conn)
+    keep: list[SequenceStep] = []
+    for order, spec in enumerate(data["steps"]):
+        step = existing.get(spec["id"]) or SequenceStep(key=spec["id"], sequence_id=sequence.id)
+        step.name = spec.get("name")
+        step.type = spec["type"]
+        step.config = spec.get("config", {})
+        position = spec.get("position") or {}
+        step.ui_position_x = position.get("x")
+        step.ui_position_y = position.get("y")
+        step.sort_order = order
+        keep.append(step)
+    sequence.steps = keep
+    db.session.flush()
+    by_key = {step.key: step for step in keep}
+    for order, conn in enumerate(data.get("connections", [])):
+        sequence.connections.append(
+            SequenceConnection(
+                sequence_id=sequence.id,
+                source_step_id=by_key[conn["source"]].id,
+                target_step_id=by_key[conn["target"]].id,
+                condition_label=conn.get("label"),
+                sort_order=order,
+            )
+        )
+    db.session.flush()
+
+
+def export_definition(sequence: Sequence) -> dict[str, Any]:
+    """The sequence as a format v1 document, exactly what parse_definition accepts."""
+    key_of = {step.id: step.key for step in sequence.steps}
+    document: dict[str, Any] = {"format": "sequence/v1", "name": sequence.name}
+    if sequence.description:
+        document["description"] = sequence.description
+    for key, value in (
+        ("trigger", sequence.trigger_config),
+        ("exit", sequence.exit_config),
+        ("goals", sequence.goals_config),
+        ("re_enrollment", sequence.re_enrollment_config),
+        ("settings", sequence.settings),
+    ):
+        if value:
+            document[key] = value
+    document["steps"] = [_export_step(step) for step in sequence.steps]
+    document["connections"] = [
+        {
+            "source": key_of[conn.source_step_id],
+            "target": key_of[conn.target_step_id],
+            "label": conn.condition_label,
+        }
+        for conn in sequence.connections
+    ]
+    return document
+
+
+def _export_step(step: SequenceStep) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": step.key, "type": step.type}
+    if step.name:
+        out["name"] = step.name
+    out["config"] = step.config
+    if step.ui_position_x is not None and step.ui_position_y is not None:
+        out["position"] = {"x": step.ui_position_x, "y": step.ui_position_y}
+    return out
+
+
+def set_status(sequence: Sequence, action: str, now: datetime) -> Sequence:
+    """activate | pause | resume, with the checks each needs."""
+    allowed = {"activate": ("draft", "paused"), "pause": ("active",), "resume": ("paused",)}
+    if sequence.status not in allowed[action]:
+        raise SequenceStateError(f"cannot {action} a sequence that is {sequence.status}")
+    if action in ("activate", "resume"):
+        problems = [
+            Problem(str(err), "type", err.step_key)
+            for err in unsupported_steps(build_graph(sequence.steps, sequence.connections))
+        ]
+        if problems:
+            raise DefinitionError(problems)
+    sequence.status = "paused" if action == "pause" else "active"
+    sequence.updated_at = now
+    db.session.commit()
+    return sequence

@@ -1,0 +1,31 @@
+"""The periodic schedule as data: `rq cron` and the embedded scheduler both read it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jobs.tasks import dispatch_mail, process_sequences
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    func: Callable[[], str]
+    interval_seconds: int
+    queue: str = "default"
+    timeout_seconds: int = 600
+
+    @property
+    def name(self) -> str:
+        return self.func.__name__
+
+
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob(process_sequences, interval_seconds=5),
+    PeriodicJob(dispatch_mail, interval_seconds=5),
+)
+
+
+def should_run(last_started: float | None, interval_seconds: float, now: float) -> bool:
+    """Due when it never ran, or its interval has passed since it last started."""
+    return last_started is None or now - last_started >= interval_seconds

@@ -1,0 +1,190 @@
+"""Fixtures: the app on SQLite and on PostgreSQL (schema made by the migrations), SMTP, API.
+
+Locally a missing PostgreSQL or Redis skips its tests with the reason; under CI=true it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from app import create_app
+from app.extensions import db
+from app.services import accounts
+from tests.smtp_sink import SmtpSink
+
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def unavailable(what: str, why: Exception | str) -> None:
+    """Skip locally, fail loudly in CI: a missing service must never pass silently there."""
+    message = f"{what} is not available: {why}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+
+
+def _create_pg_database() -> tuple[str, str]:
+    name = f"pm_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(PG_ADMIN_URL)
+    return name, f"postgresql+psycopg://{parts.netloc}/{name}"
+
+
+def _drop_pg_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrated(url: str) -> None:
+    """Build the schema the only supported way: the Alembic migrations."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "EMBEDDED_SCHEDULER": False})
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    path = tmp_path_factory.mktemp("sqlite") / "test.sqlite3"
+    backend = Backend("sqlite", f"sqlite:///{path}")
+    migrated(backend.url)
+    return backend
+
+
+@pytest.fixture(scope="session")
+def postgres_backend() -> Iterator[Backend]:
+    try:
+        name, url = _create_pg_database()
+    except psycopg.Error as exc:
+        unavailable("PostgreSQL", exc)
+    migrated(url)
+    yield Backend("postgres", url)
+    _drop_pg_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.getfixturevalue(f"{request.param}_backend")
+
+
+def make_app(backend: Backend, **config: Any) -> Flask:
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": backend.url,
+            "EMBEDDED_SCHEDULER": False,
+            "TESTING": True,
+            "SMTP_URL": None,
+            "BASE_URL": "http://pm.test",
+            "SECRET_KEY": "test-secret",
+            **config,
+        }
+    )
+
+
+def truncate_all() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(text(f"DELETE FROM {table}"))
+    db.session.commit()
+
+
+@pytest.fixture
+def app(backend: Backend) -> Iterator[Flask]:
+    """The app on each backend, with a context pushed and empty tables afterwards."""
+    yield from _app_for(backend)
+
+
+@pytest.fixture
+def pg_app(postgres_backend: Backend) -> Iterator[Flask]:
+    """PostgreSQL only: for behaviour that needs real row locks or many processes."""
+    yield from _app_for(postgres_backend)
+
+
+def _app_for(backend: Backend) -> Iterator[Flask]:
+    app = make_app(backend)
+    app.config["BACKEND"] = backend
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            truncate_all()
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def smtp_sink(app: Flask) -> Iterator[SmtpSink]:
+    """A real SMTP server on 127.0.0.1; the app sends to it."""
+    sink = SmtpSink()
+    sink.start()
+    app.config["SMTP_URL"] = sink.url
+    yield sink
+    sink.stop()
+
+
+@dataclass
+class ApiClient:
+    """A test client that sends the workspace's Bearer token."""
+
+    client: FlaskClient
+    token: str
+    workspace_id: uuid.UUID
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def get(self, path: str) -> Any:
+        return self.client.get(path, headers=self._headers())
+
+    def post(self, path: str, json: Any = None) -> Any:
+        return self.client.post(path, json=json, headers=self._headers())
+
+    def patch(self, path: str, json: Any = None) -> Any:
+        return self.client.patch(path, json=json, headers=self._headers())
+
+
+def api_for(app: Flask, workspace_name: str) -> ApiClient:
+    workspace = accounts.create_workspace(workspace_name)
+    return ApiClient(app.test_client(), accounts.create_token(workspace), workspace.id)
+
+
+@pytest.fixture
+def api(app: Flask) -> ApiClient:
+    return api_for(app, "Acme")
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
