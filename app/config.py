@@ -33,6 +33,8 @@ class Settings:
     secret_key: str = "dev-only-secret-change-me"
     embedded_scheduler: bool = True
     default_from_email: str = "sequences@penguinmails.localhost"
+    processor_batch_size: int = 1000
+    dispatch_batch_size: int = 200
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,6 +46,8 @@ class Settings:
             secret_key=os.environ.get("SECRET_KEY") or cls.secret_key,
             embedded_scheduler=_env_flag("EMBEDDED_SCHEDULER", True),
             default_from_email=os.environ.get("DEFAULT_FROM_EMAIL") or cls.default_from_email,
+            processor_batch_size=int(os.environ.get("PROCESSOR_BATCH_SIZE") or 1000),
+            dispatch_batch_size=int(os.environ.get("DISPATCH_BATCH_SIZE") or 200),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -56,6 +60,8 @@ class Settings:
             "SECRET_KEY": self.secret_key,
             "EMBEDDED_SCHEDULER": self.embedded_scheduler and not self.redis_url,
             "DEFAULT_FROM_EMAIL": self.default_from_email,
+            "PROCESSOR_BATCH_SIZE": self.processor_batch_size,
+            "DISPATCH_BATCH_SIZE": self.dispatch_batch_size,
         }
 
 

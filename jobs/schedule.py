@@ -10,7 +10,7 @@ from jobs.tasks import dispatch_mail, process_sequences
 
 @dataclass(frozen=True)
 class PeriodicJob:
-    func: Callable[[], str]
+    func: Callable[..., str]
     interval_seconds: int
     queue: str = "default"
     timeout_seconds: int = 600

@@ -1,4 +1,7 @@
-"""The periodic jobs. Each takes the clock once, here, and hands `now` to the engine."""
+"""The periodic jobs. Each reads the clock once, here, and hands `now` to the engine.
+
+`now` may be given (ISO 8601) to replay a moment, as tests and operators sometimes need.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask import Flask, has_app_context
+
+from app import create_app
+from app.services.scheduling import run_dispatcher, run_processor
 
 _worker_app: Flask | None = None
 
@@ -19,26 +25,24 @@ def app_context() -> Iterator[None]:
         yield
         return
     if _worker_app is None:
-        from app import create_app
-
         _worker_app = create_app()
     with _worker_app.app_context():
         yield
 
 
-def process_sequences() -> str:
-    """The sequence processor: advance every due enrollment."""
-    from app.services.processor import process_due
+def _instant(now: str | None) -> datetime:
+    return datetime.fromisoformat(now).astimezone(UTC) if now else datetime.now(UTC)
 
+
+def process_sequences(now: str | None = None) -> str:
+    """The sequence processor: advance every due enrollment."""
     with app_context():
-        stats = process_due(datetime.now(UTC))
+        stats = run_processor(_instant(now))
     return f"advanced {stats.enrollments} enrollment(s), {stats.steps} step(s)"
 
 
-def dispatch_mail() -> str:
+def dispatch_mail(now: str | None = None) -> str:
     """The mail dispatcher: send every queued message that is due."""
-    from app.services.dispatcher import dispatch_due
-
     with app_context():
-        stats = dispatch_due(datetime.now(UTC))
+        stats = run_dispatcher(_instant(now))
     return f"sent {stats.sent}, captured {stats.captured}, failed {stats.failed}"

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from app import create_app
 from app.extensions import db
 from app.services import accounts
-from tests.smtp_sink import SmtpSink
+from tests.smtp_sink import SmtpSink, running_sink
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -149,11 +149,9 @@ def _app_for(backend: Backend) -> Iterator[Flask]:
 @pytest.fixture
 def smtp_sink(app: Flask) -> Iterator[SmtpSink]:
     """A real SMTP server on 127.0.0.1; the app sends to it."""
-    sink = SmtpSink()
-    sink.start()
-    app.config["SMTP_URL"] = sink.url
-    yield sink
-    sink.stop()
+    for sink in running_sink():
+        app.config["SMTP_URL"] = sink.url
+        yield sink
 
 
 @dataclass

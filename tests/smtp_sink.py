@@ -106,6 +106,11 @@ class SmtpSink:
         with self._state:
             self._refusals[address.lower()] = f"{code} {text}"
 
+    def allow(self, address: str) -> None:
+        """Stop refusing `address` (undoes `reject`)."""
+        with self._state:
+            self._refusals.pop(address.lower(), None)
+
     def wait_for(self, count: int, timeout: float = 5.0) -> list[EmailMessage]:
         """Block until at least `count` messages have arrived; return them all."""
         with self._state:
@@ -181,10 +186,11 @@ class SmtpSink:
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
+        # handled=False: on failure aiosmtpd answers "535 5.7.8 Authentication credentials invalid".
         if not isinstance(data, LoginPassword):
-            return AuthResult(success=False)
+            return AuthResult(success=False, handled=False)
         given = (data.login.decode(), data.password.decode())
-        return AuthResult(success=given == self._credentials)
+        return AuthResult(success=given == self._credentials, handled=False, auth_data=data)
 
 
 def running_sink(**options: Any) -> Iterator[SmtpSink]:

@@ -9,7 +9,7 @@ import difflib
 import json
 import re
 from datetime import datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -32,23 +32,7 @@ from pydantic import (
 from app.core.durations import parse_duration, parse_signed_duration
 from app.core.graph import STEP_TYPES, Problem, validate_graph
 
-__all__ = [
-    "EMAIL_EVENTS",
-    "DefinitionError",
-    "Problem",
-    "SequenceDefinition",
-    "Step",
-    "StepConfig",
-    "definition_to_dict",
-    "dump_json",
-    "dump_yaml",
-    "parse_clock_time",
-    "parse_definition",
-    "parse_step_snippet",
-]
-
 FORMAT = "sequence/v1"
-EMAIL_EVENTS = ("opened", "clicked_link", "replied", "bounced")
 _STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -161,11 +145,13 @@ TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
 ZoneChoice = Annotated[str, AfterValidator(_zone_choice)]
 """`recipient` (the contact's own zone, else the sequence's) or an IANA zone name."""
 Label = Annotated[
-    str, BeforeValidator(_bool_label), AfterValidator(_non_blank), Field(max_length=50)
+    str, Field(max_length=50), BeforeValidator(_bool_label), AfterValidator(_non_blank)
 ]
+"""Labels are stored in `sequence_connections.condition_label`, a VARCHAR(50)."""
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 ShortWeekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 EmailEvent = Literal["opened", "clicked_link", "replied", "bounced"]
+EMAIL_EVENTS: tuple[str, ...] = get_args(EmailEvent)
 
 
 class _Model(BaseModel):
@@ -421,7 +407,8 @@ class EmailConfig(_Model):
 
 
 class Window(_Model):
-    """Hours in which a delayed email may go out; overnight windows are not supported."""
+    """Hours in which the contact may move on after a delay; every day when `weekdays` is
+    left out. Overnight windows (end before start) are not supported."""
 
     weekdays: list[ShortWeekday] = Field(
         default=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], min_length=1
@@ -463,6 +450,8 @@ class DelayUntilWeekday(_DelayConfig):
 
 
 class DelayUntilDatetime(_DelayConfig):
+    """`at` without a UTC offset is local time in `timezone` (default: the recipient's)."""
+
     until: Literal["datetime"]
     at: Annotated[str, AfterValidator(_iso_datetime)]
     timezone: ZoneChoice | None = None
@@ -483,7 +472,9 @@ class DelayUntilField(_DelayConfig):
     timezone: ZoneChoice | None = None
 
 
-def _delay_kind(value: Any) -> str:
+def _delay_kind(value: Any) -> str | None:
+    if isinstance(value, dict) and value.get("type") == "wait_until":
+        return None  # the seed calls it delay_config, but here it is a step type of its own
     until = value.get("until") if isinstance(value, dict) else getattr(value, "until", None)
     return "for_duration" if until is None else f"until_{until}"
 
@@ -550,6 +541,9 @@ class OnTimeout(_Model):
 
 
 class WaitUntilConfig(_Model):
+    """Wait for the first condition met (`met` path); each condition counts only within its
+    own timeout, so the `timeout` path is taken once the longest timeout has passed."""
+
     type: Literal["wait_until"] | None = None
     conditions: list[WaitCondition] = Field(min_length=1)
     on_timeout: OnTimeout | None = None
@@ -646,23 +640,25 @@ StepConfig = (
     | GoalConfig
     | EndConfig
 )
-_CONFIG_TYPES: dict[str, Any] = {
-    "email": EmailConfig,
-    "delay": DelayConfig,
-    "wait_until": WaitUntilConfig,
-    "branch": BranchConfig,
-    "split": SplitConfig,
-    "action": ActionConfig,
-    "goal": GoalConfig,
-    "end": EndConfig,
+_CONFIG_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "email": TypeAdapter(EmailConfig),
+    "delay": TypeAdapter(DelayConfig),
+    "wait_until": TypeAdapter(WaitUntilConfig),
+    "branch": TypeAdapter(BranchConfig),
+    "split": TypeAdapter(SplitConfig),
+    "action": TypeAdapter(ActionConfig),
+    "goal": TypeAdapter(GoalConfig),
+    "end": TypeAdapter(EndConfig),
 }
-_CONFIG_ADAPTERS = {name: TypeAdapter(config) for name, config in _CONFIG_TYPES.items()}
+"""Config validators by step type, for snippets that come without a step around them."""
 
 
 # --- Steps, connections, definition --------------------------------------------------------
 
 
 class _Step(_Model):
+    """Fields shared by every step; subclasses pin `type` and the matching `config` model."""
+
     id: StepId
     type: str
     name: Annotated[str, Field(max_length=255)] | None = None
@@ -738,7 +734,7 @@ class SequenceDefinition(_Model):
     so an unfinished canvas can still be held (and saved as a draft) in this shape."""
 
     format: Literal["sequence/v1"] = FORMAT
-    name: Annotated[NonBlank, Field(max_length=255)]
+    name: Annotated[str, Field(max_length=255), AfterValidator(_non_blank)]
     description: str | None = None
     trigger: Trigger = Field(default_factory=ManualTrigger)
     exit: ExitRules = Field(default_factory=ExitRules)
@@ -954,6 +950,7 @@ def _data_path(loc: tuple[str | int, ...], data: Any) -> list[str | int]:
             tag_skipped = False
         elif node is None:
             parts.append(segment)
+        # Segments below a scalar name union members pydantic tried; they are not keys.
     return parts
 
 
@@ -1003,6 +1000,8 @@ def _message(item: Any, parts: list[str | int]) -> tuple[str, list[str | int]]:
         return _CUSTOM_UNION_MESSAGES[kind](value)
     if kind == "literal_error":
         return f"{_show(value)} is not allowed; expected {ctx['expected']}", []
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"should be a mapping of keys, got {_show(value)}", []
     if kind in ("value_error", "assertion_error"):
         error = ctx["error"]
         return str(error), [error.field] if isinstance(error, _FieldError) else []
@@ -1019,7 +1018,7 @@ def _union_name(discriminator: str, parts: list[str | int]) -> str:
 
 
 def _unknown_key_message(key: str) -> str:
-    close = difflib.get_close_matches(key, _KNOWN_KEYS, n=1, cutoff=0.8)
+    close = difflib.get_close_matches(key, _KNOWN_KEYS - {key}, n=1, cutoff=0.75)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown key {key!r}{hint}"
 
@@ -1032,7 +1031,9 @@ def _condition_message(value: Any) -> tuple[str, list[str | int]]:
 
 
 def _delay_message(value: Any) -> tuple[str, list[str | int]]:
-    until = value.get("until") if isinstance(value, dict) else None
+    if value.get("type") == "wait_until":
+        return "a wait_until config needs a step of type 'wait_until', not 'delay'", ["type"]
+    until = value.get("until")
     return (
         f"unknown 'until' value {until!r}; expected weekday, datetime or field "
         "(or leave 'until' out and give a 'duration')",

@@ -14,8 +14,14 @@ MAX_DAYS = 3650
 _EXAMPLES = "such as '2 days' or 'PT4H'"
 _DAY_UNITS = {"day": 1, "week": 7}
 _SECOND_UNITS = {"second": 1, "minute": 60, "hour": 3600}
-_ALIASES = {"sec": "second", "secs": "second", "min": "minute", "mins": "minute"}
-_ALIASES |= {"hr": "hour", "hrs": "hour"}
+_ALIASES = {
+    "sec": "second",
+    "secs": "second",
+    "min": "minute",
+    "mins": "minute",
+    "hr": "hour",
+    "hrs": "hour",
+}
 _AMBIGUOUS_UNITS = {"month", "months", "mo", "year", "years", "yr", "yrs"}
 _HUMAN_PART = re.compile(r"(\d+)\s*([a-z]+)")
 _HUMAN = re.compile(r"\d+\s*[a-z]+(?:\s*(?:,|\band\b)?\s*\d+\s*[a-z]+)*")
@@ -54,15 +60,9 @@ def parse_duration(text: str) -> Duration:
     Months and years are rejected because their length varies; negative values are
     rejected too (use :func:`parse_signed_duration` for offsets such as "-1 day").
     """
-    cleaned = text.strip().lower()
-    if not cleaned:
-        raise ValueError(f"a duration is required, {_EXAMPLES}")
-    if cleaned.startswith("-"):
+    if text.strip().startswith("-"):
         raise ValueError(f"{text!r} is negative; a duration cannot be negative")
-    duration = _parse_iso(text, cleaned) if cleaned.startswith("p") else _parse_human(text, cleaned)
-    if duration.total_seconds_nominal() > MAX_DAYS * 86400:
-        raise ValueError(f"{text!r} is too long; the longest duration is {MAX_DAYS} days")
-    return duration
+    return _parse(text, text.strip())
 
 
 def parse_signed_duration(text: str) -> tuple[int, Duration]:
@@ -73,7 +73,18 @@ def parse_signed_duration(text: str) -> tuple[int, Duration]:
     """
     stripped = text.strip()
     sign = -1 if stripped.startswith("-") else 1
-    return sign, parse_duration(stripped.removeprefix("-").removeprefix("+"))
+    return sign, _parse(text, stripped[1:] if stripped[:1] in ("-", "+") else stripped)
+
+
+def _parse(text: str, body: str) -> Duration:
+    """Parse the unsigned `body`; errors quote `text`, what the author actually wrote."""
+    cleaned = body.strip().lower()
+    if not cleaned:
+        raise ValueError(f"a duration is required, {_EXAMPLES}")
+    duration = _parse_iso(text, cleaned) if cleaned.startswith("p") else _parse_human(text, cleaned)
+    if duration.total_seconds_nominal() > MAX_DAYS * 86400:
+        raise ValueError(f"{text!r} is too long; the longest duration is {MAX_DAYS} days")
+    return duration
 
 
 def _parse_human(text: str, cleaned: str) -> Duration:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,6 +45,11 @@ class Graph:
     entry_id: str
     steps: Mapping[str, Step]
 
+    @cached_property
+    def blocked(self) -> Mapping[str, str]:
+        """Steps this engine cannot run, with what is missing; computed once per graph."""
+        return {sid: what for sid, step in self.steps.items() if (what := _unsupported(step))}
+
 
 @dataclass(frozen=True)
 class Position:
@@ -76,12 +82,7 @@ class Outcome:
 
 def unsupported_steps(graph: Graph) -> list[UnsupportedStepError]:
     """Every step this engine could not run, so a sequence is refused before it starts."""
-    problems = []
-    for step in graph.steps.values():
-        what = _unsupported(step)
-        if what:
-            problems.append(UnsupportedStepError(step.key, what))
-    return problems
+    return [UnsupportedStepError(graph.steps[sid].key, what) for sid, what in graph.blocked.items()]
 
 
 def _unsupported(step: Step) -> str | None:
@@ -106,7 +107,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
         if step_id is None:
             return _finish(out, "completed", None)
         step = graph.steps[step_id]
-        what = _unsupported(step)
+        what = graph.blocked.get(step_id)
         if what:
             raise UnsupportedStepError(step.key, what)
 

@@ -303,8 +303,10 @@ def _cycle_problems(by_id: Mapping[str, StepLike], edges: Sequence[Edge]) -> lis
     is such a loop. Sequences are small, so plain reachability per step is fast enough.
     """
     instant = [step_id for step_id, step in by_id.items() if step.type not in WAITING_STEP_TYPES]
-    instant_edges = [edge for edge in edges if {edge[1].source, edge[1].target} <= set(instant)]
-    successors = _successors(instant_edges)
+    instant_set = set(instant)
+    successors = _successors(
+        [edge for edge in edges if {edge[1].source, edge[1].target} <= instant_set]
+    )
     reach = {step_id: _reachable_after_one_step(step_id, successors) for step_id in instant}
     problems = []
     placed: set[str] = set()

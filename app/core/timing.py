@@ -61,7 +61,8 @@ def local_to_utc(naive_local: datetime, zone: ZoneInfo) -> datetime:
 
 def add_duration(start: datetime, duration: Duration, zone: ZoneInfo) -> datetime:
     """`start` plus calendar days in `zone`, then plus absolute seconds."""
-    moment = start
+    # In UTC: adding a timedelta to a ZoneInfo-aware datetime is wall-clock arithmetic.
+    moment = start.astimezone(UTC)
     if duration.days:
         local = start.astimezone(zone).replace(tzinfo=None)
         moment = local_to_utc(local + timedelta(days=duration.days), zone)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, NoReturn
 
 from jinja2 import ChainableUndefined, Template
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
@@ -44,8 +44,10 @@ class RenderedEmail:
 
 # --- sandbox guards -----------------------------------------------------------------------------
 # The sandbox blocks attribute tricks but not resource use: these refuse, before they run, the
-# one-expression ways to build a huge value ('a' * 10**9, 9**9**9, '%999999999s', center(10**9)).
-# The streamed output is capped as well (see `_join_capped`).
+# one-expression ways to build a huge value ('a' * 10**9, 9**999999, '%999999999s',
+# center(10**9)), and the streamed output is capped (see `_join_capped`). Not bounded here: loops
+# that burn CPU without output, and values grown step by step (namespace concatenation in a
+# loop). Callers rendering untrusted templates should also run under a job timeout.
 
 _PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
 _FORMAT_METHODS = frozenset({"format", "format_map"})
@@ -108,7 +110,7 @@ class _GuardedSandbox(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**", "%"})
 
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+    def unsafe_undefined(self, obj: Any, attribute: str) -> NoReturn:
         # Jinja returns an Undefined here, which renders as "" unless strict: fail loudly instead.
         raise SecurityError(
             f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
@@ -178,7 +180,7 @@ def _compile(source: str, html: bool) -> Template:
 
 
 def _join_capped(chunks: Iterable[str]) -> str:
-    """Join streamed output, stopping as soon as it passes the cap instead of after."""
+    """Join streamed output, refusing it as soon as it passes the cap, not after building it."""
     parts: list[str] = []
     size = 0
     for chunk in chunks:

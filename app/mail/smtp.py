@@ -67,9 +67,11 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         raise ValueError("SMTP URL must not have a path or a fragment")
     security, default_port = _SCHEMES[parts.scheme]
     try:
-        port = parts.port or default_port
-    except ValueError as exc:
-        raise ValueError("SMTP URL port must be a number from 1 to 65535") from exc
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        raise ValueError("SMTP URL port must be a number from 1 to 65535")
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
     if (username is None) != (password is None):
@@ -79,7 +81,7 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         raise ValueError(f"unknown SMTP URL option(s) {sorted(unknown)}: use verify or timeout")
     return SmtpSettings(
         host=parts.hostname,
-        port=port,
+        port=port or default_port,
         security=security,
         username=username,
         password=password,
@@ -149,15 +151,18 @@ def _describe(exc: Exception) -> tuple[int | None, str]:
     return None, str(exc) or type(exc).__name__
 
 
+def _network_trouble(exc: Exception) -> bool:
+    # SMTPException subclasses OSError, so "OSError" alone would include protocol errors.
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    untrusted = isinstance(exc, ssl.SSLCertVerificationError)
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException) and not untrusted
+
+
 def _classify(exc: Exception, doing: str) -> SendError:
     code, detail = _describe(exc)
-    if code is not None:
-        permanent = code >= 500
-    else:  # no reply: network trouble is transient, protocol or configuration trouble is not
-        transient_types = (smtplib.SMTPServerDisconnected, OSError)
-        permanent = isinstance(exc, ssl.SSLCertVerificationError) or not isinstance(
-            exc, transient_types
-        )
+    # Without a reply code: network trouble is transient, protocol or configuration trouble not.
+    permanent = code >= 500 if code is not None else not _network_trouble(exc)
     error_class = PermanentSendError if permanent else TransientSendError
     return error_class(f"{doing}: {detail}", code)
 

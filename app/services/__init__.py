@@ -1,1 +1,1 @@
-"""Services own transactions: the web, the API and the jobs call these, never the models directly."""
+"""Services own transactions: web, API and jobs call these, never the models directly."""

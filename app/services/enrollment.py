@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Contact, ContactSequence, Sequence, SequenceStep
+from app.services.bulk import insert_rows
 from app.services.graphs import build_graph
+
+ID_CHUNK = 10_000
 
 
 @dataclass
@@ -32,15 +35,7 @@ def enroll_contacts(
         for contact in contacts:
             result.skip(_who(contact), f"the sequence is {sequence.status}; activate it first")
         return result
-    ids = [c.id for c in contacts]
-    existing = {
-        row.contact_id: row.status
-        for row in db.session.execute(
-            select(ContactSequence.contact_id, ContactSequence.status).where(
-                ContactSequence.sequence_id == sequence.id, ContactSequence.contact_id.in_(ids)
-            )
-        )
-    }
+    existing = _existing_enrollments(sequence, [c.id for c in contacts])
     entry = uuid.UUID(build_graph(sequence.steps, sequence.connections).entry_id)
     rows, seen = [], set()
     for contact in contacts:
@@ -55,10 +50,24 @@ def enroll_contacts(
         else:
             rows.append(_new_enrollment(sequence, contact, entry, now, reason))
             result.enrolled.append(contact.id)
-    if rows:
-        db.session.execute(insert(ContactSequence), rows)
+    insert_rows(ContactSequence.__table__, rows)
     db.session.commit()
     return result
+
+
+def _existing_enrollments(sequence: Sequence, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Status of each contact already enrolled, looked up in chunks (bind-parameter limits)."""
+    found: dict[uuid.UUID, str] = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        rows = db.session.execute(
+            select(ContactSequence.contact_id, ContactSequence.status).where(
+                ContactSequence.sequence_id == sequence.id,
+                ContactSequence.contact_id.in_(chunk),
+            )
+        )
+        found.update((contact_id, status) for contact_id, status in rows)
+    return found
 
 
 def _new_enrollment(

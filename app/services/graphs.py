@@ -24,6 +24,7 @@ class LoadedSequence:
     version: int
     graph: Graph
     timezone: str | None
+    step_uuids: dict[str, uuid.UUID]  # the engine's string ids back to row ids, parsed once
 
 
 _cache: dict[tuple[uuid.UUID, int], LoadedSequence] = {}
@@ -88,6 +89,7 @@ def load_sequences(versions: dict[uuid.UUID, int]) -> dict[uuid.UUID, LoadedSequ
                 seq.version,
                 build_graph(steps_by_seq.get(seq.id, []), conns_by_seq.get(seq.id, [])),
                 (seq.settings or {}).get("timezone"),
+                {str(step.id): step.id for step in steps_by_seq.get(seq.id, [])},
             )
             _cache[(seq.id, seq.version)] = loaded
             found[seq.id] = loaded

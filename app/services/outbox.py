@@ -7,19 +7,12 @@ import uuid
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from app.mail.compose import make_message_id
-
 _UNSUBSCRIBE_SALT = "penguinmails.unsubscribe"
 
 
 def sender_domain() -> str:
     """The domain our Message-IDs live under: the default sender's."""
     return current_app.config["DEFAULT_FROM_EMAIL"].rpartition("@")[2] or "localhost"
-
-
-def message_id_for(message_uuid: uuid.UUID) -> str:
-    """Fixed when the message is queued, so a retry carries the same Message-ID."""
-    return make_message_id(message_uuid.hex, sender_domain())
 
 
 def _serializer() -> URLSafeSerializer:

@@ -14,35 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.core import engine, timing
 from app.extensions import db
+from app.mail.compose import make_message_id
 from app.models import Contact, ContactSequence, OutboundMessage, Sequence, StepLog, Workspace
+from app.services.bulk import insert_rows, update_rows
 from app.services.graphs import load_sequences
-from app.services.outbox import message_id_for
+from app.services.outbox import sender_domain
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 1000
-
-_enrollments = ContactSequence.__table__
-_update_enrollment = (
-    update(_enrollments)
-    .where(_enrollments.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        current_step_id=bindparam("b_step"),
-        step_started_at=bindparam("b_waiting_since"),
-        next_execution_at=bindparam("b_next"),
-        last_step_completed_at=bindparam("b_last_done"),
-        finished_at=bindparam("b_finished"),
-        visits=bindparam("b_visits"),
-        exit_reason=bindparam("b_reason"),
-        updated_at=bindparam("b_now"),
-    )
-)
 
 
 @dataclass
@@ -115,12 +100,14 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
         db.session.rollback()
         return stats
     sequences = load_sequences({row.sequence_id: row.version for row in rows})
+    domain = sender_domain()
     logs: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
 
     for row in rows:
         loaded = sequences[row.sequence_id]
+        step_uuids = loaded.step_uuids
         zone = timing.resolve_zone(row.timezone, loaded.timezone, row.workspace_timezone).zone
         step_id = str(row.current_step_id) if row.current_step_id else None
         position = engine.Position(step_id, row.step_started_at, row.visits or {}, zone)
@@ -138,7 +125,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
                     **owner,
                     "enrollment_id": row.id,
                     "sequence_id": row.sequence_id,
-                    "step_id": uuid.UUID(taken.step_id),
+                    "step_id": step_uuids[taken.step_id],
                     "rotation": taken.rotation,
                     "outcome": taken.outcome,
                     "executed_at": now,
@@ -152,10 +139,10 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
                     "id": message_uuid,
                     "enrollment_id": row.id,
                     "sequence_id": row.sequence_id,
-                    "step_id": uuid.UUID(email.step_id),
+                    "step_id": step_uuids[email.step_id],
                     "contact_id": row.contact_id,
                     "rotation": email.rotation,
-                    "message_id": message_id_for(message_uuid),
+                    "message_id": make_message_id(message_uuid.hex, domain),
                     "to_email": row.email,
                     "status": "queued",
                     "attempts": 0,
@@ -168,16 +155,16 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
         finished = outcome.status != "active"
         updates.append(
             {
-                "b_id": row.id,
-                "b_status": outcome.status,
-                "b_step": uuid.UUID(outcome.step_id) if outcome.step_id else None,
-                "b_waiting_since": outcome.waiting_since,
-                "b_next": outcome.next_execution_at,
-                "b_last_done": now if outcome.taken else row.last_step_completed_at,
-                "b_finished": now if finished else None,
-                "b_visits": outcome.visits,
-                "b_reason": outcome.exit_reason,
-                "b_now": now,
+                "id": row.id,
+                "status": outcome.status,
+                "current_step_id": step_uuids.get(outcome.step_id) if outcome.step_id else None,
+                "step_started_at": outcome.waiting_since,
+                "next_execution_at": outcome.next_execution_at,
+                "last_step_completed_at": now if outcome.taken else row.last_step_completed_at,
+                "finished_at": now if finished else None,
+                "visits": outcome.visits,
+                "exit_reason": outcome.exit_reason,
+                "updated_at": now,
             }
         )
         stats.steps += len(outcome.taken)
@@ -185,11 +172,9 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
         stats.completed += outcome.status == "completed"
         stats.exited += outcome.status == "exited"
 
-    if logs:
-        db.session.execute(insert(StepLog), logs)
-    if messages:
-        db.session.execute(insert(OutboundMessage), messages)
-    db.session.execute(_update_enrollment, updates)
+    insert_rows(StepLog.__table__, logs)
+    insert_rows(OutboundMessage.__table__, messages)
+    update_rows(ContactSequence.__table__, updates)
     db.session.commit()
     stats.batches, stats.enrollments = 1, len(rows)
     return stats

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
+
 from app.services.dispatcher import DispatchStats, dispatch_due
 from app.services.processor import ProcessorStats, process_due
 
@@ -25,6 +27,14 @@ class TickReport:
         )
 
 
+def run_processor(now: datetime) -> ProcessorStats:
+    return process_due(now, current_app.config["PROCESSOR_BATCH_SIZE"])
+
+
+def run_dispatcher(now: datetime) -> DispatchStats:
+    return dispatch_due(now, current_app.config["DISPATCH_BATCH_SIZE"])
+
+
 def run_tick(now: datetime) -> TickReport:
     """Process then dispatch, so an email that falls due is sent in the same tick."""
-    return TickReport(now, process_due(now), dispatch_due(now))
+    return TickReport(now, run_processor(now), run_dispatcher(now))

@@ -23,7 +23,7 @@ def unsubscribe_page(token: str) -> Any:
 @web_bp.post("/u/<token>")
 @csrf.exempt
 def unsubscribe(token: str) -> Any:
-    """Mail clients POST `List-Unsubscribe=One-Click` without cookies: answer 200, never redirect."""
+    """Mail clients POST `List-Unsubscribe=One-Click` with no cookies: 200, never a redirect."""
     if not unsubscribe_by_token(
         token, datetime.now(UTC), one_click="List-Unsubscribe" in request.form
     ):

@@ -859,3 +859,17 @@ def test_definition_must_be_a_mapping(source: str) -> None:
 
 def test_not_utf8() -> None:
     assert "UTF-8" in only_problem(b"name: \xff\xfe\xfa").message
+
+
+def test_wait_until_config_on_a_delay_step_says_which_type_to_use() -> None:
+    """The seed files wait_until under `delay_config`; here it is a step type of its own."""
+    config = {"type": "wait_until", "conditions": [{"event": "user_login", "timeout": "7 days"}]}
+    problem = only_problem(definition([{"id": "w", "type": "delay", "config": config}]))
+    assert (problem.step, problem.field) == ("w", "config.type")
+    assert "step of type 'wait_until'" in problem.message
+
+
+def test_labels_fit_the_database_column() -> None:
+    paths = [{"label": "x" * 51, "percent": 50}, {"label": "b", "percent": 50}]
+    problem = only_problem(definition([{"id": "s", "type": "split", "config": {"paths": paths}}]))
+    assert (problem.step, problem.field) == ("s", "config.paths[0].label")

@@ -1,0 +1,30 @@
+# Two commands for a fresh clone:  `make run` (serve the demo)  and  `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export FLASK_APP := app:create_app
+
+.PHONY: run test lint bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## Install, migrate the SQLite database, seed the demo (prints the login), serve on :5000.
+run: $(VENV)/.installed
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo seed
+	$(BIN)/flask serve --host 127.0.0.1 --port 5000
+
+## Install the test dependencies and run every test (SQLite, PostgreSQL + Redis, browser).
+test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/processor.py
