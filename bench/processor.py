@@ -1,15 +1,18 @@
 """Benchmark: N enrollments through email -> delay -> email on PostgreSQL, into a local SMTP sink.
 
 Prints enrollment-steps per second for the processor and messages per second for the
-dispatcher. Uses a throwaway database (created and dropped) on the server given by
-BENCH_POSTGRES_URL (default: the local trust-auth server) and an aiosmtpd sink process.
+dispatcher, with one worker process and then with --workers processes sharing the work
+(as `rq worker`s do, through FOR UPDATE SKIP LOCKED). Each run uses a throwaway database
+(created and dropped) on BENCH_POSTGRES_URL (default: the local trust-auth server) and an
+aiosmtpd sink in its own process.
 
-    .venv/bin/python bench/processor.py [--enrollments 100000] [--dispatch 20000]
+    .venv/bin/python bench/processor.py [--enrollments 100000] [--dispatch 10000] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import socket
 import subprocess
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from flask_migrate import upgrade
 from sqlalchemy import func, insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,16 +140,83 @@ def seed(count: int) -> Sequence:
     return sequence
 
 
-def timed(label: str, action) -> tuple[Any, float]:
-    started = time.perf_counter()
-    result = action()
-    elapsed = time.perf_counter() - started
-    say(f"  {label}: {elapsed:.2f} s")
-    return result, elapsed
-
-
 def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
+
+
+def _worker(url: str, smtp_url: str, job: str, now: datetime, ready, go, results) -> None:
+    """One worker process: build the app, wait for the start signal, drain the work."""
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "SMTP_URL": smtp_url, "EMBEDDED_SCHEDULER": False}
+    )
+    with app.app_context():
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+        ready.wait()
+        go.wait()
+        if job == "process":
+            results.put(process_due(now, BATCH).steps)
+        else:
+            results.put(dispatch_due(now).sent)
+
+
+def in_workers(url: str, smtp_url: str, job: str, now: datetime, workers: int) -> tuple[int, float]:
+    """Run `job` in `workers` processes at once; returns (work done, wall seconds)."""
+    context = multiprocessing.get_context("spawn")
+    ready, go, results = context.Barrier(workers + 1), context.Event(), context.Queue()
+    procs = [
+        context.Process(target=_worker, args=(url, smtp_url, job, now, ready, go, results))
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    ready.wait()
+    started = time.perf_counter()
+    go.set()
+    done = sum(results.get(timeout=900) for _ in procs)
+    elapsed = time.perf_counter() - started
+    for proc in procs:
+        proc.join(timeout=60)
+    return done, elapsed
+
+
+def run(enrollments: int, dispatch: int, workers: int) -> tuple[float, float]:
+    """One full benchmark run in a fresh database; returns (steps/s, messages/s)."""
+    with throwaway_database() as url, smtp_sink_process() as smtp_url:
+        app = create_app(
+            {"SQLALCHEMY_DATABASE_URI": url, "SMTP_URL": smtp_url, "EMBEDDED_SCHEDULER": False}
+        )
+        with app.app_context():
+            upgrade()
+            say(f"Seeding {enrollments:,} enrollments (email -> 1 day delay -> email)...")
+            seed(enrollments)
+            db.session.remove()
+        say(f"Processor, {workers} worker process(es):")
+        steps1, t1 = in_workers(url, smtp_url, "process", T0, workers)
+        say(f"  pass 1 (email 1 queued, delay entered): {t1:.2f} s")
+        steps2, t2 = in_workers(url, smtp_url, "process", T0 + timedelta(days=1), workers)
+        say(f"  pass 2 (delay done, email 2 queued, completed): {t2:.2f} s")
+        with app.app_context():
+            assert steps1 + steps2 == count(StepLog) == 3 * enrollments, "each step logged once"
+            db.session.execute(
+                OutboundMessage.__table__.update()
+                .where(
+                    OutboundMessage.id.notin_(
+                        select(OutboundMessage.id).order_by(OutboundMessage.id).limit(dispatch)
+                    )
+                )
+                .values(next_attempt_at=T0 + timedelta(days=365))
+            )
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+        sent, t3 = in_workers(url, smtp_url, "dispatch", T0 + timedelta(days=1), workers)
+        say(f"  dispatcher: {sent:,} messages rendered and sent over SMTP in {t3:.2f} s")
+        assert sent == dispatch, (sent, dispatch)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    return (steps1 + steps2) / (t1 + t2), sent / t3
 
 
 def main() -> None:
@@ -154,56 +225,19 @@ def main() -> None:
     parser.add_argument(
         "--dispatch",
         type=int,
-        default=20_000,
+        default=10_000,
         help="messages to send through SMTP (the rest stay queued)",
     )
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-
-    with throwaway_database() as url, smtp_sink_process() as smtp_url:
-        app = create_app(
-            {"SQLALCHEMY_DATABASE_URI": url, "SMTP_URL": smtp_url, "EMBEDDED_SCHEDULER": False}
-        )
-        with app.app_context():
-            from flask_migrate import upgrade
-
-            upgrade()
-            say(f"Seeding {args.enrollments:,} enrollments (email -> 1 day delay -> email)...")
-            seed(args.enrollments)
-
-            say("Processor:")
-            first, t1 = timed(
-                "pass 1 (email 1 queued, delay entered)", lambda: process_due(T0, BATCH)
-            )
-            second, t2 = timed(
-                "pass 2 (delay done, email 2 queued, completed)",
-                lambda: process_due(T0 + timedelta(days=1), BATCH),
-            )
-            steps = first.steps + second.steps
-            assert steps == count(StepLog) == 3 * args.enrollments, "every step logged once"
-
-            say(f"Dispatcher ({args.dispatch:,} messages over one SMTP connection per batch):")
-            db.session.execute(
-                OutboundMessage.__table__.update()
-                .where(
-                    OutboundMessage.id.notin_(
-                        select(OutboundMessage.id).order_by(OutboundMessage.id).limit(args.dispatch)
-                    )
-                )
-                .values(next_attempt_at=T0 + timedelta(days=365))
-            )
-            db.session.commit()
-            sent, t3 = timed("dispatch", lambda: dispatch_due(T0 + timedelta(days=1)))
-            assert sent.sent == args.dispatch, sent
-
+    figures = {n: run(args.enrollments, args.dispatch, n) for n in sorted({1, args.workers})}
     say("")
-    say(
-        f"processor: {steps / (t1 + t2):,.0f} enrollment-steps/s "
-        f"({steps:,} steps, {2 * args.enrollments:,} enrollment passes in {t1 + t2:.1f} s)"
-    )
-    say(
-        f"dispatcher: {sent.sent / t3:,.0f} messages/s ({sent.sent:,} rendered and sent "
-        f"over SMTP in {t3:.1f} s)"
-    )
+    for n, (steps, messages) in figures.items():
+        say(
+            f"{n} worker(s): processor {steps:,.0f} enrollment-steps/s, "
+            f"dispatcher {messages:,.0f} messages/s "
+            f"({args.enrollments:,} enrollments x 3 steps; {args.dispatch:,} messages)"
+        )
 
 
 if __name__ == "__main__":

@@ -186,3 +186,15 @@ def api(app: Flask) -> ApiClient:
 
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by the services they use, so `-m "not postgres"` and the like select."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres = "pg_app" in names or "postgres_backend" in names
+        if callspec is not None and callspec.params.get("backend") == "postgres":
+            on_postgres = True
+        if on_postgres:
+            item.add_marker(pytest.mark.postgres)
