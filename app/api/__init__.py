@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -12,6 +14,7 @@ from app.core.definition import DefinitionError
 from app.services.accounts import workspace_for_token
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -58,6 +61,18 @@ def _authenticate() -> None:
     if workspace_id is None:
         raise ApiError(401, "this API token is not valid")
     g.workspace_id = workspace_id
+
+
+def owned(load: Callable[[uuid.UUID, uuid.UUID], T | None], raw_id: str, what: str) -> T:
+    """The workspace's record with this id; 404 for a bad id, a missing one or another's."""
+    try:
+        wanted = uuid.UUID(raw_id)
+    except ValueError:
+        raise ApiError(404, f"no such {what}") from None
+    record = load(g.workspace_id, wanted)
+    if record is None:
+        raise ApiError(404, f"no such {what}")
+    return record
 
 
 def json_body() -> dict[str, Any]:

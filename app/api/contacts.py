@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import g, jsonify
 
-from app.api import ApiError, api_bp, json_body
+from app.api import ApiError, api_bp, json_body, owned
 from app.extensions import db
 from app.models import Workspace
 from app.services import contacts as contact_service
@@ -25,11 +24,5 @@ def upsert_contact() -> tuple[Any, int]:
 
 @api_bp.get("/contacts/<contact_id>")
 def get_contact(contact_id: str) -> Any:
-    try:
-        wanted = uuid.UUID(contact_id)
-    except ValueError:
-        raise ApiError(404, "no such contact") from None
-    contact = contact_service.get_contact(g.workspace_id, wanted)
-    if contact is None:
-        raise ApiError(404, "no such contact")
+    contact = owned(contact_service.get_contact, contact_id, "contact")
     return jsonify(contact_service.contact_to_dict(contact))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, jsonify
 
-from app.api import ApiError, api_bp, json_body
+from app.api import ApiError, api_bp, json_body, owned
 from app.extensions import db
 from app.models import Sequence, Workspace
 from app.services import contacts as contact_service
@@ -18,14 +17,7 @@ from app.services import sequences as sequence_service
 
 def _sequence(sequence_id: str) -> Sequence:
     """The sequence if it is in the token's workspace; 404 otherwise, whatever the reason."""
-    try:
-        wanted = uuid.UUID(sequence_id)
-    except ValueError:
-        raise ApiError(404, "no such sequence") from None
-    sequence = sequence_service.get_sequence(g.workspace_id, wanted)
-    if sequence is None:
-        raise ApiError(404, "no such sequence")
-    return sequence
+    return owned(sequence_service.get_sequence, sequence_id, "sequence")
 
 
 def sequence_document(sequence: Sequence) -> dict[str, Any]:
@@ -116,47 +108,12 @@ def resume(sequence_id: str) -> Any:
 @api_bp.post("/sequences/<sequence_id>/enroll")
 def enroll(sequence_id: str) -> Any:
     sequence = _sequence(sequence_id)
-    body = json_body()
-    result = enrollment_service.EnrollResult()
-    contacts = []
-    if "contacts" in body:
-        entries = body["contacts"]
-        if not isinstance(entries, list):
-            raise ApiError(400, 'contacts must be a list of {"email": ...}', "contacts")
-        emails = []
-        for i, entry in enumerate(entries):
-            try:
-                emails.append(contact_service.normalise_email((entry or {}).get("email")))
-            except (contact_service.ContactError, AttributeError):
-                raise ApiError(
-                    400, "each contact needs a valid email", f"contacts[{i}].email"
-                ) from None
-        found = contact_service.contacts_by_email(g.workspace_id, emails)
-        for email in emails:
-            if email in found:
-                contacts.append(found[email])
-            else:
-                result.skip({"email": email}, "no contact with this email")
-    elif "contact_ids" in body:
-        raw = body["contact_ids"]
-        if not isinstance(raw, list):
-            raise ApiError(400, "contact_ids must be a list of ids", "contact_ids")
-        ids = []
-        for value in raw:
-            try:
-                ids.append(uuid.UUID(str(value)))
-            except ValueError:
-                result.skip({"contact_id": str(value)}, "no contact with this id")
-        found_ids = contact_service.contacts_by_id(g.workspace_id, ids)
-        for contact_id in ids:
-            if contact_id in found_ids:
-                contacts.append(found_ids[contact_id])
-            else:
-                result.skip({"contact_id": str(contact_id)}, "no contact with this id")
-    else:
-        raise ApiError(400, "send either 'contacts' or 'contact_ids'", "contacts")
+    try:
+        contacts, skipped = contact_service.resolve_targets(g.workspace_id, json_body())
+    except contact_service.ContactError as exc:
+        raise ApiError(400, str(exc), exc.field) from None
     done = enrollment_service.enroll_contacts(sequence, contacts, datetime.now(UTC), "api")
-    skipped = result.skipped + done.skipped
+    skipped = skipped + done.skipped
     return jsonify(
         {
             "enrolled": len(done.enrolled),

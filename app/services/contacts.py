@@ -86,3 +86,48 @@ def contact_to_dict(contact: Contact) -> dict[str, Any]:
         "unsubscribed_at": contact.unsubscribed_at.isoformat() if contact.unsubscribed_at else None,
         "created_at": contact.created_at.isoformat(),
     }
+
+
+def resolve_targets(
+    workspace_id: uuid.UUID, body: dict[str, Any]
+) -> tuple[list[Contact], list[dict[str, Any]]]:
+    """The contacts an enroll request names, by email or id, and the ones it names in vain."""
+    if "contacts" in body:
+        entries = body["contacts"]
+        if not isinstance(entries, list):
+            raise ContactError('contacts must be a list of {"email": ...}', "contacts")
+        emails = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise ContactError('each contact must be {"email": ...}', f"contacts[{i}]")
+            try:
+                emails.append(normalise_email(entry.get("email")))
+            except ContactError as exc:
+                raise ContactError(str(exc), f"contacts[{i}].email") from None
+        by_email = contacts_by_email(workspace_id, emails)
+        found = [by_email[e] for e in emails if e in by_email]
+        unknown = [
+            {"email": e, "reason": "no contact with this email"}
+            for e in emails
+            if e not in by_email
+        ]
+        return found, unknown
+    if "contact_ids" in body:
+        raw = body["contact_ids"]
+        if not isinstance(raw, list):
+            raise ContactError("contact_ids must be a list of ids", "contact_ids")
+        ids: dict[str, uuid.UUID | None] = {}
+        for value in raw:
+            try:
+                ids[str(value)] = uuid.UUID(str(value))
+            except ValueError:
+                ids[str(value)] = None
+        by_id = contacts_by_id(workspace_id, [i for i in ids.values() if i is not None])
+        found = [by_id[i] for i in ids.values() if i is not None and i in by_id]
+        unknown = [
+            {"contact_id": raw_id, "reason": "no contact with this id"}
+            for raw_id, parsed in ids.items()
+            if parsed is None or parsed not in by_id
+        ]
+        return found, unknown
+    raise ContactError("send either 'contacts' or 'contact_ids'", "contacts")

@@ -24,7 +24,7 @@ from app.mail.compose import compose_message
 from app.mail.rendering import RenderedEmail, RenderError, render_email
 from app.mail.smtp import PermanentSendError, SendError, SmtpTransport, parse_smtp_url
 from app.models import Contact, OutboundMessage, Sequence, SequenceStep, Workspace
-from app.services.outbox import unsubscribe_url
+from app.services.links import unsubscribe_url
 
 log = logging.getLogger(__name__)
 

@@ -1,35 +1,31 @@
-"""Identities that outlive a send: stable Message-IDs and signed unsubscribe tokens."""
+"""The outbox as operators read it: every message the engine produced, newest first."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
 
-_UNSUBSCRIBE_SALT = "penguinmails.unsubscribe"
-
-
-def sender_domain() -> str:
-    """The domain our Message-IDs live under: the default sender's."""
-    return current_app.config["DEFAULT_FROM_EMAIL"].rpartition("@")[2] or "localhost"
+from app.extensions import db
+from app.models import Contact, OutboundMessage, Sequence, SequenceStep
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT)
-
-
-def unsubscribe_token(message_uuid: uuid.UUID) -> str:
-    return str(_serializer().dumps(message_uuid.hex))
-
-
-def read_unsubscribe_token(token: str) -> uuid.UUID | None:
-    """The message a token was issued for; None for anything we did not sign."""
-    try:
-        return uuid.UUID(hex=_serializer().loads(token))
-    except (BadSignature, ValueError, TypeError):
-        return None
-
-
-def unsubscribe_url(message_uuid: uuid.UUID) -> str:
-    return f"{current_app.config['BASE_URL']}/u/{unsubscribe_token(message_uuid)}"
+def list_messages(workspace_id: uuid.UUID, limit: int = 200) -> list[Any]:
+    """Messages with recipient, sequence and step names, in one query."""
+    stmt = (
+        select(
+            OutboundMessage,
+            Contact.email,
+            Sequence.name.label("sequence_name"),
+            SequenceStep.name.label("step_name"),
+            SequenceStep.key.label("step_key"),
+        )
+        .join(Contact, Contact.id == OutboundMessage.contact_id)
+        .join(Sequence, Sequence.id == OutboundMessage.sequence_id)
+        .outerjoin(SequenceStep, SequenceStep.id == OutboundMessage.step_id)
+        .where(OutboundMessage.workspace_id == workspace_id)
+        .order_by(OutboundMessage.queued_at.desc())
+        .limit(limit)
+    )
+    return list(db.session.execute(stmt))

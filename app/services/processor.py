@@ -23,7 +23,7 @@ from app.mail.compose import make_message_id
 from app.models import Contact, ContactSequence, OutboundMessage, Sequence, StepLog, Workspace
 from app.services.bulk import insert_rows, update_rows
 from app.services.graphs import load_sequences
-from app.services.outbox import sender_domain
+from app.services.links import sender_domain
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from app.extensions import db
 from app.models import Contact, ContactEvent, OutboundMessage
-from app.services.outbox import read_unsubscribe_token
+from app.services.links import read_unsubscribe_token
 
 
 def unsubscribe_by_token(token: str, now: datetime, one_click: bool) -> bool:

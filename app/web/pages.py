@@ -6,11 +6,9 @@ from typing import Any
 
 from flask import redirect, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
-from app.extensions import db
-from app.models import Contact, OutboundMessage, Sequence, SequenceStep
 from app.services import enrollment as enrollment_service
+from app.services import outbox as outbox_service
 from app.services import sequences as sequence_service
 from app.web import web_bp
 
@@ -37,19 +35,5 @@ def enrollments() -> Any:
 @web_bp.get("/outbox")
 @login_required
 def outbox() -> Any:
-    stmt = (
-        select(
-            OutboundMessage,
-            Contact.email,
-            Sequence.name.label("sequence_name"),
-            SequenceStep.name.label("step_name"),
-            SequenceStep.key.label("step_key"),
-        )
-        .join(Contact, Contact.id == OutboundMessage.contact_id)
-        .join(Sequence, Sequence.id == OutboundMessage.sequence_id)
-        .outerjoin(SequenceStep, SequenceStep.id == OutboundMessage.step_id)
-        .where(OutboundMessage.workspace_id == current_user.workspace_id)
-        .order_by(OutboundMessage.queued_at.desc())
-        .limit(200)
-    )
-    return render_template("pages/outbox.html", rows=list(db.session.execute(stmt)))
+    rows = outbox_service.list_messages(current_user.workspace_id)
+    return render_template("pages/outbox.html", rows=rows)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import abort, render_template, request
 
 from app.extensions import csrf
-from app.services.outbox import read_unsubscribe_token
+from app.services.links import read_unsubscribe_token
 from app.services.unsubscribe import unsubscribe_by_token
 from app.web import web_bp
 

@@ -1,0 +1,76 @@
+"""Regenerate the README's screenshots from a live demo, in Debian's Chromium.
+
+.venv/bin/python docs/screenshots.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flask_migrate import upgrade
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app  # noqa: E402
+from app.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo  # noqa: E402
+from app.services.scheduling import run_tick  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+PAGES = ("sequences", "enrollments", "outbox")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/demo.sqlite3",
+                "EMBEDDED_SCHEDULER": False,
+            }
+        )
+        with app.app_context():
+            upgrade()
+            now = datetime.now(UTC)
+            seed_demo(now)
+            run_tick(now)
+            run_tick(now + timedelta(days=2, minutes=1))
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_port}"
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+                )
+                page = browser.new_page(viewport={"width": 1280, "height": 640})
+                page.goto(f"{base}/sign-in")
+                page.fill("input[name=email]", DEMO_EMAIL)
+                page.fill("input[name=password]", DEMO_PASSWORD)
+                page.click("button[type=submit]")
+                OUT.mkdir(parents=True, exist_ok=True)
+                for name in PAGES:
+                    page.goto(f"{base}/{name}")
+                    page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+                    print(f"wrote {OUT / f'{name}.png'}")
+                browser.close()
+        finally:
+            server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
