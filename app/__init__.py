@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask
 
-from app.config import INSTANCE_DIR, Settings, engine_options
+from app.config import DEV_SECRET_KEY, INSTANCE_DIR, Settings, engine_options
 from app.extensions import csrf, db, login_manager, migrate
+
+log = logging.getLogger(__name__)
+
+
+def secure_cookies(app: Flask, overrides: dict[str, Any]) -> None:
+    """Cookies are HTTP-only and same-site; over https they are also Secure."""
+    https = str(app.config.get("BASE_URL", "")).startswith("https://")
+    settings = {
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SECURE": https,
+        "REMEMBER_COOKIE_SECURE": https,
+    }
+    app.config.update({k: v for k, v in settings.items() if k not in overrides})
+    if app.config["SECRET_KEY"] == DEV_SECRET_KEY and not app.config.get("TESTING"):
+        log.warning("SECRET_KEY is the development default: set it before going to production")
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -20,6 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    secure_cookies(app, config or {})
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))

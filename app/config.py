@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+DEV_SECRET_KEY = "dev-only-secret-change-me"
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
 
@@ -30,7 +31,7 @@ class Settings:
     redis_url: str | None = None
     smtp_url: str | None = None
     base_url: str = "http://127.0.0.1:5000"
-    secret_key: str = "dev-only-secret-change-me"
+    secret_key: str = DEV_SECRET_KEY
     embedded_scheduler: bool = True
     default_from_email: str = "sequences@penguinmails.localhost"
     processor_batch_size: int = 1000

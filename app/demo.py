@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Sequence, User, Workspace
+from app.models import User, Workspace
 from app.services import accounts, contacts, enrollment, sequences
 
 ONBOARDING = Path(__file__).parent / "seed_data" / "onboarding.yaml"
@@ -47,9 +47,8 @@ def register_demo_cli(app: Flask) -> None:
     @demo.command("seed")
     def seed() -> None:
         """Create the demo workspace, user and onboarding sequence (idempotent)."""
-        _, created = seed_demo(datetime.now(UTC))
-        user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
-        count = db.session.query(Sequence).count()
-        click.echo(("Created" if created else "Found") + f" the demo workspace ({count} sequence).")
+        workspace, created = seed_demo(datetime.now(UTC))
+        click.echo(("Created" if created else "Kept") + f" the demo workspace {workspace.name!r}.")
+        user = db.session.scalar(User.in_workspace(workspace.id, User.email == DEMO_EMAIL))
         if user is not None:
             click.echo(f"Sign in at http://127.0.0.1:5000 as {DEMO_EMAIL} / {DEMO_PASSWORD}")

@@ -88,7 +88,12 @@ def dispatch_due(now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> Dispatc
 def _claim(now: datetime, batch_size: int) -> list[uuid.UUID]:
     due = (
         select(_messages.c.id)
-        .where(_messages.c.status == "queued", _messages.c.next_attempt_at <= now)
+        .where(
+            _messages.c.status == "queued",
+            _messages.c.next_attempt_at <= now,
+            # a paused sequence holds its queued mail until it resumes
+            _messages.c.sequence_id.in_(select(Sequence.id).where(Sequence.status == "active")),
+        )
         .order_by(_messages.c.next_attempt_at)
         .limit(batch_size)
         .with_for_update(skip_locked=True)

@@ -28,6 +28,8 @@ from app.services.links import sender_domain
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 1000
+# A batch that keeps colliding is a bug, not a race: stop instead of spinning.
+MAX_LOST_RACES = 5
 
 
 @dataclass
@@ -48,12 +50,16 @@ class ProcessorStats:
 def process_due(now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> ProcessorStats:
     """Advance every enrollment due at `now`; returns what was done."""
     total = ProcessorStats()
+    lost_races = 0
     while True:
         try:
             batch = _process_batch(now, batch_size)
         except IntegrityError:
             # Another processor recorded these steps first: its work stands, ours is void.
             db.session.rollback()
+            lost_races += 1
+            if lost_races > MAX_LOST_RACES:
+                raise
             log.warning("processor batch lost a race and was rolled back; retrying")
             continue
         if batch.enrollments == 0:

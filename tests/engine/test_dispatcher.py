@@ -121,3 +121,16 @@ def test_a_message_interrupted_mid_send_is_failed_not_resent(app, api, smtp_sink
     db.session.refresh(message)
     assert message.status == "failed" and "duplicate" in message.last_error
     assert len(smtp_sink.messages) == 1
+
+
+def test_a_paused_sequence_holds_its_queued_mail_until_it_resumes(app, api, smtp_sink):
+    from app.services.processor import process_due
+
+    seq_id = launch(api, single_email("Held", "<p>x</p>"), [("a@example.com", "A")])
+    process_due(NOW)  # the email is queued ...
+    assert api.post(f"/api/sequences/{seq_id}/pause").status_code == 200
+    dispatch_due(NOW)  # ... but not sent while paused
+    assert smtp_sink.messages == [] and messages()["a@example.com"].status == "queued"
+    api.post(f"/api/sequences/{seq_id}/resume")
+    dispatch_due(NOW + timedelta(minutes=1))
+    assert [str(m["Subject"]) for m in smtp_sink.messages] == ["Held"]
