@@ -11,6 +11,10 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
@@ -21,10 +25,10 @@ run: $(VENV)/.installed
 	$(BIN)/flask serve --host 127.0.0.1 --port 5000
 
 ## Install the test dependencies and run every test (SQLite, PostgreSQL + Redis, browser).
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-test
 	$(BIN)/python bench/processor.py

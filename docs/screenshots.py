@@ -21,18 +21,10 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo  # noqa: E402
 from app.services.scheduling import run_tick  # noqa: E402
+from tests.browser.chromium import CHROMIUM_ARGS  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 PAGES = ("sequences", "enrollments", "outbox")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def main() -> None:

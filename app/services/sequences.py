@@ -65,10 +65,8 @@ def create_sequence(
         status="draft",
         version=1,
     )
-    _apply_settings(sequence, definition)
     db.session.add(sequence)
-    db.session.flush()
-    _write_graph(sequence, definition)
+    _store(sequence, definition)
     db.session.commit()
     return sequence
 
@@ -87,8 +85,7 @@ def replace_definition(sequence: Sequence, definition: SequenceDefinition) -> Se
             for key, count in waiting.items()
         ]
         raise DefinitionError(problems)
-    _apply_settings(sequence, definition)
-    _write_graph(sequence, definition)
+    _store(sequence, definition)
     sequence.version += 1
     db.session.commit()
     return sequence
@@ -110,9 +107,16 @@ def _enrollments_on_steps(sequence: Sequence, keys: set[str]) -> dict[str, int]:
     return {key: count for key, count in db.session.execute(stmt)}
 
 
-def _apply_settings(sequence: Sequence, definition: SequenceDefinition) -> None:
+def _store(sequence: Sequence, definition: SequenceDefinition) -> None:
+    """Settings into the sequence row, the graph into step and connection rows."""
     data = definition_to_dict(definition)
-    sequence.name = definition.name
+    _apply_settings(sequence, data)
+    db.session.flush()
+    _write_graph(sequence, data)
+
+
+def _apply_settings(sequence: Sequence, data: dict[str, Any]) -> None:
+    sequence.name = data["name"]
     sequence.description = data.get("description")
     sequence.trigger_config = data.get("trigger")
     sequence.exit_config = data.get("exit")
@@ -121,8 +125,7 @@ def _apply_settings(sequence: Sequence, definition: SequenceDefinition) -> None:
     sequence.settings = data.get("settings", {})
 
 
-def _write_graph(sequence: Sequence, definition: SequenceDefinition) -> None:
-    data = definition_to_dict(definition)
+def _write_graph(sequence: Sequence, data: dict[str, Any]) -> None:
     existing = {step.key: step for step in sequence.steps}
     for conn in list(sequence.connections):
         sequence.connections.remove(conn)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,19 +15,8 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from app.extensions import db
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import Backend, make_app, truncate_all, unavailable
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="session")
