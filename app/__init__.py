@@ -24,7 +24,8 @@ def secure_cookies(app: Flask, overrides: dict[str, Any]) -> None:
         "REMEMBER_COOKIE_SECURE": https,
     }
     app.config.update({k: v for k, v in settings.items() if k not in overrides})
-    if app.config["SECRET_KEY"] == DEV_SECRET_KEY and not app.config.get("TESTING"):
+    production = not str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite")
+    if production and app.config["SECRET_KEY"] == DEV_SECRET_KEY and not app.config.get("TESTING"):
         log.warning("SECRET_KEY is the development default: set it before going to production")
 
 
