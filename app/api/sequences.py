@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import g, jsonify
+from flask import g, jsonify, request
 
 from app.api import ApiError, api_bp, json_body, owned
 from app.extensions import db
 from app.models import Sequence, Workspace
+from app.services import analytics as analytics_service
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services import sequences as sequence_service
@@ -126,6 +127,33 @@ def enroll(sequence_id: str) -> Any:
 
 @api_bp.get("/sequences/<sequence_id>/enrollments")
 def enrollments(sequence_id: str) -> Any:
+    """A page of enrollments, newest first: `?limit=` (at most 1000) and `?offset=`."""
     sequence = _sequence(sequence_id)
-    rows = enrollment_service.list_enrollments(g.workspace_id, sequence.id)
-    return jsonify({"enrollments": [enrollment_service.enrollment_to_dict(r) for r in rows]})
+    limit = _int_arg("limit", 100, 1, 1000)
+    offset = _int_arg("offset", 0, 0, None)
+    rows = enrollment_service.list_enrollments(g.workspace_id, sequence.id, limit + 1, offset)
+    body: dict[str, Any] = {
+        "enrollments": [enrollment_service.enrollment_to_dict(r) for r in rows[:limit]],
+        "next_offset": offset + limit if len(rows) > limit else None,
+    }
+    return jsonify(body)
+
+
+@api_bp.get("/sequences/<sequence_id>/analytics")
+def analytics(sequence_id: str) -> Any:
+    """Per-step counts: contacts that took each step, wait there now, and its emails."""
+    return jsonify(analytics_service.sequence_analytics(_sequence(sequence_id)))
+
+
+def _int_arg(name: str, default: int, lowest: int, highest: int | None) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a whole number", name) from None
+    if value < lowest or (highest is not None and value > highest):
+        bounds = f"between {lowest} and {highest}" if highest else f"at least {lowest}"
+        raise ApiError(400, f"{name} must be {bounds}", name)
+    return value

@@ -96,7 +96,10 @@ def _who(contact: Contact) -> dict[str, Any]:
 
 
 def list_enrollments(
-    workspace_id: uuid.UUID, sequence_id: uuid.UUID | None = None, limit: int = 500
+    workspace_id: uuid.UUID,
+    sequence_id: uuid.UUID | None = None,
+    limit: int = 500,
+    offset: int = 0,
 ) -> list[Any]:
     """Enrollments with their contact and current step, newest first."""
     stmt = (
@@ -111,8 +114,9 @@ def list_enrollments(
         .join(Sequence, Sequence.id == ContactSequence.sequence_id)
         .outerjoin(SequenceStep, SequenceStep.id == ContactSequence.current_step_id)
         .where(ContactSequence.workspace_id == workspace_id)
-        .order_by(ContactSequence.enrolled_at.desc())
+        .order_by(ContactSequence.enrolled_at.desc(), ContactSequence.id)
         .limit(limit)
+        .offset(offset)
     )
     if sequence_id is not None:
         stmt = stmt.where(ContactSequence.sequence_id == sequence_id)

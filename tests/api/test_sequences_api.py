@@ -91,3 +91,23 @@ def test_enroll_counts_enrolled_and_skipped_with_reasons(api):
     assert "already enrolled" in twice["skipped_details"][1]["reason"]
     rows = api.get(f"/api/sequences/{seq_id}/enrollments").json["enrollments"]
     assert len(rows) == 1 and rows[0]["status"] == "active" and rows[0]["current_step"] == "email_1"
+
+
+def test_enrollments_are_paged(api):
+    seq_id = api.post("/api/sequences", json=onboarding_definition()).json["id"]
+    api.post(f"/api/sequences/{seq_id}/activate")
+    emails = [f"p{i}@example.com" for i in range(5)]
+    for email in emails:
+        api.post("/api/contacts", json={"email": email})
+    api.post(f"/api/sequences/{seq_id}/enroll", json={"contacts": [{"email": e} for e in emails]})
+    first = api.get(f"/api/sequences/{seq_id}/enrollments?limit=2").json
+    assert len(first["enrollments"]) == 2 and first["next_offset"] == 2
+    seen = [r["email"] for r in first["enrollments"]]
+    offset = first["next_offset"]
+    while offset is not None:
+        page = api.get(f"/api/sequences/{seq_id}/enrollments?limit=2&offset={offset}").json
+        seen += [r["email"] for r in page["enrollments"]]
+        offset = page["next_offset"]
+    assert sorted(seen) == emails
+    bad = api.get(f"/api/sequences/{seq_id}/enrollments?limit=5000")
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "limit"

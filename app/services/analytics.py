@@ -1,0 +1,65 @@
+"""Per-step analytics: how many contacts each step has seen, holds now, and what it sent.
+
+Three GROUP BY queries over the step log, the enrollments and the outbox: no per-row work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import ContactSequence, OutboundMessage, Sequence, StepLog
+from app.models.enrollment import ENROLLMENT_STATUSES
+from app.models.message import MESSAGE_STATUSES
+
+
+def sequence_analytics(sequence: Sequence) -> dict[str, Any]:
+    """Counts for the sequence as a whole and for each of its steps, in author order."""
+    taken = _grouped(
+        select(StepLog.step_id, StepLog.outcome, func.count())
+        .where(StepLog.sequence_id == sequence.id)
+        .group_by(StepLog.step_id, StepLog.outcome)
+    )
+    here = _grouped(
+        select(ContactSequence.current_step_id, ContactSequence.status, func.count())
+        .where(ContactSequence.sequence_id == sequence.id, ContactSequence.status == "active")
+        .group_by(ContactSequence.current_step_id, ContactSequence.status)
+    )
+    mail = _grouped(
+        select(OutboundMessage.step_id, OutboundMessage.status, func.count())
+        .where(OutboundMessage.sequence_id == sequence.id)
+        .group_by(OutboundMessage.step_id, OutboundMessage.status)
+    )
+    statuses = dict(
+        db.session.execute(
+            select(ContactSequence.status, func.count())
+            .where(ContactSequence.sequence_id == sequence.id)
+            .group_by(ContactSequence.status)
+        ).all()
+    )
+    steps = []
+    for step in sequence.steps:
+        step_mail = mail.get(step.id, {})
+        entry: dict[str, Any] = {
+            "step": step.key,
+            "name": step.name,
+            "type": step.type,
+            "taken": sum(taken.get(step.id, {}).values()),
+            "waiting_here": sum(here.get(step.id, {}).values()),
+        }
+        if step.type == "email":
+            entry["emails"] = {status: step_mail.get(status, 0) for status in MESSAGE_STATUSES}
+        steps.append(entry)
+    return {
+        "enrollments": {status: statuses.get(status, 0) for status in ENROLLMENT_STATUSES},
+        "steps": steps,
+    }
+
+
+def _grouped(stmt: Any) -> dict[Any, dict[str, int]]:
+    out: dict[Any, dict[str, int]] = {}
+    for key, kind, count in db.session.execute(stmt):
+        out.setdefault(key, {})[kind] = count
+    return out
