@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app:create_app
 
-.PHONY: run test lint bench
+.PHONY: run test bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed-test
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
