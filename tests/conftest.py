@@ -10,7 +10,6 @@ import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -183,9 +182,6 @@ def api_for(app: Flask, workspace_name: str) -> ApiClient:
 @pytest.fixture
 def api(app: Flask) -> ApiClient:
     return api_for(app, "Acme")
-
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

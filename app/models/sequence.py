@@ -13,8 +13,6 @@ from app.extensions import db
 from app.models.base import Timestamped, WorkspaceOwned, utcnow
 from app.models.types import JsonDoc, UTCDateTime, json_column, uuid_pk
 
-SEQUENCE_STATUSES = ("draft", "active", "paused", "archived")
-
 
 class Sequence(WorkspaceOwned, Timestamped, db.Model):
     __tablename__ = "sequences"
