@@ -80,6 +80,13 @@ class Outcome:
     exit_reason: str | None = None
 
 
+def failed(position: Position, reason: str) -> Outcome:
+    """The enrollment stops where it stands, with the reason recorded."""
+    outcome = Outcome("failed", position.step_id, None, None, dict(position.visits))
+    outcome.exit_reason = reason
+    return outcome
+
+
 def unsupported_steps(graph: Graph) -> list[UnsupportedStepError]:
     """Every step this engine could not run, so a sequence is refused before it starts."""
     return [UnsupportedStepError(graph.steps[sid].key, what) for sid, what in graph.blocked.items()]

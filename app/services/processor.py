@@ -22,7 +22,7 @@ from app.extensions import db
 from app.mail.compose import make_message_id
 from app.models import Contact, ContactSequence, OutboundMessage, Sequence, StepLog, Workspace
 from app.services.bulk import insert_rows, update_rows
-from app.services.graphs import load_sequences
+from app.services.graphs import LoadedSequence, load_sequences
 from app.services.links import sender_domain
 
 log = logging.getLogger(__name__)
@@ -113,70 +113,15 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
 
     for row in rows:
         loaded = sequences[row.sequence_id]
-        step_uuids = loaded.step_uuids
-        zone = timing.resolve_zone(row.timezone, loaded.timezone, row.workspace_timezone).zone
-        step_id = str(row.current_step_id) if row.current_step_id else None
-        position = engine.Position(step_id, row.step_started_at, row.visits or {}, zone)
-        try:
-            outcome = engine.advance(loaded.graph, position, now)
-        except (engine.UnsupportedStepError, KeyError) as exc:
-            reason = str(exc) if isinstance(exc, engine.UnsupportedStepError) else "step removed"
-            outcome = engine.Outcome("failed", step_id, None, None, dict(position.visits))
-            outcome.exit_reason = reason
-            stats.failed += 1
-        owner = {"tenant_id": row.tenant_id, "workspace_id": row.workspace_id}
-        for taken in outcome.taken:
-            logs.append(
-                {
-                    **owner,
-                    "enrollment_id": row.id,
-                    "sequence_id": row.sequence_id,
-                    "step_id": step_uuids[taken.step_id],
-                    "rotation": taken.rotation,
-                    "outcome": taken.outcome,
-                    "executed_at": now,
-                }
-            )
-        for email in outcome.emails:
-            message_uuid = uuid.uuid4()
-            messages.append(
-                {
-                    **owner,
-                    "id": message_uuid,
-                    "enrollment_id": row.id,
-                    "sequence_id": row.sequence_id,
-                    "step_id": step_uuids[email.step_id],
-                    "contact_id": row.contact_id,
-                    "rotation": email.rotation,
-                    "message_id": make_message_id(message_uuid.hex, domain),
-                    "to_email": row.email,
-                    "status": "queued",
-                    "attempts": 0,
-                    "queued_at": now,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        finished = outcome.status != "active"
-        updates.append(
-            {
-                "id": row.id,
-                "status": outcome.status,
-                "current_step_id": step_uuids.get(outcome.step_id) if outcome.step_id else None,
-                "step_started_at": outcome.waiting_since,
-                "next_execution_at": outcome.next_execution_at,
-                "last_step_completed_at": now if outcome.taken else row.last_step_completed_at,
-                "finished_at": now if finished else None,
-                "visits": outcome.visits,
-                "exit_reason": outcome.exit_reason,
-                "updated_at": now,
-            }
-        )
+        outcome = _advance(row, loaded, now)
+        logs += _log_rows(row, loaded, outcome, now)
+        messages += _message_rows(row, loaded, outcome, now, domain)
+        updates.append(_enrollment_update(row, loaded, outcome, now))
         stats.steps += len(outcome.taken)
         stats.emails += len(outcome.emails)
         stats.completed += outcome.status == "completed"
         stats.exited += outcome.status == "exited"
+        stats.failed += outcome.status == "failed"
 
     insert_rows(StepLog.__table__, logs)
     insert_rows(OutboundMessage.__table__, messages)
@@ -184,3 +129,81 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     db.session.commit()
     stats.batches, stats.enrollments = 1, len(rows)
     return stats
+
+
+def _advance(row: Any, loaded: LoadedSequence, now: datetime) -> engine.Outcome:
+    """The engine's verdict for one claimed enrollment; a step it cannot run fails it."""
+    zone = timing.resolve_zone(row.timezone, loaded.timezone, row.workspace_timezone).zone
+    step_id = str(row.current_step_id) if row.current_step_id else None
+    position = engine.Position(step_id, row.step_started_at, row.visits or {}, zone)
+    try:
+        return engine.advance(loaded.graph, position, now)
+    except engine.UnsupportedStepError as exc:
+        return engine.failed(position, str(exc))
+    except KeyError:
+        return engine.failed(position, "step removed")
+
+
+def _log_rows(
+    row: Any, loaded: LoadedSequence, outcome: engine.Outcome, now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "tenant_id": row.tenant_id,
+            "workspace_id": row.workspace_id,
+            "enrollment_id": row.id,
+            "sequence_id": row.sequence_id,
+            "step_id": loaded.step_uuids[taken.step_id],
+            "rotation": taken.rotation,
+            "outcome": taken.outcome,
+            "executed_at": now,
+        }
+        for taken in outcome.taken
+    ]
+
+
+def _message_rows(
+    row: Any, loaded: LoadedSequence, outcome: engine.Outcome, now: datetime, domain: str
+) -> list[dict[str, Any]]:
+    """Outbox rows, queued in the same transaction as the step that produced them."""
+    rows = []
+    for email in outcome.emails:
+        message_uuid = uuid.uuid4()
+        rows.append(
+            {
+                "tenant_id": row.tenant_id,
+                "workspace_id": row.workspace_id,
+                "id": message_uuid,
+                "enrollment_id": row.id,
+                "sequence_id": row.sequence_id,
+                "step_id": loaded.step_uuids[email.step_id],
+                "contact_id": row.contact_id,
+                "rotation": email.rotation,
+                "message_id": make_message_id(message_uuid.hex, domain),
+                "to_email": row.email,
+                "status": "queued",
+                "attempts": 0,
+                "queued_at": now,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    return rows
+
+
+def _enrollment_update(
+    row: Any, loaded: LoadedSequence, outcome: engine.Outcome, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": outcome.status,
+        "current_step_id": loaded.step_uuids.get(outcome.step_id) if outcome.step_id else None,
+        "step_started_at": outcome.waiting_since,
+        "next_execution_at": outcome.next_execution_at,
+        "last_step_completed_at": now if outcome.taken else row.last_step_completed_at,
+        "finished_at": None if outcome.status == "active" else now,
+        "visits": outcome.visits,
+        "exit_reason": outcome.exit_reason,
+        "updated_at": now,
+    }
