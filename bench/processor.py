@@ -144,11 +144,19 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
+def bench_config(url: str, smtp_url: str) -> dict[str, Any]:
+    """The app's settings for a run: its own database and sink, no scheduler thread."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SMTP_URL": smtp_url,
+        "EMBEDDED_SCHEDULER": False,
+        "SECRET_KEY": "bench-only",
+    }
+
+
 def _worker(url: str, smtp_url: str, job: str, now: datetime, ready, go, results) -> None:
     """One worker process: build the app, wait for the start signal, drain the work."""
-    app = create_app(
-        {"SQLALCHEMY_DATABASE_URI": url, "SMTP_URL": smtp_url, "EMBEDDED_SCHEDULER": False}
-    )
+    app = create_app(bench_config(url, smtp_url))
     with app.app_context():
         db.session.execute(text("SELECT 1"))
         db.session.rollback()
@@ -183,9 +191,7 @@ def in_workers(url: str, smtp_url: str, job: str, now: datetime, workers: int) -
 def run(enrollments: int, dispatch: int, workers: int) -> tuple[float, float]:
     """One full benchmark run in a fresh database; returns (steps/s, messages/s)."""
     with throwaway_database() as url, smtp_sink_process() as smtp_url:
-        app = create_app(
-            {"SQLALCHEMY_DATABASE_URI": url, "SMTP_URL": smtp_url, "EMBEDDED_SCHEDULER": False}
-        )
+        app = create_app(bench_config(url, smtp_url))
         with app.app_context():
             upgrade()
             say(f"Seeding {enrollments:,} enrollments (email -> 1 day delay -> email)...")
