@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app.config import DEV_SECRET_KEY, INSTANCE_DIR, Settings, engine_options
-from app.extensions import csrf, db, login_manager, migrate
+from app.extensions import csrf, db, htmx, login_manager, migrate
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
+    htmx.init_app(app)
 
     from app import models  # noqa: F401  (registers the tables with the metadata)
     from app.api import api_bp

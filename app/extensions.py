@@ -3,6 +3,7 @@
 import sqlite3
 from typing import Any
 
+from flask_htmx import HTMX
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -29,6 +30,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+htmx = HTMX()  # request.htmx-style helpers: which requests want a fragment
 
 
 @event.listens_for(Engine, "connect")

@@ -810,6 +810,32 @@ def parse_step_snippet(source: str | dict[str, Any]) -> StepConfig:
 _SNIPPET_KEYS = {"step_config", "delay_config"}
 
 
+def step_config_problems(step_type: str, config: Any, step_id: str | None = None) -> list[Problem]:
+    """Every problem of one step's config, fields given as `config.<path>`; [] when valid.
+
+    The builder stores unfinished steps and shows these on the canvas instead of refusing.
+    """
+    adapter = _CONFIG_ADAPTERS.get(step_type)
+    if adapter is None:
+        return [Problem(_unknown_step_type(step_type), "type", step_id)]
+    try:
+        adapter.validate_python(config)
+    except ValidationError as exc:
+        problems = _problems_from(exc, {"config": config}, prefix=("config",))
+        return [Problem(p.message, p.field, step_id) for p in problems]
+    return []
+
+
+def settings_problems(data: dict[str, Any]) -> list[Problem]:
+    """Every problem of a definition's top level (name, trigger, exit, re_enrollment,
+    settings) checked without steps: the builder's settings form saves these on their own."""
+    try:
+        SequenceDefinition.model_validate(data)
+    except ValidationError as exc:
+        return _problems_from(exc, data)
+    return []
+
+
 def _unknown_step_type(step_type: Any) -> str:
     expected = ", ".join(STEP_TYPES)
     if step_type is None:

@@ -35,6 +35,9 @@ class Sequence(WorkspaceOwned, Timestamped, db.Model):
         Uuid, ForeignKey("users.id", ondelete="SET NULL")
     )
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The launch checklist asks for a test send; when and to whom the last one went.
+    test_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    test_sent_to: Mapped[str | None] = mapped_column(String(320))
 
     steps: Mapped[list[SequenceStep]] = relationship(
         back_populates="sequence",

@@ -157,14 +157,14 @@ def _deliver(ids: list[uuid.UUID], now: datetime) -> list[Result]:
     db.session.commit()
     smtp_url = current_app.config.get("SMTP_URL")
     try:
-        with _transport(smtp_url) as transport:
-            return [_deliver_one(row, transport, now) for row in rows]
+        with transport_for(smtp_url) as transport:
+            return [deliver_one(row, transport, now) for row in rows]
     except SendError as exc:  # the server could not be reached or dropped us for good
         return [_retry_or_fail(row, exc, None, now) for row in rows]
 
 
 @contextmanager
-def _transport(smtp_url: str | None) -> Iterator[SmtpTransport | None]:
+def transport_for(smtp_url: str | None) -> Iterator[SmtpTransport | None]:
     """One SMTP connection for the whole batch; None means capture to the outbox."""
     if not smtp_url:
         with nullcontext(None) as none:
@@ -174,7 +174,8 @@ def _transport(smtp_url: str | None) -> Iterator[SmtpTransport | None]:
         yield transport
 
 
-def _deliver_one(row: Any, transport: SmtpTransport | None, now: datetime) -> Result:
+def deliver_one(row: Any, transport: SmtpTransport | None, now: datetime) -> Result:
+    """Render one message in the sandbox and send it (or capture it when there is no SMTP)."""
     if row.unsubscribed_at is not None:
         return Result(row.id, "skipped", "contact unsubscribed")
     config, settings = row.config or {}, row.settings or {}

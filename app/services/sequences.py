@@ -74,7 +74,7 @@ def create_sequence(
 def replace_definition(sequence: Sequence, definition: SequenceDefinition) -> Sequence:
     """Replace settings and graph; steps keep their row ids by author id, so enrollments stay."""
     removed = {s.key for s in sequence.steps} - {s.id for s in definition.steps}
-    waiting = _enrollments_on_steps(sequence, removed)
+    waiting = enrollments_on_steps(sequence, removed)
     if waiting:
         problems = [
             Problem(
@@ -91,7 +91,7 @@ def replace_definition(sequence: Sequence, definition: SequenceDefinition) -> Se
     return sequence
 
 
-def _enrollments_on_steps(sequence: Sequence, keys: set[str]) -> dict[str, int]:
+def enrollments_on_steps(sequence: Sequence, keys: set[str]) -> dict[str, int]:
     if not keys:
         return {}
     stmt = (
@@ -199,6 +199,8 @@ def set_status(sequence: Sequence, action: str, now: datetime) -> Sequence:
     if sequence.status not in allowed[action]:
         raise SequenceStateError(f"cannot {action} a sequence that is {sequence.status}")
     if action in ("activate", "resume"):
+        # The builder stores unfinished drafts: only a complete definition may run.
+        parse_definition(export_definition(sequence))
         problems = [
             Problem(str(err), "type", err.step_key)
             for err in unsupported_steps(build_graph(sequence.steps, sequence.connections))
@@ -206,6 +208,77 @@ def set_status(sequence: Sequence, action: str, now: datetime) -> Sequence:
         if problems:
             raise DefinitionError(problems)
     sequence.status = "paused" if action == "pause" else "active"
+    sequence.updated_at = now
+    db.session.commit()
+    return sequence
+
+
+def create_blank(workspace: Workspace, name: str, created_by: uuid.UUID | None) -> Sequence:
+    """A new, empty draft from the builder; its trigger is left for the author to choose."""
+    name = name.strip()
+    if not name:
+        raise DefinitionError([Problem("give the sequence a name", "name")])
+    sequence = create_sequence(workspace, SequenceDefinition(name=name[:255]), created_by)
+    sequence.trigger_config = None
+    db.session.commit()
+    return sequence
+
+
+def duplicate_sequence(sequence: Sequence, created_by: uuid.UUID | None) -> Sequence:
+    """A draft copy with the same settings and graph, unfinished parts included."""
+    copy = Sequence(
+        tenant_id=sequence.tenant_id,
+        workspace_id=sequence.workspace_id,
+        created_by=created_by,
+        name=f"Copy of {sequence.name}"[:255],
+        description=sequence.description,
+        status="draft",
+        version=1,
+        trigger_config=sequence.trigger_config,
+        exit_config=sequence.exit_config,
+        re_enrollment_config=sequence.re_enrollment_config,
+        goals_config=sequence.goals_config,
+        settings=sequence.settings,
+    )
+    db.session.add(copy)
+    db.session.flush()
+    new_ids: dict[uuid.UUID, uuid.UUID] = {}
+    for step in sequence.steps:
+        twin = SequenceStep(
+            sequence_id=copy.id,
+            key=step.key,
+            name=step.name,
+            type=step.type,
+            config=step.config,
+            ui_position_x=step.ui_position_x,
+            ui_position_y=step.ui_position_y,
+            sort_order=step.sort_order,
+        )
+        copy.steps.append(twin)
+        db.session.flush()
+        new_ids[step.id] = twin.id
+    for conn in sequence.connections:
+        copy.connections.append(
+            SequenceConnection(
+                sequence_id=copy.id,
+                source_step_id=new_ids[conn.source_step_id],
+                target_step_id=new_ids[conn.target_step_id],
+                condition_label=conn.condition_label,
+                sort_order=conn.sort_order,
+            )
+        )
+    db.session.commit()
+    return copy
+
+
+def archive_sequence(sequence: Sequence, now: datetime) -> Sequence:
+    """Archived sequences stop for good and leave the builder read-only."""
+    if sequence.status == "active":
+        raise SequenceStateError("pause the sequence before archiving it")
+    if sequence.status == "archived":
+        raise SequenceStateError("the sequence is already archived")
+    sequence.status = "archived"
+    sequence.archived_at = now
     sequence.updated_at = now
     db.session.commit()
     return sequence

@@ -1,7 +1,7 @@
-"""Server-rendered pages: sign-in, sequences, enrollments, outbox, and the unsubscribe page."""
+"""Server-rendered pages: sign-in, sequences and their builder, enrollments, outbox, unsubscribe."""
 
 from flask import Blueprint
 
 web_bp = Blueprint("web", __name__)
 
-from app.web import auth, pages, unsubscribe  # noqa: E402,F401  (routes register on import)
+from app.web import auth, builder, launch, pages, unsubscribe  # noqa: E402,F401  (routes register on import)

@@ -8,12 +8,11 @@ request, or one client, to the next.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
@@ -22,38 +21,10 @@ from werkzeug.test import TestResponse
 from app.models import Sequence, Workspace
 from app.services import accounts, contacts, enrollment, sequences
 from tests.helpers import onboarding_definition, tick
+from tests.web.client import CSRF_INPUT, Web
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 PASSWORD = "correct-horse-battery"
-CSRF_INPUT = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
-
-
-class Web:
-    """A browser-like client: keeps its cookies, each request in a fresh app context."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.client = app.test_client()
-
-    def get(self, path: str, **kwargs: Any) -> TestResponse:
-        with self.app.app_context():
-            return self.client.get(path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> TestResponse:
-        with self.app.app_context():
-            return self.client.post(path, **kwargs)
-
-    def csrf_token(self, path: str) -> str:
-        page = self.get(path)
-        assert page.status_code == 200, page.status
-        found = CSRF_INPUT.search(page.text)
-        assert found, f"no csrf_token input on {path}"
-        return found.group(1)
-
-    def sign_in(self, email: str, password: str, next_path: str | None = None) -> TestResponse:
-        token = self.csrf_token("/sign-in")
-        url = "/sign-in" + (f"?next={quote(next_path, safe='')}" if next_path else "")
-        return self.post(url, data={"csrf_token": token, "email": email, "password": password})
 
 
 class _Cells(HTMLParser):
