@@ -13,7 +13,9 @@ from app.extensions import db
 from app.models import User, Workspace
 from app.services import accounts, contacts, enrollment, sequences
 
-ONBOARDING = Path(__file__).parent / "seed_data" / "onboarding.yaml"
+SEED_DATA = Path(__file__).parent / "seed_data"
+ONBOARDING = SEED_DATA / "onboarding.yaml"
+FAST_TRACK = SEED_DATA / "demo_fast_track.yaml"  # a draft, to open in the builder
 DEMO_WORKSPACE = "Demo"
 DEMO_EMAIL = "demo@penguinmails.test"
 DEMO_PASSWORD = "penguin-demo"
@@ -36,6 +38,7 @@ def seed_demo(now: datetime) -> tuple[Workspace, bool]:
     sequences.set_status(sequence, "activate", now)
     people = [contacts.upsert_contact(workspace, data)[0] for data in DEMO_CONTACTS]
     enrollment.enroll_contacts(sequence, people, now, reason="demo")
+    sequences.create_sequence(workspace, sequences.parse_input(FAST_TRACK.read_text()))
     return workspace, True
 
 
@@ -46,7 +49,7 @@ def register_demo_cli(app: Flask) -> None:
 
     @demo.command("seed")
     def seed() -> None:
-        """Create the demo workspace, user and onboarding sequence (idempotent)."""
+        """Create the demo workspace, user and sequences (idempotent)."""
         workspace, created = seed_demo(datetime.now(UTC))
         click.echo(("Created" if created else "Kept") + f" the demo workspace {workspace.name!r}.")
         user = db.session.scalar(User.in_workspace(workspace.id, User.email == DEMO_EMAIL))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask_migrate import upgrade
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,9 +59,26 @@ def main() -> None:
                     page.goto(f"{base}/{name}")
                     page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
                     print(f"wrote {OUT / f'{name}.png'}")
+                shoot_builder(page, base)
                 browser.close()
         finally:
             server.shutdown()
+
+
+def shoot_builder(page: Page, base: str) -> None:
+    """The demo's draft in the builder: the whole graph, then one email's settings open."""
+    page.set_viewport_size({"width": 1440, "height": 860})
+    page.goto(f"{base}/sequences")
+    page.click("text=Demo fast-track")
+    page.wait_for_selector(".drawflow-node[data-step-id='step_1']")
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(OUT / "builder.png"))
+    print(f"wrote {OUT / 'builder.png'}")
+    page.click(".drawflow-node[data-step-id='step_1'] .step-name")
+    page.wait_for_selector("#panel-body iframe")
+    page.wait_for_timeout(600)  # the live preview renders after a short debounce
+    page.screenshot(path=str(OUT / "builder-email.png"))
+    print(f"wrote {OUT / 'builder-email.png'}")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ def draft_state(sequence: Sequence) -> dict[str, Any]:
     draft = draft_of(sequence)
     by_key = {step.key: step for step in sequence.steps}
     return {
+        "name": sequence.name,
         "version": sequence.version,
         "status": sequence.status,
         "editable": is_editable(sequence),

@@ -82,7 +82,8 @@ def test_adding_moving_and_connecting_steps_writes_rows(app, blank, editor):
     wait = editor.add("delay", 340, 80)
     assert (first, wait) == ("email_1", "delay_1")
     assert editor.connect(first, wait).status_code == 201
-    assert editor.send("PATCH", f"/steps/{wait}", {"position": {"x": 360.6, "y": 95}}).status_code == 200
+    moved = editor.send("PATCH", f"/steps/{wait}", {"position": {"x": 360.6, "y": 95}})
+    assert moved.status_code == 200
 
     steps, conns = stored(app, blank.id)
     assert steps == {"email_1": ("email", 40, 80), "delay_1": ("delay", 361, 95)}
@@ -117,14 +118,16 @@ def test_connection_rules_are_enforced_with_the_step_named(app, blank, editor):
     assert stored(app, blank.id)[1] == {(first, second, None)}
 
     assert editor.connect(branch, third, "true").status_code == 201
-    assert editor.send("DELETE", "/connections", {"source": first, "target": second}).status_code == 200
+    removed = editor.send("DELETE", "/connections", {"source": first, "target": second})
+    assert removed.status_code == 200
     assert stored(app, blank.id)[1] == {(branch, third, "true")}
 
 
 def test_a_stale_tab_gets_a_conflict_and_changes_nothing(app, blank, editor):
     step = editor.add("email", 10, 10)
     other = Editor(app, "marketer@acme.test", blank.id)
-    assert other.send("PATCH", f"/steps/{step}", {"position": {"x": 500, "y": 500}}).status_code == 200
+    moved = other.send("PATCH", f"/steps/{step}", {"position": {"x": 500, "y": 500}})
+    assert moved.status_code == 200
 
     response = editor.send("PATCH", f"/steps/{step}", {"position": {"x": 1, "y": 1}})
 

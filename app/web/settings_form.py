@@ -1,0 +1,115 @@
+"""The sequence's own settings form: name, entry trigger, exit rules, re-enrollment, sending.
+
+Same conventions as the step forms (flat dotted names, values as typed, one message per
+field), and checked by the definition's models, so the form accepts what an import accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from app.core.definition import settings_problems
+from app.web.step_forms import FormData, FormReader, compact, place_problems, properties_to_form
+
+TRIGGER_TYPES = ("segment_join", "form_submission", "manual", "api_event")
+RE_ENROLLMENT_MODES = ("never", "always", "after_delay")
+DEFAULT_TIMEZONE = "UTC"
+
+
+def settings_to_form(data: Mapping[str, Any]) -> FormData:
+    """The form for stored settings given in format-v1 shape (missing parts use defaults)."""
+    trigger = data.get("trigger") or {"type": "manual"}
+    exit_rules = data.get("exit") or {}
+    re_enrollment = data.get("re_enrollment") or {}
+    settings = data.get("settings") or {}
+    pairs = [
+        ("name", data.get("name") or ""),
+        ("description", data.get("description") or ""),
+        ("trigger.type", str(trigger.get("type") or "manual")),
+        *[(f"trigger.{key}", str(trigger.get(key) or "")) for key in ("segment", "form", "event")],
+        *properties_to_form("trigger", trigger.get("properties")),
+        *[("exit.goals", str(goal)) for goal in exit_rules.get("goals") or []],
+        ("re_enrollment.mode", str(re_enrollment.get("mode") or "never")),
+        ("re_enrollment.delay", str(re_enrollment.get("delay") or "")),
+        ("re_enrollment.max_times", str(re_enrollment.get("max_times") or "")),
+        ("settings.timezone", str(settings.get("timezone") or DEFAULT_TIMEZONE)),
+        ("settings.from_email", str(settings.get("from_email") or "")),
+        ("settings.from_name", str(settings.get("from_name") or "")),
+    ]
+    if exit_rules.get("on_reply"):
+        pairs.append(("exit.on_reply", "on"))
+    return FormData(MultiDict(pairs))
+
+
+def settings_from_form(
+    values: MultiDict[str, str], goal_names: Collection[str]
+) -> tuple[dict[str, Any] | None, FormData]:
+    """Keyword arguments for `builder.update_settings`, or None and the form with messages.
+
+    Exit goals are chosen among `goal_names` (the sequence's goals and goal steps).
+    """
+    read = FormReader(compact(values))
+    data = {
+        "name": read.text("name"),
+        "description": read.long_text("description").strip() or None,
+        "trigger": _trigger(read),
+        "exit": _exit(read, goal_names),
+        "re_enrollment": _re_enrollment(read),
+        "settings": _settings(read),
+    }
+    place_problems(read.form, settings_problems(data), _field_name)
+    return (None if read.form.errors else data), read.form
+
+
+def _trigger(read: FormReader) -> dict[str, Any]:
+    kind = read.text("trigger.type")
+    if kind == "segment_join":
+        return {"type": kind, "segment": read.text("trigger.segment")}
+    if kind == "form_submission":
+        return {"type": kind, "form": read.text("trigger.form")}
+    if kind == "api_event":
+        trigger: dict[str, Any] = {"type": kind, "event": read.text("trigger.event")}
+        properties = read.properties("trigger")
+        return trigger | ({"properties": properties} if properties else {})
+    return {"type": kind or "manual"}  # the model names an unknown type
+
+
+def _exit(read: FormReader, goal_names: Collection[str]) -> dict[str, Any]:
+    goals = [goal for goal in read.form.getlist("exit.goals") if goal]
+    unknown = next((goal for goal in goals if goal not in goal_names), None)
+    if unknown is not None:
+        read.form.add_error("exit.goals", f"{unknown!r} is not a goal of this sequence")
+    return {"on_reply": bool(read.form.get("exit.on_reply")), "goals": goals}
+
+
+def _re_enrollment(read: FormReader) -> dict[str, Any]:
+    """Only the boxes that apply to the chosen mode count; the others may hold stale text."""
+    mode = read.text("re_enrollment.mode") or "never"
+    rule: dict[str, Any] = {"mode": mode}
+    if mode == "after_delay":
+        rule["delay"] = read.text("re_enrollment.delay")
+    max_times = read.integer("re_enrollment.max_times")
+    if mode != "never" and max_times is not None:
+        rule["max_times"] = max_times
+    return rule
+
+
+def _settings(read: FormReader) -> dict[str, Any]:
+    settings = {"timezone": read.text("settings.timezone") or DEFAULT_TIMEZONE}
+    for key in ("from_email", "from_name"):
+        if read.text(f"settings.{key}"):
+            settings[key] = read.text(f"settings.{key}")
+    return settings
+
+
+def _field_name(path: str) -> str:
+    """`trigger.properties.x` -> `trigger.props`, `exit.goals.0` -> `exit.goals`."""
+    if path == "trigger":
+        return "trigger.type"
+    if path.startswith("trigger.properties"):
+        return "trigger.props"
+    return re.sub(r"^exit\.goals\.\d+.*", "exit.goals", path)
