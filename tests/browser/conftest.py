@@ -27,6 +27,12 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    """A laptop-sized window: the builder's palette, canvas and panel side by side."""
+    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}}
+
+
 @pytest.fixture
 def live_app(sqlite_backend: Backend) -> Iterator[Flask]:
     """The app on the SQLite test database; its tables are emptied afterwards.

@@ -37,12 +37,6 @@ from tests.browser.builder_page import (
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    """A laptop-sized window: palette, canvas and settings panel side by side."""
-    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}}
-
-
 # ---- data ---------------------------------------------------------------------------------
 
 

@@ -30,11 +30,6 @@ from tests.smtp_sink import SmtpSink, running_sink
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}}
-
-
 @pytest.fixture
 def marketer(live_app: Flask) -> None:
     with live_app.app_context():
