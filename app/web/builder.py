@@ -144,10 +144,15 @@ def _edit(sequence_id: uuid.UUID, apply: Callable[[Sequence, int], Any]) -> Any:
     sequence = owned_sequence(sequence_id)
     try:
         return apply(sequence, editor_version())
-    except builder.VersionConflict as exc:
+    except (builder.VersionConflict, builder.EditRefused) as exc:
+        return refusal(exc)
+
+
+def refusal(exc: builder.VersionConflict | builder.EditRefused) -> Any:
+    """A stale editor gets 409, an impossible edit 422, both as JSON naming the step."""
+    if isinstance(exc, builder.VersionConflict):
         return _error(409, str(exc))
-    except builder.EditRefused as exc:
-        return _error(422, exc.message, exc.field, exc.step)
+    return _error(422, exc.message, exc.field, exc.step)
 
 
 def editor_version() -> int:
@@ -162,6 +167,7 @@ def editor_version() -> int:
 def _error(status: int, message: str, field: str | None = None, step: str | None = None) -> Any:
     response = jsonify(error={"message": message, "field": field, "step": step})
     response.status_code = status
+    response.vary.add("HX-Request")  # panels ask for fragments at the same URLs
     return response
 
 

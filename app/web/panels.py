@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from flask import abort, jsonify, make_response, render_template, request, url_for
+from flask import abort, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from app.services import builder
 from app.services.dispatcher import template_context
 from app.services.launch import SAMPLE_CONTACT
 from app.web import web_bp
+from app.web.builder import editor_version, owned_sequence, refusal
 from app.web.settings_form import settings_from_form, settings_to_form
 from app.web.step_forms import (
     MAX_CONDITION_DEPTH,
@@ -71,7 +72,7 @@ class _SampleContact:
 @web_bp.route("/sequences/<uuid:sequence_id>/steps/<step_id>/panel", methods=["GET", "POST"])
 @login_required
 def step_panel(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
-    sequence = _sequence_or_404(sequence_id)
+    sequence = owned_sequence(sequence_id)
     step = _step_or_404(sequence, step_id)
     if request.method == "GET":
         return _step_fragment(sequence, step, form_from_config(step.type, step.config, step.name))
@@ -80,15 +81,16 @@ def step_panel(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
     config, form = config_from_form(step.type, request.form)
     if config is None:
         return _step_fragment(sequence, step, form)
-    version = _version()
-    if version is None:
-        return _json_error(400, "the sequence version is missing; reload the page")
     try:
         state = builder.update_step(
-            sequence, step.key, name=step_name(request.form), config=config, version=version
+            sequence,
+            step.key,
+            name=step_name(request.form),
+            config=config,
+            version=editor_version(),
         )
     except (builder.VersionConflict, builder.EditRefused) as exc:
-        return _refused(exc)
+        return refusal(exc)
     saved = form_from_config(step.type, step.config, step.name)
     for key in ("preview.contact", "preview.variant"):
         saved.values.setlist(key, request.form.getlist(key))
@@ -98,7 +100,7 @@ def step_panel(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
 @web_bp.route("/sequences/<uuid:sequence_id>/settings", methods=["GET", "POST"])
 @login_required
 def sequence_settings(sequence_id: uuid.UUID) -> ResponseReturnValue:
-    sequence = _sequence_or_404(sequence_id)
+    sequence = owned_sequence(sequence_id)
     if request.method == "GET":
         return _settings_fragment(sequence, settings_to_form(_settings_of(sequence)))
     if request.form.get("_op"):
@@ -107,13 +109,10 @@ def sequence_settings(sequence_id: uuid.UUID) -> ResponseReturnValue:
     data, form = settings_from_form(request.form, _goal_names(sequence))
     if data is None:
         return _settings_fragment(sequence, form)
-    version = _version()
-    if version is None:
-        return _json_error(400, "the sequence version is missing; reload the page")
     try:
-        state = builder.update_settings(sequence, version=version, **data)
+        state = builder.update_settings(sequence, version=editor_version(), **data)
     except (builder.VersionConflict, builder.EditRefused) as exc:
-        return _refused(exc)
+        return refusal(exc)
     return _settings_fragment(sequence, settings_to_form(_settings_of(sequence)), state=state)
 
 
@@ -121,7 +120,7 @@ def sequence_settings(sequence_id: uuid.UUID) -> ResponseReturnValue:
 @login_required
 def email_preview(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
     """The posted email fields rendered in the sandbox for one contact (or sample data)."""
-    sequence = _sequence_or_404(sequence_id)
+    sequence = owned_sequence(sequence_id)
     step = _step_or_404(sequence, step_id)
     if step.type != "email":
         abort(404)
@@ -188,35 +187,7 @@ def _fragment(html: str, state: dict[str, Any] | None = None) -> ResponseReturnV
     return response
 
 
-def _refused(exc: builder.VersionConflict | builder.EditRefused) -> ResponseReturnValue:
-    if isinstance(exc, builder.VersionConflict):
-        return _json_error(409, str(exc))
-    return _json_error(422, exc.message, field=exc.field, step=exc.step)
-
-
-def _json_error(status: int, message: str, **where: str | None) -> ResponseReturnValue:
-    response = jsonify({"error": {"message": message, **where}})
-    response.vary.add("HX-Request")
-    return response, status
-
-
-def _version() -> int | None:
-    """The version the editor saw: builder.js sends a header; a plain form post, a field."""
-    raw = request.headers.get("X-Sequence-Version") or request.form.get("version", "")
-    try:
-        return int(raw)
-    except ValueError:
-        return None
-
-
 # --- Lookups, all within the signed-in user's workspace ------------------------------------------
-
-
-def _sequence_or_404(sequence_id: uuid.UUID) -> Sequence:
-    sequence = builder.get_sequence_for_edit(current_user.workspace_id, sequence_id)
-    if sequence is None:
-        abort(404)
-    return sequence
 
 
 def _step_or_404(sequence: Sequence, step_id: str) -> SequenceStep:
