@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jobs.tasks import dispatch_mail, process_sequences
+from jobs.tasks import dispatch_mail, process_sequences, purge_event_receipts
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class PeriodicJob:
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(process_sequences, interval_seconds=5),
     PeriodicJob(dispatch_mail, interval_seconds=5),
+    PeriodicJob(purge_event_receipts, interval_seconds=3600),
 )
 
 

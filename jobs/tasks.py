@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from flask import Flask, has_app_context
 
 from app import create_app
+from app.services.events import purge_receipts
 from app.services.scheduling import run_dispatcher, run_processor
 
 _worker_app: Flask | None = None
@@ -46,3 +47,10 @@ def dispatch_mail(now: str | None = None) -> str:
     with app_context():
         stats = run_dispatcher(_instant(now))
     return f"sent {stats.sent}, captured {stats.captured}, failed {stats.failed}"
+
+
+def purge_event_receipts(now: str | None = None) -> str:
+    """Forget the events API's client ids older than the idempotency window (24 hours)."""
+    with app_context():
+        purged = purge_receipts(_instant(now))
+    return f"purged {purged} event receipt(s)"

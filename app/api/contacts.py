@@ -1,7 +1,8 @@
-"""Contact endpoints: create or update by email, read one."""
+"""Contact endpoints: create or update by email, read one, change one (recording changes)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, jsonify
@@ -25,4 +26,17 @@ def upsert_contact() -> tuple[Any, int]:
 @api_bp.get("/contacts/<contact_id>")
 def get_contact(contact_id: str) -> Any:
     contact = owned(contact_service.get_contact, contact_id, "contact")
+    return jsonify(contact_service.contact_to_dict(contact))
+
+
+@api_bp.patch("/contacts/<contact_id>")
+def patch_contact(contact_id: str) -> Any:
+    """Change names, time zone, tags or custom fields; each changed value is recorded as a
+    `field_changed` event that waiting enrollments can act on."""
+    now = datetime.now(UTC)
+    contact = owned(contact_service.get_contact, contact_id, "contact")
+    try:
+        contact_service.patch_contact(contact, json_body(), now)
+    except contact_service.ContactError as exc:
+        raise ApiError(422, str(exc), exc.field) from None
     return jsonify(contact_service.contact_to_dict(contact))

@@ -109,11 +109,17 @@ def resume(sequence_id: str) -> Any:
 @api_bp.post("/sequences/<sequence_id>/enroll")
 def enroll(sequence_id: str) -> Any:
     sequence = _sequence(sequence_id)
+    body = json_body()
+    context = body.get("context", {})
+    if not isinstance(context, dict):
+        raise ApiError(
+            400, 'context must be an object, e.g. {"trigger": {"properties": {}}}', "context"
+        )
     try:
-        contacts, skipped = contact_service.resolve_targets(g.workspace_id, json_body())
+        contacts, skipped = contact_service.resolve_targets(g.workspace_id, body)
     except contact_service.ContactError as exc:
         raise ApiError(400, str(exc), exc.field) from None
-    done = enrollment_service.enroll_contacts(sequence, contacts, datetime.now(UTC), "api")
+    done = enrollment_service.enroll_contacts(sequence, contacts, datetime.now(UTC), "api", context)
     skipped = skipped + done.skipped
     return jsonify(
         {

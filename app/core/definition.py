@@ -489,11 +489,16 @@ DelayConfig = Annotated[
 
 
 class WaitForEvent(_Model):
-    """An event to wait for; email events need the email step they refer to."""
+    """An event to wait for; email events need the email step they refer to.
+
+    `properties` must equal the event's; `match` correlates with the enrollment: its values
+    may be references such as `{{ enrollment.trigger.properties.cart_id }}`.
+    """
 
     event: NonBlank
     timeout: DurationText
     properties: dict[str, JsonValue] | None = None
+    match: dict[str, JsonValue] | None = None
     email_step_id: NonBlank | None = None
     link_url_contains: NonBlank | None = None
 

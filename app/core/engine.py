@@ -2,19 +2,20 @@
 
 Pure: no database, no Flask, no clock. The processor loads a batch of enrollments, calls
 `advance` for each, and writes the results in bulk. Consecutive instant steps (email,
-goal, end) run in one call; a waiting step stops the run until it is due.
+goal, end) run in one call; a waiting step (delay, wait_until) stops the run until it is
+due, or until an event it waits for arrives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.core import timing
+from app.core import timing, waits
 
 # Guards against a graph that would run forever without waiting (validation forbids it).
 MAX_STEPS_PER_PASS = 200
@@ -53,12 +54,22 @@ class Graph:
 
 @dataclass(frozen=True)
 class Position:
-    """Where an enrollment stands: the step to run, and since when it has been waiting there."""
+    """Where an enrollment stands: the step to run, since when it has been waiting there,
+    and what its waits may read (contact fields, the enrollment's context, recent events)."""
 
     step_id: str | None
     waiting_since: datetime | None
     visits: Mapping[str, int]
     zone: ZoneInfo
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
+    events: Sequence[waits.SeenEvent] = ()
+    enrollment_id: str | None = None
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        """What `match` references in wait conditions may read."""
+        return {"enrollment": {**self.context, "id": self.enrollment_id}}
 
 
 @dataclass(frozen=True)
@@ -93,12 +104,10 @@ def unsupported_steps(graph: Graph) -> list[UnsupportedStepError]:
 
 
 def _unsupported(step: Step) -> str | None:
-    if step.type in ("branch", "split", "wait_until"):
+    if step.type in ("branch", "split"):
         return f"a {step.type} step"
     if step.type == "action" and step.config.get("action") not in SUPPORTED_ACTIONS:
         return f"the action {step.config.get('action')!r}"
-    if step.type == "delay" and ("window" in step.config or "until" in step.config):
-        return "a delay with a delivery window or an 'until' time"
     if step.type == "email" and step.config.get("variants"):
         return "an email with A/B variants"
     return None
@@ -118,13 +127,25 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
         if what:
             raise UnsupportedStepError(step.key, what)
 
+        label: str | None = None
         if step.type == "delay":
-            if waiting_since is None:
-                due = timing.delay_due(step.config, now, position.zone)
-                if due > now:
-                    out.step_id, out.waiting_since, out.next_execution_at = step_id, now, due
-                    return out
+            since = waiting_since or now
+            due = _delay_due(step, since, now, position)
+            if due > now:
+                out.step_id, out.waiting_since, out.next_execution_at = step_id, since, due
+                return out
             _take(out, step, "waited")
+        elif step.type == "wait_until":
+            since = waiting_since or now
+            verdict = waits.verdict(
+                step.config, since, now, position.events, position.zone, position.scope
+            )
+            if verdict.path is None:
+                out.step_id, out.waiting_since = step_id, since
+                out.next_execution_at = verdict.next_at
+                return out
+            _take(out, step, "met" if verdict.path == "met" else "timed_out")
+            label = verdict.path
         elif step.type == "email":
             out.emails.append(_take(out, step, "queued"))
         elif step.type == "goal":
@@ -136,11 +157,22 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             _take(out, step, "exited")
             return _finish(out, "exited", f"exit step '{step.key}'")
 
-        step_id, waiting_since = step.next.get(None), None
+        step_id, waiting_since = step.next.get(label), None
 
     # Too many instant steps in a row: carry on at the next pass instead of looping here.
     out.step_id, out.waiting_since, out.next_execution_at = step_id, None, now
     return out
+
+
+def _delay_due(step: Step, since: datetime, now: datetime, position: Position) -> datetime:
+    """When the delay lets the contact on; a window missed while the contact was due (a
+    backlog, a pause) is waited for again unless the step says `send_anyway`."""
+    config = step.config
+    due = timing.delay_due(config, since, position.zone, position.fields, position.context)
+    window = config.get("window")
+    if due > now or not window or config.get("if_window_missed") == "send_anyway":
+        return due
+    return timing.next_window_open(now, window, position.zone)
 
 
 def _take(out: Outcome, step: Step, outcome: str) -> TakenStep:

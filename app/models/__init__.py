@@ -1,6 +1,12 @@
 """The typed SQLAlchemy models, one module per aggregate; importing this registers them all."""
 
-from app.models.contact import Contact, ContactEvent, Segment, SegmentMembership
+from app.models.contact import (
+    Contact,
+    ContactEvent,
+    EventReceipt,
+    Segment,
+    SegmentMembership,
+)
 from app.models.enrollment import ContactSequence, StepLog
 from app.models.message import OutboundMessage
 from app.models.sequence import Sequence, SequenceConnection, SequenceStep
@@ -11,6 +17,7 @@ __all__ = [
     "Contact",
     "ContactEvent",
     "ContactSequence",
+    "EventReceipt",
     "OutboundMessage",
     "Segment",
     "SegmentMembership",

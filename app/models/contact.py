@@ -1,4 +1,4 @@
-"""Contacts, their segments and the events they generate."""
+"""Contacts, their segments, the events they generate and the API's event receipts."""
 
 from __future__ import annotations
 
@@ -72,3 +72,25 @@ class ContactEvent(WorkspaceOwned, db.Model):
     enrollment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     step_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class EventReceipt(WorkspaceOwned, db.Model):
+    """A client's event id seen by the events API: a repeat within the window is a duplicate.
+
+    Receipts only matter for a day; `purge_event_receipts` deletes older ones, and an older
+    one that is still there counts for nothing (the same id then stores a new event).
+    """
+
+    __tablename__ = "event_receipts"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "client_event_id"),
+        Index("ix_event_receipts_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    client_event_id: Mapped[str] = mapped_column(String(200))
+    payload_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the canonical event
+    event_id: Mapped[int | None] = mapped_column(BigInteger)  # the ContactEvent it stored
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)

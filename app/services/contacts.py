@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from app.core.timing import load_zone
 from app.extensions import db
-from app.models import Contact, Workspace
+from app.models import Contact, ContactEvent, Workspace
+from app.services.waits import nudge_processor, wake_for_events
 
 EDITABLE = ("first_name", "last_name", "timezone")
 
@@ -58,6 +61,72 @@ def upsert_contact(workspace: Workspace, data: dict[str, Any]) -> tuple[Contact,
         contact.tags = sorted(set(contact.tags) | set(tags))
     db.session.commit()
     return contact, created
+
+
+def patch_contact(contact: Contact, data: dict[str, Any], now: datetime) -> list[ContactEvent]:
+    """Change what the body names, record each changed value as a `field_changed` event and
+    wake the enrollments waiting for it; returns the events. Unchanged values record nothing.
+
+    `fields` sets its keys and removes those given as null; `tags` replaces the tags.
+    Everything is checked before anything changes.
+    """
+    if "email" in data and normalise_email(data["email"]) != contact.email:
+        raise ContactError("a contact's email cannot be changed", "email")
+    for name in ("first_name", "last_name"):
+        value = data.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > 255):
+            raise ContactError(f"{name} must be text of at most 255 characters", name)
+    zone = data.get("timezone")
+    if zone is not None and load_zone(zone) is None:
+        raise ContactError(f"{zone!r} is not an IANA time zone such as 'Europe/Paris'", "timezone")
+    fields = data.get("fields", {})
+    if not isinstance(fields, dict) or "" in fields:
+        raise ContactError("fields must be an object of custom field values", "fields")
+    tags = data.get("tags", contact.tags)
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ContactError("tags must be a list of strings", "tags")
+
+    changes: list[tuple[str, Any, Any]] = []
+    for name in EDITABLE:
+        if name in data and _differs(getattr(contact, name), data[name]):
+            changes.append((name, getattr(contact, name), data[name]))
+            setattr(contact, name, data[name])
+    values = dict(contact.fields)
+    for key, new in fields.items():
+        old = values.get(key)
+        if new is None and key in values:
+            del values[key]
+            changes.append((key, old, None))
+        elif new is not None and (key not in values or _differs(old, new)):
+            values[key] = new
+            changes.append((key, old, new))
+    contact.fields = values
+    if sorted(set(tags)) != contact.tags:
+        contact.tags = sorted(set(tags))
+    events = [
+        ContactEvent(
+            tenant_id=contact.tenant_id,
+            workspace_id=contact.workspace_id,
+            contact_id=contact.id,
+            type="field_changed",
+            properties={"field": name, "from": old, "to": new},
+            occurred_at=now,
+            recorded_at=now,
+            source="api",
+        )
+        for name, old, new in changes
+    ]
+    db.session.add_all(events)
+    woken = wake_for_events(contact.workspace_id, events, now) if events else 0
+    db.session.commit()
+    if woken:
+        nudge_processor()
+    return events
+
+
+def _differs(old: Any, new: Any) -> bool:
+    """JSON inequality: 1, 1.0 and true are different values to a client."""
+    return json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True)
 
 
 def get_contact(workspace_id: uuid.UUID, contact_id: uuid.UUID) -> Contact | None:

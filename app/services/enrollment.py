@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
+from app.core.timing import resolve_zone
+from app.core.waiting import describe_wait, describe_zone_fallback
 from app.extensions import db
-from app.models import Contact, ContactSequence, Sequence, SequenceStep
+from app.models import Contact, ContactSequence, Sequence, SequenceStep, Workspace
 from app.services.bulk import insert_rows
 from app.services.graphs import build_graph
 
@@ -27,9 +30,17 @@ class EnrollResult:
 
 
 def enroll_contacts(
-    sequence: Sequence, contacts: list[Contact], now: datetime, reason: str = "manual"
+    sequence: Sequence,
+    contacts: list[Contact],
+    now: datetime,
+    reason: str = "manual",
+    context: Mapping[str, Any] | None = None,
 ) -> EnrollResult:
-    """Enroll these contacts (all of the sequence's workspace) starting at its entry step."""
+    """Enroll these contacts (all of the sequence's workspace) starting at its entry step.
+
+    `context` is kept on each enrollment (e.g. `{"trigger": {"event", "properties"}}`) for
+    waits that correlate with it, such as a checkout matching the abandoned cart's id.
+    """
     result = EnrollResult()
     if sequence.status not in ("active", "paused"):
         for contact in contacts:
@@ -48,7 +59,7 @@ def enroll_contacts(
             state = existing[contact.id]
             result.skip(_who(contact), f"already enrolled ({state})")
         else:
-            rows.append(_new_enrollment(sequence, contact, entry, now, reason))
+            rows.append(_new_enrollment(sequence, contact, entry, now, reason, context or {}))
             result.enrolled.append(contact.id)
     insert_rows(ContactSequence.__table__, rows)
     db.session.commit()
@@ -71,7 +82,12 @@ def _existing_enrollments(sequence: Sequence, ids: list[uuid.UUID]) -> dict[uuid
 
 
 def _new_enrollment(
-    sequence: Sequence, contact: Contact, entry: uuid.UUID, now: datetime, reason: str
+    sequence: Sequence,
+    contact: Contact,
+    entry: uuid.UUID,
+    now: datetime,
+    reason: str,
+    context: Mapping[str, Any],
 ) -> dict[str, Any]:
     return {
         "id": uuid.uuid4(),
@@ -83,7 +99,7 @@ def _new_enrollment(
         "current_step_id": entry,
         "enrolled_at": now,
         "next_execution_at": now,
-        "context_data": {},
+        "context_data": dict(context),
         "visits": {},
         "enroll_reason": reason,
         "created_at": now,
@@ -106,12 +122,18 @@ def list_enrollments(
         select(
             ContactSequence,
             Contact.email,
+            Contact.timezone.label("contact_timezone"),
             SequenceStep.key.label("step_key"),
             SequenceStep.name.label("step_name"),
+            SequenceStep.type.label("step_type"),
+            SequenceStep.config.label("step_config"),
             Sequence.name.label("sequence_name"),
+            Sequence.settings.label("sequence_settings"),
+            Workspace.timezone.label("workspace_timezone"),
         )
         .join(Contact, Contact.id == ContactSequence.contact_id)
         .join(Sequence, Sequence.id == ContactSequence.sequence_id)
+        .join(Workspace, Workspace.id == ContactSequence.workspace_id)
         .outerjoin(SequenceStep, SequenceStep.id == ContactSequence.current_step_id)
         .where(ContactSequence.workspace_id == workspace_id)
         .order_by(ContactSequence.enrolled_at.desc(), ContactSequence.id)
@@ -142,4 +164,23 @@ def enrollment_to_dict(row: Any) -> dict[str, Any]:
         "finished_at": iso(enrollment.finished_at),
         "enroll_reason": enrollment.enroll_reason,
         "exit_reason": enrollment.exit_reason,
+        "waiting": waiting_reason(row),
     }
+
+
+def waiting_reason(row: Any) -> str | None:
+    """Why an active enrollment waits and until when, in the contact's time zone, with a
+    note when the contact's own zone was not valid and a fallback was used."""
+    enrollment: ContactSequence = row.ContactSequence
+    if enrollment.status != "active" or row.step_type not in ("delay", "wait_until"):
+        return None
+    resolved = resolve_zone(
+        row.contact_timezone,
+        (row.sequence_settings or {}).get("timezone"),
+        row.workspace_timezone,
+    )
+    reason = describe_wait(
+        row.step_type, row.step_config or {}, enrollment.next_execution_at, resolved.zone
+    )
+    fallback = describe_zone_fallback(resolved.rejected, resolved.zone)
+    return f"{reason} ({fallback})" if fallback else reason

@@ -17,10 +17,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.core import engine, timing
+from app.core import engine, timing, waits
 from app.extensions import db
 from app.mail.compose import make_message_id
-from app.models import Contact, ContactSequence, OutboundMessage, Sequence, StepLog, Workspace
+from app.models import (
+    Contact,
+    ContactEvent,
+    ContactSequence,
+    OutboundMessage,
+    Sequence,
+    StepLog,
+    Workspace,
+)
 from app.services.bulk import insert_rows, update_rows
 from app.services.graphs import LoadedSequence, load_sequences
 from app.services.links import sender_domain
@@ -79,9 +87,11 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             ContactSequence.step_started_at,
             ContactSequence.last_step_completed_at,
             ContactSequence.visits,
+            ContactSequence.context_data,
             Sequence.version,
             Contact.email,
             Contact.timezone,
+            Contact.fields,
             Workspace.timezone.label("workspace_timezone"),
         )
         .join(Sequence, Sequence.id == ContactSequence.sequence_id)
@@ -106,6 +116,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
         db.session.rollback()
         return stats
     sequences = load_sequences({row.sequence_id: row.version for row in rows})
+    events = _events_for_waits(rows, sequences)
     domain = sender_domain()
     logs: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
@@ -113,7 +124,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
 
     for row in rows:
         loaded = sequences[row.sequence_id]
-        outcome = _advance(row, loaded, now)
+        outcome = _advance(row, loaded, now, events.get(row.contact_id, []))
         logs += _log_rows(row, loaded, outcome, now)
         messages += _message_rows(row, loaded, outcome, now, domain)
         updates.append(_enrollment_update(row, loaded, outcome, now))
@@ -131,11 +142,61 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     return stats
 
 
-def _advance(row: Any, loaded: LoadedSequence, now: datetime) -> engine.Outcome:
+def _events_for_waits(
+    rows: list[Any], sequences: dict[uuid.UUID, LoadedSequence]
+) -> dict[uuid.UUID, list[waits.SeenEvent]]:
+    """The events that waiting enrollments of this batch may be waiting for, in one query:
+    only their contacts, only the event types their wait_until steps name, only since the
+    earliest of those waits began."""
+    contacts: set[uuid.UUID] = set()
+    kinds: set[str] = set()
+    since: datetime | None = None
+    for row in rows:
+        step_id = str(row.current_step_id) if row.current_step_id else None
+        step = sequences[row.sequence_id].graph.steps.get(step_id) if step_id else None
+        if step is None or step.type != "wait_until" or row.step_started_at is None:
+            continue
+        contacts.add(row.contact_id)
+        kinds |= waits.event_names(step.config)
+        since = row.step_started_at if since is None else min(since, row.step_started_at)
+    if not contacts:
+        return {}
+    found: dict[uuid.UUID, list[waits.SeenEvent]] = {}
+    stmt = select(
+        ContactEvent.contact_id,
+        ContactEvent.type,
+        ContactEvent.properties,
+        ContactEvent.occurred_at,
+        ContactEvent.enrollment_id,
+    ).where(
+        ContactEvent.contact_id.in_(contacts),
+        ContactEvent.type.in_(kinds),
+        ContactEvent.occurred_at >= since,
+    )
+    for event in db.session.execute(stmt):
+        enrollment = str(event.enrollment_id) if event.enrollment_id else None
+        found.setdefault(event.contact_id, []).append(
+            waits.SeenEvent(event.type, event.properties or {}, event.occurred_at, enrollment)
+        )
+    return found
+
+
+def _advance(
+    row: Any, loaded: LoadedSequence, now: datetime, events: list[waits.SeenEvent]
+) -> engine.Outcome:
     """The engine's verdict for one claimed enrollment; a step it cannot run fails it."""
     zone = timing.resolve_zone(row.timezone, loaded.timezone, row.workspace_timezone).zone
     step_id = str(row.current_step_id) if row.current_step_id else None
-    position = engine.Position(step_id, row.step_started_at, row.visits or {}, zone)
+    position = engine.Position(
+        step_id,
+        row.step_started_at,
+        row.visits or {},
+        zone,
+        fields=row.fields or {},
+        context=row.context_data or {},
+        events=events,
+        enrollment_id=str(row.id),
+    )
     try:
         return engine.advance(loaded.graph, position, now)
     except engine.UnsupportedStepError as exc:

@@ -68,7 +68,9 @@ def archive_sequence(sequence_id: uuid.UUID) -> Any:
 @login_required
 def enrollments() -> Any:
     rows = enrollment_service.list_enrollments(current_user.workspace_id)
-    return render_template("pages/enrollments.html", rows=rows)
+    return render_template(
+        "pages/enrollments.html", rows=rows, waiting_reason=enrollment_service.waiting_reason
+    )
 
 
 @web_bp.get("/outbox")

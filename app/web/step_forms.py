@@ -137,11 +137,11 @@ class FormReader:
     def rows(self, prefix: str) -> list[int]:
         return self.form.rows(prefix)
 
-    def properties(self, prefix: str) -> dict[str, JsonValue] | None:
-        """Key/value rows under `prefix.props`; None when there are none."""
+    def properties(self, prefix: str, group: str = "props") -> dict[str, JsonValue] | None:
+        """Key/value rows under `prefix.<group>`; None when there are none."""
         found: dict[str, JsonValue] = {}
-        for index in self.rows(f"{prefix}.props"):
-            row = f"{prefix}.props.{index}"
+        for index in self.rows(f"{prefix}.{group}"):
+            row = f"{prefix}.{group}.{index}"
             key, value = self.text(f"{row}.key"), self.form.get(f"{row}.value")
             if not key and not value.strip():
                 continue
@@ -154,13 +154,13 @@ class FormReader:
         return found or None
 
 
-def properties_to_form(prefix: str, properties: Any) -> list[tuple[str, str]]:
+def properties_to_form(prefix: str, properties: Any, group: str = "props") -> list[tuple[str, str]]:
     if not isinstance(properties, dict):
         return []
     pairs: list[tuple[str, str]] = []
     for index, (key, value) in enumerate(properties.items()):
-        pairs += [(f"{prefix}.props.{index}.key", str(key))]
-        pairs += [(f"{prefix}.props.{index}.value", value_to_text(value))]
+        pairs += [(f"{prefix}.{group}.{index}.key", str(key))]
+        pairs += [(f"{prefix}.{group}.{index}.value", value_to_text(value))]
     return pairs
 
 
@@ -327,6 +327,7 @@ def _wait_to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
         else:
             pairs += [(f"{row}.kind", "event"), (f"{row}.event", event)]
             pairs += properties_to_form(row, condition.get("properties"))
+            pairs += properties_to_form(row, condition.get("match"), "match")
         pairs.append((f"{row}.timeout", _text(condition.get("timeout"))))
     return pairs
 
@@ -348,10 +349,12 @@ def _wait_from_form(read: FormReader) -> dict[str, Any]:
             event = read.text(f"{row}.event")
             if event in EMAIL_EVENTS:
                 read.form.add_error(f"{row}.event", f"{event!r} is an email event; choose Email")
-            properties = read.properties(row)
-            conditions.append(
-                _drop_none({"event": event, "timeout": timeout, "properties": properties})
-            )
+            condition = {"event": event, "timeout": timeout}
+            condition |= {
+                "properties": read.properties(row),
+                "match": read.properties(row, "match"),
+            }
+            conditions.append(_drop_none(condition))
     if not conditions:
         read.form.add_error("conditions", "add at least one condition to wait for")
     return {"conditions": conditions}

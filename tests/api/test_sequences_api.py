@@ -44,15 +44,13 @@ def test_status_changes_follow_the_lifecycle(api):
 
 def test_activation_refuses_steps_this_engine_cannot_run_yet(api):
     definition = onboarding_definition()
-    definition["steps"][1]["config"]["window"] = {
-        "weekdays": ["mon", "tue"],
-        "start": "09:00",
-        "end": "17:00",
-        "timezone": "recipient",
-    }
+    definition["steps"].append(
+        {"id": "tag_it", "type": "action", "config": {"action": "add_tag", "tag": "Onboarded"}}
+    )
+    definition["connections"].append({"source": definition["steps"][-2]["id"], "target": "tag_it"})
     seq_id = api.post("/api/sequences", json=definition).json["id"]
     refused = api.post(f"/api/sequences/{seq_id}/activate")
-    assert refused.status_code == 422 and refused.json["error"]["step"] == "wait_2d"
+    assert refused.status_code == 422 and refused.json["error"]["step"] == "tag_it"
     assert api.get(f"/api/sequences/{seq_id}").json["status"] == "draft"
 
 

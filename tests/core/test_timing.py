@@ -55,6 +55,17 @@ def test_delay_due_parses_the_configured_duration() -> None:
     assert delay_due({"duration": "48 hours"}, start, NY) == utc(2026, 3, 8, 20, 0)
 
 
+def test_two_days_across_the_london_october_change_keep_local_time() -> None:
+    london = ZoneInfo("Europe/London")
+    friday = datetime(2026, 10, 23, 15, 0, tzinfo=london)  # 15:00 BST = 14:00Z; GMT from Sunday
+    two_days = delay_due({"duration": "2 days"}, friday, london)
+    assert two_days == utc(2026, 10, 25, 15, 0)  # Sunday 15:00 GMT
+    assert two_days.astimezone(london).replace(tzinfo=None) == datetime(2026, 10, 25, 15, 0)
+    forty_eight = delay_due({"duration": "48 hours"}, friday, london)
+    assert forty_eight == utc(2026, 10, 25, 14, 0)  # absolute: Sunday 14:00 GMT
+    assert forty_eight.astimezone(london).hour == 14
+
+
 # --- clock units are absolute ----------------------------------------------------------
 
 

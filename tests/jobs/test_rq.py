@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,25 +16,12 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import ContactSequence
 from jobs.schedule import PERIODIC_JOBS, should_run
-from tests.conftest import REDIS_URL, api_for, unavailable
+from tests.conftest import REDIS_URL, api_for
 from tests.engine.test_onboarding_e2e import SUBJECTS, start_onboarding, subjects_by_recipient
 from tests.helpers import ROOT
 from tests.smtp_sink import running_sink
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def redis_conn() -> Iterator[redis.Redis]:
-    conn = redis.Redis.from_url(REDIS_URL)
-    try:
-        conn.ping()
-    except redis.RedisError as exc:
-        unavailable("Redis", exc)
-    conn.flushdb()
-    yield conn
-    conn.flushdb()
-    conn.close()
 
 
 def run_worker(conn: redis.Redis) -> None:
@@ -48,7 +34,11 @@ def test_the_onboarding_flow_runs_through_rq(app, api, smtp_sink, redis_conn):
     cron = CronScheduler(connection=redis_conn)
     cron.load_config_from_file("jobs.cron")
     enqueued = cron.enqueue_jobs()
-    assert [job.name for job in enqueued] == ["process_sequences", "dispatch_mail"]
+    assert [job.name for job in enqueued] == [
+        "process_sequences",
+        "dispatch_mail",
+        "purge_event_receipts",
+    ]
     run_worker(redis_conn)
     assert len(smtp_sink.messages) == 3
 
@@ -90,7 +80,11 @@ def test_a_forking_rq_worker_process_sends_the_first_emails(pg_app, redis_conn):
 
 
 def test_the_schedule_is_data_with_a_pure_due_rule():
-    assert {job.name for job in PERIODIC_JOBS} == {"process_sequences", "dispatch_mail"}
+    assert {job.name for job in PERIODIC_JOBS} == {
+        "process_sequences",
+        "dispatch_mail",
+        "purge_event_receipts",
+    }
     assert should_run(None, 5, 100.0)
     assert not should_run(98.0, 5, 100.0)
     assert should_run(95.0, 5, 100.0)

@@ -72,6 +72,11 @@ ROUND_TRIPS: list[tuple[str, dict[str, Any]]] = [
                     "timeout": "3 days",
                 },
                 {"event": "replied", "email_step_id": "step_1", "timeout": "1 week"},
+                {
+                    "event": "checkout",
+                    "timeout": "1 day",
+                    "match": {"cart_id": "{{ enrollment.trigger.properties.cart_id }}"},
+                },
             ]
         },
     ),

@@ -1,0 +1,437 @@
+"""Custom events from the API: validated as a whole, stored set-based, idempotent by client id.
+
+A request is all or nothing: every event is checked before anything is written, and a
+problem with any of them stores none. An event may carry the client's own `id`; the same
+id within `RECEIPT_TTL` is stored once (a repeat with the same payload is a duplicate, one
+with a different payload a conflict). The work is a handful of statements per request
+whatever its size: one lookup of the contacts named by id, one delete of expired receipts
+and one lookup of the live ones, one lookup of the contacts named by email, and one
+multi-row insert each for new contacts, events and receipts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import Contact, ContactEvent, EventReceipt, Workspace
+from app.services.contacts import ContactError, normalise_email
+from app.services.waits import nudge_processor, wake_for_events
+
+MAX_BATCH = 1000
+MAX_CLIENT_ID = 200
+MAX_NAME = 64  # ContactEvent.type
+MAX_PROPERTIES_BYTES = 32 * 1024
+RECEIPT_TTL = timedelta(hours=24)
+RESERVED = frozenset(
+    {"field_changed", "opened", "clicked_link", "replied", "bounced", "unsubscribed"}
+)
+"""Event types this system records itself; accepting them from clients would let anyone
+fake a field change or an email click that a waiting step listens for."""
+
+T = TypeVar("T")
+
+
+class EventError(ValueError):
+    """A refused request: `status` 422 (invalid) or 409 (an id reused with another payload)."""
+
+    def __init__(self, message: str, field: str | None, status: int = 422) -> None:
+        super().__init__(message)
+        self.field, self.status = field, status
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    """One validated event of the request; `prefix` names it in errors (`events[3].`)."""
+
+    prefix: str
+    type: str
+    properties: dict[str, Any]
+    occurred_at: datetime
+    email: str | None = None
+    contact_id: uuid.UUID | None = None
+    client_id: str | None = None
+    payload_hash: str = ""
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    id: int | None
+    client_id: str | None
+    status: str  # stored | duplicate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "client_id": self.client_id, "status": self.status}
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    events: list[EventOutcome]
+    woken: int
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for e in self.events if e.status == "stored")
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for e in self.events if e.status == "duplicate")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "events": [e.to_dict() for e in self.events],
+        }
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def parse_events(body: Any, now: datetime) -> list[IncomingEvent]:
+    """Every event of a request body, or EventError: one event object, a list of them,
+    or `{"events": [...]}` (the list, wrapped)."""
+    if isinstance(body, dict) and "events" in body and "event" not in body:
+        body = body["events"]
+        if not isinstance(body, list):
+            raise EventError("events must be a list of event objects", "events")
+    if isinstance(body, dict):
+        return [_parse_event(body, "", now)]
+    if not isinstance(body, list):
+        raise EventError("send one event object or a list of them", None)
+    if not body:
+        raise EventError("the list of events is empty", "events")
+    if len(body) > MAX_BATCH:
+        raise EventError(
+            f"at most {MAX_BATCH} events per request, this one has {len(body)}", "events"
+        )
+    return [_parse_event(item, f"events[{i}].", now) for i, item in enumerate(body)]
+
+
+def _parse_event(data: Any, prefix: str, now: datetime) -> IncomingEvent:
+    if not isinstance(data, dict):
+        raise EventError("each event must be an object", prefix.rstrip(".") or None)
+    email, contact_id = _parse_contact(data.get("contact"), prefix)
+    name = data.get("event")
+    if not isinstance(name, str) or not name.strip():
+        raise EventError("name the event, e.g. 'user_login'", f"{prefix}event")
+    if len(name) > MAX_NAME or _has_control(name):
+        raise EventError(
+            f"an event name has at most {MAX_NAME} characters and no control characters",
+            f"{prefix}event",
+        )
+    if name in RESERVED:
+        raise EventError(f"{name!r} is recorded by PenguinMails itself", f"{prefix}event")
+    properties = data.get("properties")
+    if properties is None:
+        properties = {}
+    if not isinstance(properties, dict):
+        raise EventError("properties must be an object", f"{prefix}properties")
+    try:
+        encoded = json.dumps(properties, sort_keys=True, allow_nan=False)
+    except ValueError:
+        raise EventError("properties must be plain JSON (no NaN)", f"{prefix}properties") from None
+    if len(encoded) > MAX_PROPERTIES_BYTES or "\\u0000" in encoded:
+        raise EventError(
+            f"properties must stay under {MAX_PROPERTIES_BYTES // 1024} KB and hold no NUL",
+            f"{prefix}properties",
+        )
+    given_at = _parse_instant(data.get("occurred_at"), f"{prefix}occurred_at")
+    client_id = data.get("id")
+    if client_id is not None and (
+        not isinstance(client_id, str)
+        or not client_id
+        or len(client_id) > MAX_CLIENT_ID
+        or _has_control(client_id)
+    ):
+        raise EventError(
+            f"id must be a string of 1 to {MAX_CLIENT_ID} characters (your own event id)",
+            f"{prefix}id",
+        )
+    canonical = {
+        "contact": {"email": email} if email is not None else {"id": str(contact_id)},
+        "event": name,
+        "properties": properties,
+        "occurred_at": given_at.isoformat() if given_at else None,
+    }
+    return IncomingEvent(
+        prefix=prefix,
+        type=name,
+        properties=properties,
+        occurred_at=given_at or now,
+        email=email,
+        contact_id=contact_id,
+        client_id=client_id,
+        payload_hash=payload_hash(canonical),
+    )
+
+
+def _parse_contact(value: Any, prefix: str) -> tuple[str | None, uuid.UUID | None]:
+    field = f"{prefix}contact"
+    if not isinstance(value, dict) or ("email" in value) == ("id" in value):
+        raise EventError('name the contact as {"email": ...} or {"id": ...}', field)
+    if "email" in value:
+        try:
+            return normalise_email(value["email"]), None
+        except ContactError as exc:
+            raise EventError(str(exc), f"{field}.email") from None
+    try:
+        return None, uuid.UUID(str(value["id"]))
+    except ValueError:
+        raise EventError(f"{value['id']!r} is not a contact id", f"{field}.id") from None
+
+
+def _parse_instant(value: Any, field: str) -> datetime | None:
+    if value is None:
+        return None
+    message = "occurred_at must be an ISO 8601 time with an offset, e.g. 2026-11-28T09:30:00Z"
+    if not isinstance(value, str):
+        raise EventError(message, field)
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("naive")
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise EventError(message, field) from None
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def payload_hash(canonical: dict[str, Any]) -> str:
+    """sha256 of the event's canonical JSON: sorted keys, no spaces, UTC times."""
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- storing ------------------------------------------------------------------------------
+
+
+def ingest_events(workspace: Workspace, body: Any, now: datetime) -> IngestResult:
+    """Validate, then store the new events, their receipts and any new contacts, and wake
+    the enrollments waiting for them; one transaction, committed here."""
+    events = parse_events(body, now)
+    try:
+        result = _retry_once(lambda: _store(workspace, events, now))
+    except EventError:
+        db.session.rollback()  # nothing of a refused request stays
+        raise
+    if result.woken:
+        nudge_processor()
+    return result
+
+
+def _retry_once(attempt: Callable[[], T]) -> T:
+    """A concurrent request that inserted the same receipt or contact first makes ours fail
+    on the unique constraint; rolled back and run again, the attempt then finds its rows."""
+    try:
+        return attempt()
+    except IntegrityError:
+        db.session.rollback()
+    try:
+        return attempt()
+    except IntegrityError:
+        db.session.rollback()
+        raise EventError(
+            "these events were being stored concurrently; send the request again", None, 409
+        ) from None
+
+
+def _store(workspace: Workspace, events: list[IncomingEvent], now: datetime) -> IngestResult:
+    _check_contact_ids(workspace.id, events)
+    fresh, outcomes = _deduplicate(workspace.id, events, now)
+    contact_ids = _contacts_for(workspace, fresh, now)
+    rows = [
+        {
+            "tenant_id": workspace.tenant_id,
+            "workspace_id": workspace.id,
+            "contact_id": contact_ids[i],
+            "type": event.type,
+            "properties": event.properties,
+            "occurred_at": event.occurred_at,
+            "recorded_at": now,
+            "source": "api",
+        }
+        for i, event in enumerate(fresh)
+    ]
+    ids = _insert_events(rows)
+    receipts = [
+        {
+            "tenant_id": workspace.tenant_id,
+            "workspace_id": workspace.id,
+            "client_event_id": event.client_id,
+            "payload_hash": event.payload_hash,
+            "event_id": ids[i],
+            "received_at": now,
+        }
+        for i, event in enumerate(fresh)
+        if event.client_id is not None
+    ]
+    if receipts:
+        db.session.execute(insert(EventReceipt.__table__), receipts)
+    woken = wake_for_events(workspace.id, rows, now) if rows else 0
+    db.session.commit()
+    resolved = [
+        o if isinstance(o, EventOutcome) else EventOutcome(ids[o.index], o.client_id, o.status)
+        for o in outcomes
+    ]
+    return IngestResult(resolved, woken)
+
+
+def _insert_events(rows: list[dict[str, Any]]) -> list[int]:
+    """Insert the events in one statement (a few for big batches); their ids, in order.
+
+    PostgreSQL returns the ids in the rows' order. SQLite cannot promise that order for
+    RETURNING, so SQLAlchemy would fall back to one INSERT per row; there the rows are
+    inserted without it and numbered from the largest id afterwards: inside this write
+    transaction nobody else inserts, and SQLite gives each new row the largest id plus one.
+    """
+    if not rows:
+        return []
+    table = ContactEvent.__table__
+    if db.session.connection().dialect.name == "sqlite":
+        db.session.execute(insert(table), rows)
+        last = int(db.session.scalar(select(func.max(table.c.id))) or 0)
+        return list(range(last - len(rows) + 1, last + 1))
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(db.session.execute(statement, rows).scalars())
+
+
+def _check_contact_ids(workspace_id: uuid.UUID, events: list[IncomingEvent]) -> None:
+    """Contacts named by id must exist in this workspace (one query for the batch)."""
+    wanted = {e.contact_id for e in events if e.contact_id is not None}
+    if not wanted:
+        return
+    found = set(
+        db.session.scalars(
+            select(Contact.id).where(Contact.workspace_id == workspace_id, Contact.id.in_(wanted))
+        )
+    )
+    for event in events:
+        if event.contact_id is not None and event.contact_id not in found:
+            raise EventError(
+                "no contact with this id in this workspace", f"{event.prefix}contact.id"
+            )
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """The outcome of an event that this request stores: its id is known after the insert."""
+
+    index: int  # into the events to store
+    client_id: str | None
+    status: str
+
+
+def _deduplicate(
+    workspace_id: uuid.UUID, events: list[IncomingEvent], now: datetime
+) -> tuple[list[IncomingEvent], list[EventOutcome | _Pending]]:
+    """The events to store, and for every event of the request what becomes of it.
+
+    A client id seen within the window (in an earlier request or earlier in this one) with
+    the same payload is a duplicate; with another payload the whole request is refused.
+    """
+    client_ids = {e.client_id for e in events if e.client_id is not None}
+    known: dict[str, tuple[str, int | None]] = {}
+    if client_ids:
+        db.session.execute(
+            delete(EventReceipt).where(
+                EventReceipt.workspace_id == workspace_id,
+                EventReceipt.client_event_id.in_(client_ids),
+                EventReceipt.received_at <= now - RECEIPT_TTL,
+            )
+        )
+        rows = db.session.execute(
+            select(
+                EventReceipt.client_event_id, EventReceipt.payload_hash, EventReceipt.event_id
+            ).where(
+                EventReceipt.workspace_id == workspace_id,
+                EventReceipt.client_event_id.in_(client_ids),
+            )
+        )
+        known = {row.client_event_id: (row.payload_hash, row.event_id) for row in rows}
+    fresh: list[IncomingEvent] = []
+    outcomes: list[EventOutcome | _Pending] = []
+    in_batch: dict[str, tuple[str, int]] = {}
+    for event in events:
+        cid = event.client_id
+        if cid is not None and cid in known:
+            digest, event_id = known[cid]
+            _same_payload(digest, event)
+            outcomes.append(EventOutcome(event_id, cid, "duplicate"))
+        elif cid is not None and cid in in_batch:
+            digest, index = in_batch[cid]
+            _same_payload(digest, event)
+            outcomes.append(_Pending(index, cid, "duplicate"))
+        else:
+            if cid is not None:
+                in_batch[cid] = (event.payload_hash, len(fresh))
+            outcomes.append(_Pending(len(fresh), cid, "stored"))
+            fresh.append(event)
+    return fresh, outcomes
+
+
+def _same_payload(digest: str, event: IncomingEvent) -> None:
+    if digest != event.payload_hash:
+        raise EventError(
+            f"event id {event.client_id!r} was already used for a different event "
+            f"in the last {int(RECEIPT_TTL.total_seconds() // 3600)} hours",
+            f"{event.prefix}id",
+            409,
+        )
+
+
+def _contacts_for(
+    workspace: Workspace, events: list[IncomingEvent], now: datetime
+) -> list[uuid.UUID]:
+    """The contact id of each event; contacts named by an unknown email are created."""
+    emails = list(dict.fromkeys(e.email for e in events if e.email is not None))
+    by_email: dict[str, uuid.UUID] = {}
+    if emails:
+        found = db.session.execute(
+            select(Contact.email, Contact.id).where(
+                Contact.workspace_id == workspace.id, Contact.email.in_(emails)
+            )
+        )
+        by_email = {row.email: row.id for row in found}
+        new = [
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": workspace.tenant_id,
+                "workspace_id": workspace.id,
+                "email": email,
+                "fields": {},
+                "tags": [],
+                "created_at": now,
+                "updated_at": now,
+            }
+            for email in emails
+            if email not in by_email
+        ]
+        if new:
+            db.session.execute(insert(Contact.__table__), new)
+            by_email.update((row["email"], row["id"]) for row in new)
+    return [e.contact_id if e.contact_id is not None else by_email[str(e.email)] for e in events]
+
+
+# --- housekeeping -------------------------------------------------------------------------
+
+
+def purge_receipts(now: datetime) -> int:
+    """Delete the receipts older than the idempotency window; returns how many."""
+    result = db.session.execute(
+        delete(EventReceipt).where(EventReceipt.received_at <= now - RECEIPT_TTL)
+    )
+    db.session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

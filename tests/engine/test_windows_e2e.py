@@ -1,0 +1,95 @@
+"""The seed's Step 3 settings end to end: wait 2 days, then send only on weekdays 9 to 5 in
+the recipient's time zone. Real SMTP, real ticks, contacts in New York and Tokyo."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from app.services import accounts, contacts, enrollment, sequences
+from tests.helpers import tick
+
+FRIDAY_EVENING = datetime(2026, 12, 4, 22, 0, tzinfo=UTC)
+TOKYO_MONDAY_9 = datetime(2026, 12, 7, 0, 0, tzinfo=UTC)  # 09:00 JST
+NEW_YORK_MONDAY_9 = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)  # 09:00 EST
+
+STEP_3 = {
+    "format": "sequence/v1",
+    "name": "Onboarding with business hours",
+    "trigger": {"type": "manual"},
+    "steps": [
+        {"id": "email_1", "type": "email", "config": {"subject": "Welcome", "body": "<p>Hi</p>"}},
+        {
+            "id": "wait",
+            "type": "delay",
+            "config": {
+                "duration": "2 days",
+                "window": {
+                    "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+                    "start": "09:00",
+                    "end": "17:00",
+                    "timezone": "recipient",
+                },
+                "if_window_missed": "next_window",
+            },
+        },
+        {"id": "email_2", "type": "email", "config": {"subject": "Day 3", "body": "<p>Tips</p>"}},
+    ],
+    "connections": [
+        {"source": "email_1", "target": "wait"},
+        {"source": "wait", "target": "email_2"},
+    ],
+}
+
+
+def received(sink) -> dict[str, list[str]]:
+    got: dict[str, list[str]] = {}
+    for message in sink.messages:
+        got.setdefault(message["To"].addresses[0].addr_spec, []).append(str(message["Subject"]))
+    return got
+
+
+def test_email_2_arrives_monday_9_local_in_new_york_and_tokyo(app, smtp_sink):
+    workspace = accounts.create_workspace("Global Co")
+    sequence = sequences.create_sequence(workspace, sequences.parse_input(STEP_3))
+    sequences.set_status(sequence, "activate", FRIDAY_EVENING)
+    people = [
+        contacts.upsert_contact(workspace, {"email": email, "timezone": zone})[0]
+        for email, zone in (
+            ("ny@example.com", "America/New_York"),
+            ("tk@example.com", "Asia/Tokyo"),
+        )
+    ]
+    enrollment.enroll_contacts(sequence, people, FRIDAY_EVENING)
+
+    tick(app, FRIDAY_EVENING)
+    assert received(smtp_sink) == {"ny@example.com": ["Welcome"], "tk@example.com": ["Welcome"]}
+
+    tick(app, TOKYO_MONDAY_9 - timedelta(seconds=1))  # 2 days passed, but it is Sunday night
+    assert len(smtp_sink.messages) == 2
+    tick(app, TOKYO_MONDAY_9)
+    assert received(smtp_sink)["tk@example.com"] == ["Welcome", "Day 3"]
+    assert received(smtp_sink)["ny@example.com"] == ["Welcome"]
+
+    tick(app, NEW_YORK_MONDAY_9 - timedelta(seconds=1))
+    assert len(smtp_sink.messages) == 3
+    tick(app, NEW_YORK_MONDAY_9 + timedelta(seconds=30))  # the first tick at or after 09:00
+    assert received(smtp_sink)["ny@example.com"] == ["Welcome", "Day 3"]
+    assert len(smtp_sink.messages) == 4
+
+
+def test_a_backlog_that_misses_the_window_waits_for_the_next_one(app, smtp_sink):
+    """The processor was down all Monday: at 18:00 the window has closed, so Tuesday 09:00."""
+    workspace = accounts.create_workspace("Late Co")
+    sequence = sequences.create_sequence(workspace, sequences.parse_input(STEP_3))
+    sequences.set_status(sequence, "activate", FRIDAY_EVENING)
+    person = contacts.upsert_contact(
+        workspace, {"email": "late@example.com", "timezone": "America/New_York"}
+    )[0]
+    enrollment.enroll_contacts(sequence, [person], FRIDAY_EVENING)
+    tick(app, FRIDAY_EVENING)
+
+    monday_18_local = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
+    tick(app, monday_18_local)
+    assert len(smtp_sink.messages) == 1
+    tick(app, datetime(2026, 12, 8, 14, 0, tzinfo=UTC))  # Tuesday 09:00 New York
+    assert received(smtp_sink)["late@example.com"] == ["Welcome", "Day 3"]
