@@ -76,7 +76,9 @@ class Position:
 class TakenStep:
     step_id: str
     rotation: int
-    outcome: str  # queued | waited | reached | completed | exited
+    outcome: str  # queued | waited | met | timed_out | reached | completed | exited
+    # For an email right after a windowed delay: the window, re-checked when it is sent.
+    send_window: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -119,6 +121,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
     out = Outcome("active", position.step_id, position.waiting_since, now, visits)
     step_id, waiting_since = position.step_id, position.waiting_since
 
+    send_window: Mapping[str, Any] | None = None
     for _ in range(MAX_STEPS_PER_PASS):
         if step_id is None:
             return _finish(out, "completed", None)
@@ -135,6 +138,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
                 out.step_id, out.waiting_since, out.next_execution_at = step_id, since, due
                 return out
             _take(out, step, "waited")
+            send_window = _send_window(step.config, position.zone)
         elif step.type == "wait_until":
             since = waiting_since or now
             verdict = waits.verdict(
@@ -147,7 +151,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             _take(out, step, "met" if verdict.path == "met" else "timed_out")
             label = verdict.path
         elif step.type == "email":
-            out.emails.append(_take(out, step, "queued"))
+            out.emails.append(_take(out, step, "queued", send_window))
         elif step.type == "goal":
             _take(out, step, "reached")
         elif step.type == "end":
@@ -175,10 +179,20 @@ def _delay_due(step: Step, since: datetime, now: datetime, position: Position) -
     return timing.next_window_open(now, window, position.zone)
 
 
-def _take(out: Outcome, step: Step, outcome: str) -> TakenStep:
+def _send_window(config: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any] | None:
+    """The window the next emails must still be inside when the dispatcher sends them."""
+    window = config.get("window")
+    if not window or config.get("if_window_missed") == "send_anyway":
+        return None
+    return {"window": dict(window), "zone": zone.key}
+
+
+def _take(
+    out: Outcome, step: Step, outcome: str, send_window: Mapping[str, Any] | None = None
+) -> TakenStep:
     rotation = out.visits.get(step.id, 0)
     out.visits[step.id] = rotation + 1
-    taken = TakenStep(step.id, rotation, outcome)
+    taken = TakenStep(step.id, rotation, outcome, send_window)
     out.taken.append(taken)
     return taken
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
 from app.models.base import Timestamped, WorkspaceOwned
-from app.models.types import UTCDateTime, uuid_pk
+from app.models.types import JsonDoc, UTCDateTime, uuid_pk
 
 # queued -> sending -> sent | captured | failed ; queued -> skipped (suppressed, paused ...)
 MESSAGE_STATUSES = ("queued", "sending", "sent", "captured", "failed", "skipped")
@@ -43,6 +44,9 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # {"window": {...}, "zone": "America/New_York"} when a delivery window governs the send:
+    # a batch still in flight when the window closes waits for the next one.
+    send_window: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     subject: Mapped[str | None] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)

@@ -15,10 +15,12 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, select, update
 
+from app.core.timing import in_window, load_zone, next_window_open
 from app.extensions import db
 from app.mail.compose import compose_message
 from app.mail.rendering import RenderedEmail, RenderError, render_email
@@ -32,6 +34,7 @@ DEFAULT_BATCH_SIZE = 200
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (60, 300, 1800, 7200)
 STUCK_AFTER = timedelta(minutes=15)
+UTC_ZONE = ZoneInfo("UTC")
 
 _messages = OutboundMessage.__table__
 _record_result = (
@@ -39,6 +42,8 @@ _record_result = (
     .where(and_(_messages.c.id == bindparam("b_id"), _messages.c.status == "sending"))
     .values(
         status=bindparam("b_status"),
+        # a send deferred to its delivery window gives back the attempt its claim counted
+        attempts=_messages.c.attempts - bindparam("b_refund"),
         sent_at=bindparam("b_sent_at"),
         next_attempt_at=bindparam("b_next"),
         last_error=bindparam("b_error"),
@@ -57,6 +62,7 @@ class DispatchStats:
     failed: int = 0
     retrying: int = 0
     skipped: int = 0
+    deferred: int = 0
 
     @property
     def handled(self) -> int:
@@ -70,6 +76,7 @@ class Result:
     error: str | None = None
     rendered: RenderedEmail | None = None
     retry_at: datetime | None = None
+    deferred: bool = False
 
 
 def dispatch_due(now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> DispatchStats:
@@ -81,6 +88,7 @@ def dispatch_due(now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> Dispatc
         _record(results, now)
         for result in results:
             name = "retrying" if result.status == "queued" else result.status
+            name = "deferred" if result.deferred else name
             setattr(stats, name, getattr(stats, name) + 1)
     return stats
 
@@ -116,6 +124,7 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             OutboundMessage.message_id,
             OutboundMessage.to_email,
             OutboundMessage.attempts,
+            OutboundMessage.send_window,
             SequenceStep.config,
             Sequence.settings,
             Workspace.from_email.label("workspace_from_email"),
@@ -178,6 +187,9 @@ def deliver_one(row: Any, transport: SmtpTransport | None, now: datetime) -> Res
     """Render one message in the sandbox and send it (or capture it when there is no SMTP)."""
     if row.unsubscribed_at is not None:
         return Result(row.id, "skipped", "contact unsubscribed")
+    reopens = window_reopens(row.send_window, now)
+    if reopens is not None:
+        return Result(row.id, "queued", "its delivery window closed", None, reopens, True)
     config, settings = row.config or {}, row.settings or {}
     link = unsubscribe_url(row.id)
     try:
@@ -216,6 +228,18 @@ def deliver_one(row: Any, transport: SmtpTransport | None, now: datetime) -> Res
     return Result(row.id, "sent", rendered=rendered)
 
 
+def window_reopens(send_window: dict[str, Any] | None, now: datetime) -> datetime | None:
+    """When a message whose delivery window has closed may go (None: send it now).
+
+    The processor queues inside the window; a batch still in flight when it closes, or a
+    backlog, must not send at 23:00 local what was meant for business hours."""
+    if not send_window:
+        return None
+    zone = load_zone(send_window.get("zone")) or UTC_ZONE
+    window = send_window["window"]
+    return None if in_window(now, window, zone) else next_window_open(now, window, zone)
+
+
 def _retry_or_fail(
     row: Any, exc: SendError, rendered: RenderedEmail | None, now: datetime
 ) -> Result:
@@ -238,6 +262,7 @@ def _record(results: list[Result], now: datetime) -> None:
             "b_subject": r.rendered.subject if r.rendered else None,
             "b_html": r.rendered.html if r.rendered else None,
             "b_text": r.rendered.text if r.rendered else None,
+            "b_refund": 1 if r.deferred else 0,
             "b_now": now,
         }
         for r in results

@@ -115,6 +115,7 @@ class _TestRow(NamedTuple):
     message_id: str
     to_email: str
     attempts: int
+    send_window: None
     config: dict[str, Any]
     settings: dict[str, Any]
     workspace_from_email: str | None
@@ -193,6 +194,7 @@ def _test_row(
         message_id=make_message_id(f"test.{row_id.hex}", sender_domain()),
         to_email=user.email,
         attempts=1,
+        send_window=None,
         config={**config, "subject": f"{marker} {config.get('subject', '')}"},
         settings=sequence.settings or {},
         workspace_from_email=user.workspace.from_email,

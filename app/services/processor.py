@@ -246,6 +246,7 @@ def _message_rows(
                 "attempts": 0,
                 "queued_at": now,
                 "next_attempt_at": now,
+                "send_window": email.send_window,
                 "created_at": now,
                 "updated_at": now,
             }

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import OutboundMessage, Workspace
 from app.services import accounts, contacts, enrollment, sequences
+from app.services.scheduling import run_dispatcher, run_processor
 from tests.helpers import tick
+from tests.web.client import Web
 
 FRIDAY_EVENING = datetime(2026, 12, 4, 22, 0, tzinfo=UTC)
 TOKYO_MONDAY_9 = datetime(2026, 12, 7, 0, 0, tzinfo=UTC)  # 09:00 JST
@@ -93,3 +99,55 @@ def test_a_backlog_that_misses_the_window_waits_for_the_next_one(app, smtp_sink)
     assert len(smtp_sink.messages) == 1
     tick(app, datetime(2026, 12, 8, 14, 0, tzinfo=UTC))  # Tuesday 09:00 New York
     assert received(smtp_sink)["late@example.com"] == ["Welcome", "Day 3"]
+
+
+def test_a_batch_in_flight_when_the_window_closes_waits_for_the_next_window(app, smtp_sink):
+    """Queued at 16:59:59 in New York, dispatched at 17:00:01: it goes Tuesday 09:00."""
+    workspace = accounts.create_workspace("Edge Co")
+    sequence = sequences.create_sequence(workspace, sequences.parse_input(STEP_3))
+    sequences.set_status(sequence, "activate", FRIDAY_EVENING)
+    person = contacts.upsert_contact(
+        workspace, {"email": "edge@example.com", "timezone": "America/New_York"}
+    )[0]
+    enrollment.enroll_contacts(sequence, [person], FRIDAY_EVENING)
+    tick(app, FRIDAY_EVENING)
+
+    just_before_close = datetime(2026, 12, 7, 21, 59, 59, tzinfo=UTC)  # Mon 16:59:59 New York
+    run_processor(just_before_close)
+    stats = run_dispatcher(just_before_close + timedelta(seconds=2))
+    assert stats.deferred == 1 and len(smtp_sink.messages) == 1
+    message = db.session.scalar(select(OutboundMessage).where(OutboundMessage.attempts == 0))
+    assert message.status == "queued"
+    assert message.next_attempt_at == datetime(2026, 12, 8, 14, 0, tzinfo=UTC)  # Tue 09:00
+
+    tick(app, datetime(2026, 12, 8, 13, 59, tzinfo=UTC))
+    assert len(smtp_sink.messages) == 1
+    tick(app, datetime(2026, 12, 8, 14, 0, tzinfo=UTC))
+    assert received(smtp_sink)["edge@example.com"] == ["Welcome", "Day 3"]
+
+
+def test_waiting_enrollments_say_why_and_until_when(app, api):
+    workspace = db.session.get(Workspace, api.workspace_id)
+    sequence = sequences.create_sequence(workspace, sequences.parse_input(STEP_3))
+    sequences.set_status(sequence, "activate", FRIDAY_EVENING)
+    new_york = {"email": "ny@example.com", "timezone": "America/New_York"}
+    ny = contacts.upsert_contact(workspace, new_york)[0]
+    typo = contacts.upsert_contact(workspace, {"email": "typo@example.com"})[0]
+    typo.timezone = "America/New_Yrok"  # as an old import might have stored it
+    db.session.commit()
+    enrollment.enroll_contacts(sequence, [ny, typo], FRIDAY_EVENING)
+    tick(app, FRIDAY_EVENING)
+
+    rows = api.get(f"/api/sequences/{sequence.id}/enrollments").json["enrollments"]
+    waiting = {row["email"]: row["waiting"] for row in rows}
+    assert waiting["ny@example.com"] == (
+        "waiting for the weekday window: Mon 7 Dec 09:00 America/New_York, 14:00 UTC"
+    )
+    assert waiting["typo@example.com"].startswith("waiting for the weekday window: Mon 7 Dec 09:00")
+    assert "time zone 'America/New_Yrok' is not valid; used UTC" in waiting["typo@example.com"]
+
+    accounts.create_user("ops@example.com", workspace, "correct-horse-battery")
+    web = Web(app)
+    web.sign_in("ops@example.com", "correct-horse-battery")
+    page = web.get("/enrollments").text
+    assert "waiting for the weekday window: Mon 7 Dec 09:00 America/New_York, 14:00 UTC" in page
