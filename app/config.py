@@ -36,6 +36,7 @@ class Settings:
     default_from_email: str = "sequences@penguinmails.localhost"
     processor_batch_size: int = 1000
     dispatch_batch_size: int = 200
+    bot_click_seconds: int = 5  # a click this soon after the send is a scanner; 0 disables
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -49,6 +50,7 @@ class Settings:
             default_from_email=os.environ.get("DEFAULT_FROM_EMAIL") or cls.default_from_email,
             processor_batch_size=int(os.environ.get("PROCESSOR_BATCH_SIZE") or 1000),
             dispatch_batch_size=int(os.environ.get("DISPATCH_BATCH_SIZE") or 200),
+            bot_click_seconds=int(os.environ.get("BOT_CLICK_SECONDS") or 5),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -63,6 +65,7 @@ class Settings:
             "DEFAULT_FROM_EMAIL": self.default_from_email,
             "PROCESSOR_BATCH_SIZE": self.processor_batch_size,
             "DISPATCH_BATCH_SIZE": self.dispatch_batch_size,
+            "BOT_CLICK_SECONDS": self.bot_click_seconds,
         }
 
 

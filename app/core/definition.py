@@ -6,6 +6,7 @@ the step and field it concerns, in words an author can act on.
 """
 
 import difflib
+import html
 import json
 import re
 from datetime import datetime, time
@@ -368,12 +369,38 @@ def _check_link_filter(event: str, link_url_contains: str | None) -> None:
 # --- Step configs --------------------------------------------------------------------------
 
 
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+_URL_IGNORED = re.compile(r"[\x00-\x20\x7f]")  # browsers drop these when reading a scheme
+
+
+def _check_link_schemes(body: str | None) -> None:
+    """Refuse links a mail client would run or inline (javascript:, data:, ...): only http,
+    https and mailto; relative links, anchors and `{{ ... }}` placeholders are left alone."""
+    for match in _HREF.finditer(body or ""):
+        raw = next(value for value in match.groups() if value is not None)
+        url = _URL_IGNORED.sub("", html.unescape(raw))
+        scheme = _URL_SCHEME.match(url)
+        if scheme is not None and scheme.group(1).lower() not in _LINK_SCHEMES:
+            raise _FieldError(
+                "body",
+                f"the link scheme '{scheme.group(1).lower()}:' is not allowed in the body; "
+                "links must start with http://, https:// or mailto:",
+            )
+
+
 class Variant(_Model):
     key: NonBlank
     weight: int = Field(gt=0)
     subject: str | None = None
     body: str | None = None
     text: str | None = None
+
+    @model_validator(mode="after")
+    def _safe_links(self) -> "Variant":
+        _check_link_schemes(self.body)
+        return self
 
 
 class AbTest(_Model):
@@ -403,6 +430,11 @@ class EmailConfig(_Model):
             raise _FieldError("variants", f"variant key {duplicate!r} is used more than once")
         if self.ab_test is not None and not variants:
             raise _FieldError("ab_test", "'ab_test' needs 'variants' to compare")
+        return self
+
+    @model_validator(mode="after")
+    def _safe_links(self) -> "EmailConfig":
+        _check_link_schemes(self.body)
         return self
 
 

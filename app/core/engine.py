@@ -2,8 +2,12 @@
 
 Pure: no database, no Flask, no clock. The processor loads a batch of enrollments, calls
 `advance` for each, and writes the results in bulk. Consecutive instant steps (email,
-goal, end) run in one call; a waiting step (delay, wait_until) stops the run until it is
-due, or until an event it waits for arrives.
+goal, end, branch, split, action) run in one call; a waiting step (delay, wait_until) stops
+the run until it is due, or until an event it waits for arrives.
+
+Actions stay pure: tag and field changes are applied to the contact view of this pass (a
+later branch in the same pass sees them) and returned as `Outcome.effects` for the
+processor to write; `move_to_sequence` ends the enrollment and asks for the new one.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.core import timing, waits
+from app.core import conditions, timing, waits
 
 # Guards against a graph that would run forever without waiting (validation forbids it).
 MAX_STEPS_PER_PASS = 200
+OUTCOME_MAX = 32  # step_logs.outcome is a VARCHAR(32)
 
 # Step kinds this engine executes today; the rest are valid definitions awaiting their runtime.
-SUPPORTED_ACTIONS = frozenset({"exit"})
+CONTACT_ACTIONS = frozenset({"add_tag", "remove_tag", "update_field"})
+SUPPORTED_ACTIONS = CONTACT_ACTIONS | {"exit", "move_to_sequence"}
 
 
 class UnsupportedStepError(Exception):
@@ -51,6 +57,15 @@ class Graph:
         """Steps this engine cannot run, with what is missing; computed once per graph."""
         return {sid: what for sid, step in self.steps.items() if (what := _unsupported(step))}
 
+    @cached_property
+    def needs(self) -> conditions.Needs:
+        """What the graph's branches read (event types, lookback, segments), for loading."""
+        found = conditions.Needs()
+        for step in self.steps.values():
+            if step.type == "branch" and isinstance(step.config.get("condition"), Mapping):
+                found = found | conditions.needs(step.config["condition"])
+        return found
+
 
 @dataclass(frozen=True)
 class Position:
@@ -65,6 +80,9 @@ class Position:
     context: Mapping[str, Any] = field(default_factory=dict)
     events: Sequence[waits.SeenEvent] = ()
     enrollment_id: str | None = None
+    tags: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()  # names of the contact's segments
+    enrolled_at: datetime | None = None  # event conditions without a lookback count from here
 
     @property
     def scope(self) -> dict[str, Any]:
@@ -76,7 +94,9 @@ class Position:
 class TakenStep:
     step_id: str
     rotation: int
-    outcome: str  # queued | waited | met | timed_out | reached | completed | exited
+    # queued | waited | met | timed_out | reached | completed | exited | true | false
+    # | a split path's label | applied
+    outcome: str
     # For an email right after a windowed delay: the window, re-checked when it is sent.
     send_window: Mapping[str, Any] | None = None
 
@@ -91,6 +111,41 @@ class Outcome:
     taken: list[TakenStep] = field(default_factory=list)
     emails: list[TakenStep] = field(default_factory=list)
     exit_reason: str | None = None
+    effects: list[Effect] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A change outside the enrollment that an action step asks for, in step order.
+
+    action: add_tag (`tag`) | remove_tag (`tag`) | update_field (`field`, `value`; None
+    clears the field) | move_to_sequence (`sequence`: a name in the same workspace).
+    """
+
+    action: str
+    step_id: str
+    tag: str | None = None
+    field: str | None = None
+    value: Any = None
+    sequence: str | None = None
+
+
+def apply_effects(
+    effects: Sequence[Effect], tags: Sequence[str], fields: Mapping[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
+    """The contact's tags (order kept, no duplicates) and fields after these effects."""
+    new_tags, new_fields = list(tags), dict(fields)
+    for effect in effects:
+        if effect.action == "add_tag" and effect.tag not in new_tags:
+            new_tags.append(str(effect.tag))
+        elif effect.action == "remove_tag":
+            new_tags = [tag for tag in new_tags if tag != effect.tag]
+        elif effect.action == "update_field" and effect.field is not None:
+            if effect.value is None:
+                new_fields.pop(effect.field, None)
+            else:
+                new_fields[effect.field] = effect.value
+    return new_tags, new_fields
 
 
 def failed(position: Position, reason: str) -> Outcome:
@@ -106,8 +161,6 @@ def unsupported_steps(graph: Graph) -> list[UnsupportedStepError]:
 
 
 def _unsupported(step: Step) -> str | None:
-    if step.type in ("branch", "split"):
-        return f"a {step.type} step"
     if step.type == "action" and step.config.get("action") not in SUPPORTED_ACTIONS:
         return f"the action {step.config.get('action')!r}"
     if step.type == "email" and step.config.get("variants"):
@@ -122,6 +175,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
     step_id, waiting_since = position.step_id, position.waiting_since
 
     send_window: Mapping[str, Any] | None = None
+    tags, fields = set(position.tags), dict(position.fields)
     for _ in range(MAX_STEPS_PER_PASS):
         if step_id is None:
             return _finish(out, "completed", None)
@@ -133,7 +187,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
         label: str | None = None
         if step.type == "delay":
             since = waiting_since or now
-            due = _delay_due(step, since, now, position)
+            due = _delay_due(step, since, now, position, fields)
             if due > now:
                 out.step_id, out.waiting_since, out.next_execution_at = step_id, since, due
                 return out
@@ -157,9 +211,27 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
         elif step.type == "end":
             _take(out, step, "completed")
             return _finish(out, "completed", None)
-        elif step.type == "action":  # only `exit` gets here (see _unsupported)
-            _take(out, step, "exited")
-            return _finish(out, "exited", f"exit step '{step.key}'")
+        elif step.type == "branch":
+            facts = _facts(position, tags, fields)
+            label = "true" if conditions.evaluate(step.config["condition"], facts, now) else "false"
+            _take(out, step, label)
+        elif step.type == "split":
+            label = conditions.split_label(
+                step.config["paths"], position.enrollment_id or "", step.id
+            )
+            _take(out, step, label[:OUTCOME_MAX])  # the path's label (step_logs.outcome)
+        elif step.type == "action":
+            action = step.config.get("action")
+            if action == "exit":
+                _take(out, step, "exited")
+                return _finish(out, "exited", f"exit step '{step.key}'")
+            effect = _effect(step)
+            out.effects.append(effect)
+            _take(out, step, "applied")
+            if action == "move_to_sequence":
+                return _finish(out, "exited", f"moved to sequence '{effect.sequence}'")
+            new_tags, new_fields = apply_effects([effect], sorted(tags), fields)
+            tags, fields = set(new_tags), new_fields
 
         step_id, waiting_since = step.next.get(label), None
 
@@ -168,11 +240,35 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
     return out
 
 
-def _delay_due(step: Step, since: datetime, now: datetime, position: Position) -> datetime:
+def _facts(position: Position, tags: set[str], fields: dict[str, Any]) -> conditions.Facts:
+    return conditions.Facts(
+        fields=fields,
+        tags=frozenset(tags),
+        segments=position.segments,
+        events=position.events,
+        enrollment_id=position.enrollment_id,
+        enrolled_at=position.enrolled_at,
+        zone=position.zone,
+    )
+
+
+def _effect(step: Step) -> Effect:
+    config = step.config
+    action = str(config.get("action"))
+    if action in ("add_tag", "remove_tag"):
+        return Effect(action, step.id, tag=str(config.get("tag")))
+    if action == "update_field":
+        return Effect(action, step.id, field=str(config.get("field")), value=config.get("value"))
+    return Effect(action, step.id, sequence=str(config.get("sequence")))
+
+
+def _delay_due(
+    step: Step, since: datetime, now: datetime, position: Position, fields: Mapping[str, Any]
+) -> datetime:
     """When the delay lets the contact on; a window missed while the contact was due (a
     backlog, a pause) is waited for again unless the step says `send_anyway`."""
     config = step.config
-    due = timing.delay_due(config, since, position.zone, position.fields, position.context)
+    due = timing.delay_due(config, since, position.zone, fields, position.context)
     window = config.get("window")
     if due > now or not window or config.get("if_window_missed") == "send_anyway":
         return due

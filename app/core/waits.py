@@ -88,7 +88,7 @@ def verdict(
     ]
     for condition, deadline in zip(conditions, deadlines, strict=True):
         for event in events:
-            if waiting_since <= event.occurred_at <= min(deadline, now) and _meets(
+            if waiting_since <= event.occurred_at <= min(deadline, now) and meets(
                 condition, event, scope
             ):
                 return WaitVerdict("met", None, f"{event.type} at {event.occurred_at.isoformat()}")
@@ -98,7 +98,10 @@ def verdict(
     return WaitVerdict(None, last)
 
 
-def _meets(condition: Mapping[str, Any], event: SeenEvent, scope: Mapping[str, Any]) -> bool:
+def meets(condition: Mapping[str, Any], event: SeenEvent, scope: Mapping[str, Any]) -> bool:
+    """Whether this event is one the condition names (type, field, this enrollment's email and
+    link, properties, `match` references); timing is left to the caller. Shared with branch
+    conditions (`app.core.conditions`)."""
     if event.type != event_name(condition):
         return False
     props = event.properties

@@ -6,6 +6,7 @@ from app.models.contact import (
     EventReceipt,
     Segment,
     SegmentMembership,
+    Suppression,
 )
 from app.models.enrollment import ContactSequence, StepLog
 from app.models.message import OutboundMessage
@@ -25,6 +26,7 @@ __all__ = [
     "SequenceConnection",
     "SequenceStep",
     "StepLog",
+    "Suppression",
     "Tenant",
     "User",
     "Workspace",

@@ -1,4 +1,5 @@
-"""Contacts, their segments, the events they generate and the API's event receipts."""
+"""Contacts, their segments, the events they generate, the API's event receipts and the
+suppression list."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -94,3 +104,19 @@ class EventReceipt(WorkspaceOwned, db.Model):
     payload_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the canonical event
     event_id: Mapped[int | None] = mapped_column(BigInteger)  # the ContactEvent it stored
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained")
+
+
+class Suppression(WorkspaceOwned, db.Model):
+    """An address the workspace must not email again, and why; emails are stored lowercased."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("workspace_id", "email"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    email: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(16))  # unsubscribed | bounced | complained
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

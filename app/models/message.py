@@ -50,3 +50,5 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
     subject: Mapped[str | None] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
+    # The original URLs of the tracked links in `html`, index = the position a click token names.
+    links: Mapped[list[str] | None] = mapped_column(JsonDoc)

@@ -12,21 +12,30 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, literal, select, update
 
 from app.core.timing import in_window, load_zone, next_window_open
 from app.extensions import db
 from app.mail.compose import compose_message
 from app.mail.rendering import RenderedEmail, RenderError, render_email
 from app.mail.smtp import PermanentSendError, SendError, SmtpTransport, parse_smtp_url
-from app.models import Contact, OutboundMessage, Sequence, SequenceStep, Workspace
+from app.models import (
+    Contact,
+    ContactSequence,
+    OutboundMessage,
+    Sequence,
+    SequenceStep,
+    Suppression,
+    Workspace,
+)
 from app.services.links import unsubscribe_url
+from app.services.tracking import track_html
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +59,7 @@ _record_result = (
         subject=bindparam("b_subject"),
         html=bindparam("b_html"),
         text=bindparam("b_text"),
+        links=bindparam("b_links"),
         updated_at=bindparam("b_now"),
     )
 )
@@ -77,6 +87,7 @@ class Result:
     rendered: RenderedEmail | None = None
     retry_at: datetime | None = None
     deferred: bool = False
+    links: list[str] | None = None  # the original URLs of the tracked links, by position
 
 
 def dispatch_due(now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> DispatchStats:
@@ -113,8 +124,55 @@ def _claim(now: datetime, batch_size: int) -> list[uuid.UUID]:
         .returning(_messages.c.id)
     ).scalars()
     ids = list(claimed)
+    _skip_suppressed(ids, now)
     db.session.commit()
     return ids
+
+
+def _skip_suppressed(ids: list[uuid.UUID], now: datetime) -> None:
+    """In the claiming transaction: messages to suppressed addresses are skipped with the
+    reason, even if queued long ago, and their enrollments end with that reason. Removes
+    them from `ids`."""
+    if not ids:
+        return
+    reason = (
+        select(Suppression.reason)
+        .where(
+            Suppression.workspace_id == _messages.c.workspace_id,
+            Suppression.email == func.lower(_messages.c.to_email),
+        )
+        .scalar_subquery()
+    )
+    skipped = db.session.execute(
+        update(_messages)
+        .where(_messages.c.id.in_(ids), reason.is_not(None))
+        .values(
+            status="skipped",
+            last_error=literal("address suppressed: ") + reason,
+            updated_at=now,
+        )
+        .returning(_messages.c.id, _messages.c.enrollment_id, _messages.c.last_error)
+    ).all()
+    by_reason: dict[str, list[uuid.UUID]] = {}
+    for message_id, enrollment_id, error in skipped:
+        ids.remove(message_id)
+        by_reason.setdefault(error.removeprefix("address suppressed: "), []).append(enrollment_id)
+    for why, enrollments in by_reason.items():  # at most one statement per kind of reason
+        db.session.execute(
+            update(ContactSequence)
+            .where(
+                ContactSequence.id.in_(enrollments),
+                # the last email of a completed enrollment never went out either
+                ContactSequence.status.in_(("active", "completed")),
+            )
+            .values(
+                status="exited",
+                exit_reason=why,
+                finished_at=now,
+                next_execution_at=None,
+                updated_at=now,
+            )
+        )
 
 
 def _load(ids: list[uuid.UUID]) -> list[Any]:
@@ -167,7 +225,7 @@ def _deliver(ids: list[uuid.UUID], now: datetime) -> list[Result]:
     smtp_url = current_app.config.get("SMTP_URL")
     try:
         with transport_for(smtp_url) as transport:
-            return [deliver_one(row, transport, now) for row in rows]
+            return [deliver_one(row, transport, now, track=True) for row in rows]
     except SendError as exc:  # the server could not be reached or dropped us for good
         return [_retry_or_fail(row, exc, None, now) for row in rows]
 
@@ -183,14 +241,20 @@ def transport_for(smtp_url: str | None) -> Iterator[SmtpTransport | None]:
         yield transport
 
 
-def deliver_one(row: Any, transport: SmtpTransport | None, now: datetime) -> Result:
-    """Render one message in the sandbox and send it (or capture it when there is no SMTP)."""
+def deliver_one(
+    row: Any, transport: SmtpTransport | None, now: datetime, track: bool = False
+) -> Result:
+    """Render one message in the sandbox and send it (or capture it when there is no SMTP).
+
+    `track` rewrites links for click tracking and adds the open pixel: only for a real
+    outbox row, whose id the tracking tokens name (a test send has none).
+    """
     if row.unsubscribed_at is not None:
         return Result(row.id, "skipped", "contact unsubscribed")
     reopens = window_reopens(row.send_window, now)
     if reopens is not None:
         return Result(row.id, "queued", "its delivery window closed", None, reopens, True)
-    config, settings = row.config or {}, row.settings or {}
+    config = row.config or {}
     link = unsubscribe_url(row.id)
     try:
         rendered = render_email(
@@ -201,6 +265,19 @@ def deliver_one(row: Any, transport: SmtpTransport | None, now: datetime) -> Res
         )
     except RenderError as exc:
         return Result(row.id, "failed", str(exc))
+    links = None
+    if track:
+        html, links = track_html(rendered.html, row.id, link)
+        rendered = replace(rendered, html=html)
+    result = _send(row, rendered, transport, link, now)
+    result.links = links if result.rendered is not None else None
+    return result
+
+
+def _send(
+    row: Any, rendered: RenderedEmail, transport: SmtpTransport | None, link: str, now: datetime
+) -> Result:
+    config, settings = row.config or {}, row.settings or {}
     if transport is None:
         return Result(row.id, "captured", rendered=rendered)
     try:
@@ -262,6 +339,7 @@ def _record(results: list[Result], now: datetime) -> None:
             "b_subject": r.rendered.subject if r.rendered else None,
             "b_html": r.rendered.html if r.rendered else None,
             "b_text": r.rendered.text if r.rendered else None,
+            "b_links": r.links,
             "b_refund": 1 if r.deferred else 0,
             "b_now": now,
         }

@@ -4,18 +4,24 @@ One transaction per batch. On PostgreSQL the claim is `FOR UPDATE SKIP LOCKED`, 
 number of workers share the work; the unique step log and outbox keys make a repeat
 impossible even where locks are weaker (SQLite). The hot path issues a fixed number of
 statements per batch, never one per enrollment.
+
+Action steps come back from the engine as effects: tag and field changes are computed in
+Python from the claimed values and written with one bulk UPDATE of the contacts (field
+changes also as `field_changed` events, so field waits see them); moves to another
+sequence enroll the contacts there after the batch's own commit, one call per target.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.core import engine, timing, waits
 from app.extensions import db
@@ -25,13 +31,17 @@ from app.models import (
     ContactEvent,
     ContactSequence,
     OutboundMessage,
+    Segment,
+    SegmentMembership,
     Sequence,
     StepLog,
     Workspace,
 )
 from app.services.bulk import insert_rows, update_rows
+from app.services.enrollment import enroll_contacts
 from app.services.graphs import LoadedSequence, load_sequences
 from app.services.links import sender_domain
+from app.services.waits import nudge_processor, wake_for_events
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,7 @@ class ProcessorStats:
     completed: int = 0
     exited: int = 0
     failed: int = 0
+    moved: int = 0
 
     def add(self, other: ProcessorStats) -> None:
         for name in self.__dataclass_fields__:
@@ -88,10 +99,13 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             ContactSequence.last_step_completed_at,
             ContactSequence.visits,
             ContactSequence.context_data,
+            ContactSequence.enrolled_at,
             Sequence.version,
+            Sequence.name.label("sequence_name"),
             Contact.email,
             Contact.timezone,
             Contact.fields,
+            Contact.tags,
             Workspace.timezone.label("workspace_timezone"),
         )
         .join(Sequence, Sequence.id == ContactSequence.sequence_id)
@@ -116,15 +130,33 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
         db.session.rollback()
         return stats
     sequences = load_sequences({row.sequence_id: row.version for row in rows})
-    events = _events_for_waits(rows, sequences)
+    events = _events_for_batch(rows, sequences, now)
+    segments = _segments_for_batch(rows, sequences)
     domain = sender_domain()
     logs: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    # The contact as this batch has left it (tags, fields), for contacts with effects.
+    contacts: dict[uuid.UUID, tuple[list[str], dict[str, Any]]] = {}
+    field_events: list[dict[str, Any]] = []
+    moves: list[tuple[Any, str]] = []
 
     for row in rows:
         loaded = sequences[row.sequence_id]
-        outcome = _advance(row, loaded, now, events.get(row.contact_id, []))
+        tags, fields = contacts.get(row.contact_id) or (list(row.tags or []), row.fields or {})
+        outcome = _advance(
+            row,
+            loaded,
+            now,
+            events.get(row.contact_id, []),
+            tags,
+            fields,
+            segments.get(row.contact_id, frozenset()),
+        )
+        if outcome.effects:
+            contacts[row.contact_id] = engine.apply_effects(outcome.effects, tags, fields)
+            field_events += _field_events(row, loaded, outcome, fields, now)
+            moves += [(row, e.sequence) for e in outcome.effects if e.sequence is not None]
         logs += _log_rows(row, loaded, outcome, now)
         messages += _message_rows(row, loaded, outcome, now, domain)
         updates.append(_enrollment_update(row, loaded, outcome, now))
@@ -137,28 +169,160 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     insert_rows(StepLog.__table__, logs)
     insert_rows(OutboundMessage.__table__, messages)
     update_rows(ContactSequence.__table__, updates)
+    woken = _write_contact_effects(rows, contacts, field_events, now)
     db.session.commit()
+    if woken:
+        nudge_processor()
+    stats.moved = _move(moves, now)
     stats.batches, stats.enrollments = 1, len(rows)
     return stats
 
 
-def _events_for_waits(
-    rows: list[Any], sequences: dict[uuid.UUID, LoadedSequence]
+def _write_contact_effects(
+    rows: list[Any],
+    contacts: dict[uuid.UUID, tuple[list[str], dict[str, Any]]],
+    field_events: list[dict[str, Any]],
+    now: datetime,
+) -> int:
+    """One bulk UPDATE of the changed contacts, the field changes as events, and the waits
+    those events end made due (one query per workspace); returns how many were woken."""
+    changed = []
+    claimed = {row.contact_id: row for row in rows}
+    for contact_id, (tags, fields) in contacts.items():
+        row = claimed[contact_id]
+        if tags != list(row.tags or []) or fields != (row.fields or {}):
+            changed.append({"id": contact_id, "tags": tags, "fields": fields, "updated_at": now})
+    update_rows(Contact.__table__, changed)
+    insert_rows(ContactEvent.__table__, field_events)
+    by_workspace: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for event in field_events:
+        by_workspace.setdefault(event["workspace_id"], []).append(event)
+    return sum(wake_for_events(ws, found, now) for ws, found in by_workspace.items())
+
+
+def _field_events(
+    row: Any,
+    loaded: LoadedSequence,
+    outcome: engine.Outcome,
+    fields: dict[str, Any],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """`field_changed` rows for the values update_field actions really changed."""
+    found = []
+    current = dict(fields)
+    for effect in outcome.effects:
+        if effect.action != "update_field" or effect.field is None:
+            continue
+        old = current.get(effect.field)
+        if old == effect.value:
+            continue
+        current[effect.field] = effect.value
+        found.append(
+            {
+                "tenant_id": row.tenant_id,
+                "workspace_id": row.workspace_id,
+                "contact_id": row.contact_id,
+                "type": waits.FIELD_CHANGED,
+                "properties": {"field": effect.field, "from": old, "to": effect.value},
+                "occurred_at": now,
+                "recorded_at": now,
+                "source": "engine",
+                "enrollment_id": row.id,
+                "step_id": loaded.step_uuids.get(effect.step_id),
+                "message_id": None,
+            }
+        )
+    return found
+
+
+def _move(moves: list[tuple[Any, str]], now: datetime) -> int:
+    """Enroll moved contacts in their target sequences (same workspace, active or paused):
+    one lookup for the targets and the contacts, one enroll call per target and source.
+    Runs after the batch's commit (enrolling commits); a missing target is logged and
+    skipped, the move's exit stands. Returns how many were enrolled."""
+    if not moves:
+        return 0
+    workspaces = {row.workspace_id for row, _ in moves}
+    names = {name for _, name in moves}
+    try:
+        targets: dict[tuple[uuid.UUID, str], Sequence] = {}
+        candidates = db.session.scalars(
+            select(Sequence)
+            .where(
+                Sequence.workspace_id.in_(workspaces),
+                Sequence.name.in_(names),
+                Sequence.status.in_(("active", "paused")),
+            )
+            # Of two sequences with the same name, an active one wins, then the newest.
+            .order_by(Sequence.status, Sequence.created_at.desc())
+        )
+        for sequence in candidates:
+            targets.setdefault((sequence.workspace_id, sequence.name), sequence)
+        people = {
+            c.id: c
+            for c in db.session.scalars(
+                select(Contact).where(Contact.id.in_({row.contact_id for row, _ in moves}))
+            )
+        }
+        groups: dict[tuple[uuid.UUID, str, str], list[Contact]] = {}
+        for row, name in moves:
+            target = targets.get((row.workspace_id, name))
+            if target is None:
+                log.warning(
+                    "enrollment %s: no active or paused sequence named %r to move to; skipped",
+                    row.id,
+                    name,
+                )
+                continue
+            groups.setdefault((row.workspace_id, name, row.sequence_name), []).append(
+                people[row.contact_id]
+            )
+        enrolled = 0
+        for (workspace_id, name, source), found in groups.items():
+            result = enroll_contacts(
+                targets[(workspace_id, name)], found, now, reason=f"moved from {source}"
+            )
+            enrolled += len(result.enrolled)
+            for skipped in result.skipped:
+                log.info("move to %r skipped %s: %s", name, skipped["email"], skipped["reason"])
+        return enrolled
+    except SQLAlchemyError:
+        # The batch itself is committed; a failed move must not stop the processor.
+        db.session.rollback()
+        log.exception("moving contacts to %s failed", sorted(names))
+        return 0
+
+
+def _events_for_batch(
+    rows: list[Any], sequences: dict[uuid.UUID, LoadedSequence], now: datetime
 ) -> dict[uuid.UUID, list[waits.SeenEvent]]:
-    """The events that waiting enrollments of this batch may be waiting for, in one query:
-    only their contacts, only the event types their wait_until steps name, only since the
-    earliest of those waits began."""
+    """The events this batch's waits and branches may read, in one query: only the
+    contacts concerned, only the event types their steps name, only since the earliest
+    moment any of them looks back to.
+
+    A waiting enrollment reads events since its wait began. A branch may be reached in
+    this pass after other steps, so every enrollment whose graph has an event condition
+    reads events within the graph's longest lookback (or since it enrolled, for a
+    condition without one)."""
     contacts: set[uuid.UUID] = set()
     kinds: set[str] = set()
-    since: datetime | None = None
+    starts: list[datetime] = []
     for row in rows:
+        graph = sequences[row.sequence_id].graph
         step_id = str(row.current_step_id) if row.current_step_id else None
-        step = sequences[row.sequence_id].graph.steps.get(step_id) if step_id else None
-        if step is None or step.type != "wait_until" or row.step_started_at is None:
-            continue
-        contacts.add(row.contact_id)
-        kinds |= waits.event_names(step.config)
-        since = row.step_started_at if since is None else min(since, row.step_started_at)
+        step = graph.steps.get(step_id) if step_id else None
+        if step is not None and step.type == "wait_until" and row.step_started_at is not None:
+            contacts.add(row.contact_id)
+            kinds |= waits.event_names(step.config)
+            starts.append(row.step_started_at)
+        needs = graph.needs
+        if needs.event_kinds:
+            contacts.add(row.contact_id)
+            kinds |= needs.event_kinds
+            if needs.lookback is not None:
+                starts.append(now - needs.lookback)
+            if needs.since_enrollment:
+                starts.append(row.enrolled_at)
     if not contacts:
         return {}
     found: dict[uuid.UUID, list[waits.SeenEvent]] = {}
@@ -171,7 +335,8 @@ def _events_for_waits(
     ).where(
         ContactEvent.contact_id.in_(contacts),
         ContactEvent.type.in_(kinds),
-        ContactEvent.occurred_at >= since,
+        ContactEvent.occurred_at >= min(starts),
+        ContactEvent.occurred_at <= now,
     )
     for event in db.session.execute(stmt):
         enrollment = str(event.enrollment_id) if event.enrollment_id else None
@@ -181,8 +346,33 @@ def _events_for_waits(
     return found
 
 
+def _segments_for_batch(
+    rows: list[Any], sequences: dict[uuid.UUID, LoadedSequence]
+) -> dict[uuid.UUID, frozenset[str]]:
+    """Segment names of the contacts whose graphs test segments, in one query (none at all
+    when no graph of the batch does)."""
+    contacts = {row.contact_id for row in rows if sequences[row.sequence_id].graph.needs.segments}
+    if not contacts:
+        return {}
+    found: dict[uuid.UUID, set[str]] = {}
+    stmt = (
+        select(SegmentMembership.contact_id, Segment.name)
+        .join(Segment, Segment.id == SegmentMembership.segment_id)
+        .where(SegmentMembership.contact_id.in_(contacts))
+    )
+    for contact_id, name in db.session.execute(stmt):
+        found.setdefault(contact_id, set()).add(name)
+    return {contact_id: frozenset(names) for contact_id, names in found.items()}
+
+
 def _advance(
-    row: Any, loaded: LoadedSequence, now: datetime, events: list[waits.SeenEvent]
+    row: Any,
+    loaded: LoadedSequence,
+    now: datetime,
+    events: list[waits.SeenEvent],
+    tags: Iterable[str] = (),
+    fields: dict[str, Any] | None = None,
+    segments: frozenset[str] = frozenset(),
 ) -> engine.Outcome:
     """The engine's verdict for one claimed enrollment; a step it cannot run fails it."""
     zone = timing.resolve_zone(row.timezone, loaded.timezone, row.workspace_timezone).zone
@@ -192,10 +382,13 @@ def _advance(
         row.step_started_at,
         row.visits or {},
         zone,
-        fields=row.fields or {},
+        fields=fields if fields is not None else row.fields or {},
         context=row.context_data or {},
         events=events,
         enrollment_id=str(row.id),
+        tags=frozenset(tags),
+        segments=segments,
+        enrolled_at=row.enrolled_at,
     )
     try:
         return engine.advance(loaded.graph, position, now)

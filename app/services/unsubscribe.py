@@ -7,10 +7,13 @@ from datetime import datetime
 from app.extensions import db
 from app.models import Contact, ContactEvent, OutboundMessage
 from app.services.links import read_unsubscribe_token
+from app.services.suppression import exit_enrollments, suppress
 
 
 def unsubscribe_by_token(token: str, now: datetime, one_click: bool) -> bool:
-    """Mark the message's contact unsubscribed (once) and record why; False for a bad token."""
+    """Mark the message's contact unsubscribed (once) and record why, put the address on the
+    suppression list and end the contact's active enrollments, in one transaction; False for
+    a bad token."""
     message_uuid = read_unsubscribe_token(token)
     message = db.session.get(OutboundMessage, message_uuid) if message_uuid else None
     if message is None:
@@ -32,5 +35,7 @@ def unsubscribe_by_token(token: str, now: datetime, one_click: bool) -> bool:
                 message_id=message.id,
             )
         )
+    suppress(contact.workspace_id, contact.email, "unsubscribed", now)
+    exit_enrollments(contact.workspace_id, [contact.id], "unsubscribed", now)
     db.session.commit()
     return True

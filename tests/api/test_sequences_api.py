@@ -44,13 +44,11 @@ def test_status_changes_follow_the_lifecycle(api):
 
 def test_activation_refuses_steps_this_engine_cannot_run_yet(api):
     definition = onboarding_definition()
-    definition["steps"].append(
-        {"id": "tag_it", "type": "action", "config": {"action": "add_tag", "tag": "Onboarded"}}
-    )
-    definition["connections"].append({"source": definition["steps"][-2]["id"], "target": "tag_it"})
+    first = definition["steps"][0]
+    first["config"]["variants"] = [{"key": "A", "weight": 50}, {"key": "B", "weight": 50}]
     seq_id = api.post("/api/sequences", json=definition).json["id"]
     refused = api.post(f"/api/sequences/{seq_id}/activate")
-    assert refused.status_code == 422 and refused.json["error"]["step"] == "tag_it"
+    assert refused.status_code == 422 and refused.json["error"]["step"] == first["id"]
     assert api.get(f"/api/sequences/{seq_id}").json["status"] == "draft"
 
 

@@ -236,16 +236,10 @@ def test_missing_step_raises_key_error() -> None:
         advance(g, Position("gone", None, {}, NY), T0)
 
 
-# --- unsupported steps ------------------------------------------------------------------
+# --- unsupported steps (only A/B variants remain) -------------------------------------------
 
 BRANCH = {"type": "branch", "condition": {"type": "tag", "tag": "x"}}
 UNSUPPORTED = [
-    ("branch", BRANCH),
-    ("split", {"paths": [{"label": "a", "percent": 50}, {"label": "b", "percent": 50}]}),
-    ("action", {"action": "add_tag", "tag": "High Intent"}),
-    ("action", {"action": "remove_tag", "tag": "x"}),
-    ("action", {"action": "update_field", "field": "f", "value": 1}),
-    ("action", {"action": "move_to_sequence", "sequence": "other"}),
     (
         "email",
         {
@@ -282,6 +276,14 @@ def test_unsupported_steps_lists_every_one_and_only_those() -> None:
         step("t", "wait_until", {"conditions": [{"event": "x", "timeout": "1 day"}]}),
         step("g", "goal", {"goal": "x"}),
         step("x", "action", {"action": "exit"}),
+        step("b", "branch", BRANCH),
+        step(
+            "s", "split", {"paths": [{"label": "a", "percent": 50}, {"label": "b", "percent": 50}]}
+        ),
+        step("at", "action", {"action": "add_tag", "tag": "High Intent"}),
+        step("rt", "action", {"action": "remove_tag", "tag": "x"}),
+        step("uf", "action", {"action": "update_field", "field": "f", "value": 1}),
+        step("mv", "action", {"action": "move_to_sequence", "sequence": "other"}),
         step("end", "end"),
     ]
     g = graph(*fine, *odd)

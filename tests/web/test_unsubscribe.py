@@ -8,11 +8,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from app.extensions import db
-from app.models import Contact, ContactEvent, OutboundMessage
+from app.models import Contact, ContactEvent, ContactSequence, OutboundMessage, Suppression
+from app.services.suppression import suppressed_emails
 from tests.engine.test_onboarding_e2e import start_onboarding
 from tests.helpers import tick
 
@@ -107,7 +108,7 @@ def test_a_tampered_token_is_not_found(app, api, smtp_sink):
     assert unsubscribe_events(contact) == []
 
 
-def test_after_unsubscribing_the_next_email_is_skipped_and_never_sent(app, api, smtp_sink):
+def test_after_unsubscribing_the_enrollment_has_ended_and_nothing_more_is_sent(app, api, smtp_sink):
     path, contact, t0 = first_send(app, api, smtp_sink)
     assert request(app, "POST", path, data=ONE_CLICK).status_code == 200
 
@@ -117,13 +118,41 @@ def test_after_unsubscribing_the_next_email_is_skipped_and_never_sent(app, api, 
     assert [str(m["To"].addresses[0].addr_spec) for m in received].count(contact.email) == 1
     assert len(received) == 5, "the other two contacts still get email 2"
     db.session.expire_all()
-    second = db.session.scalars(
-        select(OutboundMessage)
-        .where(OutboundMessage.contact_id == contact.id)
-        .order_by(OutboundMessage.queued_at)
+    sent = db.session.scalars(
+        select(OutboundMessage).where(OutboundMessage.contact_id == contact.id)
     ).all()
-    assert len(second) == 2
-    assert second[0].status == "sent"
-    assert second[1].status == "skipped"
-    assert "unsubscribed" in (second[1].last_error or "")
-    assert second[1].sent_at is None
+    assert [m.status for m in sent] == ["sent"], "an exited enrollment queues nothing more"
+
+
+def enrollments_of(contact: Contact) -> list[ContactSequence]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(select(ContactSequence).where(ContactSequence.contact_id == contact.id))
+    )
+
+
+def test_unsubscribing_suppresses_the_address_and_exits_the_enrollments(app, api, smtp_sink):
+    path, contact, _ = first_send(app, api, smtp_sink)
+    others = [
+        e.id
+        for e in db.session.scalars(
+            select(ContactSequence).where(ContactSequence.contact_id != contact.id)
+        )
+    ]
+
+    assert request(app, "GET", path).status_code == 200
+    assert suppressed_emails(contact.workspace_id, [contact.email]) == {}
+    assert [e.status for e in enrollments_of(contact)] == ["active"]
+
+    assert request(app, "POST", path, data=ONE_CLICK).status_code == 200
+
+    assert suppressed_emails(contact.workspace_id, [contact.email]) == {
+        contact.email: "unsubscribed"
+    }
+    [enrollment] = enrollments_of(contact)
+    assert (enrollment.status, enrollment.exit_reason) == ("exited", "unsubscribed")
+    assert enrollment.finished_at is not None and enrollment.next_execution_at is None
+    assert {db.session.get_one(ContactSequence, i).status for i in others} == {"active"}
+
+    assert request(app, "POST", path).status_code == 200  # again: still one row
+    assert db.session.scalar(select(func.count()).select_from(Suppression)) == 1

@@ -1,0 +1,238 @@
+"""Branch conditions and random splits: pure evaluation as of one instant.
+
+A branch is evaluated the moment a contact reaches it, against a `Facts` view of the
+contact (fields, tags, segment names, recent events) and the enrollment.
+
+Conditions (sequence format v1):
+- `email_event`: this enrollment's email (`email_step_id`) was opened / clicked (with an
+  optional `link_url_contains`) / replied to / bounced; matched exactly like wait_until.
+- `event`: a custom event by name, with optional `properties` that must be equal.
+- Both count events in [now - lookback_window, now]; without `lookback_window`, any event
+  since the enrollment began (all events given, when that is unknown). `bot_click` events
+  never count.
+- `field`: `op` from an allowlist (eq, neq, gt, gte, lt, lte, contains, exists). Comparing
+  incompatible types is false, never an error; a number and a numeric string compare as
+  numbers; `neq` is the negation of `eq` (a missing field is "not equal"); `contains` is a
+  case-insensitive substring test on text, or membership in a list; `exists` means the
+  field has a value other than null or "".
+- `segment` / `tag`: membership by exact name.
+- `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}` combine them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.core import waits
+from app.core.timing import cached_duration, subtract_duration
+
+BOT_CLICK = "bot_click"
+FIELD_OPS = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "contains", "exists"})
+EVENT_CONDITIONS = frozenset({"event", "email_event"})
+UTC_ZONE = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a condition may read about the contact and the enrollment."""
+
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    tags: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()
+    events: Sequence[waits.SeenEvent] = ()
+    enrollment_id: str | None = None
+    enrolled_at: datetime | None = None
+    zone: ZoneInfo = UTC_ZONE
+
+
+def evaluate(condition: Mapping[str, Any], facts: Facts, now: datetime) -> bool:
+    """Whether the condition holds for these facts at `now`."""
+    if "all" in condition:
+        return all(evaluate(c, facts, now) for c in condition["all"])
+    if "any" in condition:
+        return any(evaluate(c, facts, now) for c in condition["any"])
+    if "not" in condition:
+        return not evaluate(condition["not"], facts, now)
+    kind = condition.get("type")
+    if kind == "tag":
+        return condition.get("tag") in facts.tags
+    if kind == "segment":
+        return condition.get("segment") in facts.segments
+    if kind == "field":
+        return compare(
+            lookup(facts.fields, str(condition.get("field"))),
+            str(condition.get("op")),
+            condition.get("value"),
+        )
+    if kind in EVENT_CONDITIONS:
+        return _event_happened(condition, facts, now)
+    return False
+
+
+def _event_happened(condition: Mapping[str, Any], facts: Facts, now: datetime) -> bool:
+    lookback = condition.get("lookback_window")
+    if lookback:
+        since: datetime | None = subtract_duration(now, cached_duration(lookback), facts.zone)
+    else:
+        since = facts.enrolled_at
+    scope = {"enrollment": {"id": facts.enrollment_id}}
+    for event in facts.events:
+        if event.type == BOT_CLICK or event.occurred_at > now:
+            continue
+        if since is not None and event.occurred_at < since:
+            continue
+        if waits.meets(condition, event, scope):
+            return True
+    return False
+
+
+def lookup(fields: Mapping[str, Any], name: str) -> Any:
+    """A field's value: the key itself, else a dotted path into nested objects."""
+    if name in fields:
+        return fields[name]
+    node: Any = fields
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def compare(actual: Any, op: str, expected: Any) -> bool:
+    """One field comparison; never raises, incompatible types are simply false."""
+    if op == "exists":
+        return actual is not None and actual != ""
+    if op == "eq":
+        return _equal(actual, expected)
+    if op == "neq":
+        return not _equal(actual, expected)
+    if op == "contains":
+        return _contains(actual, expected)
+    if op in ("gt", "gte", "lt", "lte"):
+        pair = _comparable(actual, expected)
+        if pair is None:
+            return False
+        left, right = pair
+        if op == "gt":
+            return left > right
+        if op == "gte":
+            return left >= right
+        if op == "lt":
+            return left < right
+        return left <= right
+    return False  # not in the allowlist
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _comparable(actual: Any, expected: Any) -> tuple[Any, Any] | None:
+    """Both sides as numbers (a numeric string counts) or both as text; else None."""
+    if actual is None or expected is None:
+        return None
+    if isinstance(actual, str) and isinstance(expected, str):
+        left, right = _number(actual), _number(expected)
+        return (left, right) if left is not None and right is not None else (actual, expected)
+    left, right = _number(actual), _number(expected)
+    if left is None or right is None:
+        return None
+    return left, right
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    if actual is None or expected is None:
+        return actual is expected
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
+    if isinstance(actual, str) and isinstance(expected, str):
+        return actual == expected
+    left, right = _number(actual), _number(expected)
+    if left is not None and right is not None:
+        return left == right
+    return type(actual) is type(expected) and actual == expected
+
+
+def _contains(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, str) and isinstance(expected, str):
+        return expected.casefold() in actual.casefold()
+    if isinstance(actual, list):
+        return any(_equal(item, expected) for item in actual)
+    return False
+
+
+# --- What the processor must load for a graph's branches ---------------------------------
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Data a set of conditions reads: event types, how far back, and segment names."""
+
+    event_kinds: frozenset[str] = frozenset()
+    lookback: timedelta | None = None  # longest lookback, generously rounded up
+    since_enrollment: bool = False  # some event condition has no lookback
+    segments: bool = False
+
+    def __or__(self, other: Needs) -> Needs:
+        lookbacks = [x for x in (self.lookback, other.lookback) if x is not None]
+        return Needs(
+            self.event_kinds | other.event_kinds,
+            max(lookbacks) if lookbacks else None,
+            self.since_enrollment or other.since_enrollment,
+            self.segments or other.segments,
+        )
+
+
+def needs(condition: Mapping[str, Any]) -> Needs:
+    """What evaluating this condition may read, so events are loaded once per batch."""
+    if "all" in condition or "any" in condition:
+        found = Needs()
+        for child in condition.get("all") or condition.get("any") or []:
+            found = found | needs(child)
+        return found
+    if "not" in condition:
+        return needs(condition["not"])
+    kind = condition.get("type")
+    if kind == "segment":
+        return Needs(segments=True)
+    if kind in EVENT_CONDITIONS:
+        lookback = condition.get("lookback_window")
+        if not lookback:
+            return Needs(frozenset({condition["event"]}), since_enrollment=True)
+        span = cached_duration(lookback)
+        # One extra day covers any daylight-saving shift of calendar days in the contact's zone.
+        slack = timedelta(days=span.days + 1 if span.days else 0, seconds=span.seconds)
+        return Needs(frozenset({condition["event"]}), slack)
+    return Needs()
+
+
+# --- Random split ---------------------------------------------------------------------------
+
+
+def split_label(paths: Sequence[Mapping[str, Any]], enrollment_id: str, step_id: str) -> str:
+    """The path this enrollment takes: sticky, from sha256(enrollment id, step id) mod 100
+    mapped onto the cumulative percentages."""
+    digest = hashlib.sha256(f"{enrollment_id}:{step_id}".encode()).digest()
+    bucket = int.from_bytes(digest[:8], "big") % 100
+    cumulative = 0
+    for path in paths:
+        cumulative += int(path["percent"])
+        if bucket < cumulative:
+            return str(path["label"])
+    return str(paths[-1]["label"])

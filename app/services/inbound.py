@@ -1,0 +1,384 @@
+"""Inbound email: replies to our messages and delivery status notifications (bounces).
+
+A message is matched to one of the workspace's sent emails by the Message-IDs it refers to
+(In-Reply-To and References; for a bounce also the returned original's headers), in one
+query. What happens is recorded as a ContactEvent attributed to that email, its step and
+its enrollment:
+
+- `replied`: a person answered; the enrollment exits when its sequence says `on_reply`.
+- `auto_reply`: an out-of-office or other automatic answer; nothing else happens.
+- `bounced`: a DSN; a permanent failure (5.x.x) puts the address on the suppression list
+  and ends every active enrollment of the contact.
+
+A retried delivery of the same inbound message (same Message-ID) within a day is answered
+as a duplicate and recorded once. Everything is one transaction, committed here.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage, Message
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import (
+    ContactEvent,
+    EventReceipt,
+    OutboundMessage,
+    Sequence,
+    SequenceStep,
+    Workspace,
+)
+from app.services.events import RECEIPT_TTL
+from app.services.suppression import exit_enrollments, suppress
+from app.services.waits import nudge_processor, wake_for_events
+
+MAX_REFERENCES = 100
+MAX_SUBJECT = 998  # RFC 5322's line limit: a longer "subject" is not one
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(?:"
+    r"out of (?:the )?office|automatic reply|auto(?:matic)?[- ]?(?:reply|response)\b|auto:"
+    r"|autoreply|away from (?:the|my) office|on vacation|vacation reply"
+    r"|abwesenheitsnotiz|automatische antwort|abwesend"
+    r"|réponse automatique|reponse automatique|absence du bureau|absent du bureau"
+    r"|respuesta automática|respuesta automatica|fuera de la oficina"
+    r"|risposta automatica|fuori sede|fuori ufficio"
+    r"|afwezig|automatisch antwoord|niet aanwezig"
+    r"|resposta automática|resposta automatica|ausente do escritório"
+    r"|automatiskt svar|frånvaro|automatisk svar|poza biurem|odpowiedź automatyczna"
+    r")",
+    re.IGNORECASE,
+)
+_DAEMONS = frozenset({"mailer-daemon", "postmaster"})
+
+
+class InboundError(ValueError):
+    """The request carried no readable email; `field` names what was wrong."""
+
+    def __init__(self, message: str, field: str = "message") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    matched: bool
+    event: str | None = None  # replied | auto_reply | bounced
+    enrollment_exited: bool = False
+    duplicate: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.matched:
+            return {"matched": False}
+        body: dict[str, Any] = {
+            "matched": True,
+            "event": self.event,
+            "enrollment_exited": self.enrollment_exited,
+        }
+        if self.duplicate:
+            body["duplicate"] = True
+        return body
+
+
+@dataclass(frozen=True)
+class Bounce:
+    original_ids: list[str]
+    status: str | None
+    hard: bool
+    recipient: str | None
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def parse_message(raw: bytes | None) -> EmailMessage:
+    """The email in these bytes, or InboundError when there is none to read."""
+    if not raw or not raw.strip():
+        raise InboundError("send the raw email (message/rfc822) as the body or as 'message'")
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+    except Exception:  # the parser is lenient; anything it still refuses is unreadable
+        raise InboundError("message is not a readable RFC 5322 email") from None
+    if not message.keys() or not any(
+        _header(message, name) for name in ("From", "Message-ID", "In-Reply-To", "Subject")
+    ):
+        raise InboundError("message is not a readable RFC 5322 email (no headers found)")
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _header(message: Message, name: str) -> str:
+    """A header's value as text; '' when missing or too broken to read."""
+    try:
+        value = message.get(name)
+    except Exception:
+        return ""
+    if value is None:
+        return ""
+    try:
+        return str(value)
+    except Exception:
+        return ""
+
+
+def _ids(*values: str) -> list[str]:
+    found: list[str] = []
+    for value in values:
+        for token in _MESSAGE_ID.findall(value or ""):
+            if token not in found:
+                found.append(token)
+    return found
+
+
+def referenced_ids(message: Message) -> list[str]:
+    """The Message-IDs this one answers, most specific first: In-Reply-To, then References
+    from the newest (last) to the oldest."""
+    in_reply_to = _ids(_header(message, "In-Reply-To"))
+    references = list(reversed(_ids(_header(message, "References"))))
+    ordered = in_reply_to + [r for r in references if r not in in_reply_to]
+    return ordered[:MAX_REFERENCES]
+
+
+def is_automatic(message: Message) -> bool:
+    """An out-of-office or other machine-made answer (RFC 3834 and common practice)."""
+    auto_submitted = _header(message, "Auto-Submitted").strip().lower()
+    if auto_submitted and auto_submitted != "no":
+        return True
+    if message.get("X-Autoreply") is not None or message.get("X-Autorespond") is not None:
+        return True
+    if _header(message, "Precedence").strip().lower() == "auto_reply":
+        return True
+    if _sender_local_part(message) in _DAEMONS:
+        return True
+    return bool(_AUTO_SUBJECT.search(_header(message, "Subject")))
+
+
+def _sender_local_part(message: Message) -> str:
+    sender = _header(message, "From")
+    found = re.search(r"([^<\s@]+)@", sender)
+    return found.group(1).lower() if found else ""
+
+
+def is_delivery_report(message: Message) -> bool:
+    return (
+        message.get_content_type() == "multipart/report"
+        and (message.get_param("report-type") or "").lower() == "delivery-status"
+    )
+
+
+def parse_bounce(message: Message) -> Bounce:
+    """The original Message-IDs, the Status and the Final-Recipient of a DSN (RFC 3464)."""
+    original: list[str] = []
+    fields: list[Message] = []
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "message/delivery-status":
+            fields.extend(_status_blocks(part))
+        elif kind == "message/rfc822":
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, Message):
+                original += _ids(_header(inner, "Message-ID"))
+        elif kind == "text/rfc822-headers":
+            headers = email.message_from_string(_text(part), policy=email.policy.default)
+            original += _ids(_header(headers, "Message-ID"))
+    status, recipient, failed = None, None, False
+    for block in fields:
+        found = _STATUS.search(_header(block, "Status"))
+        if found is None:
+            continue
+        action = _header(block, "Action").strip().lower()
+        if status is None or (action == "failed" and not failed):
+            status, failed = found.group(0), action == "failed"
+            recipient = _address(_header(block, "Final-Recipient")) or _address(
+                _header(block, "Original-Recipient")
+            )
+    ids = [i for i in original if i] + [i for i in referenced_ids(message) if i not in original]
+    return Bounce(ids[:MAX_REFERENCES], status, bool(status and status[0] == "5"), recipient)
+
+
+def _status_blocks(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [block for block in payload if isinstance(block, Message)]
+    # some parsers leave it as text: blocks of header fields separated by blank lines
+    text = payload if isinstance(payload, str) else _text(part)
+    blocks = re.split(r"\r?\n\s*\r?\n", text)
+    return [
+        email.message_from_string(b.strip() + "\n", policy=email.policy.default) for b in blocks
+    ]
+
+
+def _text(part: Message) -> str:
+    try:
+        content = part.get_payload(decode=True)
+    except Exception:
+        content = None
+    if isinstance(content, bytes):
+        return content.decode("utf-8", "replace")
+    payload = part.get_payload()
+    return payload if isinstance(payload, str) else ""
+
+
+def _address(value: str) -> str | None:
+    """`rfc822; user@example.com` -> `user@example.com`."""
+    _, _, address = value.rpartition(";")
+    address = address.strip().strip("<>").strip()
+    return address[:320] if "@" in address else None
+
+
+# --- recording ----------------------------------------------------------------------------
+
+
+def receive(workspace: Workspace, raw: bytes | None, now: datetime) -> InboundResult:
+    """Parse, match and record one inbound email; commits. InboundError if unreadable."""
+    message = parse_message(raw)
+    bounce = parse_bounce(message) if is_delivery_report(message) else None
+    wanted = bounce.original_ids if bounce is not None else referenced_ids(message)
+    outbound = _match(workspace.id, wanted)
+    if outbound is None:
+        return InboundResult(matched=False)
+    kind = _kind(message, bounce)
+    receipt_id = _receipt_id(message)
+    try:
+        result = _record(workspace, outbound, message, kind, bounce, receipt_id, now)
+    except IntegrityError:  # the same inbound email, delivered twice at the same time
+        db.session.rollback()
+        return InboundResult(matched=True, event=kind, duplicate=True)
+    if kind in ("replied", "bounced") and not result.duplicate:
+        nudge_processor()
+    return result
+
+
+def _kind(message: Message, bounce: Bounce | None) -> str:
+    if bounce is not None:
+        return "bounced"
+    return "auto_reply" if is_automatic(message) else "replied"
+
+
+def _match(workspace_id: uuid.UUID, wanted: list[str]) -> OutboundMessage | None:
+    """The first of these ids (in their order) that is one of the workspace's emails."""
+    if not wanted:
+        return None
+    found = {
+        m.message_id: m
+        for m in db.session.scalars(
+            OutboundMessage.in_workspace(workspace_id, OutboundMessage.message_id.in_(wanted))
+        )
+    }
+    return next((found[i] for i in wanted if i in found), None)
+
+
+def _receipt_id(message: Message) -> str | None:
+    own_id = _ids(_header(message, "Message-ID"))
+    if not own_id:
+        return None
+    return "inbound:" + hashlib.sha256(own_id[0].encode()).hexdigest()
+
+
+def _record(
+    workspace: Workspace,
+    outbound: OutboundMessage,
+    message: Message,
+    kind: str,
+    bounce: Bounce | None,
+    receipt_id: str | None,
+    now: datetime,
+) -> InboundResult:
+    if receipt_id is not None:
+        db.session.execute(
+            delete(EventReceipt).where(
+                EventReceipt.workspace_id == workspace.id,
+                EventReceipt.client_event_id == receipt_id,
+                EventReceipt.received_at <= now - RECEIPT_TTL,
+            )
+        )
+        seen = db.session.scalar(
+            select(EventReceipt.id).where(
+                EventReceipt.workspace_id == workspace.id,
+                EventReceipt.client_event_id == receipt_id,
+            )
+        )
+        if seen is not None:
+            db.session.rollback()
+            return InboundResult(matched=True, event=kind, duplicate=True)
+    step_key = db.session.scalar(
+        select(SequenceStep.key).where(SequenceStep.id == outbound.step_id)
+    )
+    properties: dict[str, Any] = {"email_step_id": step_key, "message_id": outbound.message_id}
+    if bounce is not None:
+        properties |= {
+            "status": bounce.status,
+            "hard": bounce.hard,
+            "recipient": bounce.recipient or outbound.to_email,
+        }
+    else:
+        properties["subject"] = _header(message, "Subject")[:MAX_SUBJECT]
+    event = ContactEvent(
+        tenant_id=workspace.tenant_id,
+        workspace_id=workspace.id,
+        contact_id=outbound.contact_id,
+        type=kind,
+        properties=properties,
+        occurred_at=now,
+        recorded_at=now,
+        source="inbound",
+        enrollment_id=outbound.enrollment_id,
+        step_id=outbound.step_id,
+        message_id=outbound.id,
+    )
+    db.session.add(event)
+    db.session.flush()
+    if receipt_id is not None:
+        db.session.add(
+            EventReceipt(
+                tenant_id=workspace.tenant_id,
+                workspace_id=workspace.id,
+                client_event_id=receipt_id,
+                payload_hash=hashlib.sha256(kind.encode()).hexdigest(),
+                event_id=event.id,
+                received_at=now,
+            )
+        )
+    exited = False
+    if kind == "replied":
+        exit_config = db.session.scalar(
+            select(Sequence.exit_config).where(Sequence.id == outbound.sequence_id)
+        )
+        if isinstance(exit_config, dict) and exit_config.get("on_reply") is True:
+            exited = (
+                exit_enrollments(
+                    workspace.id,
+                    [outbound.contact_id],
+                    "replied",
+                    now,
+                    sequence_ids=[outbound.sequence_id],
+                )
+                > 0
+            )
+    elif kind == "bounced" and bounce is not None and bounce.hard:
+        suppress(workspace.id, outbound.to_email, "bounced", now, detail=_bounce_detail(bounce))
+        exited = exit_enrollments(workspace.id, [outbound.contact_id], "bounced", now) > 0
+    if kind in ("replied", "bounced"):
+        wake_for_events(
+            workspace.id,
+            [{"contact_id": outbound.contact_id, "type": kind, "properties": properties}],
+            now,
+        )
+    db.session.commit()
+    return InboundResult(matched=True, event=kind, enrollment_exited=exited)
+
+
+def _bounce_detail(bounce: Bounce) -> str:
+    return f"status {bounce.status}" + (f" for {bounce.recipient}" if bounce.recipient else "")

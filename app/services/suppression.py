@@ -1,0 +1,116 @@
+"""The suppression list (addresses a workspace must not email again) and leaving sequences.
+
+Emails are compared case-insensitively: they are stored lowercased, and looked up the same
+way. Every write here is part of the caller's transaction; the caller commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.extensions import db
+from app.models import ContactSequence, Suppression, Workspace
+from app.models.contact import SUPPRESSION_REASONS
+
+
+def suppression_key(email: str) -> str:
+    """How an address is stored and compared on the list."""
+    return email.strip().lower()
+
+
+def suppress(
+    workspace_id: uuid.UUID,
+    email: str,
+    reason: str,
+    now: datetime,
+    detail: str | None = None,
+) -> bool:
+    """Put the address on the workspace's list unless it is there already (the first reason
+    stays); True when this call added it. Safe against a concurrent insert of the same one."""
+    if reason not in SUPPRESSION_REASONS:
+        raise ValueError(f"unknown suppression reason {reason!r}")
+    key = suppression_key(email)
+    if not key:
+        raise ValueError("an empty email cannot be suppressed")
+    tenant_id = db.session.scalar(select(Workspace.tenant_id).where(Workspace.id == workspace_id))
+    if tenant_id is None:
+        raise ValueError(f"no workspace {workspace_id}")
+    dialect = db.session.connection().dialect.name
+    make_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        make_insert(Suppression.__table__)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            workspace_id=workspace_id,
+            email=key,
+            reason=reason,
+            detail=detail,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["workspace_id", "email"])
+        .returning(Suppression.__table__.c.id)
+    )
+    return db.session.execute(statement).scalar() is not None
+
+
+def suppressed_emails(workspace_id: uuid.UUID, emails: Iterable[str]) -> dict[str, str]:
+    """{email: reason} for those of these addresses on the list, keyed as given."""
+    by_key: dict[str, list[str]] = {}
+    for email in emails:
+        by_key.setdefault(suppression_key(email), []).append(email)
+    if not by_key:
+        return {}
+    rows = db.session.execute(
+        select(Suppression.email, Suppression.reason).where(
+            Suppression.workspace_id == workspace_id, Suppression.email.in_(by_key)
+        )
+    )
+    found: dict[str, str] = {}
+    for row in rows:
+        for given in by_key.get(row.email, ()):
+            found[given] = row.reason
+    return found
+
+
+def exit_enrollments(
+    workspace_id: uuid.UUID,
+    contact_ids: Iterable[uuid.UUID],
+    reason: str,
+    now: datetime,
+    sequence_ids: Iterable[uuid.UUID] | None = None,
+) -> int:
+    """End the contacts' active enrollments (in these sequences only, if given) as `exited`
+    with this reason, in one UPDATE; returns how many."""
+    contacts = set(contact_ids)
+    if not contacts:
+        return 0
+    criteria = [
+        ContactSequence.workspace_id == workspace_id,
+        ContactSequence.contact_id.in_(contacts),
+        ContactSequence.status == "active",
+    ]
+    if sequence_ids is not None:
+        sequences = set(sequence_ids)
+        if not sequences:
+            return 0
+        criteria.append(ContactSequence.sequence_id.in_(sequences))
+    result = db.session.execute(
+        update(ContactSequence)
+        .where(*criteria)
+        .values(
+            status="exited",
+            exit_reason=reason,
+            finished_at=now,
+            next_execution_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,208 @@
+"""Open and click tracking: signed tokens, tracked HTML, and the events a click or open records.
+
+A click token names a message and a link position, never a URL: the redirect goes only to
+the URL stored on that message at that position, so a tracking link cannot be turned into
+an open redirect. Scanner traffic (known user agents, HEAD requests, clicks faster than
+BOT_CLICK_SECONDS after the send) is recorded as `bot_click`, which no wait, branch or goal
+counts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
+
+from app.extensions import db
+from app.mail.tracking import TRACKED_SCHEMES, add_open_pixel, rewrite_links
+from app.models import ContactEvent, OutboundMessage, SequenceStep
+from app.services.waits import nudge_processor, wake_for_events
+
+_CLICK_SALT = "click"
+_OPEN_SALT = "open"
+
+SCANNER_AGENTS = (
+    "barracuda",
+    "mimecast",
+    "proofpoint",
+    "microsoft office protection",
+    "symantec",
+    "bot",
+    "crawler",
+    "spider",
+    "preview",
+)
+"""Lower-case fragments of user agents that fetch links to scan them, not people."""
+
+
+def _serializer(salt: str) -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def click_token(message_uuid: uuid.UUID, position: int) -> str:
+    return str(_serializer(_CLICK_SALT).dumps([message_uuid.hex, position]))
+
+
+def read_click_token(token: str) -> tuple[uuid.UUID, int] | None:
+    """The message and link position a token was issued for; None for anything else."""
+    try:
+        hex_id, position = _serializer(_CLICK_SALT).loads(token)
+        if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+            return None
+        return uuid.UUID(hex=hex_id), position
+    except (BadSignature, ValueError, TypeError, AttributeError):
+        return None
+
+
+def open_token(message_uuid: uuid.UUID) -> str:
+    return str(_serializer(_OPEN_SALT).dumps(message_uuid.hex))
+
+
+def read_open_token(token: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(hex=_serializer(_OPEN_SALT).loads(token))
+    except (BadSignature, ValueError, TypeError, AttributeError):
+        return None
+
+
+def click_url(message_uuid: uuid.UUID, position: int) -> str:
+    return f"{current_app.config['BASE_URL']}/t/c/{click_token(message_uuid, position)}"
+
+
+def open_url(message_uuid: uuid.UUID) -> str:
+    return f"{current_app.config['BASE_URL']}/t/o/{open_token(message_uuid)}.gif"
+
+
+def track_html(html: str, message_uuid: uuid.UUID, unsubscribe: str) -> tuple[str, list[str]]:
+    """The HTML as sent (tracked links, open pixel) and the original URLs by position."""
+    tracked, links = rewrite_links(
+        html, lambda position: click_url(message_uuid, position), keep={unsubscribe}
+    )
+    return add_open_pixel(tracked, open_url(message_uuid)), links
+
+
+# --- recording ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """What an event needs to know about the message it is about."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    workspace_id: uuid.UUID
+    contact_id: uuid.UUID
+    enrollment_id: uuid.UUID
+    step_id: uuid.UUID
+    step_key: str | None
+    message_id: str
+    sent_at: datetime | None
+    links: list[str] | None
+
+
+def _message(message_uuid: uuid.UUID) -> _Sent | None:
+    row = db.session.execute(
+        select(
+            OutboundMessage.id,
+            OutboundMessage.tenant_id,
+            OutboundMessage.workspace_id,
+            OutboundMessage.contact_id,
+            OutboundMessage.enrollment_id,
+            OutboundMessage.step_id,
+            SequenceStep.key.label("step_key"),
+            OutboundMessage.message_id,
+            OutboundMessage.sent_at,
+            OutboundMessage.links,
+        )
+        .outerjoin(SequenceStep, SequenceStep.id == OutboundMessage.step_id)
+        .where(OutboundMessage.id == message_uuid)
+    ).first()
+    return _Sent(**row._mapping) if row is not None else None
+
+
+@dataclass(frozen=True)
+class Click:
+    """A valid click: where to send the visitor, and the message it came from."""
+
+    url: str
+    message: _Sent
+
+
+def resolve_click(token: str) -> Click | None:
+    """The stored URL a click token points at; None for a bad token or an unknown position."""
+    found = read_click_token(token)
+    if found is None:
+        return None
+    message_uuid, position = found
+    message = _message(message_uuid)
+    links = message.links if message is not None else None
+    if not isinstance(links, list) or position >= len(links):
+        return None
+    url = links[position]
+    if not isinstance(url, str) or not url.lower().startswith(TRACKED_SCHEMES):
+        return None  # only ever stored by the dispatcher, but never redirect anywhere else
+    return Click(url, message)
+
+
+def is_scanner(
+    user_agent: str | None, method: str, sent_at: datetime | None, now: datetime
+) -> bool:
+    """Whether a click looks like a link scanner rather than the recipient."""
+    if method.upper() == "HEAD":
+        return True
+    agent = (user_agent or "").lower()
+    if any(fragment in agent for fragment in SCANNER_AGENTS):
+        return True
+    seconds = int(current_app.config.get("BOT_CLICK_SECONDS") or 0)
+    return seconds > 0 and sent_at is not None and now - sent_at < timedelta(seconds=seconds)
+
+
+def record_click(click: Click, user_agent: str | None, method: str, now: datetime) -> str:
+    """Store the click (or bot_click) and wake whoever waits for it; returns the event type."""
+    scanner = is_scanner(user_agent, method, click.message.sent_at, now)
+    kind = "bot_click" if scanner else "clicked_link"
+    _record(click.message, kind, now, url=click.url)
+    return kind
+
+
+def record_open(token: str, now: datetime) -> bool:
+    """Store an `opened` event for a valid open token; False when the token is not ours."""
+    message_uuid = read_open_token(token)
+    message = _message(message_uuid) if message_uuid is not None else None
+    if message is None:
+        return False
+    _record(message, "opened", now)
+    return True
+
+
+def _record(message: _Sent, kind: str, now: datetime, url: str | None = None) -> None:
+    properties: dict[str, Any] = {
+        "email_step_id": message.step_key,
+        "message_id": message.message_id,
+    }
+    if url is not None:
+        properties["url"] = url
+    event = ContactEvent(
+        tenant_id=message.tenant_id,
+        workspace_id=message.workspace_id,
+        contact_id=message.contact_id,
+        type=kind,
+        properties=properties,
+        occurred_at=now,
+        source="tracking",
+        enrollment_id=message.enrollment_id,
+        step_id=message.step_id,
+        message_id=message.id,
+    )
+    db.session.add(event)
+    woken = 0
+    if kind != "bot_click":
+        woken = wake_for_events(message.workspace_id, [event], now)
+    db.session.commit()
+    if woken:
+        nudge_processor()
