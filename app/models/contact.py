@@ -83,6 +83,27 @@ class ContactEvent(WorkspaceOwned, db.Model):
     step_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
+    @classmethod
+    def about_message(
+        cls, message: Any, kind: str, properties: dict[str, Any], now: datetime, source: str
+    ) -> ContactEvent:
+        """An engagement event attributed to the message's contact, enrollment and step.
+
+        `message` is an OutboundMessage or any row with the same id columns."""
+        return cls(
+            tenant_id=message.tenant_id,
+            workspace_id=message.workspace_id,
+            contact_id=message.contact_id,
+            type=kind,
+            properties=properties,
+            occurred_at=now,
+            recorded_at=now,
+            source=source,
+            enrollment_id=message.enrollment_id,
+            step_id=message.step_id,
+            message_id=message.id,
+        )
+
 
 class EventReceipt(WorkspaceOwned, db.Model):
     """A client's event id seen by the events API: a repeat within the window is a duplicate.

@@ -325,19 +325,7 @@ def _record(
         }
     else:
         properties["subject"] = _header(message, "Subject")[:MAX_SUBJECT]
-    event = ContactEvent(
-        tenant_id=workspace.tenant_id,
-        workspace_id=workspace.id,
-        contact_id=outbound.contact_id,
-        type=kind,
-        properties=properties,
-        occurred_at=now,
-        recorded_at=now,
-        source="inbound",
-        enrollment_id=outbound.enrollment_id,
-        step_id=outbound.step_id,
-        message_id=outbound.id,
-    )
+    event = ContactEvent.about_message(outbound, kind, properties, now, "inbound")
     db.session.add(event)
     db.session.flush()
     if receipt_id is not None:

@@ -187,18 +187,7 @@ def _record(message: _Sent, kind: str, now: datetime, url: str | None = None) ->
     }
     if url is not None:
         properties["url"] = url
-    event = ContactEvent(
-        tenant_id=message.tenant_id,
-        workspace_id=message.workspace_id,
-        contact_id=message.contact_id,
-        type=kind,
-        properties=properties,
-        occurred_at=now,
-        source="tracking",
-        enrollment_id=message.enrollment_id,
-        step_id=message.step_id,
-        message_id=message.id,
-    )
+    event = ContactEvent.about_message(message, kind, properties, now, "tracking")
     db.session.add(event)
     woken = 0
     if kind != "bot_click":
