@@ -12,6 +12,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from html import escape
 from html.parser import HTMLParser
 from typing import Any, NoReturn
 
@@ -314,3 +315,23 @@ def html_to_text(html: str) -> str:
     extractor.close()
     lines = (" ".join(line.split()) for line in "".join(extractor.chunks).split("\n"))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()  # at most one blank line
+
+
+_BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+def ensure_unsubscribe_link(rendered: RenderedEmail, url: str) -> RenderedEmail:
+    """Every email carries a visible unsubscribe link: a footer is added to the parts whose
+    author left `{{ unsubscribe_url }}` out."""
+    html_part, text_part = rendered.html, rendered.text
+    if escape(url) not in html_part and url not in html_part:
+        footer = (
+            '<p style="font-size:12px;color:#677185;margin-top:24px">'
+            f'Don\'t want these emails? <a href="{escape(url)}">Unsubscribe</a>.</p>'
+        )
+        found = _BODY_CLOSE.search(html_part)
+        at = found.start() if found else len(html_part)
+        html_part = html_part[:at] + footer + html_part[at:]
+    if url not in text_part:
+        text_part = f"{text_part.rstrip()}\n\n--\nUnsubscribe: {url}\n"
+    return RenderedEmail(rendered.subject, html_part, text_part)

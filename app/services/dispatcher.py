@@ -23,7 +23,12 @@ from sqlalchemy import and_, bindparam, func, literal, select, update
 from app.core.timing import in_window, load_zone, next_window_open
 from app.extensions import db
 from app.mail.compose import compose_message
-from app.mail.rendering import RenderedEmail, RenderError, render_email
+from app.mail.rendering import (
+    RenderedEmail,
+    RenderError,
+    ensure_unsubscribe_link,
+    render_email,
+)
 from app.mail.smtp import PermanentSendError, SendError, SmtpTransport, parse_smtp_url
 from app.models import (
     Contact,
@@ -265,6 +270,7 @@ def deliver_one(
         )
     except RenderError as exc:
         return Result(row.id, "failed", str(exc))
+    rendered = ensure_unsubscribe_link(rendered, link)
     links = None
     if track:
         html, links = track_html(rendered.html, row.id, link)

@@ -193,6 +193,7 @@ def test_a_one_click_unsubscribe_stops_an_email_already_queued(app, api, smtp_si
     tick(app, t0)
     first = inbox(smtp_sink)["leaver@x.test"][0]
     one_click = re.search(r"<([^>]+)>", str(first["List-Unsubscribe"])).group(1)
+    assert f'<a href="{one_click}">Unsubscribe</a>' in first.get_body(("html",)).get_content()
 
     run_processor(t0 + timedelta(hours=1))  # email two is queued, not yet sent
     queued = db.session.scalar(select(OutboundMessage).where(OutboundMessage.status == "queued"))
