@@ -34,9 +34,10 @@ def patch_contact(contact_id: str) -> Any:
     """Change names, time zone, tags or custom fields; each changed value is recorded as a
     `field_changed` event that waiting enrollments can act on."""
     now = datetime.now(UTC)
-    contact = owned(contact_service.get_contact, contact_id, "contact")
+    body = json_body()
+    contact = owned(contact_service.get_contact_for_update, contact_id, "contact")
     try:
-        contact_service.patch_contact(contact, json_body(), now)
+        contact_service.patch_contact(contact, body, now)
     except contact_service.ContactError as exc:
         raise ApiError(422, str(exc), exc.field) from None
     return jsonify(contact_service.contact_to_dict(contact))

@@ -133,6 +133,13 @@ def get_contact(workspace_id: uuid.UUID, contact_id: uuid.UUID) -> Contact | Non
     return db.session.scalar(Contact.in_workspace(workspace_id, Contact.id == contact_id))
 
 
+def get_contact_for_update(workspace_id: uuid.UUID, contact_id: uuid.UUID) -> Contact | None:
+    """The contact, row-locked until commit: the processor's action effects take the same
+    lock, so neither read-modify-write of tags and fields loses the other's change."""
+    stmt = Contact.in_workspace(workspace_id, Contact.id == contact_id).with_for_update()
+    return db.session.scalar(stmt)
+
+
 def contacts_by_email(workspace_id: uuid.UUID, emails: list[str]) -> dict[str, Contact]:
     found = db.session.scalars(Contact.in_workspace(workspace_id, Contact.email.in_(emails)))
     return {c.email: c for c in found}

@@ -5,8 +5,8 @@ number of workers share the work; the unique step log and outbox keys make a rep
 impossible even where locks are weaker (SQLite). The hot path issues a fixed number of
 statements per batch, never one per enrollment.
 
-Action steps come back from the engine as effects: tag and field changes are computed in
-Python from the claimed values and written with one bulk UPDATE of the contacts (field
+Action steps come back from the engine as effects: tag and field changes are replayed on
+the contacts as stored, under a row lock, and written with one bulk UPDATE (field
 changes also as `field_changed` events, so field waits see them); moves to another
 sequence enroll the contacts there after the batch's own commit, one call per target.
 """
@@ -136,8 +136,10 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     logs: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    # The contact as this batch has left it (tags, fields), for contacts with effects.
+    # The contact as this batch has left it (tags, fields), for contacts with effects, and
+    # the effects in order, replayed on the stored values when they are written.
     contacts: dict[uuid.UUID, tuple[list[str], dict[str, Any]]] = {}
+    effects: dict[uuid.UUID, list[engine.Effect]] = {}
     field_events: list[dict[str, Any]] = []
     moves: list[tuple[Any, str]] = []
 
@@ -155,6 +157,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
         )
         if outcome.effects:
             contacts[row.contact_id] = engine.apply_effects(outcome.effects, tags, fields)
+            effects.setdefault(row.contact_id, []).extend(outcome.effects)
             field_events += _field_events(row, loaded, outcome, fields, now)
             moves += [(row, e.sequence) for e in outcome.effects if e.sequence is not None]
         logs += _log_rows(row, loaded, outcome, now)
@@ -169,7 +172,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     insert_rows(StepLog.__table__, logs)
     insert_rows(OutboundMessage.__table__, messages)
     update_rows(ContactSequence.__table__, updates)
-    woken = _write_contact_effects(rows, contacts, field_events, now)
+    woken = _write_contact_effects(effects, field_events, now)
     db.session.commit()
     if woken:
         nudge_processor()
@@ -179,19 +182,29 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
 
 
 def _write_contact_effects(
-    rows: list[Any],
-    contacts: dict[uuid.UUID, tuple[list[str], dict[str, Any]]],
+    effects: dict[uuid.UUID, list[engine.Effect]],
     field_events: list[dict[str, Any]],
     now: datetime,
 ) -> int:
     """One bulk UPDATE of the changed contacts, the field changes as events, and the waits
-    those events end made due (one query per workspace); returns how many were woken."""
+    those events end made due (one query per workspace); returns how many were woken.
+
+    The effects are replayed on the contacts as stored now, read with a row lock (the API's
+    PATCH takes the same lock), so a tag or field changed since the claim is not lost."""
     changed = []
-    claimed = {row.contact_id: row for row in rows}
-    for contact_id, (tags, fields) in contacts.items():
-        row = claimed[contact_id]
-        if tags != list(row.tags or []) or fields != (row.fields or {}):
-            changed.append({"id": contact_id, "tags": tags, "fields": fields, "updated_at": now})
+    stored = db.session.execute(
+        select(Contact.id, Contact.tags, Contact.fields)
+        .where(Contact.id.in_(effects))
+        .order_by(Contact.id)  # one lock order for every worker: no deadlocks between them
+        .with_for_update()
+    )
+    for contact_id, old_tags, old_fields in stored:
+        tags, fields = list(old_tags or []), dict(old_fields or {})
+        new_tags, new_fields = engine.apply_effects(effects[contact_id], tags, fields)
+        if new_tags != tags or new_fields != fields:
+            changed.append(
+                {"id": contact_id, "tags": new_tags, "fields": new_fields, "updated_at": now}
+            )
     update_rows(Contact.__table__, changed)
     insert_rows(ContactEvent.__table__, field_events)
     by_workspace: dict[uuid.UUID, list[dict[str, Any]]] = {}
