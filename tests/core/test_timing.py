@@ -4,7 +4,7 @@ time resolves to exactly one instant, and nothing depends on the server's own ti
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -266,17 +266,6 @@ def test_whole_days_keep_the_wall_time(start: datetime, days: int, zone: ZoneInf
 
 
 # --- independence from the process time zone -----------------------------------------
-
-
-@pytest.fixture
-def process_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    def set_tz(name: str) -> None:
-        monkeypatch.setenv("TZ", name)
-        time.tzset()
-
-    yield set_tz
-    monkeypatch.undo()
-    time.tzset()
 
 
 def _computations() -> list[object]:

@@ -5,7 +5,7 @@ duration, whose wall-clock time in the window's zone is on an open weekday and i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -291,17 +291,6 @@ def test_next_window_open_is_idempotent(
 
 
 # --- independence from the process time zone -----------------------------------------
-
-
-@pytest.fixture
-def process_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    def set_tz(name: str) -> None:
-        monkeypatch.setenv("TZ", name)
-        time.tzset()
-
-    yield set_tz
-    monkeypatch.undo()
-    time.tzset()
 
 
 def _computations() -> list[object]:

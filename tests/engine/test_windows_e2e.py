@@ -4,6 +4,7 @@ the recipient's time zone. Real SMTP, real ticks, contacts in New York and Tokyo
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -54,18 +55,23 @@ def received(sink) -> dict[str, list[str]]:
     return got
 
 
-def test_email_2_arrives_monday_9_local_in_new_york_and_tokyo(app, smtp_sink):
-    workspace = accounts.create_workspace("Global Co")
+def enrolled_on_friday_evening(workspace: Workspace, people: dict[str, str | None]) -> Any:
+    """The Step 3 sequence, active, with these contacts (email: time zone) enrolled."""
     sequence = sequences.create_sequence(workspace, sequences.parse_input(STEP_3))
     sequences.set_status(sequence, "activate", FRIDAY_EVENING)
-    people = [
+    found = [
         contacts.upsert_contact(workspace, {"email": email, "timezone": zone})[0]
-        for email, zone in (
-            ("ny@example.com", "America/New_York"),
-            ("tk@example.com", "Asia/Tokyo"),
-        )
+        for email, zone in people.items()
     ]
-    enrollment.enroll_contacts(sequence, people, FRIDAY_EVENING)
+    enrollment.enroll_contacts(sequence, found, FRIDAY_EVENING)
+    return sequence
+
+
+def test_email_2_arrives_monday_9_local_in_new_york_and_tokyo(app, smtp_sink):
+    workspace = accounts.create_workspace("Global Co")
+    enrolled_on_friday_evening(
+        workspace, {"ny@example.com": "America/New_York", "tk@example.com": "Asia/Tokyo"}
+    )
 
     tick(app, FRIDAY_EVENING)
     assert received(smtp_sink) == {"ny@example.com": ["Welcome"], "tk@example.com": ["Welcome"]}
@@ -86,12 +92,7 @@ def test_email_2_arrives_monday_9_local_in_new_york_and_tokyo(app, smtp_sink):
 def test_a_backlog_that_misses_the_window_waits_for_the_next_one(app, smtp_sink):
     """The processor was down all Monday: at 18:00 the window has closed, so Tuesday 09:00."""
     workspace = accounts.create_workspace("Late Co")
-    sequence = sequences.create_sequence(workspace, sequences.parse_input(STEP_3))
-    sequences.set_status(sequence, "activate", FRIDAY_EVENING)
-    person = contacts.upsert_contact(
-        workspace, {"email": "late@example.com", "timezone": "America/New_York"}
-    )[0]
-    enrollment.enroll_contacts(sequence, [person], FRIDAY_EVENING)
+    enrolled_on_friday_evening(workspace, {"late@example.com": "America/New_York"})
     tick(app, FRIDAY_EVENING)
 
     monday_18_local = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
@@ -104,12 +105,7 @@ def test_a_backlog_that_misses_the_window_waits_for_the_next_one(app, smtp_sink)
 def test_a_batch_in_flight_when_the_window_closes_waits_for_the_next_window(app, smtp_sink):
     """Queued at 16:59:59 in New York, dispatched at 17:00:01: it goes Tuesday 09:00."""
     workspace = accounts.create_workspace("Edge Co")
-    sequence = sequences.create_sequence(workspace, sequences.parse_input(STEP_3))
-    sequences.set_status(sequence, "activate", FRIDAY_EVENING)
-    person = contacts.upsert_contact(
-        workspace, {"email": "edge@example.com", "timezone": "America/New_York"}
-    )[0]
-    enrollment.enroll_contacts(sequence, [person], FRIDAY_EVENING)
+    enrolled_on_friday_evening(workspace, {"edge@example.com": "America/New_York"})
     tick(app, FRIDAY_EVENING)
 
     just_before_close = datetime(2026, 12, 7, 21, 59, 59, tzinfo=UTC)  # Mon 16:59:59 New York
