@@ -25,7 +25,7 @@ from app.core.summary import step_summary
 from app.extensions import db
 from app.models import Sequence, SequenceConnection, SequenceStep
 from app.models.base import utcnow
-from app.services.sequences import enrollments_on_steps, get_sequence
+from app.services.sequences import enrollments_on_steps
 
 EDITABLE_STATUSES = ("draft", "paused")
 
@@ -46,10 +46,6 @@ class EditRefused(Exception):
     def __init__(self, message: str, field: str | None = None, step: str | None = None) -> None:
         super().__init__(message)
         self.message, self.field, self.step = message, field, step
-
-
-def get_sequence_for_edit(workspace_id: uuid.UUID, sequence_id: uuid.UUID) -> Sequence | None:
-    return get_sequence(workspace_id, sequence_id)
 
 
 def find_step(sequence: Sequence, step_id: str) -> SequenceStep | None:

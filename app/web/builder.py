@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from app.models import Sequence
 from app.services import builder
 from app.services.launch import launch_checklist, ready_to_launch
+from app.services.sequences import get_sequence
 from app.web import web_bp
 
 PALETTE = (
@@ -28,7 +29,7 @@ PALETTE = (
 
 def owned_sequence(sequence_id: uuid.UUID) -> Sequence:
     """The sequence if it belongs to the signed-in user's workspace, else 404."""
-    sequence = builder.get_sequence_for_edit(current_user.workspace_id, sequence_id)
+    sequence = get_sequence(current_user.workspace_id, sequence_id)
     if sequence is None:
         abort(404)
     return sequence
