@@ -8,23 +8,32 @@ from app.models.contact import (
     SegmentMembership,
     Suppression,
 )
-from app.models.enrollment import ContactSequence, StepLog
+from app.models.contact_import import ContactImport
+from app.models.enrollment import ContactSequence, Conversion, EnrollmentRun, StepLog
+from app.models.form import Form, FormSubmission
 from app.models.message import OutboundMessage
 from app.models.sequence import Sequence, SequenceConnection, SequenceStep
+from app.models.template import SequenceTemplate
 from app.models.tenancy import ApiToken, Tenant, User, Workspace
 
 __all__ = [
     "ApiToken",
     "Contact",
     "ContactEvent",
+    "ContactImport",
     "ContactSequence",
+    "Conversion",
+    "EnrollmentRun",
     "EventReceipt",
+    "Form",
+    "FormSubmission",
     "OutboundMessage",
     "Segment",
     "SegmentMembership",
     "Sequence",
     "SequenceConnection",
     "SequenceStep",
+    "SequenceTemplate",
     "StepLog",
     "Suppression",
     "Tenant",

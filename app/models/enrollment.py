@@ -58,6 +58,53 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
     visits: Mapped[dict[str, int]] = json_column({})
     enroll_reason: Mapped[str | None] = mapped_column(String(255))
     exit_reason: Mapped[str | None] = mapped_column(Text)
+    # Which run this is: a re-enrollment archives the finished run in `enrollment_runs` and
+    # reuses this row, so UNIQUE(sequence_id, contact_id) holds and `visits` keeps counting.
+    runs: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class EnrollmentRun(WorkspaceOwned, db.Model):
+    """A finished earlier run of an enrollment, archived when the contact was re-enrolled."""
+
+    __tablename__ = "enrollment_runs"
+    __table_args__ = (UniqueConstraint("enrollment_id", "run"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("contact_sequences.id", ondelete="CASCADE")
+    )
+    sequence_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    run: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(50))
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enroll_reason: Mapped[str | None] = mapped_column(String(255))
+    exit_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Conversion(WorkspaceOwned, db.Model):
+    """A goal an enrollment reached, once per run, with the step the contact was on."""
+
+    __tablename__ = "conversions"
+    __table_args__ = (UniqueConstraint("enrollment_id", "run", "goal"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("contact_sequences.id", ondelete="CASCADE")
+    )
+    sequence_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    run: Mapped[int] = mapped_column(Integer)
+    goal: Mapped[str] = mapped_column(String(255))
+    step_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # where the contact was
+    source: Mapped[str] = mapped_column(String(16))  # goal_step | event | monitor
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    converted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class StepLog(WorkspaceOwned, db.Model):
