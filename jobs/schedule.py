@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jobs.tasks import dispatch_mail, process_sequences, purge_event_receipts
+from jobs.tasks import (
+    dispatch_mail,
+    monitor_goals,
+    process_contact_imports,
+    process_sequences,
+    purge_event_receipts,
+    refresh_segments,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,9 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(process_sequences, interval_seconds=5),
     PeriodicJob(dispatch_mail, interval_seconds=5),
     PeriodicJob(purge_event_receipts, interval_seconds=3600),
+    PeriodicJob(process_contact_imports, interval_seconds=2),
+    PeriodicJob(refresh_segments, interval_seconds=300),
+    PeriodicJob(monitor_goals, interval_seconds=30),
 )
 
 

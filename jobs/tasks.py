@@ -12,8 +12,11 @@ from datetime import UTC, datetime
 from flask import Flask, has_app_context
 
 from app import create_app
+from app.services import goals
+from app.services.contact_import import process_pending
 from app.services.events import purge_receipts
 from app.services.scheduling import run_dispatcher, run_processor
+from app.services.segments import refresh_all
 
 _worker_app: Flask | None = None
 
@@ -54,3 +57,24 @@ def purge_event_receipts(now: str | None = None) -> str:
     with app_context():
         purged = purge_receipts(_instant(now))
     return f"purged {purged} event receipt(s)"
+
+
+def process_contact_imports(now: str | None = None) -> str:
+    """The next chunk of the oldest unfinished CSV import of contacts."""
+    with app_context():
+        rows = process_pending(_instant(now))
+    return f"imported {rows} row(s)"
+
+
+def refresh_segments(now: str | None = None) -> str:
+    """Re-evaluate rule segments for everyone: rules that change with time alone."""
+    with app_context():
+        changes = refresh_all(_instant(now))
+    return f"{changes} segment join(s) and leave(s)"
+
+
+def monitor_goals(now: str | None = None) -> str:
+    """The goal monitor: convert goals no event announced (a field set by an import)."""
+    with app_context():
+        converted = goals.monitor(_instant(now))
+    return f"recorded {converted} conversion(s)"

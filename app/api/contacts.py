@@ -11,6 +11,7 @@ from app.api import ApiError, api_bp, json_body, owned
 from app.extensions import db
 from app.models import Workspace
 from app.services import contacts as contact_service
+from app.services.reactions import after_change
 
 
 @api_bp.post("/contacts")
@@ -20,6 +21,7 @@ def upsert_contact() -> tuple[Any, int]:
         contact, created = contact_service.upsert_contact(workspace, json_body())
     except contact_service.ContactError as exc:
         raise ApiError(422, str(exc), exc.field) from None
+    after_change(workspace.id, [contact.id], (), datetime.now(UTC))
     return jsonify(contact_service.contact_to_dict(contact)), 201 if created else 200
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,11 +10,14 @@ from flask import g, jsonify, request
 
 from app.api import ApiError, api_bp, json_body, owned
 from app.extensions import db
-from app.models import Sequence, Workspace
+from app.models import Segment, Sequence, Workspace
 from app.services import analytics as analytics_service
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services import sequences as sequence_service
+
+MAX_DETAILS = 1000
+"""Ids and skip details listed per enroll answer; a 100,000-contact segment gets counts."""
 
 
 def _sequence(sequence_id: str) -> Sequence:
@@ -115,18 +119,28 @@ def enroll(sequence_id: str) -> Any:
         raise ApiError(
             400, 'context must be an object, e.g. {"trigger": {"properties": {}}}', "context"
         )
-    try:
-        contacts, skipped = contact_service.resolve_targets(g.workspace_id, body)
-    except contact_service.ContactError as exc:
-        raise ApiError(400, str(exc), exc.field) from None
-    done = enrollment_service.enroll_contacts(sequence, contacts, datetime.now(UTC), "api", context)
-    skipped = skipped + done.skipped
+    now = datetime.now(UTC)
+    if "segment" in body:
+        segment = _segment(body["segment"])
+        reason = f"added by API with segment {segment.name!r}"
+        done = enrollment_service.enroll_segment(sequence, segment.id, now, reason)
+        skipped = done.skipped
+    else:
+        try:
+            contacts, skipped = contact_service.resolve_targets(g.workspace_id, body)
+        except contact_service.ContactError as exc:
+            raise ApiError(400, str(exc), exc.field) from None
+        done = enrollment_service.enroll_contacts(sequence, contacts, now, "added by API", context)
+        skipped = skipped + done.skipped
     return jsonify(
         {
             "enrolled": len(done.enrolled),
+            "re_enrolled": done.re_enrolled,
             "skipped": len(skipped),
-            "enrolled_contact_ids": [str(i) for i in done.enrolled],
-            "skipped_details": skipped,
+            "skipped_reasons": dict(Counter(item["reason"] for item in skipped)),
+            "enrolled_contact_ids": [str(i) for i in done.enrolled[:MAX_DETAILS]],
+            "skipped_details": skipped[:MAX_DETAILS],
+            "details_truncated": max(len(done.enrolled), len(skipped)) > MAX_DETAILS,
         }
     )
 
@@ -138,8 +152,12 @@ def enrollments(sequence_id: str) -> Any:
     limit = _int_arg("limit", 100, 1, 1000)
     offset = _int_arg("offset", 0, 0, None)
     rows = enrollment_service.list_enrollments(g.workspace_id, sequence.id, limit + 1, offset)
+    history = enrollment_service.earlier_runs(r.ContactSequence.id for r in rows[:limit])
     body: dict[str, Any] = {
-        "enrollments": [enrollment_service.enrollment_to_dict(r) for r in rows[:limit]],
+        "enrollments": [
+            enrollment_service.enrollment_to_dict(r, history[r.ContactSequence.id])
+            for r in rows[:limit]
+        ],
         "next_offset": offset + limit if len(rows) > limit else None,
     }
     return jsonify(body)
@@ -149,6 +167,16 @@ def enrollments(sequence_id: str) -> Any:
 def analytics(sequence_id: str) -> Any:
     """Per-step counts: contacts that took each step, wait there now, and its emails."""
     return jsonify(analytics_service.sequence_analytics(_sequence(sequence_id)))
+
+
+def _segment(name: Any) -> Segment:
+    """The workspace's segment of this name; 422 naming the field when there is none."""
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "segment must be a segment's name, e.g. 'New Signups'", "segment")
+    segment = db.session.scalar(Segment.in_workspace(g.workspace_id, Segment.name == name))
+    if segment is None:
+        raise ApiError(422, f"no segment named {name!r} in this workspace", "segment")
+    return segment
 
 
 def _int_arg(name: str, default: int, lowest: int, highest: int | None) -> int:

@@ -8,6 +8,10 @@ the run until it is due, or until an event it waits for arrives.
 Actions stay pure: tag and field changes are applied to the contact view of this pass (a
 later branch in the same pass sees them) and returned as `Outcome.effects` for the
 processor to write; `move_to_sequence` ends the enrollment and asks for the new one.
+
+A goal step records a conversion (`Outcome.conversions`); when its goal is one of the
+sequence's exit goals (`Graph.exit_goals`, from `exit.goals`) the enrollment exits there,
+otherwise it carries on.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Step:
 class Graph:
     entry_id: str
     steps: Mapping[str, Step]
+    exit_goals: frozenset[str] = frozenset()  # goals whose conversion ends the enrollment
 
     @cached_property
     def blocked(self) -> Mapping[str, str]:
@@ -101,6 +106,14 @@ class TakenStep:
     send_window: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class GoalReached:
+    """A goal step taken: the conversion to record, at that step."""
+
+    goal: str
+    step_id: str
+
+
 @dataclass
 class Outcome:
     status: str  # active | completed | exited
@@ -112,6 +125,7 @@ class Outcome:
     emails: list[TakenStep] = field(default_factory=list)
     exit_reason: str | None = None
     effects: list[Effect] = field(default_factory=list)
+    conversions: list[GoalReached] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -208,6 +222,10 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             out.emails.append(_take(out, step, "queued", send_window))
         elif step.type == "goal":
             _take(out, step, "reached")
+            goal = str(step.config.get("goal"))
+            out.conversions.append(GoalReached(goal, step.id))
+            if goal in graph.exit_goals:
+                return _finish(out, "exited", f"goal '{goal}' reached")
         elif step.type == "end":
             _take(out, step, "completed")
             return _finish(out, "completed", None)

@@ -1,9 +1,9 @@
 """Open and click tracking on rendered HTML: pure string work, no app or database.
 
 `rewrite_links` swaps every http(s) link for a tracked one and returns the original URLs by
-position; `add_open_pixel` appends the 1x1 image. Links that are not http(s) (mailto:, tel:,
-anchors, template leftovers) and the links named in `keep` (the unsubscribe link) stay as
-they are.
+position, and drops the href of a link that a variable turned into script (`javascript:`);
+`add_open_pixel` appends the 1x1 image. Links that are not http(s) (mailto:, tel:, anchors,
+template leftovers) and the links named in `keep` (the unsubscribe link) stay as they are.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import re
 from collections.abc import Callable, Container
 
 TRACKED_SCHEMES = ("http://", "https://")
+# Schemes that run code when clicked. Saved bodies cannot hold them (the definition refuses
+# them), but a template variable can still produce one, e.g. a contact field used as a URL.
+UNSAFE_SCHEMES = ("javascript:", "data:", "vbscript:")
 
 # An <a> start tag; quoted attribute values may contain ">".
 _ANCHOR = re.compile(r"""<a(?=[\s/>])((?:"[^"]*"|'[^']*'|[^'">])*)>""", re.IGNORECASE)
@@ -45,11 +48,13 @@ def rewrite_links(
             if attribute.group(2) is None:
                 return match.group(0)
             url = link_target(attribute.group(2).strip("\"'"))
+            start, end = attribute.span()
+            if url.lower().startswith(UNSAFE_SCHEMES):
+                return f"<a{attrs[:start]}{attrs[end:]}>"  # the text stays, the link goes
             if not url.lower().startswith(TRACKED_SCHEMES) or url in keep:
                 return match.group(0)
             replaced = f'href="{html.escape(tracked_url(len(links)), quote=True)}"'
             links.append(url)
-            start, end = attribute.span()
             return f"<a{attrs[:start]}{replaced}{attrs[end:]}>"
         return match.group(0)  # the first href counts; an <a> without one is left alone
 

@@ -178,8 +178,11 @@ def update_settings(
     exit: dict[str, Any] | None,
     re_enrollment: dict[str, Any] | None,
     settings: dict[str, Any],
+    goals: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     _claim_version(sequence, version)
+    if goals is not None:
+        sequence.goals_config = goals
     sequence.name = name
     sequence.description = description or None
     sequence.trigger_config = trigger

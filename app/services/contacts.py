@@ -10,6 +10,7 @@ from typing import Any
 from app.core.timing import load_zone
 from app.extensions import db
 from app.models import Contact, ContactEvent, Workspace
+from app.services.reactions import after_change
 from app.services.waits import nudge_processor, wake_for_events
 
 EDITABLE = ("first_name", "last_name", "timezone")
@@ -121,6 +122,7 @@ def patch_contact(contact: Contact, data: dict[str, Any], now: datetime) -> list
     db.session.commit()
     if woken:
         nudge_processor()
+    after_change(contact.workspace_id, [contact.id], events, now)
     return events
 
 

@@ -130,6 +130,7 @@ def _claim(now: datetime, batch_size: int) -> list[uuid.UUID]:
     ).scalars()
     ids = list(claimed)
     _skip_suppressed(ids, now)
+    _skip_exited(ids, now)
     db.session.commit()
     return ids
 
@@ -180,6 +181,36 @@ def _skip_suppressed(ids: list[uuid.UUID], now: datetime) -> None:
         )
 
 
+def _skip_exited(ids: list[uuid.UUID], now: datetime) -> None:
+    """In the claiming transaction: a message queued before its enrollment exited (a goal
+    reached, a reply) is skipped with the reason. One queued in the same pass as the exit
+    (an email right before an exit or move step) still goes. Removes them from `ids`."""
+    if not ids:
+        return
+    ended = (
+        select(ContactSequence.exit_reason)
+        .where(
+            ContactSequence.id == _messages.c.enrollment_id,
+            ContactSequence.status == "exited",
+            ContactSequence.finished_at > _messages.c.queued_at,
+        )
+        .correlate(_messages)
+    )
+    skipped = db.session.execute(
+        update(_messages)
+        .where(_messages.c.id.in_(ids), ended.exists())
+        .values(
+            status="skipped",
+            last_error=literal("the enrollment exited before it was sent: ")
+            + func.coalesce(ended.scalar_subquery(), "exited"),
+            updated_at=now,
+        )
+        .returning(_messages.c.id)
+    ).scalars()
+    for message_id in list(skipped):
+        ids.remove(message_id)
+
+
 def _load(ids: list[uuid.UUID]) -> list[Any]:
     stmt = (
         select(
@@ -199,18 +230,22 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             Contact.fields,
             Contact.tags,
             Contact.unsubscribed_at,
+            ContactSequence.context_data.label("enrollment_context"),
         )
         .join(SequenceStep, SequenceStep.id == OutboundMessage.step_id)
         .join(Sequence, Sequence.id == OutboundMessage.sequence_id)
         .join(Workspace, Workspace.id == OutboundMessage.workspace_id)
         .join(Contact, Contact.id == OutboundMessage.contact_id)
+        .outerjoin(ContactSequence, ContactSequence.id == OutboundMessage.enrollment_id)
         .where(OutboundMessage.id.in_(ids))
     )
     return list(db.session.execute(stmt))
 
 
 def template_context(row: Any, unsubscribe: str) -> dict[str, Any]:
-    """What a template may use: the contact (custom fields also at top level) and links."""
+    """What a template may use: the contact (custom fields also at top level), the
+    enrollment's context (`enrollment.trigger.properties.*`: the event that enrolled it)
+    and links."""
     fields = dict(row.fields or {})
     contact = {
         **fields,
@@ -221,7 +256,8 @@ def template_context(row: Any, unsubscribe: str) -> dict[str, Any]:
         "tags": list(row.tags or []),
         "fields": fields,
     }
-    return {"contact": contact, "unsubscribe_url": unsubscribe}
+    enrollment = dict(getattr(row, "enrollment_context", None) or {})
+    return {"contact": contact, "enrollment": enrollment, "unsubscribe_url": unsubscribe}
 
 
 def _deliver(ids: list[uuid.UUID], now: datetime) -> list[Result]:

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from app.core import reentry
 from app.core.timing import resolve_zone
 from app.core.waiting import describe_wait, describe_zone_fallback
 from app.extensions import db
-from app.models import Contact, ContactSequence, Sequence, SequenceStep, Workspace
-from app.services.bulk import insert_rows
+from app.models import (
+    Contact,
+    ContactSequence,
+    EnrollmentRun,
+    SegmentMembership,
+    Sequence,
+    SequenceStep,
+    Suppression,
+    Workspace,
+)
+from app.services.bulk import insert_rows, update_rows
 from app.services.graphs import build_graph
+from app.services.suppression import suppressed_emails
+from app.services.waits import nudge_processor
 
 ID_CHUNK = 10_000
 
@@ -24,9 +37,28 @@ ID_CHUNK = 10_000
 class EnrollResult:
     enrolled: list[uuid.UUID] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    re_enrolled: int = 0  # of `enrolled`, how many started a new run of an earlier enrollment
 
     def skip(self, who: dict[str, Any], reason: str) -> None:
         self.skipped.append({**who, "reason": reason})
+
+
+class Candidate(NamedTuple):
+    """What enrolling needs to know of a contact; bulk paths read these without ORM objects."""
+
+    id: uuid.UUID
+    email: str
+    unsubscribed: bool
+
+
+class _Earlier(NamedTuple):
+    id: uuid.UUID
+    status: str
+    finished_at: datetime | None
+    runs: int
+    enrolled_at: datetime
+    enroll_reason: str | None
+    exit_reason: str | None
 
 
 def enroll_contacts(
@@ -41,49 +73,165 @@ def enroll_contacts(
     `context` is kept on each enrollment (e.g. `{"trigger": {"event", "properties"}}`) for
     waits that correlate with it, such as a checkout matching the abandoned cart's id.
     """
+    candidates = [Candidate(c.id, c.email, c.unsubscribed_at is not None) for c in contacts]
+    return enroll_candidates(sequence, candidates, now, reason, context)
+
+
+def enroll_segment(
+    sequence: Sequence, segment_id: uuid.UUID, now: datetime, reason: str = "manual"
+) -> EnrollResult:
+    """Enroll every member of a segment. Members, their earlier enrollments and their
+    suppressions are each read by one join on the segment, never by long lists of ids."""
+    rows = db.session.execute(
+        select(Contact.id, Contact.email, Contact.unsubscribed_at)
+        .join(SegmentMembership, SegmentMembership.contact_id == Contact.id)
+        .where(
+            SegmentMembership.segment_id == segment_id,
+            SegmentMembership.workspace_id == sequence.workspace_id,
+        )
+        .order_by(Contact.id)
+    )
+    candidates = [Candidate(i, email, gone is not None) for i, email, gone in rows]
+    return enroll_candidates(sequence, candidates, now, reason, segment_id=segment_id)
+
+
+def enroll_candidates(
+    sequence: Sequence,
+    candidates: list[Candidate],
+    now: datetime,
+    reason: str,
+    context: Mapping[str, Any] | None = None,
+    contexts: Mapping[uuid.UUID, Mapping[str, Any]] | None = None,
+    segment_id: uuid.UUID | None = None,
+) -> EnrollResult:
+    """Enroll, re-enroll (by the sequence's re-enrollment rule) or skip each contact, with a
+    reason for every skip; committed here. A concurrent enrollment of the same contact makes
+    the insert fail on UNIQUE(sequence_id, contact_id), and a concurrent re-enrollment of
+    the same finished run fails on UNIQUE(enrollment_id, run) of its archived copy: the
+    attempt then runs once more and finds the new run, so nobody is ever enrolled twice.
+
+    `contexts` gives some contacts their own context (the event that triggered each)."""
+    scope = _Scope(sequence, segment_id)
+    per_contact = contexts or {}
+    try:
+        return _enroll(scope, candidates, now, reason, context or {}, per_contact)
+    except IntegrityError:
+        db.session.rollback()
+    return _enroll(scope, candidates, now, reason, context or {}, per_contact)
+
+
+def _enroll(
+    scope: _Scope,
+    candidates: list[Candidate],
+    now: datetime,
+    reason: str,
+    context: Mapping[str, Any],
+    contexts: Mapping[uuid.UUID, Mapping[str, Any]],
+) -> EnrollResult:
     result = EnrollResult()
+    sequence = scope.sequence
     if sequence.status not in ("active", "paused"):
-        for contact in contacts:
+        for contact in candidates:
             result.skip(_who(contact), f"the sequence is {sequence.status}; activate it first")
         return result
-    existing = _existing_enrollments(sequence, [c.id for c in contacts])
+    unique = list({c.id: c for c in candidates}.values())
+    existing = scope.existing([c.id for c in unique])
+    suppressed = scope.suppressed([c.email for c in unique])
     entry = uuid.UUID(build_graph(sequence.steps, sequence.connections).entry_id)
-    rows, seen = [], set()
-    for contact in contacts:
-        if contact.id in seen:
-            continue
-        seen.add(contact.id)
-        if contact.unsubscribed_at is not None:
+    rule = sequence.re_enrollment_config
+    rows, again, history = [], [], []
+    for contact in unique:
+        earlier = existing.get(contact.id)
+        if contact.unsubscribed:
             result.skip(_who(contact), "unsubscribed")
-        elif contact.id in existing:
-            state = existing[contact.id]
-            result.skip(_who(contact), f"already enrolled ({state})")
+        elif contact.email.lower() in suppressed:
+            result.skip(_who(contact), f"suppressed ({suppressed[contact.email.lower()]})")
+        elif earlier is None:
+            own = contexts.get(contact.id, context)
+            rows.append(_new_enrollment(sequence, contact, entry, now, reason, own))
+            result.enrolled.append(contact.id)
+        elif why := reentry.refusal(
+            rule, reentry.EarlierRun(earlier.status, earlier.finished_at, earlier.runs), now
+        ):
+            result.skip(_who(contact), why)
         else:
-            rows.append(_new_enrollment(sequence, contact, entry, now, reason, context or {}))
+            history.append(_history_row(sequence, contact.id, earlier))
+            own = contexts.get(contact.id, context)
+            again.append(_restart(earlier, entry, now, reason, own))
             result.enrolled.append(contact.id)
     insert_rows(ContactSequence.__table__, rows)
+    insert_rows(EnrollmentRun.__table__, history)
+    update_rows(ContactSequence.__table__, again)
+    result.re_enrolled = len(again)
     db.session.commit()
+    if result.enrolled:
+        nudge_processor()
     return result
 
 
-def _existing_enrollments(sequence: Sequence, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """Status of each contact already enrolled, looked up in chunks (bind-parameter limits)."""
-    found: dict[uuid.UUID, str] = {}
-    for start in range(0, len(ids), ID_CHUNK):
-        chunk = ids[start : start + ID_CHUNK]
-        rows = db.session.execute(
-            select(ContactSequence.contact_id, ContactSequence.status).where(
-                ContactSequence.sequence_id == sequence.id,
-                ContactSequence.contact_id.in_(chunk),
+_EARLIER_COLUMNS = (
+    ContactSequence.contact_id,
+    ContactSequence.id,
+    ContactSequence.status,
+    ContactSequence.finished_at,
+    ContactSequence.runs,
+    ContactSequence.enrolled_at,
+    ContactSequence.enroll_reason,
+    ContactSequence.exit_reason,
+)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Where the candidates come from: a list (looked up in chunks of ids, for the
+    bind-parameter limits) or a whole segment (looked up by one join on it)."""
+
+    sequence: Sequence
+    segment_id: uuid.UUID | None
+
+    def existing(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, _Earlier]:
+        """Each candidate's enrollment row in this sequence, if it has one."""
+        query = select(*_EARLIER_COLUMNS).where(ContactSequence.sequence_id == self.sequence.id)
+        if self.segment_id is not None:
+            rows = db.session.execute(query.join(*self._members(ContactSequence.contact_id)))
+            return {row[0]: _Earlier(*row[1:]) for row in rows}
+        found: dict[uuid.UUID, _Earlier] = {}
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            rows = db.session.execute(query.where(ContactSequence.contact_id.in_(chunk)))
+            found.update((row[0], _Earlier(*row[1:])) for row in rows)
+        return found
+
+    def suppressed(self, emails: list[str]) -> dict[str, str]:
+        """{lowercased email: reason} for candidates on the workspace's suppression list."""
+        workspace_id = self.sequence.workspace_id
+        if self.segment_id is not None:
+            rows = db.session.execute(
+                select(Suppression.email, Suppression.reason)
+                .join(Contact, Contact.email == Suppression.email)
+                .join(*self._members(Contact.id))
+                .where(
+                    Suppression.workspace_id == workspace_id, Contact.workspace_id == workspace_id
+                )
             )
+            return {email: reason for email, reason in rows}
+        found: dict[str, str] = {}
+        for start in range(0, len(emails), ID_CHUNK):
+            chunk = emails[start : start + ID_CHUNK]
+            found.update(
+                (e.lower(), why) for e, why in suppressed_emails(workspace_id, chunk).items()
+            )
+        return found
+
+    def _members(self, contact_id: Any) -> tuple[Any, Any]:
+        return SegmentMembership, (SegmentMembership.contact_id == contact_id) & (
+            SegmentMembership.segment_id == self.segment_id
         )
-        found.update((contact_id, status) for contact_id, status in rows)
-    return found
 
 
 def _new_enrollment(
     sequence: Sequence,
-    contact: Contact,
+    contact: Candidate,
     entry: uuid.UUID,
     now: datetime,
     reason: str,
@@ -102,12 +250,56 @@ def _new_enrollment(
         "context_data": dict(context),
         "visits": {},
         "enroll_reason": reason,
+        "runs": 1,
         "created_at": now,
         "updated_at": now,
     }
 
 
-def _who(contact: Contact) -> dict[str, Any]:
+def _history_row(sequence: Sequence, contact_id: uuid.UUID, earlier: _Earlier) -> dict[str, Any]:
+    """The finished run, archived before its row starts the next one."""
+    return {
+        "tenant_id": sequence.tenant_id,
+        "workspace_id": sequence.workspace_id,
+        "enrollment_id": earlier.id,
+        "sequence_id": sequence.id,
+        "contact_id": contact_id,
+        "run": earlier.runs,
+        "status": earlier.status,
+        "enrolled_at": earlier.enrolled_at,
+        "finished_at": earlier.finished_at,
+        "enroll_reason": earlier.enroll_reason,
+        "exit_reason": earlier.exit_reason,
+    }
+
+
+def _restart(
+    earlier: _Earlier,
+    entry: uuid.UUID,
+    now: datetime,
+    reason: str,
+    context: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The same row as a new run from the entry step. `visits` is kept: the step log's
+    rotation keeps counting, so no step of the new run can collide with one already taken."""
+    return {
+        "id": earlier.id,
+        "status": "active",
+        "current_step_id": entry,
+        "step_started_at": None,
+        "enrolled_at": now,
+        "last_step_completed_at": None,
+        "next_execution_at": now,
+        "finished_at": None,
+        "context_data": dict(context),
+        "enroll_reason": reason,
+        "exit_reason": None,
+        "runs": earlier.runs + 1,
+        "updated_at": now,
+    }
+
+
+def _who(contact: Candidate) -> dict[str, Any]:
     return {"contact_id": str(contact.id), "email": contact.email}
 
 
@@ -145,12 +337,41 @@ def list_enrollments(
     return list(db.session.execute(stmt))
 
 
-def enrollment_to_dict(row: Any) -> dict[str, Any]:
-    """One row of list_enrollments as the API shows it."""
-    enrollment: ContactSequence = row.ContactSequence
+def earlier_runs(enrollment_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[EnrollmentRun]]:
+    """The archived earlier runs of these enrollments, oldest first, in one query."""
+    ids = list(enrollment_ids)
+    found: dict[uuid.UUID, list[EnrollmentRun]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    rows = db.session.scalars(
+        select(EnrollmentRun)
+        .where(EnrollmentRun.enrollment_id.in_(ids))
+        .order_by(EnrollmentRun.enrollment_id, EnrollmentRun.run)
+    )
+    for run in rows:
+        found[run.enrollment_id].append(run)
+    return found
 
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def run_to_dict(run: EnrollmentRun) -> dict[str, Any]:
+    return {
+        "run": run.run,
+        "status": run.status,
+        "enrolled_at": _iso(run.enrolled_at),
+        "finished_at": _iso(run.finished_at),
+        "enroll_reason": run.enroll_reason,
+        "exit_reason": run.exit_reason,
+    }
+
+
+def enrollment_to_dict(row: Any, history: Iterable[EnrollmentRun] = ()) -> dict[str, Any]:
+    """One row of list_enrollments as the API shows it, with its earlier runs if given."""
+    enrollment: ContactSequence = row.ContactSequence
+    iso = _iso
 
     return {
         "id": str(enrollment.id),
@@ -165,6 +386,8 @@ def enrollment_to_dict(row: Any) -> dict[str, Any]:
         "enroll_reason": enrollment.enroll_reason,
         "exit_reason": enrollment.exit_reason,
         "waiting": waiting_reason(row),
+        "run": enrollment.runs,
+        "earlier_runs": [run_to_dict(run) for run in history],
     }
 
 

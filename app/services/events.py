@@ -15,7 +15,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -25,6 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Contact, ContactEvent, EventReceipt, Workspace
 from app.services.contacts import ContactError, normalise_email
+from app.services.reactions import after_change
+from app.services.triggers import enroll_on_events
 from app.services.waits import nudge_processor, wake_for_events
 
 MAX_BATCH = 1000
@@ -77,6 +79,7 @@ class EventOutcome:
 class IngestResult:
     events: list[EventOutcome]
     woken: int
+    stored: list[dict[str, Any]] = field(default_factory=list)  # the new events, with ids
 
     @property
     def accepted(self) -> int:
@@ -229,6 +232,9 @@ def ingest_events(workspace: Workspace, body: Any, now: datetime) -> IngestResul
         raise
     if result.woken:
         nudge_processor()
+    if result.stored:
+        enroll_on_events(workspace.id, result.stored, now)
+        after_change(workspace.id, (), result.stored, now)
     return result
 
 
@@ -286,7 +292,8 @@ def _store(workspace: Workspace, events: list[IncomingEvent], now: datetime) -> 
         o if isinstance(o, EventOutcome) else EventOutcome(ids[o.index], o.client_id, o.status)
         for o in outcomes
     ]
-    return IngestResult(resolved, woken)
+    stored = [{**row, "id": ids[i]} for i, row in enumerate(rows)]
+    return IngestResult(resolved, woken, stored)
 
 
 def _insert_events(rows: list[dict[str, Any]]) -> list[int]:

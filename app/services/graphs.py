@@ -41,8 +41,13 @@ class _Edge(NamedTuple):
     label: str | None
 
 
-def build_graph(steps: Iterable[SequenceStep], connections: Iterable[SequenceConnection]) -> Graph:
-    """The engine's view of stored rows; the entry step follows the format's rule."""
+def build_graph(
+    steps: Iterable[SequenceStep],
+    connections: Iterable[SequenceConnection],
+    exit_goals: Iterable[str] = (),
+) -> Graph:
+    """The engine's view of stored rows; the entry step follows the format's rule.
+    `exit_goals` are the goals whose conversion ends the enrollment (`exit.goals`)."""
     ordered = sorted(steps, key=lambda s: s.sort_order)
     edges = [
         _Edge(str(c.source_step_id), str(c.target_step_id), c.condition_label) for c in connections
@@ -55,7 +60,7 @@ def build_graph(steps: Iterable[SequenceStep], connections: Iterable[SequenceCon
         for s in ordered
     }
     entry = entry_step_id([_Node(step_id) for step_id in graph_steps], edges)
-    return Graph(entry_id=entry, steps=graph_steps)
+    return Graph(entry_id=entry, steps=graph_steps, exit_goals=frozenset(exit_goals))
 
 
 def load_sequences(versions: dict[uuid.UUID, int]) -> dict[uuid.UUID, LoadedSequence]:
@@ -87,7 +92,11 @@ def load_sequences(versions: dict[uuid.UUID, int]) -> dict[uuid.UUID, LoadedSequ
             loaded = LoadedSequence(
                 seq.id,
                 seq.version,
-                build_graph(steps_by_seq.get(seq.id, []), conns_by_seq.get(seq.id, [])),
+                build_graph(
+                    steps_by_seq.get(seq.id, []),
+                    conns_by_seq.get(seq.id, []),
+                    (seq.exit_config or {}).get("goals") or (),
+                ),
                 (seq.settings or {}).get("timezone"),
                 {str(step.id): step.id for step in steps_by_seq.get(seq.id, [])},
             )

@@ -39,6 +39,7 @@ from app.models import (
     Workspace,
 )
 from app.services.events import RECEIPT_TTL
+from app.services.reactions import after_change
 from app.services.suppression import exit_enrollments, suppress
 from app.services.waits import nudge_processor, wake_for_events
 
@@ -258,6 +259,8 @@ def receive(workspace: Workspace, raw: bytes | None, now: datetime) -> InboundRe
         return InboundResult(matched=True, event=kind, duplicate=True)
     if kind in ("replied", "bounced") and not result.duplicate:
         nudge_processor()
+    if not result.duplicate:
+        after_change(workspace.id, [outbound.contact_id], (), now)
     return result
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from app.core import engine, timing, waits
 from app.extensions import db
@@ -38,9 +38,11 @@ from app.models import (
     Workspace,
 )
 from app.services.bulk import insert_rows, update_rows
-from app.services.enrollment import enroll_contacts
+from app.services.goals import record_conversions
 from app.services.graphs import LoadedSequence, load_sequences
 from app.services.links import sender_domain
+from app.services.moves import Move, move_contacts
+from app.services.reactions import after_change
 from app.services.waits import nudge_processor, wake_for_events
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             ContactSequence.visits,
             ContactSequence.context_data,
             ContactSequence.enrolled_at,
+            ContactSequence.runs,
             Sequence.version,
             Sequence.name.label("sequence_name"),
             Contact.email,
@@ -141,7 +144,8 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     contacts: dict[uuid.UUID, tuple[list[str], dict[str, Any]]] = {}
     effects: dict[uuid.UUID, list[engine.Effect]] = {}
     field_events: list[dict[str, Any]] = []
-    moves: list[tuple[Any, str]] = []
+    conversions: list[dict[str, Any]] = []
+    moves: list[Move] = []
 
     for row in rows:
         loaded = sequences[row.sequence_id]
@@ -159,9 +163,15 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
             contacts[row.contact_id] = engine.apply_effects(outcome.effects, tags, fields)
             effects.setdefault(row.contact_id, []).extend(outcome.effects)
             field_events += _field_events(row, loaded, outcome, fields, now)
-            moves += [(row, e.sequence) for e in outcome.effects if e.sequence is not None]
+            reason = f"moved from {row.sequence_name}"
+            moves += [
+                Move(row.id, row.workspace_id, row.contact_id, e.sequence, reason)
+                for e in outcome.effects
+                if e.sequence is not None
+            ]
         logs += _log_rows(row, loaded, outcome, now)
         messages += _message_rows(row, loaded, outcome, now, domain)
+        conversions += _conversion_rows(row, loaded, outcome, now)
         updates.append(_enrollment_update(row, loaded, outcome, now))
         stats.steps += len(outcome.taken)
         stats.emails += len(outcome.emails)
@@ -171,14 +181,35 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
 
     insert_rows(StepLog.__table__, logs)
     insert_rows(OutboundMessage.__table__, messages)
+    record_conversions(conversions)
     update_rows(ContactSequence.__table__, updates)
     woken = _write_contact_effects(effects, field_events, now)
     db.session.commit()
     if woken:
         nudge_processor()
-    stats.moved = _move(moves, now)
+    stats.moved = move_contacts(moves, now)
+    _react(rows, effects, field_events, now)
     stats.batches, stats.enrollments = 1, len(rows)
     return stats
+
+
+def _react(
+    rows: list[Any],
+    effects: dict[uuid.UUID, list[engine.Effect]],
+    field_events: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Contacts whose tags or fields the batch's actions changed may convert goals or join
+    segments: one reaction per workspace, after the commit."""
+    if not effects:
+        return
+    workspaces = {row.contact_id: row.workspace_id for row in rows}
+    by_workspace: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for contact_id in effects:
+        by_workspace.setdefault(workspaces[contact_id], set()).add(contact_id)
+    for workspace_id, contact_ids in by_workspace.items():
+        found = [e for e in field_events if e["workspace_id"] == workspace_id]
+        after_change(workspace_id, contact_ids, found, now)
 
 
 def _write_contact_effects(
@@ -246,64 +277,6 @@ def _field_events(
             }
         )
     return found
-
-
-def _move(moves: list[tuple[Any, str]], now: datetime) -> int:
-    """Enroll moved contacts in their target sequences (same workspace, active or paused):
-    one lookup for the targets and the contacts, one enroll call per target and source.
-    Runs after the batch's commit (enrolling commits); a missing target is logged and
-    skipped, the move's exit stands. Returns how many were enrolled."""
-    if not moves:
-        return 0
-    workspaces = {row.workspace_id for row, _ in moves}
-    names = {name for _, name in moves}
-    try:
-        targets: dict[tuple[uuid.UUID, str], Sequence] = {}
-        candidates = db.session.scalars(
-            select(Sequence)
-            .where(
-                Sequence.workspace_id.in_(workspaces),
-                Sequence.name.in_(names),
-                Sequence.status.in_(("active", "paused")),
-            )
-            # Of two sequences with the same name, an active one wins, then the newest.
-            .order_by(Sequence.status, Sequence.created_at.desc())
-        )
-        for sequence in candidates:
-            targets.setdefault((sequence.workspace_id, sequence.name), sequence)
-        people = {
-            c.id: c
-            for c in db.session.scalars(
-                select(Contact).where(Contact.id.in_({row.contact_id for row, _ in moves}))
-            )
-        }
-        groups: dict[tuple[uuid.UUID, str, str], list[Contact]] = {}
-        for row, name in moves:
-            target = targets.get((row.workspace_id, name))
-            if target is None:
-                log.warning(
-                    "enrollment %s: no active or paused sequence named %r to move to; skipped",
-                    row.id,
-                    name,
-                )
-                continue
-            groups.setdefault((row.workspace_id, name, row.sequence_name), []).append(
-                people[row.contact_id]
-            )
-        enrolled = 0
-        for (workspace_id, name, source), found in groups.items():
-            result = enroll_contacts(
-                targets[(workspace_id, name)], found, now, reason=f"moved from {source}"
-            )
-            enrolled += len(result.enrolled)
-            for skipped in result.skipped:
-                log.info("move to %r skipped %s: %s", name, skipped["email"], skipped["reason"])
-        return enrolled
-    except SQLAlchemyError:
-        # The batch itself is committed; a failed move must not stop the processor.
-        db.session.rollback()
-        log.exception("moving contacts to %s failed", sorted(names))
-        return 0
 
 
 def _events_for_batch(
@@ -458,6 +431,28 @@ def _message_rows(
             }
         )
     return rows
+
+
+def _conversion_rows(
+    row: Any, loaded: LoadedSequence, outcome: engine.Outcome, now: datetime
+) -> list[dict[str, Any]]:
+    """Conversions of the goal steps taken, at those steps (recorded once per run)."""
+    return [
+        {
+            "tenant_id": row.tenant_id,
+            "workspace_id": row.workspace_id,
+            "enrollment_id": row.id,
+            "sequence_id": row.sequence_id,
+            "contact_id": row.contact_id,
+            "run": row.runs,
+            "goal": reached.goal,
+            "step_id": loaded.step_uuids[reached.step_id],
+            "source": "goal_step",
+            "event_id": None,
+            "converted_at": now,
+        }
+        for reached in outcome.conversions
+    ]
 
 
 def _enrollment_update(

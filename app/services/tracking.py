@@ -21,6 +21,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.mail.tracking import TRACKED_SCHEMES, add_open_pixel, rewrite_links
 from app.models import ContactEvent, OutboundMessage, SequenceStep
+from app.services.reactions import after_change
 from app.services.waits import nudge_processor, wake_for_events
 
 _CLICK_SALT = "click"
@@ -195,3 +196,5 @@ def _record(message: _Sent, kind: str, now: datetime, url: str | None = None) ->
     db.session.commit()
     if woken:
         nudge_processor()
+    if kind != "bot_click":
+        after_change(message.workspace_id, (), [event], now)

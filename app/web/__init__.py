@@ -4,4 +4,16 @@ from flask import Blueprint
 
 web_bp = Blueprint("web", __name__)
 
-from app.web import auth, builder, launch, pages, panels, tracking, unsubscribe  # noqa: E402,F401  (routes register on import)
+from app.web import (  # noqa: E402,F401  (routes register on import)
+    auth,
+    builder,
+    contacts,
+    forms,
+    gallery,
+    launch,
+    pages,
+    panels,
+    segments,
+    tracking,
+    unsubscribe,
+)

@@ -69,7 +69,10 @@ def archive_sequence(sequence_id: uuid.UUID) -> Any:
 def enrollments() -> Any:
     rows = enrollment_service.list_enrollments(current_user.workspace_id)
     return render_template(
-        "pages/enrollments.html", rows=rows, waiting_reason=enrollment_service.waiting_reason
+        "pages/enrollments.html",
+        rows=rows,
+        waiting_reason=enrollment_service.waiting_reason,
+        history=enrollment_service.earlier_runs(row.ContactSequence.id for row in rows),
     )
 
 

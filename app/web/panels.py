@@ -106,7 +106,7 @@ def sequence_settings(sequence_id: uuid.UUID) -> ResponseReturnValue:
     if request.form.get("_op"):
         values = apply_op(request.form, request.form["_op"])
         return _settings_fragment(sequence, FormData(values))
-    data, form = settings_from_form(request.form, _goal_names(sequence))
+    data, form = settings_from_form(request.form, _goal_step_names(sequence))
     if data is None:
         return _settings_fragment(sequence, form)
     try:
@@ -172,9 +172,10 @@ def _settings_fragment(
         editable=builder.is_editable(sequence),
         saved=state is not None,
         panel_url=url_for("web.sequence_settings", sequence_id=sequence.id),
-        goal_names=_goal_names(sequence),
+        goal_names=_exit_goal_choices(sequence, form),
         segments=_segment_names(),
         timezones=_timezones(),
+        sequences=_other_sequences(sequence),
     )
     return _fragment(page, state)
 
@@ -202,6 +203,7 @@ def _settings_of(sequence: Sequence) -> dict[str, Any]:
         "name": sequence.name,
         "description": sequence.description,
         "trigger": sequence.trigger_config,
+        "goals": sequence.goals_config,
         "exit": sequence.exit_config,
         "re_enrollment": sequence.re_enrollment_config,
         "settings": sequence.settings,
@@ -236,11 +238,22 @@ def _choices_for(sequence: Sequence, step_type: str) -> dict[str, Any]:
 def _goal_names(sequence: Sequence) -> list[str]:
     """Goals an exit rule may name: the sequence's goal definitions and its goal steps."""
     names = [str(goal.get("name")) for goal in sequence.goals_config or [] if goal.get("name")]
+    return list(dict.fromkeys([*names, *_goal_step_names(sequence)]))
+
+
+def _goal_step_names(sequence: Sequence) -> list[str]:
+    names = []
     for step in sequence.steps:
         goal = (step.config or {}).get("goal") if step.type == "goal" else None
         if isinstance(goal, str) and goal.strip():
             names.append(goal)
-    return list(dict.fromkeys(names))
+    return names
+
+
+def _exit_goal_choices(sequence: Sequence, form: FormData) -> list[str]:
+    """The goal steps' names and the goals as the settings form now defines them."""
+    defined = [form.get(f"goals.{index}.name").strip() for index in form.rows("goals")]
+    return list(dict.fromkeys([*filter(None, defined), *_goal_step_names(sequence)]))
 
 
 def _custom_fields() -> list[str]:

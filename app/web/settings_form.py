@@ -1,4 +1,5 @@
-"""The sequence's own settings form: name, entry trigger, exit rules, re-enrollment, sending.
+"""The sequence's own settings form: name, entry trigger, goals, exit rules, re-enrollment,
+sending.
 
 Same conventions as the step forms (flat dotted names, values as typed, one message per
 field), and checked by the definition's models, so the form accepts what an import accepts.
@@ -13,10 +14,20 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from app.core.definition import settings_problems
-from app.web.step_forms import FormData, FormReader, compact, place_problems, properties_to_form
+from app.web.step_forms import (
+    FormData,
+    FormReader,
+    compact,
+    place_problems,
+    properties_to_form,
+    value_from_text,
+    value_to_text,
+)
 
 TRIGGER_TYPES = ("segment_join", "form_submission", "manual", "api_event")
 RE_ENROLLMENT_MODES = ("never", "always", "after_delay")
+GOAL_KINDS = ("field_change", "url_visit", "custom_event")
+GOAL_ACTIONS = ("exit", "move_to_sequence")
 DEFAULT_TIMEZONE = "UTC"
 
 
@@ -33,6 +44,7 @@ def settings_to_form(data: Mapping[str, Any]) -> FormData:
         *[(f"trigger.{key}", str(trigger.get(key) or "")) for key in ("segment", "form", "event")],
         *properties_to_form("trigger", trigger.get("properties")),
         *[("exit.goals", str(goal)) for goal in exit_rules.get("goals") or []],
+        *_goals_to_form(data.get("goals") or []),
         ("re_enrollment.mode", str(re_enrollment.get("mode") or "never")),
         ("re_enrollment.delay", str(re_enrollment.get("delay") or "")),
         ("re_enrollment.max_times", str(re_enrollment.get("max_times") or "")),
@@ -50,14 +62,18 @@ def settings_from_form(
 ) -> tuple[dict[str, Any] | None, FormData]:
     """Keyword arguments for `builder.update_settings`, or None and the form with messages.
 
-    Exit goals are chosen among `goal_names` (the sequence's goals and goal steps).
+    Exit goals are chosen among `goal_names` (the sequence's goal steps) and the goals
+    defined in this same form.
     """
     read = FormReader(compact(values))
+    goals = _goals(read)
+    defined = [str(goal["name"]) for goal in goals if goal.get("name")]
     data = {
         "name": read.text("name"),
         "description": read.long_text("description").strip() or None,
         "trigger": _trigger(read),
-        "exit": _exit(read, goal_names),
+        "goals": goals,
+        "exit": _exit(read, [*goal_names, *defined]),
         "re_enrollment": _re_enrollment(read),
         "settings": _settings(read),
     }
@@ -86,6 +102,44 @@ def _exit(read: FormReader, goal_names: Collection[str]) -> dict[str, Any]:
     return {"on_reply": bool(read.form.get("exit.on_reply")), "goals": goals}
 
 
+def _goals_to_form(goals: list[Any]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for index, goal in enumerate(g for g in goals if isinstance(g, dict)):
+        row, when, action = f"goals.{index}", goal.get("when") or {}, goal.get("action") or {}
+        pairs += [
+            (f"{row}.name", str(goal.get("name") or "")),
+            (f"{row}.when", str(when.get("type") or "field_change")),
+            (f"{row}.field", str(when.get("field") or "")),
+            (f"{row}.equals", value_to_text(when.get("equals"))),
+            (f"{row}.url_contains", str(when.get("url_contains") or "")),
+            (f"{row}.event", str(when.get("event") or "")),
+            (f"{row}.action", str(action.get("type") or "exit")),
+            (f"{row}.sequence", str(action.get("sequence") or "")),
+        ]
+    return pairs
+
+
+def _goals(read: FormReader) -> list[dict[str, Any]]:
+    """Goal rows: only the boxes of the chosen kind and action count."""
+    goals = []
+    for index in read.rows("goals"):
+        row = f"goals.{index}"
+        kind = read.text(f"{row}.when")
+        when: dict[str, Any] = {"type": kind}
+        if kind == "field_change":
+            when |= {"field": read.text(f"{row}.field")}
+            when["equals"] = value_from_text(read.form.get(f"{row}.equals"))
+        elif kind == "url_visit":
+            when["url_contains"] = read.text(f"{row}.url_contains")
+        elif kind == "custom_event":
+            when["event"] = read.text(f"{row}.event")
+        action: dict[str, Any] = {"type": read.text(f"{row}.action") or "exit"}
+        if action["type"] == "move_to_sequence":
+            action["sequence"] = read.text(f"{row}.sequence")
+        goals.append({"name": read.text(f"{row}.name"), "when": when, "action": action})
+    return goals
+
+
 def _re_enrollment(read: FormReader) -> dict[str, Any]:
     """Only the boxes that apply to the chosen mode count; the others may hold stale text."""
     mode = read.text("re_enrollment.mode") or "never"
@@ -112,4 +166,8 @@ def _field_name(path: str) -> str:
         return "trigger.type"
     if path.startswith("trigger.properties"):
         return "trigger.props"
+    goal = re.fullmatch(r"(goals\.\d+)\.(when|action)(?:\.(\w+))?.*", path)
+    if goal:
+        row, part, key = goal.groups()
+        return f"{row}.{key}" if key and key != "type" else f"{row}.{part}"
     return re.sub(r"^exit\.goals\.\d+.*", "exit.goals", path)

@@ -615,6 +615,7 @@ _NEW_ROWS: dict[str, tuple[tuple[str, str], ...]] = {
     "conditions": (("kind", "event"), ("event", ""), ("timeout", "")),
     "props": (("key", ""), ("value", "")),
     "items": (("kind", "email_event"),),
+    "goals": (("name", ""), ("when", "field_change"), ("action", "exit")),
 }
 _NEW_WINDOW = (
     *[("window.weekdays", day) for day in WEEKDAYS[:5]],

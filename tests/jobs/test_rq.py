@@ -38,6 +38,9 @@ def test_the_onboarding_flow_runs_through_rq(app, api, smtp_sink, redis_conn):
         "process_sequences",
         "dispatch_mail",
         "purge_event_receipts",
+        "process_contact_imports",
+        "refresh_segments",
+        "monitor_goals",
     ]
     run_worker(redis_conn)
     assert len(smtp_sink.messages) == 3
@@ -84,6 +87,9 @@ def test_the_schedule_is_data_with_a_pure_due_rule():
         "process_sequences",
         "dispatch_mail",
         "purge_event_receipts",
+        "process_contact_imports",
+        "refresh_segments",
+        "monitor_goals",
     }
     assert should_run(None, 5, 100.0)
     assert not should_run(98.0, 5, 100.0)

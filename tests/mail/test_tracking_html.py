@@ -55,3 +55,14 @@ def test_the_pixel_goes_before_the_closing_body_or_at_the_end() -> None:
         f"<html><body><p>x</p>{pixel}</BODY></html>"
     )
     assert add_open_pixel("<p>x</p>", "https://pm.test/t/o/t.gif") == f"<p>x</p>{pixel}"
+
+
+def test_a_link_that_a_variable_made_into_script_loses_its_href_but_keeps_its_text() -> None:
+    body = (
+        '<p><a href="javascript:alert(1)">Join</a> <a class="x" href=" JaVaScRiPt:alert(2)">B</a>'
+        ' <a href="data:text/html,hi">C</a> <a href="https://example.com/ok">OK</a></p>'
+    )
+    html, links = rewrite_links(body, tracked)
+    assert "script:" not in html.lower() and "data:" not in html
+    assert "<a >Join</a>" in html and '<a class="x" >B</a>' in html and "<a >C</a>" in html
+    assert links == ["https://example.com/ok"]

@@ -619,3 +619,56 @@ def test_the_preview_applies_a_chosen_variant(app):
     }
     response = seeded.web.submit(seeded.url("steps/email_1/preview"), data=data)
     assert "Main" in response.text and "Body B" in _unescape(response.text)
+
+
+def test_goals_are_defined_in_the_settings_panel_and_offered_as_exit_goals(app):
+    seeded = seed(app)
+    values = panel_values(seeded.web.get(seeded.url("settings")).text)
+    added = seeded.web.submit(seeded.url("settings"), data=values | {"_op": "add:goals"})
+    values = panel_values(added.text)
+    assert values["goals.0.name"] == "Paid", "the stored goal is shown"
+    assert values["goals.1.when"] == "field_change" and values["goals.1.action"] == "exit"
+    values |= {
+        "goals.1.name": "Booked Meeting",
+        "goals.1.field": "deal_stage",
+        "goals.1.equals": "Meeting Booked",
+    }
+    moved = seeded.web.submit(
+        seeded.url("settings"),
+        data=values | {"_op": "refresh", "goals.1.action": "move_to_sequence"},
+    )
+    assert "goals.1.sequence" in field_names(moved.text)
+    values = panel_values(moved.text) | {
+        "goals.1.sequence": "Pre-meeting Prep",
+        "exit.goals": ["Paid", "Booked Meeting"],
+    }
+
+    response = seeded.web.submit(seeded.url("settings"), data=values)
+
+    assert response.status_code == 200 and 'class="saved"' in response.text
+    sequence = seeded.fresh()
+    assert sequence.goals_config[0]["name"] == "Paid"
+    assert sequence.goals_config[1:] == [
+        {
+            "name": "Booked Meeting",
+            "when": {"type": "field_change", "field": "deal_stage", "equals": "Meeting Booked"},
+            "action": {"type": "move_to_sequence", "sequence": "Pre-meeting Prep"},
+        }
+    ]
+    assert sequence.exit_config["goals"] == ["Paid", "Booked Meeting"]
+    assert 'value="Booked Meeting"' in response.text, "the saved goal is an exit choice"
+
+
+def test_an_unfinished_goal_is_named_inline_and_nothing_is_saved(app):
+    seeded = seed(app)
+    values = panel_values(seeded.web.get(seeded.url("settings")).text)
+    values = panel_values(
+        seeded.web.submit(seeded.url("settings"), data=values | {"_op": "add:goals"}).text
+    )
+    response = seeded.web.submit(
+        seeded.url("settings"), data=values | {"goals.1.when": "url_visit"}
+    )
+    assert "HX-Trigger" not in response.headers
+    assert "must not be empty" in field_error(response.text, "goals.1.name")
+    assert "must not be empty" in field_error(response.text, "goals.1.url_contains")
+    assert [g["name"] for g in seeded.fresh().goals_config] == ["Paid"]

@@ -517,6 +517,28 @@ SETTINGS = {
         "event": "signed_up",
         "properties": {"plan": "pro", "seats": 5},
     },
+    "goals": [
+        {
+            "name": "Booked Meeting",
+            "when": {"type": "field_change", "field": "deal_stage", "equals": "Meeting Booked"},
+            "action": {"type": "move_to_sequence", "sequence": "Pre-meeting Prep"},
+        },
+        {
+            "name": "Seats",
+            "when": {"type": "field_change", "field": "seats", "equals": 10},
+            "action": {"type": "exit"},
+        },
+        {
+            "name": "Confirmed",
+            "when": {"type": "url_visit", "url_contains": "/meeting-confirmed"},
+            "action": {"type": "exit"},
+        },
+        {
+            "name": "Paid",
+            "when": {"type": "custom_event", "event": "paid"},
+            "action": {"type": "exit"},
+        },
+    ],
     "exit": {"on_reply": True, "goals": ["Paid"]},
     "re_enrollment": {"mode": "after_delay", "delay": "90 days", "max_times": 3},
     "settings": {"timezone": "Europe/Paris", "from_email": "team@acme.test", "from_name": "Acme"},
@@ -545,6 +567,7 @@ def test_missing_settings_get_defaults():
         "name": "Bare",
         "description": None,
         "trigger": {"type": "manual"},
+        "goals": [],
         "exit": {"on_reply": False, "goals": []},
         "re_enrollment": {"mode": "never"},
         "settings": {"timezone": "UTC"},

@@ -1,0 +1,76 @@
+"""What the contacts pages read: search, one contact's enrollments and events, the
+sequences a contact can be added to. Every query is scoped to one workspace."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from app.extensions import db
+from app.models import Contact, ContactEvent, ContactImport, ContactSequence, Sequence
+
+MAX_TERMS = 5
+
+
+def search(
+    workspace_id: uuid.UUID, query: str, limit: int, offset: int
+) -> tuple[list[Contact], int]:
+    """A page of contacts by email, and how many match: every word of the query must be
+    part of the email, first or last name (case-insensitive; % and _ match themselves)."""
+    criteria = [Contact.workspace_id == workspace_id]
+    for term in query.split()[:MAX_TERMS]:
+        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        criteria.append(
+            or_(
+                Contact.email.ilike(pattern, escape="\\"),
+                Contact.first_name.ilike(pattern, escape="\\"),
+                Contact.last_name.ilike(pattern, escape="\\"),
+            )
+        )
+    total = db.session.scalar(select(func.count()).select_from(Contact).where(*criteria)) or 0
+    rows = db.session.scalars(
+        select(Contact).where(*criteria).order_by(Contact.email).limit(limit).offset(offset)
+    )
+    return list(rows), int(total)
+
+
+def contacts_in(workspace_id: uuid.UUID, ids: list[uuid.UUID]) -> list[Contact]:
+    """These contacts, those of the workspace only, by email."""
+    stmt = Contact.in_workspace(workspace_id, Contact.id.in_(ids)).order_by(Contact.email)
+    return list(db.session.scalars(stmt))
+
+
+def enrollments_of(workspace_id: uuid.UUID, contact_id: uuid.UUID) -> list[Any]:
+    """The contact's enrollments with their sequence's name, newest first."""
+    stmt = (
+        select(ContactSequence, Sequence.name.label("sequence_name"))
+        .join(Sequence, Sequence.id == ContactSequence.sequence_id)
+        .where(
+            ContactSequence.workspace_id == workspace_id,
+            ContactSequence.contact_id == contact_id,
+        )
+        .order_by(ContactSequence.enrolled_at.desc())
+    )
+    return list(db.session.execute(stmt))
+
+
+def recent_events(workspace_id: uuid.UUID, contact_id: uuid.UUID, limit: int) -> list[Any]:
+    stmt = (
+        ContactEvent.in_workspace(workspace_id, ContactEvent.contact_id == contact_id)
+        .order_by(ContactEvent.occurred_at.desc(), ContactEvent.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def enrollable_sequences(workspace_id: uuid.UUID) -> list[Sequence]:
+    """Active and paused sequences (a paused one keeps its new enrollments waiting)."""
+    stmt = Sequence.in_workspace(workspace_id, Sequence.status.in_(("active", "paused")))
+    return list(db.session.scalars(stmt.order_by(Sequence.name)))
+
+
+def recent_imports(workspace_id: uuid.UUID, limit: int) -> list[ContactImport]:
+    stmt = ContactImport.in_workspace(workspace_id).order_by(ContactImport.created_at.desc())
+    return list(db.session.scalars(stmt.limit(limit)))

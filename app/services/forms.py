@@ -1,0 +1,430 @@
+"""Hosted forms: one per `form_submission` trigger name, served publicly at `/f/<public_id>`.
+
+A submission creates or updates the contact, records a `form_submitted` event and enrolls
+the contact wherever an active sequence's form trigger names the form. The page is public
+and embeddable, so it carries no CSRF token: a hidden honeypot field and a per-IP rate
+limit (counted from the submission log, one indexed query) keep bots out. Client IPs are
+stored only as a salted hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import Contact, ContactEvent, Form, FormSubmission, Sequence
+from app.services import reactions, triggers
+from app.services.contacts import ContactError, normalise_email
+from app.services.waits import nudge_processor, wake_for_events
+
+HONEYPOT = "website"
+"""A field people never see (hidden by CSS, skipped by Tab) and form-filling bots fill in."""
+RATE_LIMIT = 5
+RATE_WINDOW = timedelta(minutes=10)
+"""At most RATE_LIMIT accepted submissions per client IP per form within RATE_WINDOW."""
+
+FIELD_TYPES = ("text", "email", "tel", "textarea")
+CONTACT_COLUMNS = ("first_name", "last_name")
+"""Fields stored on the contact's own columns; any other field goes in `contact.fields`."""
+RESERVED_NAMES = frozenset({HONEYPOT, "csrf_token"})
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+MAX_LABEL = 100
+MAX_MESSAGE = 1000
+MAX_URL = 2000
+MAX_VALUE = {"email": 320, "first_name": 255, "last_name": 255}
+MAX_CUSTOM_VALUE = 2000
+
+DEFAULT_FIELDS: list[dict[str, Any]] = [
+    {"name": "email", "label": "Email", "type": "email", "required": True},
+    {"name": "first_name", "label": "First name", "type": "text", "required": False},
+]
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "success_message": "Thank you! Check your inbox in a moment.",
+    "redirect_url": "",
+}
+
+
+class FormError(ValueError):
+    """Refused form settings: a message per field key (`success_message`, `fields.2.label`)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class SubmitResult:
+    """What became of a submission: accepted, honeypot, rate_limited or invalid."""
+
+    outcome: str
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    contact_id: uuid.UUID | None = None
+    created: bool = False
+    enrolled_in: list[uuid.UUID] = field(default_factory=list)  # sequence ids
+    events: list[dict[str, Any]] = field(default_factory=list)  # the form_submitted event
+
+
+@dataclass
+class FormOverview:
+    """A form as the forms page lists it."""
+
+    form: Form
+    sequences: list[Sequence]
+    counts: dict[str, int]
+
+
+# --- forms ------------------------------------------------------------------------------
+
+
+def ensure_form(workspace_id: uuid.UUID, tenant_id: uuid.UUID, name: str) -> Form:
+    """The workspace's form of this name, created with the default fields if missing; safe
+    against a concurrent creation of the same one (the insert then does nothing)."""
+    _insert_missing(workspace_id, tenant_id, [name])
+    db.session.commit()
+    return db.session.scalars(Form.in_workspace(workspace_id, Form.name == name)).one()
+
+
+def ensure_forms_for_workspace(workspace_id: uuid.UUID) -> list[Form]:
+    """A form for every form trigger of the workspace's sequences (archived ones aside);
+    returns all the workspace's forms by name."""
+    sequences = _form_sequences(workspace_id)
+    if sequences:
+        names = {_form_name(s) for s in sequences}
+        existing = set(
+            db.session.scalars(select(Form.name).where(Form.workspace_id == workspace_id))
+        )
+        if names - existing:
+            _insert_missing(workspace_id, sequences[0].tenant_id, sorted(names - existing))
+            db.session.commit()
+    return list(db.session.scalars(Form.in_workspace(workspace_id).order_by(Form.name)))
+
+
+def overview(workspace_id: uuid.UUID) -> list[FormOverview]:
+    """Every form with the sequences it triggers and its submissions counted by outcome."""
+    forms = ensure_forms_for_workspace(workspace_id)
+    by_name: dict[str, list[Sequence]] = {}
+    for sequence in _form_sequences(workspace_id):
+        by_name.setdefault(_form_name(sequence), []).append(sequence)
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    rows = db.session.execute(
+        select(FormSubmission.form_id, FormSubmission.outcome, func.count())
+        .where(FormSubmission.workspace_id == workspace_id)
+        .group_by(FormSubmission.form_id, FormSubmission.outcome)
+    )
+    for form_id, outcome, count in rows:
+        counts.setdefault(form_id, {})[outcome] = count
+    return [
+        FormOverview(
+            form,
+            by_name.get(form.name, []),
+            {"accepted": 0, "honeypot": 0, "rate_limited": 0, **counts.get(form.id, {})},
+        )
+        for form in forms
+    ]
+
+
+def get_form(workspace_id: uuid.UUID, form_id: uuid.UUID) -> Form | None:
+    return db.session.scalar(Form.in_workspace(workspace_id, Form.id == form_id))
+
+
+def get_public(public_id: str) -> Form | None:
+    """The form behind a public link; the unguessable id is the only key a visitor has."""
+    return db.session.scalar(select(Form).where(Form.public_id == public_id))
+
+
+def settings_of(form: Form) -> dict[str, Any]:
+    """The form's settings with defaults for anything unset."""
+    return {**DEFAULT_SETTINGS, **(form.settings or {})}
+
+
+def update_form(form: Form, data: Mapping[str, Any]) -> Form:
+    """Change what `data` names (`fields`, `success_message`, `redirect_url`) after checking
+    all of it; FormError names every problem and nothing is saved."""
+    errors: dict[str, str] = {}
+    fields = form.fields
+    if "fields" in data:
+        fields = _checked_fields(data["fields"], errors)
+    settings = settings_of(form)
+    if "success_message" in data:
+        message = str(data["success_message"] or "").strip()
+        if not message:
+            errors["success_message"] = "write the message people see after submitting"
+        elif len(message) > MAX_MESSAGE:
+            errors["success_message"] = f"keep the message under {MAX_MESSAGE} characters"
+        settings["success_message"] = message
+    if "redirect_url" in data:
+        url = str(data["redirect_url"] or "").strip()
+        problem = _redirect_problem(url)
+        if problem:
+            errors["redirect_url"] = problem
+        settings["redirect_url"] = url
+    if errors:
+        raise FormError(errors)
+    form.fields = fields
+    form.settings = settings
+    db.session.commit()
+    return form
+
+
+# --- submissions ------------------------------------------------------------------------
+
+
+def submit(form: Form, data: Mapping[str, str], ip: str, now: datetime) -> SubmitResult:
+    """Take one POST of the hosted form; see the module docstring for what it does."""
+    if str(data.get(HONEYPOT) or "").strip():
+        _log(form, hash_ip(ip), "honeypot", None, now)
+        db.session.commit()
+        return SubmitResult("honeypot")
+    values, errors = _checked_values(form, data)
+    try:
+        result = _record(form, values, errors, hash_ip(ip), now)
+    except IntegrityError:  # the same new email arrived at the same moment through another form
+        db.session.rollback()
+        result = _record(form, values, errors, hash_ip(ip), now)
+    if result.outcome != "accepted" or result.contact_id is None:
+        return result
+    contact = db.session.get(Contact, result.contact_id)
+    enrolled = triggers.enroll_on_trigger(
+        form.workspace_id,
+        "form_submission",
+        form.name,
+        [contact],
+        now,
+        context={"trigger": {"form": form.name, "properties": values}},
+    )
+    result.enrolled_in = [sid for sid, outcome in enrolled.items() if outcome.enrolled]
+    reactions.after_change(form.workspace_id, [contact.id], result.events, now)
+    return result
+
+
+def hash_ip(ip: str) -> str:
+    """sha256 of the client IP salted with the app's secret: comparable, not reversible."""
+    salt = str(current_app.config["SECRET_KEY"])
+    return hashlib.sha256(f"{salt}:{ip}".encode()).hexdigest()
+
+
+def _record(
+    form: Form, values: dict[str, str], errors: dict[str, str], ip_hash: str, now: datetime
+) -> SubmitResult:
+    """Rate limit, then store contact, event and log entry in one transaction. The form's
+    row lock (PostgreSQL) serialises its submissions, so the count is exact."""
+    db.session.execute(select(Form.id).where(Form.id == form.id).with_for_update())
+    recent = db.session.scalar(
+        select(func.count())
+        .select_from(FormSubmission)
+        .where(
+            FormSubmission.form_id == form.id,
+            FormSubmission.ip_hash == ip_hash,
+            FormSubmission.submitted_at > now - RATE_WINDOW,
+            FormSubmission.outcome == "accepted",
+        )
+    )
+    if recent >= RATE_LIMIT:
+        _log(form, ip_hash, "rate_limited", None, now)
+        db.session.commit()
+        return SubmitResult("rate_limited", values)
+    if errors:
+        db.session.rollback()
+        return SubmitResult("invalid", values, errors)
+    contact, created = _upsert_contact(form, values)
+    event = ContactEvent(
+        tenant_id=form.tenant_id,
+        workspace_id=form.workspace_id,
+        contact_id=contact.id,
+        type="form_submitted",
+        properties={"form": form.name, "fields": values},
+        occurred_at=now,
+        recorded_at=now,
+        source="form",
+    )
+    db.session.add(event)
+    _log(form, ip_hash, "accepted", contact.id, now)
+    db.session.flush()
+    found = reactions.event_dict(event)
+    woken = wake_for_events(form.workspace_id, [event], now)
+    db.session.commit()
+    if woken:
+        nudge_processor()
+    return SubmitResult("accepted", values, contact_id=contact.id, created=created, events=[found])
+
+
+def _upsert_contact(form: Form, values: dict[str, str]) -> tuple[Contact, bool]:
+    """Create the contact or update the fields submitted non-empty; unsubscribes and the
+    suppression list are never touched (enrolling skips those contacts)."""
+    contact = db.session.scalar(
+        Contact.in_workspace(form.workspace_id, Contact.email == values["email"])
+    )
+    created = contact is None
+    if contact is None:
+        contact = Contact(
+            id=uuid.uuid4(),
+            tenant_id=form.tenant_id,
+            workspace_id=form.workspace_id,
+            email=values["email"],
+            fields={},
+            tags=[],
+        )
+        db.session.add(contact)
+    custom = dict(contact.fields or {})
+    for name, value in values.items():
+        if name == "email" or not value:
+            continue
+        if name in CONTACT_COLUMNS:
+            setattr(contact, name, value)
+        else:
+            custom[name] = value
+    if custom != (contact.fields or {}):
+        contact.fields = custom
+    db.session.flush()
+    return contact, created
+
+
+def _checked_values(form: Form, data: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The submitted values of the form's fields (others ignored), and a message per bad one."""
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for spec in form.fields:
+        name, label = spec["name"], spec.get("label") or spec["name"]
+        value = str(data.get(name) or "").strip()
+        values[name] = value
+        limit = MAX_VALUE.get(name, MAX_CUSTOM_VALUE)
+        if not value:
+            if spec.get("required") or name == "email":
+                errors[name] = f"{label} is required"
+        elif len(value) > limit:
+            errors[name] = f"{label} must be at most {limit} characters"
+        elif any(ord(c) < 32 and c not in "\r\n\t" for c in value):
+            errors[name] = f"{label} contains characters that are not allowed"
+        elif name == "email":
+            try:
+                values[name] = normalise_email(value)
+            except ContactError:
+                errors[name] = "enter a valid email address, such as name@example.com"
+    return values, errors
+
+
+def _checked_fields(raw: Any, errors: dict[str, str]) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not raw:
+        errors["fields"] = "a form needs at least its email field"
+        return []
+    fields: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, spec in enumerate(raw):
+        key = f"fields.{i}"
+        if not isinstance(spec, Mapping):
+            errors[key] = "each field must be an object with name, label, type and required"
+            continue
+        name = str(spec.get("name") or "").strip()
+        label = str(spec.get("label") or "").strip()
+        kind = str(spec.get("type") or "text")
+        if not FIELD_NAME.match(name):
+            errors[f"{key}.name"] = (
+                "a field name uses lowercase letters, digits and _ and starts with a letter"
+            )
+        elif name in RESERVED_NAMES:
+            errors[f"{key}.name"] = f"{name!r} is reserved; choose another name"
+        elif name in seen:
+            errors[f"{key}.name"] = f"the form already has a field named {name!r}"
+        seen.add(name)
+        if not label:
+            errors[f"{key}.label"] = "give the field a label"
+        elif len(label) > MAX_LABEL:
+            errors[f"{key}.label"] = f"keep the label under {MAX_LABEL} characters"
+        if kind not in FIELD_TYPES:
+            errors[f"{key}.type"] = f"choose one of {', '.join(FIELD_TYPES)}"
+        required = bool(spec.get("required")) or name == "email"
+        fields.append(
+            {
+                "name": name,
+                "label": label,
+                "type": "email" if name == "email" else kind,
+                "required": required,
+            }
+        )
+    if "email" not in seen:
+        errors["fields"] = "the email field cannot be removed: it identifies the contact"
+    return fields
+
+
+def _redirect_problem(url: str) -> str | None:
+    """Why a redirect URL is refused: only absolute http(s) addresses (no `javascript:`)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or len(url) > MAX_URL
+        or any(c.isspace() or ord(c) < 32 for c in url)
+    ):
+        return "enter a full http:// or https:// address, or leave it empty"
+    return None
+
+
+def _log(
+    form: Form, ip_hash: str, outcome: str, contact_id: uuid.UUID | None, now: datetime
+) -> None:
+    db.session.add(
+        FormSubmission(
+            tenant_id=form.tenant_id,
+            workspace_id=form.workspace_id,
+            form_id=form.id,
+            contact_id=contact_id,
+            ip_hash=ip_hash,
+            outcome=outcome,
+            submitted_at=now,
+        )
+    )
+
+
+def _insert_missing(workspace_id: uuid.UUID, tenant_id: uuid.UUID, names: list[str]) -> None:
+    """Insert forms by these names unless present (ON CONFLICT DO NOTHING); caller commits."""
+    dialect = db.session.connection().dialect.name
+    make_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant_id,
+            "workspace_id": workspace_id,
+            "name": name,
+            "public_id": secrets.token_urlsafe(12),
+            "fields": [dict(f) for f in DEFAULT_FIELDS],
+            "settings": dict(DEFAULT_SETTINGS),
+        }
+        for name in names
+    ]
+    db.session.execute(
+        make_insert(Form.__table__)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "name"])
+    )
+
+
+def _form_sequences(workspace_id: uuid.UUID) -> list[Sequence]:
+    """The workspace's sequences (archived aside) whose trigger names a form."""
+    candidates = db.session.scalars(
+        Sequence.in_workspace(workspace_id, Sequence.status != "archived").order_by(Sequence.name)
+    )
+    return [s for s in candidates if _form_name(s)]
+
+
+def _form_name(sequence: Sequence) -> str:
+    trigger = sequence.trigger_config or {}
+    if trigger.get("type") != "form_submission":
+        return ""
+    return str(trigger.get("form") or "")
