@@ -34,3 +34,4 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/processor.py
+	$(BIN)/python bench/bulk_enroll.py --sqlite

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import User, Workspace
-from app.services import accounts, contacts, enrollment, sequences
+from app.services import accounts, contacts, segments, sequences
 
 SEED_DATA = Path(__file__).parent / "seed_data"
 ONBOARDING = SEED_DATA / "onboarding.yaml"
@@ -37,7 +37,9 @@ def seed_demo(now: datetime) -> tuple[Workspace, bool]:
     sequence = sequences.create_sequence(workspace, definition)
     sequences.set_status(sequence, "activate", now)
     people = [contacts.upsert_contact(workspace, data)[0] for data in DEMO_CONTACTS]
-    enrollment.enroll_contacts(sequence, people, now, reason="demo")
+    # Joining "New Signups" is the onboarding's trigger: the demo enrolls them that way.
+    signups = segments.create_segment(workspace, "New Signups", "static", None, now)
+    segments.add_members(signups, [person.id for person in people], now, source="demo")
     sequences.create_sequence(workspace, sequences.parse_input(FAST_TRACK.read_text()))
     return workspace, True
 

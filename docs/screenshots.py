@@ -24,7 +24,7 @@ from app.services.scheduling import run_tick  # noqa: E402
 from tests.browser.chromium import CHROMIUM_ARGS  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-PAGES = ("sequences", "enrollments", "outbox")
+PAGES = ("sequences", "enrollments", "outbox", "templates", "contacts", "segments", "forms")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
+from itertools import pairwise
 from typing import Any
 
 from app.core.definition import SequenceDefinition, definition_to_dict
@@ -23,6 +24,9 @@ NODE_WIDTH, NODE_HEIGHT = 220, 90
 """A canvas node's size in canvas units (builder.css), so stored positions fit as drawn."""
 MAX_SCALE = 0.45
 """A one-step sequence is not blown up to fill the whole card."""
+MAX_COLUMNS = 4
+"""A longer chain is folded into rows (left to right, then back), so its boxes stay legible."""
+ROW_GAP = 70
 
 STEP_COLOURS = {
     "email": "#1f6feb",
@@ -95,7 +99,7 @@ def render_thumbnail(definition: SequenceDefinition | Mapping[str, Any]) -> str:
     """The graph as a standalone SVG: one <rect> per step, one edge <path> per connection."""
     document = as_document(definition)
     steps = list(document.get("steps") or [])
-    positions = step_positions(document)
+    positions = _folded(step_positions(document))
     frame = _frame(positions.values())
     label = f"Flow of {document.get('name') or 'a sequence'}"
     parts = [
@@ -109,6 +113,25 @@ def render_thumbnail(definition: SequenceDefinition | Mapping[str, Any]) -> str:
     parts += [_edge_label(edge, positions, frame) for edge in known if edge.label]
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _folded(positions: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """Columns beyond MAX_COLUMNS continue on the next row, in alternating direction."""
+    columns = sorted({x for x, _ in positions.values()})
+    if len(columns) <= MAX_COLUMNS:
+        return positions
+    rows = -(-len(columns) // MAX_COLUMNS)
+    per_row = -(-len(columns) // rows)
+    step = min(b - a for a, b in pairwise(columns))
+    top = min(y for _, y in positions.values())
+    row_height = max(y for _, y in positions.values()) - top + NODE_HEIGHT + ROW_GAP
+    folded = {}
+    for key, (x, y) in positions.items():
+        row, column = divmod(columns.index(x), per_row)
+        if row % 2:
+            column = per_row - 1 - column
+        folded[key] = (columns[0] + column * step, y + row * row_height)
+    return folded
 
 
 def _frame(positions: Any) -> _Frame:
@@ -143,18 +166,27 @@ def _box(step: Mapping[str, Any], position: tuple[int, int], frame: _Frame) -> s
 def _ends(
     edge: DraftConnection, positions: Mapping[str, tuple[int, int]]
 ) -> tuple[float, float, float, float]:
-    """From the source's right side to the target's left side, in canvas units."""
+    """From the side of the source that faces the target to the target's facing side, in
+    canvas units: right to left, left to right on a folded row, bottom to top between rows."""
     sx, sy = positions[edge.source]
     tx, ty = positions[edge.target]
-    return sx + NODE_WIDTH, sy + NODE_HEIGHT / 2, tx, ty + NODE_HEIGHT / 2
+    if tx > sx:
+        return sx + NODE_WIDTH, sy + NODE_HEIGHT / 2, tx, ty + NODE_HEIGHT / 2
+    if tx < sx:
+        return sx, sy + NODE_HEIGHT / 2, tx + NODE_WIDTH, ty + NODE_HEIGHT / 2
+    return sx + NODE_WIDTH / 2, sy + NODE_HEIGHT, tx + NODE_WIDTH / 2, ty
 
 
 def _edge(edge: DraftConnection, positions: Mapping[str, tuple[int, int]], frame: _Frame) -> str:
     sx, sy, tx, ty = _ends(edge, positions)
     x1, y1, x2, y2 = frame.x(sx), frame.y(sy), frame.x(tx), frame.y(ty)
-    bend = max(abs(x2 - x1) / 2, 12.0)
+    if x1 == x2:  # straight down to the next row
+        curve = f"M{x1} {y1} L{x2} {y2}"
+    else:
+        bend = max(abs(x2 - x1) / 2, 12.0) * (1 if x2 > x1 else -1)
+        curve = f"M{x1} {y1} C{x1 + bend} {y1} {x2 - bend} {y2} {x2} {y2}"
     return (
-        f'<path class="thumb-edge" d="M{x1} {y1} C{x1 + bend} {y1} {x2 - bend} {y2} {x2} {y2}" '
+        f'<path class="thumb-edge" d="{curve}" '
         f'fill="none" stroke="{_EDGE_COLOUR}" stroke-width="1.2"/>'
     )
 

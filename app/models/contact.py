@@ -38,6 +38,19 @@ class Contact(WorkspaceOwned, Timestamped, db.Model):
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+PROFILE_COLUMNS = (
+    Contact.id,
+    Contact.email,
+    Contact.first_name,
+    Contact.last_name,
+    Contact.timezone,
+    Contact.fields,
+    Contact.tags,
+    Contact.unsubscribed_at,
+)
+"""What bulk paths read of a contact without loading ORM objects: identity and profile."""
+
+
 class Segment(WorkspaceOwned, Timestamped, db.Model):
     __tablename__ = "segments"
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)

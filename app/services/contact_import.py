@@ -27,6 +27,7 @@ from sqlalchemy import select
 from app.core.timing import load_zone
 from app.extensions import db
 from app.models import Contact, ContactImport, Segment, Workspace
+from app.models.contact import PROFILE_COLUMNS
 from app.services import reactions, segments
 from app.services.bulk import insert_rows, update_rows
 from app.services.contacts import ContactError, normalise_email
@@ -226,16 +227,9 @@ def _write(
     existing = {
         r.email: r
         for r in db.session.execute(
-            select(
-                Contact.id,
-                Contact.email,
-                Contact.first_name,
-                Contact.last_name,
-                Contact.timezone,
-                Contact.fields,
-                Contact.tags,
-                Contact.unsubscribed_at,
-            ).where(Contact.workspace_id == job.workspace_id, Contact.email.in_(list(rows)))
+            select(*PROFILE_COLUMNS).where(
+                Contact.workspace_id == job.workspace_id, Contact.email.in_(list(rows))
+            )
         )
     }
     suppressed = suppressed_emails(job.workspace_id, list(rows))

@@ -39,6 +39,7 @@ from app.models import (
     Suppression,
     Workspace,
 )
+from app.models.contact import PROFILE_COLUMNS
 from app.services.links import unsubscribe_url
 from app.services.tracking import track_html
 
@@ -223,13 +224,7 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             Sequence.settings,
             Workspace.from_email.label("workspace_from_email"),
             Workspace.from_name.label("workspace_from_name"),
-            Contact.email,
-            Contact.first_name,
-            Contact.last_name,
-            Contact.timezone,
-            Contact.fields,
-            Contact.tags,
-            Contact.unsubscribed_at,
+            *PROFILE_COLUMNS[1:],
             ContactSequence.context_data.label("enrollment_context"),
         )
         .join(SequenceStep, SequenceStep.id == OutboundMessage.step_id)

@@ -34,6 +34,7 @@ from app.core import conditions, waits
 from app.core.definition import step_config_problems
 from app.extensions import db
 from app.models import Contact, ContactEvent, Segment, SegmentMembership, Workspace
+from app.models.contact import PROFILE_COLUMNS
 from app.services import triggers
 
 RULE_TYPES = ("field", "tag", "event")
@@ -370,16 +371,7 @@ def _refresh_batch(
     """Evaluate, diff against the stored memberships, write joins and leaves, commit,
     enroll the joiners: four queries plus the writes."""
     rows = db.session.execute(
-        select(
-            Contact.id,
-            Contact.email,
-            Contact.first_name,
-            Contact.last_name,
-            Contact.timezone,
-            Contact.fields,
-            Contact.tags,
-            Contact.unsubscribed_at,
-        ).where(Contact.workspace_id == workspace_id, Contact.id.in_(ids))
+        select(*PROFILE_COLUMNS).where(Contact.workspace_id == workspace_id, Contact.id.in_(ids))
     ).all()
     if not rows:
         return

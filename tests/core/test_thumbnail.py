@@ -55,10 +55,23 @@ def test_one_box_per_step_and_one_edge_per_connection_inside_the_frame() -> None
     assert len([p for p in root.iter(f"{SVG}path") if p.get("class") == "thumb-edge"]) == 4
     for x, y, w, h in boxes(root):
         assert x >= 0 and x + w <= WIDTH and y >= 0 and y + h <= HEIGHT
-    # Stored positions are kept: the seed's steps sit in one row, left to right.
+    # The seed's five steps sit in one row on the canvas; the picture folds them after the
+    # third: left to right, then back from right to left on a second row.
+    placed = [(x, y) for x, y, _, _ in boxes(root)]
+    first, second = placed[:3], placed[3:]
+    assert len({y for _, y in first}) == 1 and len({y for _, y in second}) == 1
+    assert second[0][1] > first[0][1]
+    assert [x for x, _ in first] == sorted(x for x, _ in first)
+    assert [x for x, _ in second] == sorted((x for x, _ in second), reverse=True)
+    assert second[0][0] == first[-1][0], "the chain turns down under its last box"
+
+
+def test_a_short_chain_stays_in_one_row() -> None:
+    definition = onboarding_definition()
+    definition["steps"] = definition["steps"][:3]
+    definition["connections"] = definition["connections"][:2]
+    root = drawn(render_thumbnail(parse_definition(definition)))
     assert len({y for _, y, _, _ in boxes(root)}) == 1
-    xs = [x for x, *_ in boxes(root)]
-    assert xs == sorted(xs)
 
 
 def test_boxes_take_the_builders_colour_for_their_type() -> None:
