@@ -803,7 +803,7 @@ def parse_definition(source: str | bytes | dict[str, Any]) -> SequenceDefinition
     Inline `true_path_next` / `false_path_next` / `on_timeout` keys become connections.
     Raises DefinitionError listing every problem, model problems before graph problems.
     """
-    data = _load(source)
+    data = load_document(source)
     if not isinstance(data, dict):
         raise DefinitionError(
             [Problem("a sequence definition must be a mapping with keys such as name and steps")]
@@ -827,7 +827,7 @@ def parse_step_snippet(source: str | dict[str, Any]) -> StepConfig:
     The step type comes from the snippet's `type` key; `delay_config` without one is a delay.
     Inline path keys are kept on the returned model since there is no graph to move them to.
     """
-    data = _load(source)
+    data = load_document(source)
     if not isinstance(data, dict) or len(data) != 1 or not set(data) <= _SNIPPET_KEYS:
         raise DefinitionError(
             [Problem("a snippet must be a mapping with the single key step_config or delay_config")]
@@ -880,7 +880,7 @@ def _unknown_step_type(step_type: Any) -> str:
     return f"unknown step type {step_type!r}; expected one of {expected}"
 
 
-def _load(source: str | bytes | dict[str, Any]) -> Any:
+def load_document(source: str | bytes | dict[str, Any]) -> Any:
     """JSON is tried first for text that looks like JSON, for its precise error positions."""
     if isinstance(source, dict):
         return source

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from app.models import ContactEvent
+from app.services import goals, segments
 
 
 def after_change(
@@ -28,11 +29,7 @@ def after_change(
     changed = set(contact_ids) | {e["contact_id"] for e in found}
     if not changed:
         return
-    from app.services import goals  # goals move contacts through enrollment, which imports widely
-
     goals.check_events(workspace_id, found, now)
-    from app.services import segments  # segments enroll through triggers, which import widely
-
     segments.refresh_contacts(workspace_id, changed, now)
 
 

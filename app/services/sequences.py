@@ -13,6 +13,7 @@ from app.core.definition import (
     Problem,
     SequenceDefinition,
     definition_to_dict,
+    load_document,
     parse_definition,
 )
 from app.core.engine import unsupported_steps
@@ -29,7 +30,10 @@ class SequenceStateError(Exception):
 
 
 def parse_input(payload: Any) -> SequenceDefinition:
-    """A definition from API or file input, with GET's read-only extras removed."""
+    """A definition from API or file input (a dict, or JSON or YAML text), with the
+    read-only extras of `GET /api/sequences/{id}` removed, so what GET gives imports back."""
+    if isinstance(payload, str | bytes):
+        payload = load_document(payload)
     if isinstance(payload, dict):
         payload = {k: v for k, v in payload.items() if k not in READ_ONLY_KEYS}
     return parse_definition(payload)

@@ -198,3 +198,11 @@ def test_templates_list_shipped_then_the_workspaces_own_and_use_them(app, api):
     other = api_for(app, "Globex")
     assert str(saved.id) not in {t["key"] for t in other.get("/api/templates").json["templates"]}
     assert other.post(f"/api/templates/{saved.id}/use").status_code == 404
+
+
+def test_what_get_answers_imports_back_as_a_file(api):
+    created = api.post("/api/sequences", json=onboarding_definition()).json
+    as_read = api.get(f"/api/sequences/{created['id']}").get_data()  # with id, status, version
+    imported = send(api, "/api/sequences/import", data=as_read, content_type="application/json")
+    assert imported.status_code == 201, imported.json
+    assert graph(imported.json) == graph(created)
