@@ -15,6 +15,7 @@ from app.services import analytics as analytics_service
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services import sequences as sequence_service
+from app.services.launch import activation_warnings
 
 MAX_DETAILS = 1000
 """Ids and skip details listed per enroll answer; a 100,000-contact segment gets counts."""
@@ -92,7 +93,13 @@ def _status_change(sequence_id: str, action: str) -> Any:
         sequence_service.set_status(sequence, action, datetime.now(UTC))
     except sequence_service.SequenceStateError as exc:
         raise ApiError(409, str(exc), "status") from None
-    return jsonify({"id": str(sequence.id), "status": sequence.status})
+    body: dict[str, Any] = {"id": str(sequence.id), "status": sequence.status}
+    if action != "pause":  # not refused: the segment or target may be created after
+        body["warnings"] = [
+            {"message": p.message, "field": p.field, "step": p.step}
+            for p in activation_warnings(sequence)
+        ]
+    return jsonify(body)
 
 
 @api_bp.post("/sequences/<sequence_id>/activate")
@@ -165,7 +172,13 @@ def enrollments(sequence_id: str) -> Any:
 
 @api_bp.get("/sequences/<sequence_id>/analytics")
 def analytics(sequence_id: str) -> Any:
-    """Per-step counts: contacts that took each step, wait there now, and its emails."""
+    """Per-step counts: contacts that took each step, wait there now, and its emails.
+
+    Email steps also carry `sent` (sent or captured), `opened`, `clicked`, `replied`,
+    `unsubscribed` and `bounced` (messages with such an event at least once; `bot_click`
+    is not a click) and `open_rate`/`click_rate` (0..1, null with nothing sent);
+    `flow_order` lists step keys as a contact meets them, and `summary` has the totals,
+    rates and `converted` enrollments with their `conversion_rate`."""
     return jsonify(analytics_service.sequence_analytics(_sequence(sequence_id)))
 
 

@@ -79,6 +79,7 @@ class ContactEvent(WorkspaceOwned, db.Model):
     __tablename__ = "contact_events"
     __table_args__ = (
         Index("ix_contact_events_contact_type_time", "contact_id", "type", "occurred_at"),
+        Index("ix_contact_events_message_id", "message_id"),  # engagement per message
     )
 
     id: Mapped[int] = mapped_column(

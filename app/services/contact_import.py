@@ -3,7 +3,9 @@
 The upload is checked and stored at once (`start_import`); a periodic job then takes the
 oldest unfinished import and processes its next chunk of rows set-based (`process_pending`):
 one query finds the chunk's existing contacts, new ones are inserted and existing ones
-updated in bulk. A row that cannot be used (a bad email or time zone) is skipped and
+updated in bulk. A custom field an import changes on an existing contact is recorded as a
+`field_changed` event (source "import") in the same transaction, so waits and goals on that
+field react at once. A row that cannot be used (a bad email or time zone) is skipped and
 reported with its line number and field. Addresses on the suppression list stay on it, and
 an unsubscribed one is imported as unsubscribed.
 
@@ -26,12 +28,13 @@ from sqlalchemy import select
 
 from app.core.timing import load_zone
 from app.extensions import db
-from app.models import Contact, ContactImport, Segment, Workspace
+from app.models import Contact, ContactEvent, ContactImport, Segment, Workspace
 from app.models.contact import PROFILE_COLUMNS
 from app.services import reactions, segments
 from app.services.bulk import insert_rows, update_rows
 from app.services.contacts import ContactError, normalise_email
 from app.services.suppression import suppressed_emails
+from app.services.waits import nudge_processor, wake_for_events
 
 BUILTIN = ("email", "first_name", "last_name", "timezone", "tags")
 MAX_BYTES = 20 * 1024 * 1024
@@ -65,6 +68,17 @@ class _Row:
         self.timezone = later.timezone or self.timezone
         self.tags |= later.tags
         self.fields.update(later.fields)
+
+
+@dataclass
+class _Written:
+    """What one chunk's write did: counts, the contacts it touched and the field changes."""
+
+    created: int = 0
+    updated: int = 0
+    suppressed: int = 0
+    ids: list[uuid.UUID] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def start_import(
@@ -156,21 +170,25 @@ def process_pending(now: datetime, chunk: int = 1000) -> int:
     workspace_id = job.workspace_id
     records = list(islice(_records(job.content), job.processed_rows, job.processed_rows + chunk))
     rows, errors, repeats = _parse(read_header(job.content), records)
-    created, updated, suppressed, ids = _write(job, rows, now)
-    job.created_count += created
-    job.updated_count += updated + repeats
-    job.suppressed_count += suppressed
+    written = _write(job, rows, now)
+    ids = written.ids
+    job.created_count += written.created
+    job.updated_count += written.updated + repeats
+    job.suppressed_count += written.suppressed
     job.errors = [*job.errors, *errors][:MAX_ERRORS]
     job.processed_rows += len(records)
     job.status = "running"
     if not records or job.processed_rows >= job.total_rows:
         job.status, job.finished_at, job.content = "done", now, ""
+    woken = wake_for_events(workspace_id, written.events, now) if written.events else 0
     segment = db.session.get(Segment, job.segment_id) if job.segment_id else None
     if segment is not None and segment.workspace_id == workspace_id and ids:
         segments.add_members(segment, ids, now, source="import")  # commits the chunk with it
     else:
         db.session.commit()
-    reactions.after_change(workspace_id, ids, (), now)
+    if woken:
+        nudge_processor()
+    reactions.after_change(workspace_id, ids, written.events, now)
     return len(records)
 
 
@@ -217,13 +235,11 @@ def _row(values: dict[str, str]) -> _Row:
     )
 
 
-def _write(
-    job: ContactImport, rows: dict[str, _Row], now: datetime
-) -> tuple[int, int, int, list[uuid.UUID]]:
-    """Insert the new contacts and update the existing ones, in bulk; returns (created,
-    updated, suppressed, contact ids)."""
+def _write(job: ContactImport, rows: dict[str, _Row], now: datetime) -> _Written:
+    """Insert the new contacts, update the existing ones and record their field changes,
+    in bulk, inside the caller's transaction."""
     if not rows:
-        return 0, 0, 0, []
+        return _Written()
     existing = {
         r.email: r
         for r in db.session.execute(
@@ -233,7 +249,7 @@ def _write(
         )
     }
     suppressed = suppressed_emails(job.workspace_id, list(rows))
-    new, changed, ids = [], [], []
+    new, changed, ids, events = [], [], [], []
     for email, row in rows.items():
         gone = now if suppressed.get(email) == "unsubscribed" else None
         old = existing.get(email)
@@ -254,9 +270,39 @@ def _write(
             }
         )
         ids.append(old.id)
+        events += _field_events(job, old.id, old.fields or {}, row.fields, now)
     insert_rows(Contact.__table__, new)
     update_rows(Contact.__table__, changed)
-    return len(new), len(changed), len(suppressed), ids
+    insert_rows(ContactEvent.__table__, events)
+    return _Written(len(new), len(changed), len(suppressed), ids, events)
+
+
+def _field_events(
+    job: ContactImport,
+    contact_id: uuid.UUID,
+    old: dict[str, Any],
+    new: dict[str, str],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """`field_changed` rows for the custom fields this row really changes (a cell's text
+    never equals a stored number, so "3" over 3 is a change, as the API would record it)."""
+    return [
+        {
+            "tenant_id": job.tenant_id,
+            "workspace_id": job.workspace_id,
+            "contact_id": contact_id,
+            "type": "field_changed",
+            "properties": {"field": key, "from": old.get(key), "to": value},
+            "occurred_at": now,
+            "recorded_at": now,
+            "source": "import",
+            "enrollment_id": None,
+            "step_id": None,
+            "message_id": None,
+        }
+        for key, value in new.items()
+        if old.get(key) != value
+    ]
 
 
 def _new_contact(

@@ -64,12 +64,14 @@ def upsert_contact(workspace: Workspace, data: dict[str, Any]) -> tuple[Contact,
     return contact, created
 
 
-def patch_contact(contact: Contact, data: dict[str, Any], now: datetime) -> list[ContactEvent]:
+def patch_contact(
+    contact: Contact, data: dict[str, Any], now: datetime, source: str = "api"
+) -> list[ContactEvent]:
     """Change what the body names, record each changed value as a `field_changed` event and
     wake the enrollments waiting for it; returns the events. Unchanged values record nothing.
 
     `fields` sets its keys and removes those given as null; `tags` replaces the tags.
-    Everything is checked before anything changes.
+    Everything is checked before anything changes. `source` says who changed it (api, ui).
     """
     if "email" in data and normalise_email(data["email"]) != contact.email:
         raise ContactError("a contact's email cannot be changed", "email")
@@ -113,7 +115,7 @@ def patch_contact(contact: Contact, data: dict[str, Any], now: datetime) -> list
             properties={"field": name, "from": old, "to": new},
             occurred_at=now,
             recorded_at=now,
-            source="api",
+            source=source,
         )
         for name, old, new in changes
     ]

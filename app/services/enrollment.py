@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core import reentry
@@ -301,6 +301,40 @@ def _restart(
 
 def _who(contact: Candidate) -> dict[str, Any]:
     return {"contact_id": str(contact.id), "email": contact.email}
+
+
+def get_enrollment(workspace_id: uuid.UUID, enrollment_id: uuid.UUID) -> ContactSequence | None:
+    return db.session.scalar(
+        ContactSequence.in_workspace(workspace_id, ContactSequence.id == enrollment_id)
+    )
+
+
+def exit_enrollment(
+    workspace_id: uuid.UUID, enrollment_id: uuid.UUID, reason: str, now: datetime
+) -> ContactSequence | None:
+    """End one active or paused enrollment of the workspace as `exited` with this reason;
+    committed here. One guarded UPDATE, so a run the processor (or a goal) finishes at the
+    same moment is never overwritten; None when there was nothing live to end. Emails it
+    had queued are skipped by the dispatcher, which checks for exits when it claims them."""
+    ended = db.session.execute(
+        update(ContactSequence)
+        .where(
+            ContactSequence.id == enrollment_id,
+            ContactSequence.workspace_id == workspace_id,
+            ContactSequence.status.in_(("active", "paused")),
+        )
+        .values(
+            status="exited",
+            exit_reason=reason,
+            finished_at=now,
+            next_execution_at=None,
+            updated_at=now,
+        )
+        .returning(ContactSequence.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    db.session.commit()
+    return db.session.get(ContactSequence, ended) if ended is not None else None
 
 
 def list_enrollments(

@@ -1,23 +1,34 @@
-"""The launch checklist (the seed's Step 4) and the test send that completes it."""
+"""The launch checklist (the seed's Step 4) and the test send that completes it.
+
+Blocking items must be done before the builder activates a sequence; warnings (a trigger
+segment not created yet) are shown but do not block, so an API user may activate first
+and create the segment after. The API's activation answers with the same warnings.
+"""
 
 from __future__ import annotations
 
+import json
+import shlex
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from flask import current_app
+from sqlalchemy import select
 
 from app.core.definition import step_config_problems
 from app.core.draft import check_draft
+from app.core.graph import Problem
 from app.extensions import db
 from app.mail.compose import make_message_id
 from app.mail.smtp import SendError
-from app.models import Contact, Sequence, User
+from app.models import Contact, Segment, Sequence, User
 from app.services.builder import draft_of
 from app.services.dispatcher import Result, deliver_one, transport_for
+from app.services.forms import ensure_form
 from app.services.links import sender_domain
+from app.services.segments import member_count
 
 SAMPLE_CONTACT: dict[str, Any] = {
     "email": "alex.rivera@example.com",
@@ -33,11 +44,25 @@ _TRIGGER_TARGET = {"segment_join": "segment", "form_submission": "form", "api_ev
 
 
 @dataclass(frozen=True)
+class TriggerInfo:
+    """What the trigger item shows a marketer: who enters, and how to make them enter."""
+
+    kind: str
+    segment: str | None = None  # the trigger's segment name
+    segment_id: uuid.UUID | None = None  # None while the segment does not exist
+    members: int = 0
+    form_public_id: str | None = None  # the hosted form, at /f/<public_id>
+    curl: str | None = None  # an example POST /api/events for an api_event trigger
+
+
+@dataclass(frozen=True)
 class ChecklistItem:
     key: str
     label: str
     done: bool
     detail: str
+    blocking: bool = True  # a warning when False: shown, but activation may go ahead
+    trigger: TriggerInfo | None = None  # on the trigger item only
 
 
 def launch_checklist(sequence: Sequence) -> list[ChecklistItem]:
@@ -56,8 +81,13 @@ def launch_checklist(sequence: Sequence) -> list[ChecklistItem]:
         if step_config_problems(step.type, step.config_dict(), step.id)
     ]
     errors = [f for f in check_draft(draft) if f.severity == "error"]
+    info = trigger_info(sequence)
     return [
-        ChecklistItem("trigger", "Entry trigger set", *_trigger_status(sequence.trigger_config)),
+        ChecklistItem(
+            "trigger", "Entry trigger set", *_trigger_status(sequence.trigger_config), trigger=info
+        ),
+        *_segment_item(info),
+        *_moves_item(sequence),
         ChecklistItem(
             "content",
             "Every email has a subject and body",
@@ -96,6 +126,134 @@ def _trigger_status(trigger: dict[str, Any] | None) -> tuple[bool, str]:
     return True, f"{kind.replace('_', ' ')}{what}"
 
 
+def trigger_info(sequence: Sequence) -> TriggerInfo | None:
+    """The facts behind a complete trigger (None while it is unfinished); a form trigger's
+    form is created here if missing, so its hosted URL can be shown before activation."""
+    trigger = sequence.trigger_config or {}
+    done, _ = _trigger_status(trigger)
+    if not done:
+        return None
+    kind = trigger["type"]
+    if kind == "segment_join":
+        name = str(trigger["segment"])
+        segment_id = db.session.scalar(
+            select(Segment.id).where(
+                Segment.workspace_id == sequence.workspace_id, Segment.name == name
+            )
+        )
+        members = member_count(sequence.workspace_id, segment_id) if segment_id else 0
+        return TriggerInfo(kind, segment=name, segment_id=segment_id, members=members)
+    if kind == "form_submission":
+        form = ensure_form(sequence.workspace_id, sequence.tenant_id, str(trigger["form"]))
+        return TriggerInfo(kind, form_public_id=form.public_id)
+    if kind == "api_event":
+        base_url = str(current_app.config["BASE_URL"])
+        curl = curl_example(base_url, str(trigger["event"]), trigger.get("properties") or {})
+        return TriggerInfo(kind, curl=curl)
+    return TriggerInfo(kind)
+
+
+def curl_example(base_url: str, event: str, properties: dict[str, Any]) -> str:
+    """A `POST /api/events` that enrolls the sample contact: the event with the properties
+    the trigger requires, quoted for a POSIX shell whatever characters they hold."""
+    body = {"event": event, "contact": {"email": SAMPLE_CONTACT["email"]}}
+    if properties:
+        body["properties"] = properties
+    return "\n".join(
+        (
+            f"curl -X POST {shlex.quote(base_url.rstrip('/') + '/api/events')} \\",
+            '  -H "Authorization: Bearer $PENGUINMAILS_API_TOKEN" \\',
+            "  -H 'Content-Type: application/json' \\",
+            f"  -d {shlex.quote(json.dumps(body, ensure_ascii=False))}",
+        )
+    )
+
+
+def _segment_item(info: TriggerInfo | None) -> list[ChecklistItem]:
+    """A warning while the trigger's segment is missing: nobody can join it, so nobody
+    would enter; activation may still go ahead (the segment can be created after)."""
+    if info is None or info.kind != "segment_join" or info.segment_id is not None:
+        return []
+    return [
+        ChecklistItem(
+            "segment",
+            f"Segment '{info.segment}' does not exist yet",
+            False,
+            "create it, or no contact can join it and enter this sequence",
+            blocking=False,
+        )
+    ]
+
+
+def _moves_item(sequence: Sequence) -> list[ChecklistItem]:
+    """One item for the `move_to_sequence` goals and action steps, when there are any."""
+    targets = _move_targets(sequence)
+    if not targets:
+        return []
+    problems, drafts = move_target_problems(sequence)
+    notes = [problem.message for problem in problems] + [
+        f"'{name}' is still a draft: activate it too, or moves there are skipped" for name in drafts
+    ]
+    detail = "; ".join(notes) or f"{len(targets)} move(s) to existing sequences"
+    return [ChecklistItem("moves", "Every move goes to an existing sequence", not problems, detail)]
+
+
+def move_target_problems(sequence: Sequence) -> tuple[list[Problem], list[str]]:
+    """Moves to a sequence the workspace does not have (archived ones count as gone), each
+    naming its goal or step as the definition format does; and the draft targets by name."""
+    targets = _move_targets(sequence)
+    names = {name for _, _, _, name in targets}
+    if not names:
+        return [], []
+    statuses: dict[str, set[str]] = {}
+    rows = db.session.execute(
+        select(Sequence.name, Sequence.status).where(
+            Sequence.workspace_id == sequence.workspace_id,
+            Sequence.name.in_(names),
+            Sequence.status != "archived",
+        )
+    )
+    for name, status in rows:
+        statuses.setdefault(name, set()).add(status)
+    problems = [
+        Problem(f"{what} moves contacts to '{name}', which does not exist", field, step)
+        for what, field, step, name in targets
+        if name not in statuses
+    ]
+    drafts = sorted(
+        name for name, found in statuses.items() if found == {"draft"} and name != sequence.name
+    )
+    return problems, drafts
+
+
+def _move_targets(sequence: Sequence) -> list[tuple[str, str, str | None, str]]:
+    """(who, field, step key, target name) of every move with a target named."""
+    found: list[tuple[str, str, str | None, str]] = []
+    for index, goal in enumerate(sequence.goals_config or []):
+        action = goal.get("action") or {}
+        name = str(action.get("sequence") or "")
+        if action.get("type") == "move_to_sequence" and name.strip():
+            found.append(
+                (f"Goal '{goal.get('name')}'", f"goals[{index}].action.sequence", None, name)
+            )
+    for step in sequence.steps:
+        config = step.config or {}
+        name = str(config.get("sequence") or "")
+        if step.type == "action" and config.get("action") == "move_to_sequence" and name.strip():
+            found.append((f"Step '{step.name or step.key}'", "config.sequence", step.key, name))
+    return found
+
+
+def activation_warnings(sequence: Sequence) -> list[Problem]:
+    """What the API's activation reports without refusing: a missing trigger segment and
+    moves to missing sequences (either may be created after, in any order)."""
+    info = trigger_info(sequence)
+    warnings = []
+    if info is not None and _segment_item(info):
+        warnings.append(Problem(f"segment '{info.segment}' does not exist yet", "trigger.segment"))
+    return warnings + move_target_problems(sequence)[0]
+
+
 def _missing(none: str, problem: str, items: list[Any], bad: list[str]) -> str:
     if not items:
         return none
@@ -105,7 +263,7 @@ def _missing(none: str, problem: str, items: list[Any], bad: list[str]) -> str:
 
 
 def ready_to_launch(items: list[ChecklistItem]) -> bool:
-    return all(item.done for item in items)
+    return all(item.done or not item.blocking for item in items)
 
 
 class _TestRow(NamedTuple):

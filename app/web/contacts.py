@@ -1,5 +1,5 @@
-"""The contacts pages: search, one contact, adding contacts to a sequence or a static segment
-by hand, and CSV imports with a progress bar."""
+"""The contacts pages: search, adding and editing one contact, adding contacts to a sequence
+or a static segment by hand, and CSV imports with a progress bar."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import abort, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import htmx
 from app.models import Contact, Segment, Sequence
-from app.services import contact_import, contact_views, segments
+from app.services import contact_import, contact_views, reactions, segments
+from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services.enrollment import EnrollResult
 from app.services.sequences import get_sequence
-from app.web import web_bp
+from app.web import contact_forms, web_bp
 
 PAGE_SIZE = 50
 EVENTS_SHOWN = 50
@@ -29,6 +30,28 @@ IMPORTS_SHOWN = 10
 @login_required
 def contacts() -> Any:
     return _contacts_page()
+
+
+@web_bp.post("/contacts/new")
+@login_required
+def create_contact() -> Any:
+    """Add one contact; an address already in the workspace is pointed to, not updated."""
+    data = contact_forms.new_contact_data(request.form)
+    workspace = current_user.workspace
+    try:
+        email = contact_service.normalise_email(data["email"])
+    except contact_service.ContactError as exc:
+        return _contacts_page(new_errors={exc.field: str(exc)}, status=422)
+    existing = contact_service.contacts_by_email(workspace.id, [email]).get(email)
+    if existing is not None:
+        return _contacts_page(new_errors={"email": "exists"}, existing=existing, status=422)
+    try:
+        contact, _ = contact_service.upsert_contact(workspace, {**data, "email": email})
+    except contact_service.ContactError as exc:
+        return _contacts_page(new_errors={exc.field: str(exc)}, status=422)
+    reactions.after_change(workspace.id, [contact.id], (), datetime.now(UTC))
+    flash(f"Added {contact.email}.", "ok")
+    return redirect(url_for("web.contact_page", contact_id=contact.id))
 
 
 @web_bp.post("/contacts/enroll")
@@ -66,6 +89,26 @@ def add_selection_to_segment() -> Any:
 @login_required
 def contact_page(contact_id: uuid.UUID) -> Any:
     return _contact_page(_owned_contact(contact_id))
+
+
+@web_bp.post("/contacts/<uuid:contact_id>/edit")
+@login_required
+def edit_contact(contact_id: uuid.UUID) -> Any:
+    """Save names, time zone, tags and custom fields; each changed value is recorded as a
+    `field_changed` event (waits and goals react at once). All or nothing."""
+    contact = contact_service.get_contact_for_update(current_user.workspace_id, contact_id)
+    if contact is None:
+        abort(404)
+    data, errors = contact_forms.edit_data(contact, request.form)
+    if not errors:
+        try:
+            contact_service.patch_contact(contact, data, datetime.now(UTC), source="ui")
+        except contact_service.ContactError as exc:
+            errors = {exc.field: str(exc)}
+    if errors:
+        return _contact_page(contact, edit_errors=errors, status=422)
+    flash("Saved.", "ok")
+    return redirect(url_for("web.contact_page", contact_id=contact.id))
 
 
 @web_bp.post("/contacts/<uuid:contact_id>/enroll")
@@ -185,6 +228,8 @@ def _contacts_page(
     notice: str | None = None,
     error: str | None = None,
     status: int = 200,
+    new_errors: dict[str, str] | None = None,
+    existing: Contact | None = None,
 ) -> Any:
     source = request.form if request.method == "POST" else request.args
     query = source.get("q", "").strip()
@@ -211,6 +256,8 @@ def _contacts_page(
             "report": report,
             "notice": notice,
             "error": error,
+            "new_errors": new_errors,
+            "existing": existing,
         }
     response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
@@ -222,6 +269,7 @@ def _contact_page(
     report: dict[str, Any] | None = None,
     error: str | None = None,
     status: int = 200,
+    edit_errors: dict[str, str] | None = None,
 ) -> Any:
     workspace_id = current_user.workspace_id
     page = render_template(
@@ -233,7 +281,9 @@ def _contact_page(
         sequences=contact_views.enrollable_sequences(workspace_id),
         report=report,
         error=error,
+        edit_errors=edit_errors,
         as_json=_as_json,
+        edit=contact_forms.edit_values(contact, request.form if edit_errors else None),
     )
     return page, status
 

@@ -1,4 +1,5 @@
-"""The launch checklist panel: test send, activate, pause and resume from the builder."""
+"""The launch checklist panel: test send, creating the trigger's missing segment, activate,
+pause and resume from the builder."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flask_login import current_user, login_required
 from app.core.definition import DefinitionError
 from app.extensions import db
 from app.models import Contact, Sequence
+from app.services import segments
 from app.services import sequences as sequence_service
 from app.services.launch import SendTestReport, launch_checklist, ready_to_launch, send_test_emails
 from app.web import web_bp
@@ -33,6 +35,23 @@ def send_test(sequence_id: uuid.UUID) -> Any:
     contact = _chosen_contact(request.form.get("contact_id"))
     report = send_test_emails(sequence, current_user, contact, datetime.now(UTC))
     return _checklist(sequence, report=report, contact_id=request.form.get("contact_id"))
+
+
+@web_bp.post("/sequences/<uuid:sequence_id>/trigger-segment")
+@login_required
+def create_trigger_segment(sequence_id: uuid.UUID) -> Any:
+    """One click from the checklist: the static segment the trigger names, in this workspace.
+    The name comes from the stored trigger, never from the form."""
+    sequence = owned_sequence(sequence_id)
+    trigger = sequence.trigger_config or {}
+    name = str(trigger.get("segment") or "") if trigger.get("type") == "segment_join" else ""
+    if not name.strip():
+        return _checklist(sequence, errors=["This sequence's trigger names no segment."])
+    try:
+        segments.create_segment(current_user.workspace, name, "static", None, datetime.now(UTC))
+    except segments.SegmentError as exc:
+        return _checklist(sequence, errors=[str(exc)])
+    return _checklist(sequence)
 
 
 @web_bp.post("/sequences/<uuid:sequence_id>/status/<any(activate, pause, resume):action>")

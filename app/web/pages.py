@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.core.definition import DefinitionError
+from app.extensions import htmx
+from app.models import Sequence
+from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services import outbox as outbox_service
 from app.services import sequences as sequence_service
@@ -67,13 +71,67 @@ def archive_sequence(sequence_id: uuid.UUID) -> Any:
 @web_bp.get("/enrollments")
 @login_required
 def enrollments() -> Any:
-    rows = enrollment_service.list_enrollments(current_user.workspace_id)
+    """Every enrollment of the workspace, or with `?sequence=<id>` those of one sequence."""
+    sequence = _sequence_filter(request.args.get("sequence"))
+    rows = enrollment_service.list_enrollments(
+        current_user.workspace_id, sequence.id if sequence else None
+    )
     return render_template(
         "pages/enrollments.html",
         rows=rows,
+        sequence=sequence,
         waiting_reason=enrollment_service.waiting_reason,
         history=enrollment_service.earlier_runs(row.ContactSequence.id for row in rows),
     )
+
+
+def _sequence_filter(raw: str | None) -> Sequence | None:
+    """The workspace's sequence a filter names; 404 for a malformed or foreign id."""
+    if not raw:
+        return None
+    try:
+        sequence_id = uuid.UUID(raw)
+    except ValueError:
+        abort(404)
+    return owned_sequence(sequence_id)
+
+
+@web_bp.post("/enrollments/<uuid:enrollment_id>/exit")
+@login_required
+def exit_enrollment(enrollment_id: uuid.UUID) -> Any:
+    """The "Remove from sequence" button: the enrollment ends `exited`, naming who removed
+    it; the dispatcher skips the emails it had queued. Back to the page the button was on.
+
+    Asked first: htmx's hx-confirm has asked when the request comes from htmx; otherwise
+    (no script on the page) a confirmation page posts back with `confirmed`."""
+    workspace_id = current_user.workspace_id
+    found = enrollment_service.get_enrollment(workspace_id, enrollment_id)
+    if found is None:
+        abort(404)
+    back = _local_path(request.form.get("next")) or url_for("web.enrollments")
+    if not htmx and request.form.get("confirmed") != "yes":
+        return render_template(
+            "pages/confirm_exit.html",
+            enrollment=found,
+            who=contact_service.get_contact(workspace_id, found.contact_id),
+            sequence=sequence_service.get_sequence(workspace_id, found.sequence_id),
+            back=back,
+        )
+    reason = f"removed by {current_user.email}"
+    now = datetime.now(UTC)
+    if enrollment_service.exit_enrollment(workspace_id, enrollment_id, reason, now) is None:
+        flash("This enrollment had already finished; nothing was removed.", "error")
+    else:
+        flash("Removed from the sequence; emails it had queued will not be sent.", "ok")
+    return redirect(back)
+
+
+def _local_path(raw: str | None) -> str | None:
+    """A path on this site to go back to, never another host."""
+    parts = urlsplit(raw or "")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or "\\" in (raw or ""):
+        return None
+    return raw
 
 
 @web_bp.get("/outbox")

@@ -19,6 +19,23 @@ def test_analytics_follow_the_contacts_through_the_steps(app, api):
     assert by_step["email_1"]["emails"]["captured"] == 3
     assert by_step["wait_2d"]["waiting_here"] == 3 and by_step["wait_2d"]["taken"] == 0
     assert by_step["email_2"]["taken"] == 0 and by_step["email_2"]["emails"]["captured"] == 0
+    assert stats["flow_order"] == ["email_1", "wait_2d", "email_2", "wait_3d", "email_3"]
+    assert (by_step["email_1"]["sent"], by_step["email_1"]["opened"]) == (3, 0)
+    assert by_step["email_1"]["open_rate"] == 0.0 and by_step["email_2"]["open_rate"] is None
+    assert "sent" not in by_step["wait_2d"]
+    assert stats["summary"] == {
+        "enrolled": 3,
+        "emails_sent": 3,
+        "opened": 0,
+        "clicked": 0,
+        "replied": 0,
+        "unsubscribed": 0,
+        "bounced": 0,
+        "open_rate": 0.0,
+        "click_rate": 0.0,
+        "converted": 0,
+        "conversion_rate": 0.0,
+    }
 
     tick(app, t0 + timedelta(days=2))
     tick(app, t0 + timedelta(days=5))

@@ -1,18 +1,34 @@
 """CSV imports: good rows created, existing contacts updated, bad rows reported by line
 and field, suppressed addresses kept suppressed, progress chunk by chunk, the chosen static
-segment filled. Runs on SQLite and PostgreSQL."""
+segment filled, changed custom fields recorded as events that end waits and convert goals
+at once. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Contact, ContactImport, SegmentMembership, Suppression, Workspace
-from app.services import accounts, contact_import, contacts, segments
+from app.models import (
+    Contact,
+    ContactEvent,
+    ContactImport,
+    ContactSequence,
+    Conversion,
+    OutboundMessage,
+    SegmentMembership,
+    SequenceStep,
+    StepLog,
+    Suppression,
+    Workspace,
+)
+from app.services import accounts, contact_import, contacts, enrollment, segments, sequences
+from app.services.scheduling import run_processor
 from app.services.suppression import suppress
+from tests.services.test_goals import BOOKED, journey
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 CSV = """email,First Name,last_name,timezone,tags,plan
@@ -176,3 +192,124 @@ def test_imports_are_taken_oldest_first_and_only_their_workspace_is_written(acme
             ("zed@example.com", other.id),
         ]
     )
+
+
+# --- Field changes ---------------------------------------------------------------------------
+
+
+def field_events() -> list[tuple[str, str, dict, str, datetime]]:
+    db.session.expire_all()
+    rows = db.session.execute(
+        select(Contact.email, ContactEvent.type, ContactEvent.properties, ContactEvent.source)
+        .add_columns(ContactEvent.occurred_at)
+        .join(Contact, Contact.id == ContactEvent.contact_id)
+        .order_by(ContactEvent.id)
+    )
+    return [tuple(row) for row in rows]
+
+
+def import_now(workspace: Workspace, text: str, now: datetime) -> None:
+    contact_import.start_import(workspace, "update.csv", text, None)
+    assert run_all(chunk=1000, now=now)
+
+
+def test_changed_custom_fields_of_existing_contacts_are_recorded_as_events(acme):
+    later = NOW + timedelta(hours=1)
+    import_now(acme, CSV, later)
+    # dana's plan changed; her seats were not in the file; new contacts record nothing
+    change = {"field": "plan", "from": "free", "to": "pro"}
+    assert field_events() == [("dana@example.com", "field_changed", change, "import", later)]
+
+    again = "email,plan,seats,region\ndana@example.com,pro,3,\nada@example.com,trial,,EU\n"
+    import_now(acme, again, later + timedelta(hours=1))
+    recorded = field_events()[1:]
+    assert sorted((e[0], e[2]["field"], e[2]["from"], e[2]["to"]) for e in recorded) == [
+        ("ada@example.com", "region", None, "EU"),
+        ("dana@example.com", "seats", 3, "3"),  # the text "3" replaces the number 3
+    ]
+    assert {e[3] for e in recorded} == {"import"}
+    assert by_email()["dana@example.com"].fields == {"plan": "pro", "seats": "3"}
+
+
+def launch_for(workspace: Workspace, definition: dict, emails: list[str]) -> uuid.UUID:
+    """Activate the sequence and enroll these existing contacts at NOW."""
+    sequence = sequences.create_sequence(workspace, sequences.parse_input(definition))
+    sequences.set_status(sequence, "activate", NOW)
+    people = list(contacts.contacts_by_email(workspace.id, emails).values())
+    assert len(enrollment.enroll_contacts(sequence, people, NOW).enrolled) == len(emails)
+    return sequence.id
+
+
+def enrollment_of(sequence_id: uuid.UUID) -> ContactSequence:
+    db.session.expire_all()
+    return db.session.scalar(
+        select(ContactSequence).where(ContactSequence.sequence_id == sequence_id)
+    )
+
+
+def step_key(step_id: uuid.UUID | None) -> str | None:
+    return db.session.scalar(select(SequenceStep.key).where(SequenceStep.id == step_id))
+
+
+def test_an_import_changing_a_field_ends_the_wait_for_it(acme):
+    definition = {
+        "format": "sequence/v1",
+        "name": "Waiting for the deal",
+        "trigger": {"type": "manual"},
+        "steps": [
+            {"id": "hello", "type": "email", "config": {"subject": "Hi", "body": "<p>.</p>"}},
+            {
+                "id": "wait",
+                "type": "wait_until",
+                "config": {"conditions": [{"field": "deal_stage", "timeout": "7 days"}]},
+            },
+            {"id": "booked", "type": "email", "config": {"subject": "Booked", "body": "<p>.</p>"}},
+            {"id": "done", "type": "end"},
+        ],
+        "connections": [
+            {"source": "hello", "target": "wait"},
+            {"source": "wait", "target": "booked", "label": "met"},
+            {"source": "wait", "target": "done", "label": "timeout"},
+        ],
+    }
+    sequence_id = launch_for(acme, definition, ["dana@example.com"])
+    run_processor(NOW)
+    waiting = enrollment_of(sequence_id)
+    wait_step, enrollment_id = waiting.current_step_id, waiting.id
+    assert step_key(wait_step) == "wait"
+    assert waiting.next_execution_at == NOW + timedelta(days=7)
+
+    later = NOW + timedelta(hours=2)
+    import_now(acme, "email,deal_stage\ndana@example.com,Meeting Booked\n", later)
+    assert enrollment_of(sequence_id).next_execution_at == later  # woken by the import
+
+    run_processor(later)
+    outcome = db.session.scalar(
+        select(StepLog.outcome).where(
+            StepLog.enrollment_id == enrollment_id, StepLog.step_id == wait_step
+        )
+    )
+    assert outcome == "met"
+    queued = db.session.scalars(
+        select(SequenceStep.key).join(OutboundMessage, OutboundMessage.step_id == SequenceStep.id)
+    )
+    assert sorted(queued) == ["booked", "hello"]
+
+
+def test_an_import_converts_a_field_change_goal_at_once(acme):
+    sequence_id = launch_for(acme, journey("Sales Follow-up", [BOOKED]), ["dana@example.com"])
+    run_processor(NOW)
+    assert step_key(enrollment_of(sequence_id).current_step_id) == "wait_3d"
+
+    later = NOW + timedelta(hours=2)
+    import_now(acme, "email,deal_stage\ndana@example.com,Meeting Booked\n", later)
+
+    ended = enrollment_of(sequence_id)
+    assert (ended.status, ended.exit_reason) == ("exited", "goal 'Booked Meeting' reached")
+    [conversion] = db.session.scalars(select(Conversion)).all()
+    assert (conversion.goal, conversion.enrollment_id, conversion.source) == (
+        "Booked Meeting",
+        ended.id,
+        "event",
+    )
+    assert conversion.converted_at == later

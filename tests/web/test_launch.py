@@ -1,9 +1,12 @@
 """The launch checklist: test email through the real dispatcher to a real SMTP server,
-Activate only once everything is ready; and the list's create, duplicate and archive."""
+Activate only once everything is ready; what each trigger needs (segment, form, event,
+manual) and moves to existing sequences; and the list's create, duplicate and archive."""
 
 from __future__ import annotations
 
+import html
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,8 +14,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Sequence, SequenceStep
-from app.services import accounts, contacts, sequences
+from app.models import ContactSequence, Form, Segment, Sequence, SequenceStep
+from app.services import accounts, contacts, segments, sequences
 from tests.helpers import onboarding_definition
 from tests.web.client import Web
 
@@ -43,6 +46,21 @@ def checklist(web: Web, sequence_id: uuid.UUID) -> dict[str, bool]:
         key: f'class="check done" data-check="{key}"' in html
         for key in ("trigger", "content", "delays", "graph", "test")
     }
+
+
+def item(web: Web, sequence_id: uuid.UUID, key: str) -> str:
+    """The checklist item's HTML (its <li>), or "" when the checklist does not show it."""
+    page = web.get(f"/sequences/{sequence_id}/checklist").text
+    start = page.find(f'data-check="{key}"')
+    return "" if start < 0 else page[page.rfind("<li", 0, start) : page.find("</li>", start)]
+
+
+def mark_tested(app: Flask, sequence_id: uuid.UUID) -> None:
+    """As after a successful test send (covered above), so only the item under test is open."""
+    with app.app_context():
+        sequence = db.session.get(Sequence, sequence_id)
+        sequence.test_sent_at, sequence.test_sent_to = datetime.now(UTC), "marketer@acme.test"
+        db.session.commit()
 
 
 def status_of(app: Flask, sequence_id: uuid.UUID) -> str:
@@ -153,3 +171,183 @@ def test_another_workspace_cannot_send_tests_or_activate(app, web):
         kwargs = {} if path == "checklist" else {"data": {"csrf_token": csrf}}
         assert method(f"/sequences/{sequence_id}/{path}", **kwargs).status_code == 404, path
     assert status_of(app, sequence_id) == "draft"
+
+
+def test_a_missing_trigger_segment_is_a_warning_with_a_one_click_create(app, web):
+    sequence_id = onboarding(app)  # segment_join: New Signups, not created yet
+    mark_tested(app, sequence_id)
+    warning = html.unescape(item(web, sequence_id, "segment"))
+    assert 'class="check warn"' in warning
+    assert "Segment 'New Signups' does not exist yet" in warning
+    assert 'href="/segments"' in warning and "Create segment 'New Signups'" in warning
+    assert "Activate</button>" in web.get(f"/sequences/{sequence_id}/checklist").text
+    assert 'disabled title="Finish' not in web.get(f"/sequences/{sequence_id}/checklist").text
+
+    path = f"/sequences/{sequence_id}/trigger-segment"
+    assert web.post(path).status_code == 400  # no CSRF token
+    csrf = web.csrf_token("/sequences")
+    rival = accounts.create_workspace("Rival")
+    accounts.create_user("spy@rival.test", rival, PASSWORD)
+    spy = Web(app)
+    spy.sign_in("spy@rival.test", PASSWORD)
+    assert spy.post(path, data={"csrf_token": spy.csrf_token("/sequences")}).status_code == 404
+    with app.app_context():
+        assert db.session.scalars(select(Segment)).all() == []
+
+    page = web.post(path, data={"csrf_token": csrf})
+
+    assert page.status_code == 200 and 'data-check="segment"' not in page.text
+    with app.app_context():
+        [segment] = db.session.scalars(select(Segment)).all()
+        acme = accounts.workspace_named("Acme")
+        assert (segment.name, segment.kind, segment.workspace_id) == (
+            "New Signups",
+            "static",
+            acme.id,
+        )
+    trigger = item(web, sequence_id, "trigger")
+    assert 'class="check done"' in trigger
+    assert "0 contact(s) in" in trigger and f'href="/segments/{segment.id}"' in trigger
+    again = web.post(path, data={"csrf_token": csrf})
+    assert "already" in again.text  # a second click names the existing segment, adds none
+    with app.app_context():
+        assert len(db.session.scalars(select(Segment)).all()) == 1
+
+
+def test_segment_members_are_counted_and_not_enrolled_by_activation(app, web):
+    with app.app_context():
+        acme = accounts.workspace_named("Acme")
+        segment = segments.create_segment(acme, "New Signups", "static", None, datetime.now(UTC))
+        dana = contacts.contacts_by_email(acme.id, ["dana@customer.test"])
+        segments.add_members(segment, [c.id for c in dana.values()], datetime.now(UTC))
+        segment_id = segment.id
+    sequence_id = onboarding(app)
+    mark_tested(app, sequence_id)
+    trigger = item(web, sequence_id, "trigger")
+    assert "1 contact(s) in" in trigger
+    assert "does <strong>not</strong> enroll them" in trigger
+    assert f'href="/segments/{segment_id}"' in trigger and "Add all to sequence" in trigger
+    assert item(web, sequence_id, "segment") == ""
+
+    csrf = web.csrf_token("/sequences")
+    web.post(f"/sequences/{sequence_id}/status/activate", data={"csrf_token": csrf})
+    assert status_of(app, sequence_id) == "active"
+    with app.app_context():
+        assert db.session.scalars(select(ContactSequence)).all() == []  # as the note says
+
+
+def test_a_form_trigger_shows_its_hosted_form(app, web):
+    sequence_id = onboarding(app, trigger={"type": "form_submission", "form": "Webinar signup"})
+    trigger = item(web, sequence_id, "trigger")
+    with app.app_context():
+        form = db.session.scalars(select(Form).where(Form.name == "Webinar signup")).one()
+    assert f"/f/{form.public_id}" in trigger and 'href="/forms"' in trigger
+    assert web.get(f"/f/{form.public_id}").status_code == 200
+
+
+def test_an_api_event_trigger_shows_a_curl_with_the_event_and_its_properties(app, web):
+    properties = {"plan": "it's <pro>"}
+    trigger = {"type": "api_event", "event": "trial_started", "properties": properties}
+    sequence_id = onboarding(app, trigger=trigger)
+    shown = html.unescape(item(web, sequence_id, "trigger"))
+    assert "curl -X POST http" in shown and "/api/events" in shown
+    assert "<pro>" not in item(web, sequence_id, "trigger")  # escaped in the page
+    body = (
+        '{"event": "trial_started", "contact": {"email": "alex.rivera@example.com"}, '
+        '"properties": {"plan": "it\'"\'"\'s <pro>"}}'
+    )
+    assert f"-d '{body}'" in shown  # the quote closed, escaped and reopened for the shell
+
+
+def test_a_manual_trigger_says_where_to_add_contacts(app, web):
+    sequence_id = onboarding(app, trigger={"type": "manual"})
+    trigger = item(web, sequence_id, "trigger")
+    assert 'href="/contacts"' in trigger and "Add all to sequence" in trigger
+
+
+def with_moves(app: Flask, target: str) -> uuid.UUID:
+    definition = onboarding_definition()
+    definition["goals"].append(
+        {
+            "name": "Booked Meeting",
+            "when": {"type": "custom_event", "event": "meeting_booked"},
+            "action": {"type": "move_to_sequence", "sequence": target},
+        }
+    )
+    definition["steps"].append(
+        {
+            "id": "handover",
+            "type": "action",
+            "name": "Hand over",
+            "config": {"action": "move_to_sequence", "sequence": target},
+        }
+    )
+    definition["connections"].append({"source": "email_3", "target": "handover"})
+    return onboarding(app, **definition)
+
+
+def test_a_move_to_a_missing_sequence_blocks_activation_in_the_builder(app, web):
+    sequence_id = with_moves(app, "Pre-meeting Prep")
+    mark_tested(app, sequence_id)
+    moves = html.unescape(item(web, sequence_id, "moves"))
+    assert 'class="check todo"' in moves
+    assert (
+        "Goal 'Booked Meeting' moves contacts to 'Pre-meeting Prep', which does not exist" in moves
+    )
+    assert "Step 'Hand over' moves contacts to 'Pre-meeting Prep', which does not exist" in moves
+    csrf = web.csrf_token("/sequences")
+    refused = web.post(f"/sequences/{sequence_id}/status/activate", data={"csrf_token": csrf})
+    assert "Finish the checklist" in refused.text
+    assert status_of(app, sequence_id) == "draft"
+
+    with app.app_context():
+        acme = accounts.workspace_named("Acme")
+        prep = sequences.create_blank(acme, "Pre-meeting Prep", None)
+        sequences.archive_sequence(prep, datetime.now(UTC))
+    assert 'class="check todo"' in item(web, sequence_id, "moves")  # archived is gone
+
+    with app.app_context():
+        sequences.create_blank(accounts.workspace_named("Acme"), "Pre-meeting Prep", None)
+    moves = html.unescape(item(web, sequence_id, "moves"))
+    assert 'class="check done"' in moves and "'Pre-meeting Prep' is still a draft" in moves
+    activated = web.post(f"/sequences/{sequence_id}/status/activate", data={"csrf_token": csrf})
+    assert activated.headers["HX-Refresh"] == "true"
+    assert status_of(app, sequence_id) == "active"
+
+
+def test_a_move_target_in_another_workspace_does_not_count(app, web):
+    sequence_id = with_moves(app, "Pre-meeting Prep")
+    rival = accounts.create_workspace("Rival")
+    sequences.create_blank(rival, "Pre-meeting Prep", None)
+    assert 'class="check todo"' in item(web, sequence_id, "moves")
+    assert item(web, onboarding(app), "moves") == ""  # no moves, no item
+
+
+def test_the_api_activates_but_warns_of_missing_segment_and_move_targets(app, web):
+    sequence_id = with_moves(app, "Pre-meeting Prep")
+    with app.app_context():
+        token = accounts.create_token(accounts.workspace_named("Acme"))
+    client = app.test_client()
+    response = client.post(
+        f"/api/sequences/{sequence_id}/activate", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200 and response.json["status"] == "active"
+    assert response.json["warnings"] == [
+        {
+            "message": "segment 'New Signups' does not exist yet",
+            "field": "trigger.segment",
+            "step": None,
+        },
+        {
+            "message": "Goal 'Booked Meeting' moves contacts to 'Pre-meeting Prep', "
+            "which does not exist",
+            "field": "goals[1].action.sequence",
+            "step": None,
+        },
+        {
+            "message": "Step 'Hand over' moves contacts to 'Pre-meeting Prep', "
+            "which does not exist",
+            "field": "config.sequence",
+            "step": "handover",
+        },
+    ]
