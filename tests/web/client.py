@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 CSRF_INPUT = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
+PASSWORD = "correct-horse-battery"
 
 
 class Web:
@@ -45,3 +46,14 @@ class Web:
         """A JSON or htmx request, as builder.js sends them."""
         with self.app.app_context():
             return self.client.open(path, method=method, json=json, headers=headers or {})
+
+
+def signed_in(app: Flask, workspace_name: str, email: str) -> Web:
+    """A new workspace with one user, and a client signed in as that user."""
+    from app.services import accounts
+
+    workspace = accounts.create_workspace(workspace_name)
+    accounts.create_user(email, workspace, PASSWORD)
+    client = Web(app)
+    assert client.sign_in(email, PASSWORD).status_code == 302
+    return client

@@ -17,9 +17,7 @@ from app.extensions import db
 from app.models import Contact, ContactSequence, Form
 from app.services import accounts, forms
 from tests.services.test_forms import ebook_sequence
-from tests.web.client import CSRF_INPUT, Web
-
-PASSWORD = "correct-horse-battery"
+from tests.web.client import CSRF_INPUT, Web, signed_in
 
 
 @dataclass
@@ -29,14 +27,6 @@ class Seeded:
     form_id: str
     public_id: str
     sequence_id: str
-
-
-def signed_in(app: Flask, workspace_name: str, email: str) -> Web:
-    workspace = accounts.create_workspace(workspace_name)
-    accounts.create_user(email, workspace, PASSWORD)
-    client = Web(app)
-    assert client.sign_in(email, PASSWORD).status_code == 302
-    return client
 
 
 @pytest.fixture

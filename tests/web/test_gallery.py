@@ -20,17 +20,7 @@ from app.models import Sequence, SequenceStep, SequenceTemplate
 from app.services import accounts, sequences
 from app.services.gallery import GALLERY_DIR, SHIPPED_ORDER
 from tests.helpers import onboarding_definition
-from tests.web.client import Web
-
-PASSWORD = "correct-horse-battery"
-
-
-def signed_in(app: Flask, workspace_name: str, email: str) -> Web:
-    workspace = accounts.create_workspace(workspace_name)
-    accounts.create_user(email, workspace, PASSWORD)
-    client = Web(app)
-    assert client.sign_in(email, PASSWORD).status_code == 302
-    return client
+from tests.web.client import Web, signed_in
 
 
 @pytest.fixture
