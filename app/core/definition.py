@@ -481,12 +481,18 @@ class DelayUntilWeekday(_DelayConfig):
     timezone: ZoneChoice | None = None
 
 
+IfPast = Literal["continue", "skip_next_email"]
+"""When an `until` target has already passed on arrival: go on (the default), or go on
+without sending the email right after the delay (a reminder that would come too late)."""
+
+
 class DelayUntilDatetime(_DelayConfig):
     """`at` without a UTC offset is local time in `timezone` (default: the recipient's)."""
 
     until: Literal["datetime"]
     at: Annotated[str, AfterValidator(_iso_datetime)]
     timezone: ZoneChoice | None = None
+    if_past: IfPast | None = None
 
     @model_validator(mode="after")
     def _one_zone(self) -> "DelayUntilDatetime":
@@ -502,6 +508,7 @@ class DelayUntilField(_DelayConfig):
     field: NonBlank
     offset: OffsetText | None = None
     timezone: ZoneChoice | None = None
+    if_past: IfPast | None = None
 
 
 def _delay_kind(value: Any) -> str | None:

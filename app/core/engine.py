@@ -189,6 +189,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
     step_id, waiting_since = position.step_id, position.waiting_since
 
     send_window: Mapping[str, Any] | None = None
+    skip_email = False
     tags, fields = set(position.tags), dict(position.fields)
     for _ in range(MAX_STEPS_PER_PASS):
         if step_id is None:
@@ -207,6 +208,8 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
                 return out
             _take(out, step, "waited")
             send_window = _send_window(step.config, position.zone)
+            # An `until` delay gives back its arrival time when the target had passed.
+            skip_email = step.config.get("if_past") == "skip_next_email" and due <= since
         elif step.type == "wait_until":
             since = waiting_since or now
             verdict = waits.verdict(
@@ -218,6 +221,8 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
                 return out
             _take(out, step, "met" if verdict.path == "met" else "timed_out")
             label = verdict.path
+        elif step.type == "email" and skip_email:
+            _take(out, step, "skipped_late")
         elif step.type == "email":
             out.emails.append(_take(out, step, "queued", send_window))
         elif step.type == "goal":
@@ -252,6 +257,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             tags, fields = set(new_tags), new_fields
 
         step_id, waiting_since = step.next.get(label), None
+        skip_email = skip_email and step.type == "delay"  # only the step right after
 
     # Too many instant steps in a row: carry on at the next pass instead of looping here.
     out.step_id, out.waiting_since, out.next_execution_at = step_id, None, now

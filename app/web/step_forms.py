@@ -257,6 +257,7 @@ def _delay_to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
     pairs = [("until", _text(config.get("until")))]
     for key in ("duration", "weekday", "at", "field", "offset", "timezone"):
         pairs.append((key, _text(config.get(key))))
+    pairs.append(("if_past", _text(config.get("if_past") or "continue")))
     pairs.append(("time", _clock_text(config.get("time"))))
     window = config.get("window")
     if isinstance(window, dict):
@@ -281,8 +282,12 @@ def _delay_from_form(read: FormReader) -> dict[str, Any]:
                 "timezone": timezone,
             }
         )
+    if_past = read.text("if_past")
+    if_past = None if if_past in ("", "continue") else if_past  # the default is not written
     if until == "datetime":
-        return _drop_none({"until": "datetime", "at": read.text("at"), "timezone": timezone})
+        return _drop_none(
+            {"until": "datetime", "at": read.text("at"), "timezone": timezone, "if_past": if_past}
+        )
     if until == "field":
         return _drop_none(
             {
@@ -290,6 +295,7 @@ def _delay_from_form(read: FormReader) -> dict[str, Any]:
                 "field": read.text("field"),
                 "offset": read.optional("offset"),
                 "timezone": timezone,
+                "if_past": if_past,
             }
         )
     if until:

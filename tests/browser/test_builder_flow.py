@@ -99,6 +99,11 @@ def choose(page: Page, name: str, value: str) -> None:
     if select.input_value() != value:
         with page.expect_response(lambda r: r.request.method == "POST"):
             select.select_option(value)
+        # The response is in before htmx has swapped it in: the next choice must be made
+        # on the new form, or its change is lost with the old one.
+        page.wait_for_function(
+            "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+        )
     expect(select).to_have_value(value)
 
 

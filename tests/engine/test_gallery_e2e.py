@@ -28,6 +28,7 @@ from app.models import (
     OutboundMessage,
     Sequence,
     SequenceStep,
+    StepLog,
     Workspace,
 )
 from app.services import accounts, contacts, enrollment, inbound, sequences
@@ -190,6 +191,33 @@ def test_webinar_promo_times_each_reminder_from_webinar_at(app, smtp_sink):
     )
     assert "https://meet.example.com/j/grace-42" in join_links  # the registrant's own link
     assert statuses() == {who: "completed"}
+
+
+def test_webinar_promo_skips_the_week_reminder_for_a_late_sign_up(app, smtp_sink):
+    """Registered 3 days before: no "one week to go", the rest on time."""
+    registered = utc(2026, 12, 14, 9, 30)
+    who = "late@webinar.test"
+    person = {
+        "email": who,
+        "first_name": "Lin",
+        "timezone": "Europe/Berlin",
+        "fields": {"webinar_at": "2026-12-17T17:00:00+01:00"},
+    }
+    start("webinar_promo", [person], registered)
+    schedule = [
+        Due(who, "Invite", registered),
+        Due(who, "Reminder 1 day before", utc(2026, 12, 16, 16, 0)),
+        Due(who, "Link 1 hour before", utc(2026, 12, 17, 15, 0)),
+        Due(who, "Replay after", utc(2026, 12, 18, 16, 0)),
+    ]
+    run_schedule(app, smtp_sink, schedule)
+    assert_delivered(smtp_sink, schedule, {who: "Lin"})
+    skipped = db.session.scalar(
+        select(StepLog.outcome)
+        .join(SequenceStep, SequenceStep.id == StepLog.step_id)
+        .where(SequenceStep.name == "Reminder 1 week before")
+    )
+    assert skipped == "skipped_late"
 
 
 def reply_to(original: EmailMessage) -> bytes:

@@ -238,7 +238,7 @@ def test_each_step_panel_renders_its_fields_with_labels(app, key):
     [
         ("delay_1", {"until": "weekday"}, ["weekday", "time", "timezone"]),
         ("delay_1", {"until": "datetime"}, ["at", "timezone"]),
-        ("delay_1", {"until": "field"}, ["field", "offset", "timezone"]),
+        ("delay_1", {"until": "field"}, ["field", "offset", "timezone", "if_past"]),
         (
             "delay_1",
             {"window.enabled": "on"},

@@ -60,6 +60,16 @@ ROUND_TRIPS: list[tuple[str, dict[str, Any]]] = [
     ("delay", {"until": "datetime", "at": "2026-12-01T09:00:00+01:00"}),
     ("delay", {"until": "field", "field": "webinar_at", "offset": "-1 day"}),
     (
+        "delay",
+        {
+            "until": "field",
+            "field": "webinar_at",
+            "offset": "-7 days",
+            "if_past": "skip_next_email",
+        },
+    ),
+    ("delay", {"until": "datetime", "at": "2026-12-01T09:00:00Z", "if_past": "skip_next_email"}),
+    (
         "wait_until",
         {
             "conditions": [
