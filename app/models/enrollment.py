@@ -63,6 +63,17 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
     runs: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
+def exited(reason: str | None, now: datetime) -> dict[str, Any]:
+    """The columns every early end of an enrollment writes (goal, removal, suppression)."""
+    return {
+        "status": "exited",
+        "exit_reason": reason,
+        "finished_at": now,
+        "next_execution_at": None,
+        "updated_at": now,
+    }
+
+
 class EnrollmentRun(WorkspaceOwned, db.Model):
     """A finished earlier run of an enrollment, archived when the contact was re-enrolled."""
 

@@ -40,6 +40,7 @@ from app.models import (
     Workspace,
 )
 from app.models.contact import PROFILE_COLUMNS
+from app.models.enrollment import exited
 from app.services.links import unsubscribe_url
 from app.services.tracking import track_html
 
@@ -172,13 +173,7 @@ def _skip_suppressed(ids: list[uuid.UUID], now: datetime) -> None:
                 # the last email of a completed enrollment never went out either
                 ContactSequence.status.in_(("active", "completed")),
             )
-            .values(
-                status="exited",
-                exit_reason=why,
-                finished_at=now,
-                next_execution_at=None,
-                updated_at=now,
-            )
+            .values(**exited(why, now))
         )
 
 

@@ -25,6 +25,7 @@ from app.models import (
     Suppression,
     Workspace,
 )
+from app.models.enrollment import exited
 from app.services.bulk import insert_rows, update_rows
 from app.services.graphs import build_graph
 from app.services.suppression import suppressed_emails
@@ -323,13 +324,7 @@ def exit_enrollment(
             ContactSequence.workspace_id == workspace_id,
             ContactSequence.status.in_(("active", "paused")),
         )
-        .values(
-            status="exited",
-            exit_reason=reason,
-            finished_at=now,
-            next_execution_at=None,
-            updated_at=now,
-        )
+        .values(**exited(reason, now))
         .returning(ContactSequence.id)
         .execution_options(synchronize_session=False)
     ).scalar()

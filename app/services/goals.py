@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.core import goals as rules
 from app.extensions import db
 from app.models import Contact, ContactEvent, ContactSequence, Conversion, Sequence
+from app.models.enrollment import exited
 from app.services.bulk import update_rows
 from app.services.moves import Move, move_contacts
 
@@ -208,16 +209,7 @@ def _convert(
             continue
         conversions += [_conversion_row(row, hit, source, now) for hit in got]
         first = got[0].goal
-        exits.append(
-            {
-                "id": row.id,
-                "status": "exited",
-                "exit_reason": rules.exit_reason(first),
-                "next_execution_at": None,
-                "finished_at": now,
-                "updated_at": now,
-            }
-        )
+        exits.append({"id": row.id, **exited(rules.exit_reason(first), now)})
         target = rules.move_target(first)
         if target is not None:
             reason = f"goal '{first.get('name')}' in {sequence.name}"

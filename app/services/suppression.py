@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.extensions import db
 from app.models import ContactSequence, Suppression, Workspace
 from app.models.contact import SUPPRESSION_REASONS
+from app.models.enrollment import exited
 
 
 def suppression_key(email: str) -> str:
@@ -104,13 +105,7 @@ def exit_enrollments(
     result = db.session.execute(
         update(ContactSequence)
         .where(*criteria)
-        .values(
-            status="exited",
-            exit_reason=reason,
-            finished_at=now,
-            next_execution_at=None,
-            updated_at=now,
-        )
+        .values(**exited(reason, now))
         .execution_options(synchronize_session="fetch")
     )
     return int(result.rowcount or 0)
