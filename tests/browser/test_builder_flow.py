@@ -93,17 +93,21 @@ def choose_segment_trigger(page: Page, segment: str) -> None:
     expect(page.locator('#checklist [data-check="trigger"]')).to_have_class("check done")
 
 
+def settled(page: Page) -> None:
+    """The response is in before htmx has swapped it in: the next action must be made on
+    the new form, or it is lost with the old one."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+
+
 def choose(page: Page, name: str, value: str) -> None:
     """Pick an option that re-renders the form; the form may already suggest it."""
     select = page.locator(f'[name="{name}"]')
     if select.input_value() != value:
         with page.expect_response(lambda r: r.request.method == "POST"):
             select.select_option(value)
-        # The response is in before htmx has swapped it in: the next choice must be made
-        # on the new form, or its change is lost with the old one.
-        page.wait_for_function(
-            "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
-        )
+        settled(page)
     expect(select).to_have_value(value)
 
 
@@ -204,6 +208,7 @@ def test_demo_branch_with_wait_until_shows_the_missing_path_until_it_is_connecte
     if page.locator('[name="conditions.0.kind"]').count() == 0:
         with page.expect_response(lambda r: r.request.method == "POST"):
             panel.get_by_role("button", name="+ Add condition").click()
+        settled(page)
     choose(page, "conditions.0.kind", "email")
     choose(page, "conditions.0.email_event", "clicked_link")
     page.locator('[name="conditions.0.email_step_id"]').select_option(intro)
