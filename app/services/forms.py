@@ -11,7 +11,6 @@ only as a salted hash.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import uuid
@@ -21,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -30,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Contact, ContactEvent, Form, FormSubmission, Sequence
 from app.services import reactions, triggers
+from app.services.clients import client_hash
 from app.services.contacts import ContactError, normalise_email
 from app.services.waits import nudge_processor, wake_for_events
 
@@ -184,14 +183,14 @@ def submit(form: Form, data: Mapping[str, str], ip: str, now: datetime) -> Submi
     if str(data.get(HONEYPOT) or "").strip():
         return SubmitResult("honeypot")
     values, errors = _checked_values(form, data)
-    if _recent_accepted(form, hash_ip(ip), now) >= RATE_LIMIT:  # no lock: refusing is cheap
+    if _recent_accepted(form, client_hash(ip), now) >= RATE_LIMIT:  # no lock: refusing is cheap
         db.session.rollback()
         return SubmitResult("rate_limited", values)
     try:
-        result = _record(form, values, errors, hash_ip(ip), now)
+        result = _record(form, values, errors, client_hash(ip), now)
     except IntegrityError:  # the same new email arrived at the same moment through another form
         db.session.rollback()
-        result = _record(form, values, errors, hash_ip(ip), now)
+        result = _record(form, values, errors, client_hash(ip), now)
     if result.outcome != "accepted" or result.contact_id is None:
         return result
     contact = db.session.get(Contact, result.contact_id)
@@ -206,12 +205,6 @@ def submit(form: Form, data: Mapping[str, str], ip: str, now: datetime) -> Submi
     result.enrolled_in = [sid for sid, outcome in enrolled.items() if outcome.enrolled]
     reactions.after_change(form.workspace_id, [contact.id], result.events, now)
     return result
-
-
-def hash_ip(ip: str) -> str:
-    """sha256 of the client IP salted with the app's secret: comparable, not reversible."""
-    salt = str(current_app.config["SECRET_KEY"])
-    return hashlib.sha256(f"{salt}:{ip}".encode()).hexdigest()
 
 
 def _record(

@@ -22,6 +22,7 @@ from app.models import (
     Workspace,
 )
 from app.services import accounts, forms, sequences
+from app.services.clients import client_hash
 from app.services.suppression import suppress
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -123,7 +124,7 @@ def test_a_submission_creates_the_contact_records_the_event_and_enrolls(app, ebo
     }
     log = db.session.scalar(select(FormSubmission))
     assert (log.outcome, log.contact_id, log.submitted_at) == ("accepted", contact.id, T0)
-    assert log.ip_hash == forms.hash_ip("203.0.113.5") and "203.0.113.5" not in log.ip_hash
+    assert log.ip_hash == client_hash("203.0.113.5") and "203.0.113.5" not in log.ip_hash
     enrollment = db.session.scalar(select(ContactSequence))
     assert enrollment.contact_id == contact.id and enrollment.status == "active"
     assert "Ebook Download" in enrollment.enroll_reason
