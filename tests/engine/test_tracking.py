@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,8 +23,10 @@ from app.services import tracking
 from app.services.links import unsubscribe_url
 from app.services.tracking import click_token, open_token
 from jobs.tasks import purge_event_receipts
+from tests.conftest import api_for
 from tests.engine.test_dispatcher import launch, single_email
 from tests.helpers import onboarding_definition, tick
+from tests.smtp_sink import running_sink
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 BODY = """<html><body><p>Hi {{ contact.first_name }}</p>
@@ -361,3 +365,20 @@ def test_the_hourly_purge_forgets_tracking_hits_older_than_the_window(app, api, 
         NOW + timedelta(seconds=30)
     ]
     assert len(events("opened")) == 2  # the events stay; only the dedup memory goes
+
+
+def test_concurrent_requests_for_the_same_pixel_store_one_open(pg_app):
+    for sink in running_sink():
+        pg_app.config["SMTP_URL"] = sink.url
+        html, _ = send(pg_app, api_for(pg_app, "Acme"), sink)
+    start = threading.Barrier(8)
+
+    def fetch() -> list[int]:
+        start.wait()
+        return [request(pg_app, "GET", pixel_path(html)).status_code for _ in range(10)]
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [code for codes in pool.map(lambda _: fetch(), range(8)) for code in codes]
+
+    assert statuses == [200] * 80
+    assert [e.type for e in events()] == ["opened"]
