@@ -181,6 +181,7 @@ def record_click(
     scanner = is_scanner(user_agent, method, click.message.sent_at, now)
     kind = "bot_click" if scanner else "clicked_link"
     if not _first_hit(click.message.id, f"{kind}:{click.position}", ip, user_agent, now):
+        db.session.rollback()  # ends the read and releases the claim's row at once
         return None
     _record(click.message, kind, now, url=click.url)
     return kind
@@ -191,7 +192,10 @@ def record_open(token: str, ip: str, user_agent: str | None, now: datetime) -> b
     within the dedup window; False when the token is not ours or it was a repeat."""
     message_uuid = read_open_token(token)
     message = _message(message_uuid) if message_uuid is not None else None
-    if message is None or not _first_hit(message.id, "opened", ip, user_agent, now):
+    if message is None:
+        return False
+    if not _first_hit(message.id, "opened", ip, user_agent, now):
+        db.session.rollback()  # ends the read and releases the claim's row at once
         return False
     _record(message, "opened", now)
     return True
