@@ -37,6 +37,7 @@ class Settings:
     processor_batch_size: int = 1000
     dispatch_batch_size: int = 200
     bot_click_seconds: int = 5  # a click this soon after the send is a scanner; 0 disables
+    tracking_dedup_seconds: int = 60  # repeat opens/clicks by one client within this are dropped
     proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* to trust
 
     @classmethod
@@ -52,6 +53,7 @@ class Settings:
             processor_batch_size=int(os.environ.get("PROCESSOR_BATCH_SIZE") or 1000),
             dispatch_batch_size=int(os.environ.get("DISPATCH_BATCH_SIZE") or 200),
             bot_click_seconds=int(os.environ.get("BOT_CLICK_SECONDS") or 5),
+            tracking_dedup_seconds=int(os.environ.get("TRACKING_DEDUP_SECONDS") or 60),
             proxy_hops=int(os.environ.get("PROXY_HOPS") or 0),
         )
 
@@ -68,6 +70,7 @@ class Settings:
             "PROCESSOR_BATCH_SIZE": self.processor_batch_size,
             "DISPATCH_BATCH_SIZE": self.dispatch_batch_size,
             "BOT_CLICK_SECONDS": self.bot_click_seconds,
+            "TRACKING_DEDUP_SECONDS": self.tracking_dedup_seconds,
             "PROXY_HOPS": self.proxy_hops,
         }
 

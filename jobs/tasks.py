@@ -17,6 +17,7 @@ from app.services.contact_import import process_pending
 from app.services.events import purge_receipts
 from app.services.scheduling import run_dispatcher, run_processor
 from app.services.segments import refresh_all
+from app.services.tracking import purge_tracking_hits
 
 _worker_app: Flask | None = None
 
@@ -53,10 +54,13 @@ def dispatch_mail(now: str | None = None) -> str:
 
 
 def purge_event_receipts(now: str | None = None) -> str:
-    """Forget the events API's client ids older than the idempotency window (24 hours)."""
+    """Forget the events API's client ids older than the idempotency window (24 hours) and
+    the tracking endpoints' claims older than their dedup window (a minute)."""
     with app_context():
-        purged = purge_receipts(_instant(now))
-    return f"purged {purged} event receipt(s)"
+        moment = _instant(now)
+        purged = purge_receipts(moment)
+        hits = purge_tracking_hits(moment)
+    return f"purged {purged} event receipt(s), {hits} tracking hit(s)"
 
 
 def process_contact_imports(now: str | None = None) -> str:

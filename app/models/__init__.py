@@ -15,6 +15,7 @@ from app.models.message import OutboundMessage
 from app.models.sequence import Sequence, SequenceConnection, SequenceStep
 from app.models.template import SequenceTemplate
 from app.models.tenancy import ApiToken, Tenant, User, Workspace
+from app.models.tracking import TrackingHit
 
 __all__ = [
     "ApiToken",
@@ -37,6 +38,7 @@ __all__ = [
     "StepLog",
     "Suppression",
     "Tenant",
+    "TrackingHit",
     "User",
     "Workspace",
 ]

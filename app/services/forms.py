@@ -3,13 +3,14 @@
 A submission creates or updates the contact, records a `form_submitted` event and enrolls
 the contact wherever an active sequence's form trigger names the form. The page is public
 and embeddable, so it carries no CSRF token: a hidden honeypot field and a per-IP rate
-limit (counted from the submission log, one indexed query) keep bots out. Client IPs are
-stored only as a salted hash.
+limit (counted from the log of accepted submissions, one indexed query) keep bots out.
+A post caught by either stores nothing at all, so a flood of them costs no rows; the log
+grows only with accepted submissions, which the rate limit caps. Client IPs are stored
+only as a salted hash.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import uuid
@@ -19,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Contact, ContactEvent, Form, FormSubmission, Sequence
 from app.services import reactions, triggers
+from app.services.clients import client_hash
 from app.services.contacts import ContactError, normalise_email
 from app.services.waits import nudge_processor, wake_for_events
 
@@ -85,7 +86,7 @@ class FormOverview:
 
     form: Form
     sequences: list[Sequence]
-    counts: dict[str, int]
+    accepted: int  # submissions accepted (refused ones are not stored, so not counted)
 
 
 # --- forms ------------------------------------------------------------------------------
@@ -115,26 +116,19 @@ def ensure_forms_for_workspace(workspace_id: uuid.UUID) -> list[Form]:
 
 
 def overview(workspace_id: uuid.UUID) -> list[FormOverview]:
-    """Every form with the sequences it triggers and its submissions counted by outcome."""
+    """Every form with the sequences it triggers and its accepted submissions counted."""
     forms = ensure_forms_for_workspace(workspace_id)
     by_name: dict[str, list[Sequence]] = {}
     for sequence in _form_sequences(workspace_id):
         by_name.setdefault(_form_name(sequence), []).append(sequence)
-    counts: dict[uuid.UUID, dict[str, int]] = {}
     rows = db.session.execute(
-        select(FormSubmission.form_id, FormSubmission.outcome, func.count())
-        .where(FormSubmission.workspace_id == workspace_id)
-        .group_by(FormSubmission.form_id, FormSubmission.outcome)
+        select(FormSubmission.form_id, func.count())
+        .where(FormSubmission.workspace_id == workspace_id, FormSubmission.outcome == "accepted")
+        .group_by(FormSubmission.form_id)
     )
-    for form_id, outcome, count in rows:
-        counts.setdefault(form_id, {})[outcome] = count
+    accepted: dict[uuid.UUID, int] = {form_id: count for form_id, count in rows}
     return [
-        FormOverview(
-            form,
-            by_name.get(form.name, []),
-            {"accepted": 0, "honeypot": 0, "rate_limited": 0, **counts.get(form.id, {})},
-        )
-        for form in forms
+        FormOverview(form, by_name.get(form.name, []), accepted.get(form.id, 0)) for form in forms
     ]
 
 
@@ -187,15 +181,16 @@ def update_form(form: Form, data: Mapping[str, Any]) -> Form:
 def submit(form: Form, data: Mapping[str, str], ip: str, now: datetime) -> SubmitResult:
     """Take one POST of the hosted form; see the module docstring for what it does."""
     if str(data.get(HONEYPOT) or "").strip():
-        _log(form, hash_ip(ip), "honeypot", None, now)
-        db.session.commit()
         return SubmitResult("honeypot")
     values, errors = _checked_values(form, data)
+    if _recent_accepted(form, client_hash(ip), now) >= RATE_LIMIT:  # no lock: refusing is cheap
+        db.session.rollback()
+        return SubmitResult("rate_limited", values)
     try:
-        result = _record(form, values, errors, hash_ip(ip), now)
+        result = _record(form, values, errors, client_hash(ip), now)
     except IntegrityError:  # the same new email arrived at the same moment through another form
         db.session.rollback()
-        result = _record(form, values, errors, hash_ip(ip), now)
+        result = _record(form, values, errors, client_hash(ip), now)
     if result.outcome != "accepted" or result.contact_id is None:
         return result
     contact = db.session.get(Contact, result.contact_id)
@@ -212,31 +207,15 @@ def submit(form: Form, data: Mapping[str, str], ip: str, now: datetime) -> Submi
     return result
 
 
-def hash_ip(ip: str) -> str:
-    """sha256 of the client IP salted with the app's secret: comparable, not reversible."""
-    salt = str(current_app.config["SECRET_KEY"])
-    return hashlib.sha256(f"{salt}:{ip}".encode()).hexdigest()
-
-
 def _record(
     form: Form, values: dict[str, str], errors: dict[str, str], ip_hash: str, now: datetime
 ) -> SubmitResult:
     """Rate limit, then store contact, event and log entry in one transaction. The form's
-    row lock (PostgreSQL) serialises its submissions, so the count is exact."""
+    row lock (PostgreSQL) serialises its submissions, so the count is exact; a refused
+    submission stores nothing."""
     db.session.execute(select(Form.id).where(Form.id == form.id).with_for_update())
-    recent = db.session.scalar(
-        select(func.count())
-        .select_from(FormSubmission)
-        .where(
-            FormSubmission.form_id == form.id,
-            FormSubmission.ip_hash == ip_hash,
-            FormSubmission.submitted_at > now - RATE_WINDOW,
-            FormSubmission.outcome == "accepted",
-        )
-    )
-    if recent >= RATE_LIMIT:
-        _log(form, ip_hash, "rate_limited", None, now)
-        db.session.commit()
+    if _recent_accepted(form, ip_hash, now) >= RATE_LIMIT:
+        db.session.rollback()
         return SubmitResult("rate_limited", values)
     if errors:
         db.session.rollback()
@@ -253,7 +232,7 @@ def _record(
         source="form",
     )
     db.session.add(event)
-    _log(form, ip_hash, "accepted", contact.id, now)
+    _log(form, ip_hash, contact.id, now)
     db.session.flush()
     found = reactions.event_dict(event)
     woken = wake_for_events(form.workspace_id, [event], now)
@@ -261,6 +240,21 @@ def _record(
     if woken:
         nudge_processor()
     return SubmitResult("accepted", values, contact_id=contact.id, created=created, events=[found])
+
+
+def _recent_accepted(form: Form, ip_hash: str, now: datetime) -> int:
+    """Submissions accepted from this client on this form within RATE_WINDOW (one lookup on
+    the form, IP and time index)."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(FormSubmission)
+        .where(
+            FormSubmission.form_id == form.id,
+            FormSubmission.ip_hash == ip_hash,
+            FormSubmission.submitted_at > now - RATE_WINDOW,
+            FormSubmission.outcome == "accepted",
+        )
+    )
 
 
 def _upsert_contact(form: Form, values: dict[str, str]) -> tuple[Contact, bool]:
@@ -376,9 +370,8 @@ def _redirect_problem(url: str) -> str | None:
     return None
 
 
-def _log(
-    form: Form, ip_hash: str, outcome: str, contact_id: uuid.UUID | None, now: datetime
-) -> None:
+def _log(form: Form, ip_hash: str, contact_id: uuid.UUID, now: datetime) -> None:
+    """The accepted submission, which the rate limit counts."""
     db.session.add(
         FormSubmission(
             tenant_id=form.tenant_id,
@@ -386,7 +379,7 @@ def _log(
             form_id=form.id,
             contact_id=contact_id,
             ip_hash=ip_hash,
-            outcome=outcome,
+            outcome="accepted",
             submitted_at=now,
         )
     )

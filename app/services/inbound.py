@@ -12,18 +12,23 @@ its enrollment:
 
 A retried delivery of the same inbound message (same Message-ID) within a day is answered
 as a duplicate and recorded once. Everything is one transaction, committed here.
+
+The work per message is bounded whatever it carries: the standard library's header parser
+takes time quadratic in a header's length, so every header is cut to MAX_HEADER characters
+as it is read (References to its newest end), Message-IDs are found by one regex scan of
+the raw value, and at most MAX_REFERENCES of them are looked up, in one query.
 """
 
 from __future__ import annotations
 
 import email
-import email.policy
 import hashlib
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage, Message
+from email.policy import EmailPolicy
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -45,7 +50,12 @@ from app.services.waits import nudge_processor, wake_for_events
 
 MAX_REFERENCES = 100
 MAX_SUBJECT = 998  # RFC 5322's line limit: a longer "subject" is not one
+MAX_HEADER = 16_000
+"""Characters of a header kept for parsing (RFC 5322 allows 998 per line; folded headers
+of real mail stay well under this)."""
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+_REFERENCES_TAIL = MAX_REFERENCES * 256
+"""Characters kept from the end of References: room for MAX_REFERENCES ids of up to 252."""
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _AUTO_SUBJECT = re.compile(
     r"^\s*(?:"
@@ -103,12 +113,26 @@ class Bounce:
 # --- parsing ------------------------------------------------------------------------------
 
 
+class _BoundedPolicy(EmailPolicy):
+    """email.policy.default with each header cut to a bounded length as it is read, so no
+    header can make parsing it slow; References keeps its end, where the newest ids are."""
+
+    def header_source_parse(self, sourcelines: list[str]) -> tuple[str, str]:
+        name, value = super().header_source_parse(sourcelines)
+        if name.lower() == "references":
+            return name, value[-_REFERENCES_TAIL:]
+        return name, value[:MAX_HEADER]
+
+
+_POLICY = _BoundedPolicy()
+
+
 def parse_message(raw: bytes | None) -> EmailMessage:
     """The email in these bytes, or InboundError when there is none to read."""
     if not raw or not raw.strip():
         raise InboundError("send the raw email (message/rfc822) as the body or as 'message'")
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+        message = email.message_from_bytes(raw, policy=_POLICY)
     except Exception:  # the parser is lenient; anything it still refuses is unreadable
         raise InboundError("message is not a readable RFC 5322 email") from None
     if not message.keys() or not any(
@@ -133,22 +157,29 @@ def _header(message: Message, name: str) -> str:
         return ""
 
 
-def _ids(*values: str) -> list[str]:
-    found: list[str] = []
-    for value in values:
-        for token in _MESSAGE_ID.findall(value or ""):
-            if token not in found:
-                found.append(token)
-    return found
+def _raw_header(message: Message, name: str) -> str:
+    """A header's value as received, unparsed ('' when missing): Message-IDs are ASCII
+    tokens a regex finds, with no need for the (slow) structured header parser."""
+    wanted = name.lower()
+    return next((str(v) for k, v in message.raw_items() if k.lower() == wanted), "")
+
+
+def _ids(value: str) -> list[str]:
+    """The distinct Message-IDs in a header value, in order (one linear scan)."""
+    return list(dict.fromkeys(_MESSAGE_ID.findall(value)))
 
 
 def referenced_ids(message: Message) -> list[str]:
     """The Message-IDs this one answers, most specific first: In-Reply-To, then References
-    from the newest (last) to the oldest."""
-    in_reply_to = _ids(_header(message, "In-Reply-To"))
-    references = list(reversed(_ids(_header(message, "References"))))
-    ordered = in_reply_to + [r for r in references if r not in in_reply_to]
-    return ordered[:MAX_REFERENCES]
+    from the newest (last) to the oldest; at most MAX_REFERENCES."""
+    in_reply_to = _ids(_raw_header(message, "In-Reply-To"))
+    references = _ids(_raw_header(message, "References"))
+    ordered = dict.fromkeys(in_reply_to[:MAX_REFERENCES])
+    for token in reversed(references):
+        if len(ordered) >= MAX_REFERENCES:
+            break
+        ordered.setdefault(token)
+    return list(ordered)
 
 
 def is_automatic(message: Message) -> bool:
@@ -190,10 +221,10 @@ def parse_bounce(message: Message) -> Bounce:
             payload = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else None
             if isinstance(inner, Message):
-                original += _ids(_header(inner, "Message-ID"))
+                original += _ids(_raw_header(inner, "Message-ID"))
         elif kind == "text/rfc822-headers":
-            headers = email.message_from_string(_text(part), policy=email.policy.default)
-            original += _ids(_header(headers, "Message-ID"))
+            headers = email.message_from_string(_text(part), policy=_POLICY)
+            original += _ids(_raw_header(headers, "Message-ID"))
     status, recipient, failed = None, None, False
     for block in fields:
         found = _STATUS.search(_header(block, "Status"))
@@ -205,7 +236,7 @@ def parse_bounce(message: Message) -> Bounce:
             recipient = _address(_header(block, "Final-Recipient")) or _address(
                 _header(block, "Original-Recipient")
             )
-    ids = [i for i in original if i] + [i for i in referenced_ids(message) if i not in original]
+    ids = list(dict.fromkeys(original[:MAX_REFERENCES] + referenced_ids(message)))
     return Bounce(ids[:MAX_REFERENCES], status, bool(status and status[0] == "5"), recipient)
 
 
@@ -216,9 +247,7 @@ def _status_blocks(part: Message) -> list[Message]:
     # some parsers leave it as text: blocks of header fields separated by blank lines
     text = payload if isinstance(payload, str) else _text(part)
     blocks = re.split(r"\r?\n\s*\r?\n", text)
-    return [
-        email.message_from_string(b.strip() + "\n", policy=email.policy.default) for b in blocks
-    ]
+    return [email.message_from_string(b.strip() + "\n", policy=_POLICY) for b in blocks]
 
 
 def _text(part: Message) -> str:
@@ -284,7 +313,7 @@ def _match(workspace_id: uuid.UUID, wanted: list[str]) -> OutboundMessage | None
 
 
 def _receipt_id(message: Message) -> str | None:
-    own_id = _ids(_header(message, "Message-ID"))
+    own_id = _ids(_raw_header(message, "Message-ID"))
     if not own_id:
         return None
     return "inbound:" + hashlib.sha256(own_id[0].encode()).hexdigest()

@@ -5,6 +5,12 @@ the URL stored on that message at that position, so a tracking link cannot be tu
 an open redirect. Scanner traffic (known user agents, HEAD requests, clicks faster than
 BOT_CLICK_SECONDS after the send) is recorded as `bot_click`, which no wait, branch or goal
 counts.
+
+Both endpoints are public, so a repeat costs no row: the same client (address and user
+agent) opening a message, or clicking the same link, again within TRACKING_DEDUP_SECONDS
+of the last recorded one stores nothing. The check is one INSERT ... ON CONFLICT on the
+small `tracking_hits` table, in the event's transaction; the first open and first click
+always get through, which is all waits and goals look at.
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.extensions import db
 from app.mail.tracking import TRACKED_SCHEMES, add_open_pixel, rewrite_links
-from app.models import ContactEvent, OutboundMessage, SequenceStep
+from app.models import ContactEvent, OutboundMessage, SequenceStep, TrackingHit
+from app.services.clients import client_hash
 from app.services.reactions import after_change
 from app.services.waits import nudge_processor, wake_for_events
 
@@ -132,6 +141,7 @@ class Click:
 
     url: str
     message: _Sent
+    position: int
 
 
 def resolve_click(token: str) -> Click | None:
@@ -147,7 +157,7 @@ def resolve_click(token: str) -> Click | None:
     url = links[position]
     if not isinstance(url, str) or not url.lower().startswith(TRACKED_SCHEMES):
         return None  # only ever stored by the dispatcher, but never redirect anywhere else
-    return Click(url, message)
+    return Click(url, message, position)
 
 
 def is_scanner(
@@ -163,22 +173,73 @@ def is_scanner(
     return seconds > 0 and sent_at is not None and now - sent_at < timedelta(seconds=seconds)
 
 
-def record_click(click: Click, user_agent: str | None, method: str, now: datetime) -> str:
-    """Store the click (or bot_click) and wake whoever waits for it; returns the event type."""
+def record_click(
+    click: Click, ip: str, user_agent: str | None, method: str, now: datetime
+) -> str | None:
+    """Store the click (or bot_click) and wake whoever waits for it; returns the event type,
+    or None for a repeat within the dedup window (nothing stored)."""
     scanner = is_scanner(user_agent, method, click.message.sent_at, now)
     kind = "bot_click" if scanner else "clicked_link"
+    if not _first_hit(click.message.id, f"{kind}:{click.position}", ip, user_agent, now):
+        db.session.rollback()  # ends the read and releases the claim's row at once
+        return None
     _record(click.message, kind, now, url=click.url)
     return kind
 
 
-def record_open(token: str, now: datetime) -> bool:
-    """Store an `opened` event for a valid open token; False when the token is not ours."""
+def record_open(token: str, ip: str, user_agent: str | None, now: datetime) -> bool:
+    """Store an `opened` event for a valid open token unless this client's last one is
+    within the dedup window; False when the token is not ours or it was a repeat."""
     message_uuid = read_open_token(token)
     message = _message(message_uuid) if message_uuid is not None else None
     if message is None:
         return False
+    if not _first_hit(message.id, "opened", ip, user_agent, now):
+        db.session.rollback()  # ends the read and releases the claim's row at once
+        return False
     _record(message, "opened", now)
     return True
+
+
+def _first_hit(
+    message_id: uuid.UUID, event_key: str, ip: str, user_agent: str | None, now: datetime
+) -> bool:
+    """Claim this (message, event, client) for the window starting now, unless a claim made
+    within the window holds it: one upsert on the primary key, atomic under concurrency.
+    The caller's transaction keeps the claim only if the event is stored with it."""
+    window = _dedup_window()
+    if window is None:
+        return True
+    make_insert = (
+        pg_insert if db.session.connection().dialect.name == "postgresql" else sqlite_insert
+    )
+    claim = make_insert(TrackingHit).values(
+        message_id=message_id,
+        event_key=event_key,
+        client_hash=client_hash(ip, user_agent or ""),
+        recorded_at=now,
+    )
+    claim = claim.on_conflict_do_update(
+        index_elements=["message_id", "event_key", "client_hash"],
+        set_={"recorded_at": claim.excluded.recorded_at},
+        where=TrackingHit.recorded_at <= now - window,
+    ).returning(TrackingHit.message_id)
+    return db.session.execute(claim).first() is not None
+
+
+def purge_tracking_hits(now: datetime) -> int:
+    """Delete the claims whose window has passed (they count for nothing); commits."""
+    window = _dedup_window() or timedelta(0)
+    purged = db.session.execute(
+        delete(TrackingHit).where(TrackingHit.recorded_at <= now - window)
+    ).rowcount
+    db.session.commit()
+    return int(purged or 0)
+
+
+def _dedup_window() -> timedelta | None:
+    seconds = int(current_app.config.get("TRACKING_DEDUP_SECONDS") or 0)
+    return timedelta(seconds=seconds) if seconds > 0 else None
 
 
 def _record(message: _Sent, kind: str, now: datetime, url: str | None = None) -> None:

@@ -2,6 +2,8 @@
 
 `/t/c/<token>` redirects only to the URL stored on the message for the token's position,
 never to anything taken from the request; `/t/o/<token>.gif` always answers the 1x1 GIF.
+Both answer every request; a repeat by the same client within the dedup window is simply
+not recorded again (see app.services.tracking).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def tracked_click(token: str) -> Any:
     if click is None:
         abort(404)  # the stock page: nothing from the request is echoed back
     try:
-        record_click(click, request.headers.get("User-Agent"), request.method, now)
+        record_click(click, _client_ip(), request.headers.get("User-Agent"), request.method, now)
     except Exception:  # the visitor still gets where the link goes
         _rollback()
         log.exception("could not record a click on message %s", click.message.id)
@@ -44,13 +46,17 @@ def tracked_open(token: str) -> Any:
     now = datetime.now(UTC)
     if request.method == "GET":  # a HEAD is a scanner checking the image, not an open
         try:
-            record_open(token, now)
+            record_open(token, _client_ip(), request.headers.get("User-Agent"), now)
         except Exception:  # a mail client gets its image whatever happens here
             _rollback()
             log.exception("could not record an open")
     response = Response(PIXEL_GIF, status=200, mimetype="image/gif")
     response.headers["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0"
     return response
+
+
+def _client_ip() -> str:
+    return request.remote_addr or ""
 
 
 def _rollback() -> None:

@@ -264,7 +264,7 @@ def test_the_purge_job_deletes_receipts_older_than_a_day(app, api):
     event_service.ingest_events(workspace, login(id="old"), T0)
     event_service.ingest_events(workspace, login(id="new"), T0 + timedelta(hours=20))
     message = purge_event_receipts(now=(T0 + timedelta(hours=25)).isoformat())
-    assert message == "purged 1 event receipt(s)"
+    assert message == "purged 1 event receipt(s), 0 tracking hit(s)"
     assert [r.client_event_id for r in db.session.scalars(select(EventReceipt))] == ["new"]
     assert count(ContactEvent) == 2  # events stay; only the idempotency memory goes
 

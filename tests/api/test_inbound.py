@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -159,6 +160,56 @@ def test_a_reply_matches_by_references_alone_and_as_a_form_upload(app, api, smtp
     )
     assert upload.status_code == 202 and upload.json["event"] == "replied", upload.json
     assert [e.contact_id for e in events("replied")] == [grace.contact_id, kenji.contact_id]
+
+
+def long_thread_reply(message: OutboundMessage, ids: list[str], subject: str = "Re: hi") -> bytes:
+    """A reply whose References carries these ids (folded one per line), no In-Reply-To."""
+    references = "\r\n ".join(ids)
+    return (
+        f"From: {message.to_email}\r\nTo: team@penguinmails.example\r\n"
+        f"Subject: {subject}\r\nMessage-ID: <long-{message.id.hex}@mail.example>\r\n"
+        f"References: {references}\r\n\r\nThanks!\r\n"
+    ).encode()
+
+
+def test_a_reply_with_50000_references_is_matched_by_its_newest_in_under_a_second(
+    app, api, smtp_sink
+):
+    ada, *_ = sent_messages(app, api, smtp_sink)
+    ids = [f"<r{i}@x.t>" for i in range(50_000)] + [ada.message_id]
+
+    started = time.perf_counter()
+    response = post_raw(api, long_thread_reply(ada, ids))
+    elapsed = time.perf_counter() - started
+
+    assert response.status_code == 202, response.json
+    assert response.json == {"matched": True, "event": "replied", "enrollment_exited": True}
+    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+    assert [e.contact_id for e in events("replied")] == [ada.contact_id]
+
+
+def test_only_the_newest_100_references_are_considered(app, api, smtp_sink):
+    ada, *_ = sent_messages(app, api, smtp_sink)
+    ids = [ada.message_id] + [f"<r{i}@x.t>" for i in range(100)]
+
+    response = post_raw(api, long_thread_reply(ada, ids))
+
+    assert response.status_code == 202 and response.json == {"matched": False}
+    assert events() == []
+
+
+def test_a_50000_word_subject_is_read_in_under_a_second_and_stored_cut(app, api, smtp_sink):
+    ada, *_ = sent_messages(app, api, smtp_sink)
+    subject = "Re: " + " ".join(f"w{i}" for i in range(50_000))
+
+    started = time.perf_counter()
+    response = post_raw(api, long_thread_reply(ada, [ada.message_id], subject=subject))
+    elapsed = time.perf_counter() - started
+
+    assert response.status_code == 202 and response.json["matched"] is True, response.json
+    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+    [event] = events("replied")
+    assert event.properties["subject"] == subject[:998]
 
 
 def test_without_on_reply_a_reply_is_recorded_but_the_enrollment_stays(app, api, smtp_sink):

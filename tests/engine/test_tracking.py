@@ -5,23 +5,28 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from app.core.definition import DefinitionError, parse_definition, step_config_problems
 from app.extensions import db
-from app.models import ContactEvent, ContactSequence, OutboundMessage
+from app.models import ContactEvent, ContactSequence, OutboundMessage, TrackingHit
 from app.services import tracking
 from app.services.links import unsubscribe_url
 from app.services.tracking import click_token, open_token
+from jobs.tasks import purge_event_receipts
+from tests.conftest import api_for
 from tests.engine.test_dispatcher import launch, single_email
 from tests.helpers import onboarding_definition, tick
+from tests.smtp_sink import running_sink
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 BODY = """<html><body><p>Hi {{ contact.first_name }}</p>
@@ -267,3 +272,113 @@ def test_saving_an_unsafe_link_through_the_api_is_refused(api):
     response = api.post("/api/sequences", json=single_email("Hi", '<a href="javascript:x()">x</a>'))
     assert response.status_code in (400, 422)
     assert "config.body" in response.get_data(as_text=True)
+
+
+# --- repeats by one client are not stored again -------------------------------------------
+
+
+def pixel_path(html: str) -> str:
+    return re.search(r'src="http://pm\.test(/t/o/[^"]+)"', html).group(1)
+
+
+def test_a_thousand_requests_for_the_same_pixel_serve_the_gif_and_store_one_open(
+    app, api, smtp_sink
+):
+    html, _ = send(app, api, smtp_sink)
+    client = {"headers": {"User-Agent": "Mail/1.0"}, "environ_base": {"REMOTE_ADDR": "192.0.2.1"}}
+
+    for _ in range(1000):
+        assert_pixel(request(app, "GET", pixel_path(html), **client))
+
+    assert [e.type for e in events()] == ["opened"]
+    assert db.session.scalar(select(func.count()).select_from(TrackingHit)) == 1
+
+
+def test_repeated_clicks_always_redirect_and_store_one_click_per_link_and_client(
+    app, api, smtp_sink
+):
+    html, _ = send(app, api, smtp_sink)
+    docs, pricing = tracked_paths(html)
+    ada = {"headers": {"User-Agent": "Mozilla/5.0"}, "environ_base": {"REMOTE_ADDR": "192.0.2.1"}}
+    other_agent = {**ada, "headers": {"User-Agent": "Mozilla/5.0 (Phone)"}}
+    other_address = {**ada, "environ_base": {"REMOTE_ADDR": "192.0.2.2"}}
+
+    for _ in range(100):
+        response = request(app, "GET", docs, **ada)
+        assert response.status_code == 302
+        assert response.headers["Location"] == "https://example.com/docs?a=1&b=2"
+    for path, client in ((pricing, ada), (docs, other_agent), (docs, other_address)):
+        assert request(app, "GET", path, **client).status_code == 302
+
+    urls = [e.properties["url"] for e in events("clicked_link")]
+    assert sorted(urls) == ["https://example.com/docs?a=1&b=2"] * 3 + [
+        "https://example.com/pricing"
+    ]
+
+
+def test_a_scanner_check_does_not_hide_the_persons_click_from_the_same_client(app, api, smtp_sink):
+    html, _ = send(app, api, smtp_sink)
+    path = tracked_paths(html)[0]
+    for method in ("HEAD", "HEAD", "GET", "GET"):
+        assert request(app, method, path, headers={"User-Agent": "Mozilla/5.0"}).status_code == 302
+
+    assert [e.type for e in events()] == ["bot_click", "clicked_link"]
+
+
+def test_the_same_client_is_recorded_again_once_the_window_has_passed(app, api, smtp_sink):
+    _, message = send(app, api, smtp_sink)
+    token = open_token(message.id)
+    later = NOW + timedelta(seconds=60)
+
+    with app.test_request_context():
+        assert tracking.record_open(token, "192.0.2.1", "Mail/1.0", NOW) is True
+        assert (
+            tracking.record_open(token, "192.0.2.1", "Mail/1.0", later - timedelta(1e-3)) is False
+        )
+        assert tracking.record_open(token, "192.0.2.1", "Mail/1.0", later) is True
+
+    assert [e.occurred_at for e in events("opened")] == [NOW, later]
+
+
+def test_the_dedup_window_can_be_turned_off(app, api, smtp_sink):
+    app.config["TRACKING_DEDUP_SECONDS"] = 0
+    html, _ = send(app, api, smtp_sink)
+    for _ in range(3):
+        assert_pixel(request(app, "GET", pixel_path(html)))
+
+    assert [e.type for e in events()] == ["opened"] * 3
+    assert db.session.scalar(select(func.count()).select_from(TrackingHit)) == 0
+
+
+def test_the_hourly_purge_forgets_tracking_hits_older_than_the_window(app, api, smtp_sink):
+    _, message = send(app, api, smtp_sink)
+    token = open_token(message.id)
+    with app.test_request_context():
+        tracking.record_open(token, "192.0.2.1", "Mail/1.0", NOW)
+        tracking.record_open(token, "192.0.2.2", "Mail/1.0", NOW + timedelta(seconds=30))
+
+    result = purge_event_receipts(now=(NOW + timedelta(seconds=61)).isoformat())
+
+    assert result == "purged 0 event receipt(s), 1 tracking hit(s)"
+    db.session.expire_all()
+    assert [h.recorded_at for h in db.session.scalars(select(TrackingHit))] == [
+        NOW + timedelta(seconds=30)
+    ]
+    assert len(events("opened")) == 2  # the events stay; only the dedup memory goes
+
+
+def test_concurrent_requests_for_the_same_pixel_store_one_open(pg_app):
+    for sink in running_sink():
+        pg_app.config["SMTP_URL"] = sink.url
+        html, _ = send(pg_app, api_for(pg_app, "Acme"), sink)
+    start = threading.Barrier(8)
+
+    def fetch() -> list[int]:
+        start.wait()
+        return [request(pg_app, "GET", pixel_path(html)).status_code for _ in range(10)]
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [code for codes in pool.map(lambda _: fetch(), range(8)) for code in codes]
+
+    assert statuses == [200] * 80
+    assert [e.type for e in events()] == ["opened"]

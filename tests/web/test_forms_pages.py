@@ -98,6 +98,33 @@ def test_the_honeypot_answers_like_a_success_and_a_flood_gets_429(seeded):
     assert len(contacts()) == 5
 
 
+def row_counts() -> dict[str, int]:
+    """Rows in every table of the schema."""
+    db.session.expire_all()
+    return {
+        table.name: db.session.scalar(select(func.count()).select_from(table))
+        for table in db.metadata.sorted_tables
+    }
+
+
+def test_a_thousand_honeypot_and_a_thousand_rate_limited_posts_store_no_row(seeded):
+    url = f"/f/{seeded.public_id}"
+    ip = {"REMOTE_ADDR": "198.51.100.9"}
+    for i in range(5):
+        ok = seeded.public.post(url, data={"email": f"p{i}@example.com"}, environ_base=ip)
+        assert ok.status_code == 200
+    before = row_counts()
+    assert before["contacts"] == 5 and before["form_submissions"] == 5
+
+    for i in range(1000):
+        bot = seeded.public.post(url, data={"email": f"bot{i}@spam.test", "website": "x"})
+        assert bot.status_code == 200
+        limited = seeded.public.post(url, data={"email": f"q{i}@example.com"}, environ_base=ip)
+        assert limited.status_code == 429
+
+    assert row_counts() == before
+
+
 def test_a_redirect_url_sends_the_visitor_on_with_303(app, seeded):
     form = db.session.get(Form, uuid.UUID(seeded.form_id))
     forms.update_form(form, {"redirect_url": "https://example.com/thanks"})
@@ -122,7 +149,7 @@ def test_the_forms_page_lists_links_sequences_counts_and_embed_snippets(seeded):
     link = f"http://pm.test/f/{seeded.public_id}"
     assert f'<a href="{link}" target="_blank" rel="noopener">{link}</a>' in page.text
     assert f'href="/sequences/{seeded.sequence_id}">Ebook follow-up</a>' in page.text
-    assert "<strong>1</strong> accepted · 1 caught by the spam trap · 0 rate-limited" in page.text
+    assert "Submissions: <strong>1</strong> accepted</p>" in page.text
     snippets = [html.unescape(s) for s in _textareas(page.text)]
     assert snippets[0].startswith(f'<iframe src="{link}" title="Ebook Download"')
     assert snippets[1].startswith(f'<form action="{link}" method="post">')
