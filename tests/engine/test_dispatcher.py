@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import OutboundMessage
-from app.services.dispatcher import MAX_ATTEMPTS, STUCK_AFTER, dispatch_due
+from app.services.dispatcher import MAX_ATTEMPTS, dispatch_due
 from tests.conftest import free_port
 from tests.helpers import onboarding_definition, tick
 
@@ -111,15 +111,22 @@ def test_an_unreachable_server_keeps_messages_queued_until_it_gives_up(app, api)
     assert message.status == "failed" and "gave up" in message.last_error
 
 
-def test_a_message_interrupted_mid_send_is_failed_not_resent(app, api, smtp_sink):
+def test_a_message_interrupted_mid_send_becomes_unknown_once_its_lease_runs_out(
+    app, api, smtp_sink
+):
     launch(api, single_email("Hi", "<p>x</p>"), [("a@example.com", "A")])
     tick(app, NOW)
     message = messages()["a@example.com"]
-    message.status, message.claimed_at = "sending", NOW
+    lease = timedelta(seconds=app.config["DISPATCH_LEASE_SECONDS"])
+    message.status, message.lease_expires_at = "sending", NOW + lease
     db.session.commit()
-    dispatch_due(NOW + STUCK_AFTER + timedelta(seconds=1))
+    dispatch_due(NOW + lease - timedelta(seconds=1))
     db.session.refresh(message)
-    assert message.status == "failed" and "duplicate" in message.last_error
+    assert message.status == "sending", "recovered while its dispatcher still held it"
+    stats = dispatch_due(NOW + lease + timedelta(seconds=1))
+    db.session.refresh(message)
+    assert message.status == "unknown" and "may have accepted" in message.last_error
+    assert stats.unknown == 1
     assert len(smtp_sink.messages) == 1
 
 
