@@ -141,3 +141,20 @@ def test_a_paused_sequence_holds_its_queued_mail_until_it_resumes(app, api, smtp
     api.post(f"/api/sequences/{seq_id}/resume")
     dispatch_due(NOW + timedelta(minutes=1))
     assert [str(m["Subject"]) for m in smtp_sink.messages] == ["Held"]
+
+
+def test_names_with_commas_reach_the_server_as_one_recipient_and_one_sender(app, api, smtp_sink):
+    contact_name = "Bob, attacker@evil.test, " + "x" * 60
+    from_name = "Penguin, Inc., support@evil.test, " + "y" * 60
+    definition = single_email("Hi", "<p>x</p>")
+    definition["steps"][0]["config"]["from_name"] = from_name
+    launch(api, definition, [("bob@example.com", contact_name)])
+
+    tick(app, NOW)
+
+    [received] = smtp_sink.wait_for(1)
+    assert [e.rcpt_tos for e in smtp_sink.envelopes] == [("bob@example.com",)]
+    [to] = received["To"].addresses
+    [sender] = received["From"].addresses
+    assert (to.display_name, to.addr_spec) == (contact_name, "bob@example.com")
+    assert sender.display_name == from_name
