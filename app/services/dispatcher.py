@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import bindparam, func, literal, or_, select, update
+from sqlalchemy import bindparam, func, literal, or_, select, text, update
 
 from app.core.timing import in_window, load_zone, next_window_open
 from app.extensions import db
@@ -478,8 +478,14 @@ def _retry_or_fail(
 
 
 def _record(result: Result, now: datetime, clock: Clock) -> Result:
-    """Write one outcome at once (committed), only over a row this dispatcher still holds."""
+    """Write one outcome at once (committed), only over a row this dispatcher still holds.
+
+    On PostgreSQL without waiting for the disk: should the database itself crash before
+    writing it, the row is back to `sending` (or `claimed`), which recovery turns into
+    `unknown` (or sends): never a duplicate. What must be durable is `sending`."""
     rendered = result.rendered
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     db.session.execute(
         _record_result,
         {
