@@ -82,4 +82,4 @@ def json_body() -> dict[str, Any]:
     return data
 
 
-from app.api import contacts, enrollments, events, inbound, sequences, transfer  # noqa: E402,F401  (routes register on import)
+from app.api import contacts, enrollments, events, inbound, messages, sequences, transfer  # noqa: E402,F401  (routes register on import)
