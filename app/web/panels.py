@@ -26,6 +26,7 @@ from app.models import Contact, Segment, Sequence, SequenceStep
 from app.services import builder
 from app.services.dispatcher import template_context
 from app.services.launch import SAMPLE_CONTACT
+from app.services.render_limits import render_limits
 from app.web import web_bp
 from app.web.builder import editor_version, owned_sequence, refusal
 from app.web.settings_form import settings_from_form, settings_to_form
@@ -127,7 +128,9 @@ def email_preview(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
     subject, html, text = email_preview_parts(request.form, step.config or {})
     contact = _preview_contact(request.form.get("preview.contact", ""))
     try:
-        rendered = render_email(subject, html, text, template_context(contact, "#unsubscribe"))
+        rendered = render_email(
+            subject, html, text, template_context(contact, "#unsubscribe"), **render_limits()
+        )
     except RenderError as exc:
         return _fragment(render_template("builder/preview.html", error=exc.reason))
     recipient = _contact_label(contact)
