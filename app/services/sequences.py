@@ -63,6 +63,7 @@ def list_sequences(workspace_id: uuid.UUID) -> list[tuple[Sequence, int]]:
 def create_sequence(
     workspace: Workspace, definition: SequenceDefinition, created_by: uuid.UUID | None = None
 ) -> Sequence:
+    check_definition(definition)
     sequence = Sequence(
         tenant_id=workspace.tenant_id,
         workspace_id=workspace.id,

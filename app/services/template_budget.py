@@ -31,29 +31,33 @@ _PARTS = (("body", True), ("text", False), ("subject", False))
 
 def email_budget_problems(step_id: str, config: Mapping[str, Any]) -> list[Problem]:
     """The first over-budget field of the email and of each A/B variant, rendered for the
-    sample contact with the configured limits; other template errors are left to the preview
-    (they often depend on the contact)."""
+    sample contact with the configured limits, as `config.<field>` problems; other template
+    errors are left to the preview (they often depend on the contact)."""
     context = template_context(SimpleNamespace(**SAMPLE_CONTACT), _SAMPLE_UNSUBSCRIBE)
     problems = []
     for message in _messages(config):
         budget = RenderBudget(**render_limits())
-        try:
-            for field, source, html in message:
-                render_part(f"step {step_id!r} {field}", source, context, html=html, budget=budget)
-        except RenderBudgetExceeded as exc:
-            problems.append(Problem(exc.reason, f"config.{field}", step_id))
-        except RenderError:
-            continue
+        for field, source, html in message:
+            try:
+                render_part(field, source, context, html=html, budget=budget)
+            except RenderBudgetExceeded as exc:
+                reason = exc.reason.removeprefix(f"{field}: ")
+                problems.append(Problem(reason, f"config.{field}", step_id))
+                break
+            except RenderError:
+                break
     return problems
 
 
 def check_definition(definition: SequenceDefinition) -> None:
-    """Raise DefinitionError (answered 422) if any email step is over the render budget."""
+    """Raise DefinitionError (answered 422) if any email step is over the render budget;
+    each message names the step and the field, as an API client shows only the message."""
     problems = [
-        problem
+        Problem(f"step {p.step!r} {p.field.removeprefix('config.')}: {p.message}", p.field, p.step)
         for step in definition.steps
         if step.type == "email"
-        for problem in email_budget_problems(step.id, step.config.model_dump())
+        for p in email_budget_problems(step.id, step.config.model_dump())
+        if p.field is not None
     ]
     if problems:
         raise DefinitionError(problems)

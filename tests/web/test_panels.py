@@ -697,3 +697,21 @@ def test_the_preview_uses_the_configured_output_budget(app):
         seeded.url("steps/email_1/preview"), data={"subject": "Hi", "body": "{{ 'x' * 2000 }}"}
     )
     assert "output is larger than 1,000 bytes" in response.text
+
+
+def test_saving_an_email_over_the_render_budget_is_refused_inline_and_saves_nothing(app):
+    seeded = seed(app)
+    version = seeded.sequence.version
+    values = panel_values(seeded.web.get(seeded.url("steps/email_1/panel")).text)
+    nested = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+
+    response = seeded.web.submit(seeded.url("steps/email_1/panel"), data=values | {"text": nested})
+
+    assert response.status_code == 200
+    assert "HX-Trigger" not in response.headers
+    assert field_error(response.text, "text") == (
+        "Plain-text version (optional): template is over the render budget "
+        "(more than 1,000,000 loop steps)"
+    )
+    assert seeded.step("email_1").config == DEFINITION["steps"][0]["config"]
+    assert seeded.fresh().version == version
