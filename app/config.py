@@ -42,6 +42,9 @@ class Settings:
     # Crash-safe dispatch: how long a dispatcher holds the messages it claimed (and the one it
     # is sending) before recovery may requeue them (never handed over) or mark them unknown.
     dispatch_lease_seconds: int = 300
+    # Rendering with limits: the budget of one message's templates (send, test send, preview).
+    render_timeout_seconds: float = 2.0  # CPU seconds
+    render_max_bytes: int = 1_000_000  # subject, HTML and text together
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,6 +63,9 @@ class Settings:
             proxy_hops=int(os.environ.get("PROXY_HOPS") or 0),
             # crash-safe dispatch
             dispatch_lease_seconds=int(os.environ.get("DISPATCH_LEASE_SECONDS") or 300),
+            # Rendering with limits
+            render_timeout_seconds=float(os.environ.get("RENDER_TIMEOUT_SECONDS") or 2.0),
+            render_max_bytes=int(os.environ.get("RENDER_MAX_BYTES") or 1_000_000),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -79,6 +85,9 @@ class Settings:
             "PROXY_HOPS": self.proxy_hops,
             # crash-safe dispatch
             "DISPATCH_LEASE_SECONDS": self.dispatch_lease_seconds,
+            # Rendering with limits
+            "RENDER_TIMEOUT_SECONDS": self.render_timeout_seconds,
+            "RENDER_MAX_BYTES": self.render_max_bytes,
         }
 
 

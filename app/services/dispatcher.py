@@ -52,6 +52,7 @@ from app.models import (
 from app.models.contact import PROFILE_COLUMNS
 from app.models.enrollment import exited
 from app.services.links import unsubscribe_url
+from app.services.render_limits import render_limits
 from app.services.tracking import track_html
 
 log = logging.getLogger(__name__)
@@ -401,6 +402,7 @@ def deliver_one(
             config.get("body", ""),
             config.get("text"),
             template_context(row, link),
+            **render_limits(),
         )
     except RenderError as exc:
         return Result(row.id, "failed", str(exc))
