@@ -39,6 +39,10 @@ class Settings:
     bot_click_seconds: int = 5  # a click this soon after the send is a scanner; 0 disables
     tracking_dedup_seconds: int = 60  # repeat opens/clicks by one client within this are dropped
     proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* to trust
+    # Accounts and sessions: failed sign-ins allowed per account (normalised email) and per
+    # client address; counted in Redis when REDIS_URL is set, else in this process's memory.
+    sign_in_account_limit: str = "5 per 15 minutes"
+    sign_in_address_limit: str = "20 per 15 minutes"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -55,6 +59,10 @@ class Settings:
             bot_click_seconds=int(os.environ.get("BOT_CLICK_SECONDS") or 5),
             tracking_dedup_seconds=int(os.environ.get("TRACKING_DEDUP_SECONDS") or 60),
             proxy_hops=int(os.environ.get("PROXY_HOPS") or 0),
+            sign_in_account_limit=os.environ.get("SIGN_IN_ACCOUNT_LIMIT")
+            or cls.sign_in_account_limit,
+            sign_in_address_limit=os.environ.get("SIGN_IN_ADDRESS_LIMIT")
+            or cls.sign_in_address_limit,
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -72,6 +80,9 @@ class Settings:
             "BOT_CLICK_SECONDS": self.bot_click_seconds,
             "TRACKING_DEDUP_SECONDS": self.tracking_dedup_seconds,
             "PROXY_HOPS": self.proxy_hops,
+            # Accounts and sessions (Flask-Limiter's storage follows REDIS_URL: extensions.py)
+            "SIGN_IN_ACCOUNT_LIMIT": self.sign_in_account_limit,
+            "SIGN_IN_ADDRESS_LIMIT": self.sign_in_address_limit,
         }
 
 
