@@ -42,7 +42,7 @@ def _failed(response: Response) -> bool:
 
 def _throttled_page(limit: RequestLimit) -> Response:
     """The sign-in page again, with a 429 that says how long to wait."""
-    wait = max(1, math.ceil(limit.reset_at - time.time()))
+    wait = max(1, math.ceil(limit.window.reset_time - time.time()))  # oldest failure expires
     minutes = math.ceil(wait / 60)
     error = (
         "Too many failed sign-in attempts. "
