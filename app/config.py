@@ -45,6 +45,10 @@ class Settings:
     # Rendering with limits: the budget of one message's templates (send, test send, preview).
     render_timeout_seconds: float = 2.0  # CPU seconds
     render_max_bytes: int = 1_000_000  # subject, HTML and text together
+    # Accounts and sessions: failed sign-ins allowed per account (normalised email) and per
+    # client address; counted in Redis when REDIS_URL is set, else in this process's memory.
+    sign_in_account_limit: str = "5 per 15 minutes"
+    sign_in_address_limit: str = "20 per 15 minutes"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,6 +70,10 @@ class Settings:
             # Rendering with limits
             render_timeout_seconds=float(os.environ.get("RENDER_TIMEOUT_SECONDS") or 2.0),
             render_max_bytes=int(os.environ.get("RENDER_MAX_BYTES") or 1_000_000),
+            sign_in_account_limit=os.environ.get("SIGN_IN_ACCOUNT_LIMIT")
+            or cls.sign_in_account_limit,
+            sign_in_address_limit=os.environ.get("SIGN_IN_ADDRESS_LIMIT")
+            or cls.sign_in_address_limit,
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -88,6 +96,9 @@ class Settings:
             # Rendering with limits
             "RENDER_TIMEOUT_SECONDS": self.render_timeout_seconds,
             "RENDER_MAX_BYTES": self.render_max_bytes,
+            # Accounts and sessions (Flask-Limiter's storage follows REDIS_URL: extensions.py)
+            "SIGN_IN_ACCOUNT_LIMIT": self.sign_in_account_limit,
+            "SIGN_IN_ADDRESS_LIMIT": self.sign_in_address_limit,
         }
 
 
