@@ -39,6 +39,12 @@ class Settings:
     bot_click_seconds: int = 5  # a click this soon after the send is a scanner; 0 disables
     tracking_dedup_seconds: int = 60  # repeat opens/clicks by one client within this are dropped
     proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* to trust
+    # Request limits (issue 12, the HTTP layer: app/http).
+    max_request_bytes: int = 2 * 2**20  # any request body; larger is 413
+    max_import_request_bytes: int = 21 * 2**20  # the CSV and sequence file imports
+    max_form_memory_bytes: int = 500_000  # one form field held in memory
+    max_form_parts: int = 1000  # fields and files in one form
+    max_json_depth: int = 64  # nesting of arrays and objects in a JSON body
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -55,6 +61,11 @@ class Settings:
             bot_click_seconds=int(os.environ.get("BOT_CLICK_SECONDS") or 5),
             tracking_dedup_seconds=int(os.environ.get("TRACKING_DEDUP_SECONDS") or 60),
             proxy_hops=int(os.environ.get("PROXY_HOPS") or 0),
+            max_request_bytes=int(os.environ.get("MAX_REQUEST_BYTES") or 2 * 2**20),
+            max_import_request_bytes=int(os.environ.get("MAX_IMPORT_REQUEST_BYTES") or 21 * 2**20),
+            max_form_memory_bytes=int(os.environ.get("MAX_FORM_MEMORY_BYTES") or 500_000),
+            max_form_parts=int(os.environ.get("MAX_FORM_PARTS") or 1000),
+            max_json_depth=int(os.environ.get("MAX_JSON_DEPTH") or 64),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -72,6 +83,11 @@ class Settings:
             "BOT_CLICK_SECONDS": self.bot_click_seconds,
             "TRACKING_DEDUP_SECONDS": self.tracking_dedup_seconds,
             "PROXY_HOPS": self.proxy_hops,
+            "MAX_CONTENT_LENGTH": self.max_request_bytes,
+            "MAX_IMPORT_REQUEST_BYTES": self.max_import_request_bytes,
+            "MAX_FORM_MEMORY_SIZE": self.max_form_memory_bytes,
+            "MAX_FORM_PARTS": self.max_form_parts,
+            "MAX_JSON_DEPTH": self.max_json_depth,
         }
 
 
