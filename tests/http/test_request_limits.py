@@ -14,7 +14,8 @@ from io import BytesIO
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select as sql_select
+from sqlalchemy import func
+from sqlalchemy import select as sql_select
 from werkzeug.serving import make_server
 
 from app.extensions import db
