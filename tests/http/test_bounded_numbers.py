@@ -35,12 +35,12 @@ def test_a_good_offset_still_pages(api):
     assert answer.json == {"enrollments": [], "next_offset": None}
 
 
-@pytest.mark.parametrize("page", ["999999999999999999", "0", "two"])
-def test_an_absurd_page_of_contacts_or_segment_members_is_a_400_page(app, page):
+@pytest.mark.parametrize("number", ["999999999999999999", "0", "two"])
+def test_an_absurd_page_of_contacts_or_segment_members_is_a_400_page(app, number):
     web = signed_in(app, "Acme", "marketer@acme.test")
     workspace = accounts.workspace_named("Acme")
     segment = segments.create_segment(workspace, "VIP", "static", None, datetime.now(UTC))
-    for path in (f"/contacts?page={page}", f"/segments/{segment.id}?page={page}"):
+    for path in (f"/contacts?page={number}", f"/segments/{segment.id}?page={number}"):
         answer = web.get(path)
         assert answer.status_code == 400, path
         assert answer.mimetype == "text/html"
