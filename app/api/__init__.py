@@ -48,7 +48,8 @@ def _definition_error(err: DefinitionError) -> tuple[Any, int]:
 
 @api_bp.errorhandler(HTTPException)
 def _http_error(err: HTTPException) -> tuple[Any, int]:
-    return jsonify(error_body(err.description or err.name)), err.code or 500
+    field = getattr(err, "field", None)  # the HTTP layer's 400s name their field
+    return jsonify(error_body(err.description or err.name, field)), err.code or 500
 
 
 @api_bp.before_request

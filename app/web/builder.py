@@ -9,12 +9,14 @@ from typing import Any
 from flask import abort, jsonify, render_template, request
 from flask_login import current_user, login_required
 
+from app.http.numbers import INT32_MAX, ParameterError, bounded_int
 from app.models import Sequence
 from app.services import builder
 from app.services.launch import launch_checklist, ready_to_launch
 from app.services.sequences import get_sequence
 from app.web import web_bp
 
+MAX_POSITION = 1_000_000  # canvas pixels; far beyond any drawn graph, far below `integer`
 PALETTE = (
     ("email", "Email", "Send an email"),
     ("delay", "Delay", "Wait, then continue in a send window"),
@@ -159,10 +161,12 @@ def refusal(exc: builder.VersionConflict | builder.EditRefused) -> Any:
 def editor_version() -> int:
     """The version the editor last saw: `X-Sequence-Version`, or a form's `version` field."""
     raw = request.headers.get("X-Sequence-Version") or request.form.get("version")
-    try:
-        return int(raw or "")
-    except ValueError:
+    if not raw:
         abort(_error(400, "X-Sequence-Version header is required", "version"))
+    try:
+        return bounded_int(raw, "X-Sequence-Version", 0, 0, INT32_MAX)
+    except ParameterError as exc:
+        abort(_error(400, str(exc.description), "version"))
 
 
 def _error(status: int, message: str, field: str | None = None, step: str | None = None) -> Any:
@@ -182,9 +186,12 @@ def _body() -> dict[str, Any]:
 def _position(body: dict[str, Any]) -> tuple[int, int]:
     position = body.get("position")
     try:
-        return round(float(position["x"])), round(float(position["y"]))
-    except (TypeError, KeyError, ValueError):
+        x, y = round(float(position["x"])), round(float(position["y"]))
+    except (TypeError, KeyError, ValueError, OverflowError):
         abort(_error(422, "position needs numbers x and y", "position"))
+    if max(abs(x), abs(y)) > MAX_POSITION:
+        abort(_error(422, f"position x and y must lie within ±{MAX_POSITION:,}", "position"))
+    return x, y
 
 
 def _edge(body: dict[str, Any]) -> tuple[str, str, str | None]:
