@@ -43,7 +43,9 @@ def normalise_address(value: object) -> str:
             test_environment=True,
         )
     except EmailNotValidError as exc:
-        raise AddressError(f"{_shown(text)} is not an email address: {exc}") from None
+        reason = str(exc).rstrip(".")
+        reason = reason[:1].lower() + reason[1:]
+        raise AddressError(f"{_shown(text)} is not an email address: {reason}") from None
     return checked.normalized
 
 
