@@ -54,7 +54,13 @@ def field_key_problem(key: str) -> str | None:
 def field_value_problem(value: Any) -> str | None:
     """Why `value` cannot be stored in a custom field (too big, too deep, a control
     character in one of its texts), or None."""
-    problem = limits.json_size_problem(value, limits.FIELD_VALUE)
+    return json_value_problem(value, limits.FIELD_VALUE)
+
+
+def json_value_problem(value: Any, max_chars: int) -> str | None:
+    """Why a JSON value from a client cannot be stored (size, depth, control characters
+    in its texts or keys), or None."""
+    problem = limits.json_size_problem(value, max_chars)
     if problem is not None:
         return f"the value {problem}"
     for text in _texts(value):

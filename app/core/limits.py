@@ -30,7 +30,7 @@ FIELDS = 200
 """Custom fields on one contact."""
 JSON_DEPTH = 20
 """Nesting of any JSON value stored for a contact or in a definition."""
-CONTEXT = 64_000
+CONTEXT = 32_768
 """An enrollment's context or an event's properties, in characters of JSON text."""
 STEPS = 500
 CONNECTIONS = 2_000
