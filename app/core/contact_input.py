@@ -95,7 +95,10 @@ def _zone(name: str) -> str:
 
 def _fields(values: dict[str, Any]) -> dict[str, Any]:
     for key, value in values.items():
-        problem = field_key_problem(key) or field_value_problem(value)
+        problem = field_key_problem(key)
+        if problem is not None:  # a bad name is reported on `fields`: it names nothing
+            raise _FieldProblem("", problem)
+        problem = field_value_problem(value)
         if problem is not None:
             raise _FieldProblem(key, problem)
     return values
