@@ -14,7 +14,7 @@ from app.core import limits
 from app.extensions import db
 from app.models import Contact, Sequence
 from tests.conftest import ApiClient
-from tests.core.test_input_limits import BILLION_LAUGHS
+from tests.core.test_definition_limits import BILLION_LAUGHS
 from tests.helpers import onboarding_definition
 
 GOOD = {"email": "ada@example.com", "first_name": "Ada"}
