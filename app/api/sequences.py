@@ -9,6 +9,8 @@ from typing import Any
 from flask import g, jsonify, request
 
 from app.api import ApiError, api_bp, json_body, owned
+from app.core import limits
+from app.core.contact_input import json_value_problem
 from app.extensions import db
 from app.http.numbers import INT32_MAX, bounded_int
 from app.models import Segment, Sequence, Workspace
@@ -127,6 +129,9 @@ def enroll(sequence_id: str) -> Any:
         raise ApiError(
             400, 'context must be an object, e.g. {"trigger": {"properties": {}}}', "context"
         )
+    problem = json_value_problem(context, limits.CONTEXT)
+    if problem is not None:
+        raise ApiError(422, f"context {problem.removeprefix('the value ')}", "context")
     now = datetime.now(UTC)
     if "segment" in body:
         segment = _segment(body["segment"])

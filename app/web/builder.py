@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from flask import abort, jsonify, render_template, request
 from flask_login import current_user, login_required
 
+from app.core import limits
 from app.http.numbers import INT32_MAX, ParameterError, bounded_int
 from app.models import Sequence
 from app.services import builder
@@ -16,7 +18,6 @@ from app.services.launch import launch_checklist, ready_to_launch
 from app.services.sequences import get_sequence
 from app.web import web_bp
 
-MAX_POSITION = 1_000_000  # canvas pixels; far beyond any drawn graph, far below `integer`
 PALETTE = (
     ("email", "Email", "Send an email"),
     ("delay", "Delay", "Wait, then continue in a send window"),
@@ -184,14 +185,16 @@ def _body() -> dict[str, Any]:
 
 
 def _position(body: dict[str, Any]) -> tuple[int, int]:
+    """Canvas coordinates: finite numbers within `limits.POSITION` (the columns are integers)."""
     position = body.get("position")
     try:
-        x, y = round(float(position["x"])), round(float(position["y"]))
-    except (TypeError, KeyError, ValueError, OverflowError):
+        x, y = float(position["x"]), float(position["y"])
+    except (TypeError, KeyError, ValueError):
         abort(_error(422, "position needs numbers x and y", "position"))
-    if max(abs(x), abs(y)) > MAX_POSITION:
-        abort(_error(422, f"position x and y must lie within ±{MAX_POSITION:,}", "position"))
-    return x, y
+    if not all(math.isfinite(v) and abs(v) < limits.POSITION for v in (x, y)):
+        message = f"position x and y must be between -{limits.POSITION} and {limits.POSITION}"
+        abort(_error(422, message, "position"))
+    return round(x), round(y)
 
 
 def _edge(body: dict[str, Any]) -> tuple[str, str, str | None]:
