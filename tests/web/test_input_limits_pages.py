@@ -126,7 +126,7 @@ def test_a_search_with_a_nul_character_finds_nothing_instead_of_failing(
     assert "ada@example.com" not in response.text
 
 
-@pytest.mark.parametrize("name", ["Bob\r\nBcc: x@y.test", "Bob\u2028x", "Bob\x00"])
+@pytest.mark.parametrize("name", ["Bob\r\nBcc: x@y.test", "Bob\u2028x"])
 def test_a_hosted_form_refuses_a_name_that_would_break_a_header(
     app: Flask, public_form: str, name: str
 ) -> None:
