@@ -26,8 +26,39 @@ NULLABLE_TEXT: Schema = {"type": ["string", "null"]}
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
 NULLABLE_TIMESTAMP: Schema = {"type": ["string", "null"], "format": "date-time"}
 UUID: Schema = {"type": "string", "format": "uuid"}
+ADDRESS: Schema = {"type": "string", "format": "email"}
 COUNT: Schema = {"type": "integer", "minimum": 0}
 RATE: Schema = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+
+EXAMPLE_DEFINITION = {
+    "format": "sequence/v1",
+    "name": "Welcome",
+    "trigger": {"type": "api_event", "event": "signed_up"},
+    "steps": [
+        {
+            "id": "hello",
+            "type": "email",
+            "config": {"subject": "Welcome, {{ contact.first_name }}", "body": "<p>Hello!</p>"},
+        },
+        {"id": "wait_2d", "type": "delay", "config": {"duration": "2 days"}},
+        {"id": "tips", "type": "email", "config": {"subject": "Three tips", "body": "<p>1.</p>"}},
+    ],
+    "connections": [
+        {"source": "hello", "target": "wait_2d"},
+        {"source": "wait_2d", "target": "tips"},
+    ],
+}
+EXAMPLE_CONTACT = {
+    "email": "ada@example.com",
+    "first_name": "Ada",
+    "timezone": "Europe/London",
+    "fields": {"plan": "trial"},
+    "tags": ["beta"],
+}
+EXAMPLE_EMAIL = (
+    "From: Ada <ada@example.com>\r\nTo: team@example.com\r\nSubject: Re: Welcome\r\n"
+    "In-Reply-To: <seq-1@penguinmails.localhost>\r\n\r\nThanks, see you Monday.\r\n"
+)
 
 ERRORS = {
     400: "The request is malformed: a body that is not the JSON expected, a bad query value.",
@@ -62,8 +93,12 @@ def _list_of(key: str, item: str) -> Schema:
     return _answer({key: {"type": "array", "items": _ref(item)}})
 
 
-def _json(schema: Schema) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
+def _json(schema: Schema, example: Any = None) -> dict[str, Any]:
+    """A JSON body; its example is what the documentation shows and schemathesis sends first."""
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"application/json": media}
 
 
 def _operation(
@@ -164,7 +199,7 @@ def api_schemas() -> dict[str, Schema]:
         {
             "contact": {
                 "oneOf": [
-                    _obj({"email": {"type": "string"}}, ("email",)),
+                    _obj({"email": ADDRESS}, ("email",)),
                     _obj({"id": UUID}, ("id",)),
                 ]
             },
@@ -223,9 +258,7 @@ def api_schemas() -> dict[str, Schema]:
                 "created_at": TIMESTAMP,
             }
         ),
-        "ContactInput": _obj(
-            {"email": {"type": "string"}, **contact_names, "fields": fields}, ("email",)
-        ),
+        "ContactInput": _obj({"email": ADDRESS, **contact_names, "fields": fields}, ("email",)),
         "ContactPatch": _obj(
             {
                 "email": {"type": "string", "description": "Only the contact's own address."},
@@ -242,7 +275,7 @@ def api_schemas() -> dict[str, Schema]:
                     "type": "array",
                     "items": _answer(
                         {
-                            "id": {"type": ["string", "null"]},
+                            "id": {"type": ["integer", "null"], "description": "The stored id"},
                             "client_id": NULLABLE_TEXT,
                             "status": {"type": "string", "enum": ["stored", "duplicate"]},
                         }
@@ -280,7 +313,7 @@ def api_schemas() -> dict[str, Schema]:
             {
                 "contacts": {
                     "type": "array",
-                    "items": _obj({"email": {"type": "string"}}, ("email",)),
+                    "items": _obj({"email": ADDRESS}, ("email",)),
                 },
                 "contact_ids": {"type": "array", "items": {"type": "string"}},
                 "segment": {"type": "string", "description": "A segment's name."},
@@ -399,8 +432,8 @@ def paths() -> dict[str, dict[str, Any]]:
     """Every route of the API blueprint, by path and method."""
     sequence_id = [_path_id("sequence_id", "sequence")]
     sequence = _json(_ref("SequenceDocument"))
-    definition = _json(_ref("SequenceDefinition"))
-    yaml_text = {"application/yaml": {"schema": {"type": "string"}}}
+    definition = _json(_ref("SequenceDefinition"), EXAMPLE_DEFINITION)
+    yaml_text = {"application/yaml": {"schema": _ref("SequenceDefinition")}}
 
     status = _json(_ref("StatusChange"))
 
@@ -462,7 +495,7 @@ def paths() -> dict[str, dict[str, Any]]:
                 "Replace the given top-level keys of the definition",
                 {200: ("The sequence as saved", sequence)},
                 (400, 404, 409, 422),
-                body=_json(_ref("SequencePatch")),
+                body=_json(_ref("SequencePatch"), {"name": "Welcome (new)", "version": 1}),
                 parameters=sequence_id,
             ),
         },
@@ -474,7 +507,7 @@ def paths() -> dict[str, dict[str, Any]]:
                 "Enroll contacts, by email, id or segment",
                 {200: ("What became of each contact", _json(_ref("EnrollResult")))},
                 (400, 404, 422),
-                body=_json(_ref("EnrollRequest")),
+                body=_json(_ref("EnrollRequest"), {"contacts": [{"email": "ada@example.com"}]}),
                 parameters=sequence_id,
             )
         },
@@ -544,7 +577,7 @@ def paths() -> dict[str, dict[str, Any]]:
                     201: ("The new contact", _json(_ref("Contact"))),
                 },
                 (400, 422),
-                body=_json(_ref("ContactInput")),
+                body=_json(_ref("ContactInput"), EXAMPLE_CONTACT),
             )
         },
         "/api/contacts/{contact_id}": {
@@ -558,7 +591,7 @@ def paths() -> dict[str, dict[str, Any]]:
                 "Change names, time zone, tags or fields; each change is a field_changed event",
                 {200: ("The contact as saved", _json(_ref("Contact")))},
                 (400, 404, 422),
-                body=_json(_ref("ContactPatch")),
+                body=_json(_ref("ContactPatch"), {"fields": {"plan": "pro", "trial_ends": None}}),
                 parameters=[_path_id("contact_id", "contact")],
             ),
         },
@@ -567,7 +600,10 @@ def paths() -> dict[str, dict[str, Any]]:
                 "End an active or paused enrollment as exited",
                 {200: ("The ended enrollment", _json(_ref("ExitedEnrollment")))},
                 (400, 404, 409, 422),
-                body=_json(_obj({"reason": {"type": ["string", "null"], "maxLength": 500}})),
+                body=_json(
+                    _obj({"reason": {"type": ["string", "null"], "maxLength": 500}}),
+                    {"reason": "bought the product"},
+                ),
                 body_required=False,
                 parameters=[_path_id("enrollment_id", "enrollment")],
             )
@@ -588,7 +624,13 @@ def paths() -> dict[str, dict[str, Any]]:
                                 "maxItems": MAX_BATCH,
                             },
                         ]
-                    }
+                    },
+                    {
+                        "contact": {"email": "ada@example.com"},
+                        "event": "user_login",
+                        "properties": {"plan": "pro"},
+                        "id": "evt-0001",
+                    },
                 ),
             )
         },
@@ -598,7 +640,7 @@ def paths() -> dict[str, dict[str, Any]]:
                 {202: ("Whether it matched one of our messages", _json(_ref("InboundResult")))},
                 (400,),
                 body={
-                    "message/rfc822": {"schema": {"type": "string"}},
+                    "message/rfc822": {"schema": {"type": "string"}, "example": EXAMPLE_EMAIL},
                     "multipart/form-data": {"schema": message_form},
                     "application/x-www-form-urlencoded": {"schema": message_form},
                 },

@@ -1,0 +1,129 @@
+"""schemathesis over every operation of the OpenAPI document, against the real app with a token.
+
+For each operation it generates valid and invalid requests (a few dozen, deterministic) and
+checks: no 5xx, only documented statuses and content types, every answer matches its schema,
+and every 4xx is the JSON error body with `field`. Ids in paths are real objects of the
+token's workspace, so the operations do their work instead of answering 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from app.api.openapi import build_document
+from tests.conftest import ApiClient, Backend
+from tests.helpers import onboarding_definition
+
+MAX_EXAMPLES = 30
+CALLS = []
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+# --- Known failures owned by other parts of issue 12 -------------------------------------
+# Each is an operation where schemathesis finds a 5xx or an undocumented answer that another
+# helper is fixing in parallel. strict=True: once the fix is merged the test passes, the xfail
+# fails, and the merger deletes the entry. Keep this the ONLY place that lists them.
+KNOWN_FAILURES: dict[str, str] = {
+    "POST /api/contacts": (
+        "finding 7 (helper 'validation'): POST /api/contacts stores names longer than 255 "
+        "characters and answers them back, outside the documented Contact"
+    ),
+}
+# ------------------------------------------------------------------------------------------
+
+schemathesis.serializer.alias("message/rfc822", "text/plain")
+DEFINITION_BODIES = [
+    "POST /api/sequences",
+    "PATCH /api/sequences/{sequence_id}",
+    "POST /api/sequences/import",
+]
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "generation": {
+            "max-examples": MAX_EXAMPLES,
+            "deterministic": True,
+            "with-security-parameters": False,
+        },
+        "phases": {"coverage": {"unexpected-methods": []}},
+        "operations": [
+            {"include-name": DEFINITION_BODIES, "phases": {"coverage": {"enabled": False}}}
+        ],
+    }
+)
+schema = schemathesis.openapi.from_dict(build_document(), config=CONFIG)
+
+
+@pytest.fixture
+def backend(sqlite_backend: Backend) -> Backend:
+    """SQLite only: the operations are what is under test here, not the database."""
+    return sqlite_backend
+
+
+@pytest.fixture
+def targets(api: ApiClient) -> dict[str, str]:
+    """A real object of the token's workspace for each id in a path, made through the API."""
+    sequence = api.post("/api/sequences", json=onboarding_definition()).json["id"]
+    assert api.post(f"/api/sequences/{sequence}/activate").status_code == 200
+    contact = api.post("/api/contacts", json={"email": "ada@example.test"}).json["id"]
+    enrolled = api.post(f"/api/sequences/{sequence}/enroll", json={"contact_ids": [contact]})
+    assert enrolled.json["enrolled"] == 1, enrolled.json
+    page = api.get(f"/api/sequences/{sequence}/enrollments").json
+    return {
+        "sequence_id": sequence,
+        "contact_id": contact,
+        "enrollment_id": page["enrollments"][0]["id"],
+        "key": "saas_trial",
+    }
+
+
+@pytest.fixture(autouse=True)
+def known_failure(request: pytest.FixtureRequest) -> None:
+    """Mark the operations of KNOWN_FAILURES as expected to fail, strictly."""
+    operation = request.node.name.partition("[")[2].rstrip("]")
+    if operation in KNOWN_FAILURES:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN_FAILURES[operation], strict=True))
+
+
+def assert_error_body(response: Any) -> None:
+    """A 4xx is JSON `{"error": {"message", "field", "step"}}`."""
+    if not 400 <= response.status_code < 500:
+        return
+    content_type = response.headers.get("content-type", [""])[0]
+    assert content_type.startswith("application/json"), (content_type, response.text)
+    error = response.json()["error"]
+    assert isinstance(error["message"], str) and error["message"], error
+    assert "field" in error, error
+
+
+@schema.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_answers_as_documented(case, app: Flask, api: ApiClient, targets):
+    for name in case.path_parameters or {}:
+        case.path_parameters[name] = targets[name]
+    response = case.call(app=app, headers={"Authorization": f"Bearer {api.token}"})
+    CALLS.append((case.operation.label, response.status_code))
+    case.validate_response(response, checks=CHECKS)
+    assert_error_body(response)
+
+
+def test_zz_report():
+    import collections
+
+    c = collections.Counter(CALLS)
+    for k in sorted(c):
+        print(k, c[k])
