@@ -39,6 +39,12 @@ class Settings:
     bot_click_seconds: int = 5  # a click this soon after the send is a scanner; 0 disables
     tracking_dedup_seconds: int = 60  # repeat opens/clicks by one client within this are dropped
     proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* to trust
+    # Crash-safe dispatch: how long a dispatcher holds the messages it claimed (and the one it
+    # is sending) before recovery may requeue them (never handed over) or mark them unknown.
+    dispatch_lease_seconds: int = 300
+    # Rendering with limits: the budget of one message's templates (send, test send, preview).
+    render_timeout_seconds: float = 2.0  # CPU seconds
+    render_max_bytes: int = 1_000_000  # subject, HTML and text together
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -55,6 +61,11 @@ class Settings:
             bot_click_seconds=int(os.environ.get("BOT_CLICK_SECONDS") or 5),
             tracking_dedup_seconds=int(os.environ.get("TRACKING_DEDUP_SECONDS") or 60),
             proxy_hops=int(os.environ.get("PROXY_HOPS") or 0),
+            # crash-safe dispatch
+            dispatch_lease_seconds=int(os.environ.get("DISPATCH_LEASE_SECONDS") or 300),
+            # Rendering with limits
+            render_timeout_seconds=float(os.environ.get("RENDER_TIMEOUT_SECONDS") or 2.0),
+            render_max_bytes=int(os.environ.get("RENDER_MAX_BYTES") or 1_000_000),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -72,6 +83,11 @@ class Settings:
             "BOT_CLICK_SECONDS": self.bot_click_seconds,
             "TRACKING_DEDUP_SECONDS": self.tracking_dedup_seconds,
             "PROXY_HOPS": self.proxy_hops,
+            # crash-safe dispatch
+            "DISPATCH_LEASE_SECONDS": self.dispatch_lease_seconds,
+            # Rendering with limits
+            "RENDER_TIMEOUT_SECONDS": self.render_timeout_seconds,
+            "RENDER_MAX_BYTES": self.render_max_bytes,
         }
 
 

@@ -50,7 +50,10 @@ def dispatch_mail(now: str | None = None) -> str:
     """The mail dispatcher: send every queued message that is due."""
     with app_context():
         stats = run_dispatcher(_instant(now))
-    return f"sent {stats.sent}, captured {stats.captured}, failed {stats.failed}"
+    return (
+        f"sent {stats.sent}, captured {stats.captured}, failed {stats.failed}, "
+        f"unknown {stats.unknown}, requeued {stats.requeued}"
+    )
 
 
 def purge_event_receipts(now: str | None = None) -> str:

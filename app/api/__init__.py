@@ -86,4 +86,13 @@ def json_body() -> dict[str, Any]:
     return data
 
 
-from app.api import contacts, enrollments, events, inbound, openapi, sequences, transfer  # noqa: E402,F401  (routes register on import)
+from app.api import (  # noqa: E402,F401  (routes register on import)
+    contacts,
+    enrollments,
+    events,
+    inbound,
+    messages,
+    openapi,
+    sequences,
+    transfer,
+)

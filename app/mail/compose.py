@@ -7,12 +7,18 @@ quoted when the message is serialised.
 
 from __future__ import annotations
 
+import base64
 import email.policy
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
-from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import (
+    Address,
+    HeaderRegistry,
+    UniqueAddressHeader,
+    UnstructuredHeader,
+)
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 from urllib.parse import urlsplit
@@ -31,8 +37,60 @@ class _UriListHeader(UnstructuredHeader):
         return f"{self.name}: " + f",{policy.linesep} ".join(str(self).split(", ")) + policy.linesep
 
 
+_MAX_LINE = 998  # RFC 5322, without the CRLF
+_ENCODED_WORD = "=?utf-8?b?{}?="
+
+
+class _MailboxHeader(UniqueAddressHeader):
+    """From/To with the display name kept whole whatever it holds.
+
+    The `email` package's folding can split a long display name at its commas and drop the
+    quotes (`To: Bob, attacker@evil.test,<fold> xxxx <real@...>`: three recipients to a mail
+    client). Here the name is one quoted string (ASCII) or one RFC 2047 encoded word
+    (anything else, or text that looks like an encoded word), on a line of its own when
+    long; the only fold is before `<addr-spec>`.
+    """
+
+    def fold(self, *, policy: email.policy.Policy) -> str:
+        [address] = self.addresses
+        prefix = f"{self.name}: "
+        if not address.display_name:
+            return f"{prefix}{address.addr_spec}{policy.linesep}"
+        words = [*_phrase_words(address.display_name, _MAX_LINE - len(prefix))]
+        words.append(f"<{address.addr_spec}>")
+        one_line = prefix + " ".join(words)
+        if len(words) == 2 and len(one_line) <= policy.max_line_length:
+            return one_line + policy.linesep
+        return prefix + f"{policy.linesep} ".join(words) + policy.linesep
+
+
+def _phrase_words(name: str, room: int) -> list[str]:
+    """The display name as one word of at most `room` characters: a quoted string (ASCII)
+    or a single encoded word, longer than RFC 2047's 75 characters when need be, because
+    common parsers (Python's among them) put a space between adjacent encoded words.
+
+    Only a name too long for one line becomes several encoded words (still one phrase,
+    still one address), each of whole characters."""
+    if name.isascii() and "=?" not in name:
+        quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if len(quoted) <= room:
+            return [quoted]
+    most = (room - len(_ENCODED_WORD.format(""))) // 4 * 3  # UTF-8 bytes per word
+    chunks, chunk, size = [], "", 0
+    for char in name:
+        width = len(char.encode())
+        if size + width > most:
+            chunks.append(chunk)
+            chunk, size = "", 0
+        chunk, size = chunk + char, size + width
+    chunks.append(chunk)
+    return [_ENCODED_WORD.format(base64.b64encode(c.encode()).decode("ascii")) for c in chunks]
+
+
 _HEADER_TYPES = HeaderRegistry()
 _HEADER_TYPES.map_to_type("list-unsubscribe", _UriListHeader)
+_HEADER_TYPES.map_to_type("from", _MailboxHeader)
+_HEADER_TYPES.map_to_type("to", _MailboxHeader)
 # SMTP line endings; 7bit so non-ASCII bodies go out quoted-printable/base64, which any server
 # relays, instead of 8bit, which needs the 8BITMIME extension on every hop.
 _POLICY = email.policy.SMTP.clone(cte_type="7bit", header_factory=_HEADER_TYPES)

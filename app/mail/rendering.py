@@ -1,8 +1,9 @@
 """Render user-written email templates safely.
 
 Templates are written by users, so they run in Jinja's immutable sandbox with extra guards
-against templates that build huge values, and every failure becomes a `RenderError` that the
-dispatcher can record against one send instead of crashing a whole batch.
+against templates that build huge values, under a per-message `RenderBudget` (loop steps,
+CPU time, output bytes) that stops a runaway template where it is, and every failure becomes
+a `RenderError` that the dispatcher can record against one send instead of crashing a batch.
 """
 
 from __future__ import annotations
@@ -10,18 +11,28 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from html import escape
 from html.parser import HTMLParser
 from typing import Any, NoReturn
 
-from jinja2 import ChainableUndefined, Template
+from jinja2 import ChainableUndefined, Template, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
-from jinja2.runtime import Context
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_RENDER_CHARS = 1_000_000
+"""The longest value one expression may build (a repetition, a padding, a concatenation)."""
+DEFAULT_TIMEOUT_SECONDS = 2.0
+DEFAULT_MAX_BYTES = 1_000_000
+MAX_STEPS = 1_000_000
+"""Loop iterations plus calls per message: far beyond any real email, ~0.5 s of CPU."""
+MAX_RANGE_ITEMS = 100_000
 MAX_SUBJECT_CHARS = 998  # RFC 5322 line limit: a longer subject cannot be a single header line.
 _MAX_INT_BITS = 10_000  # ~3,000 digits: far beyond any email arithmetic, far below a CPU hog.
 
@@ -32,6 +43,95 @@ class RenderError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RenderBudgetExceeded(RenderError):
+    """The template ran past its budget (loop steps, CPU time or output) and was stopped."""
+
+
+class RenderBudget:
+    """What one message may still spend on rendering. Checked at every loop iteration and
+    call and every output chunk, so a runaway template stops within one step of its limit."""
+
+    __slots__ = ("_bytes", "_deadline", "_steps", "max_bytes", "timeout_seconds")
+
+    def __init__(self, timeout_seconds: float, max_bytes: int) -> None:
+        self.timeout_seconds, self.max_bytes = timeout_seconds, max_bytes
+        # CPU time of this thread: waiting for the GIL or the database does not count.
+        self._deadline = time.thread_time() + timeout_seconds
+        self._steps = 0
+        self._bytes = 0
+
+    def step(self) -> None:
+        self._steps += 1
+        if self._steps > MAX_STEPS:
+            raise RenderBudgetExceeded(f"more than {MAX_STEPS:,} loop steps")
+        if time.thread_time() > self._deadline:
+            raise RenderBudgetExceeded(f"more than {self.timeout_seconds:g} s of CPU time")
+
+    def output(self, chunk: str) -> None:
+        self._bytes += len(chunk) if chunk.isascii() else len(chunk.encode("utf-8", "replace"))
+        if self._bytes > self.max_bytes:
+            raise RenderBudgetExceeded(f"output is larger than {self.max_bytes:,} bytes")
+
+
+_ACTIVE_BUDGET: ContextVar[RenderBudget | None] = ContextVar("render_budget", default=None)
+
+
+@contextmanager
+def _spending(budget: RenderBudget) -> Iterator[None]:
+    token = _ACTIVE_BUDGET.set(budget)
+    try:
+        yield
+    finally:
+        _ACTIVE_BUDGET.reset(token)
+
+
+def _step() -> None:
+    budget = _ACTIVE_BUDGET.get()
+    if budget is not None:
+        budget.step()
+
+
+class _Counted:
+    """A loop's iterable that spends one budget step per item; keeps `len` for `loop.length`."""
+
+    __slots__ = ("_iterable",)
+
+    def __init__(self, iterable: Any) -> None:
+        self._iterable = iterable
+
+    def __len__(self) -> int:
+        return len(self._iterable)
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self._iterable:
+            _step()
+            yield item
+
+
+def _budget_range(*args: int) -> range:
+    items = range(*args)
+    if len(items) > MAX_RANGE_ITEMS:
+        raise RenderBudgetExceeded(f"range of {len(items):,} items (limit {MAX_RANGE_ITEMS:,})")
+    return items
+
+
+class _BudgetCodeGenerator(CodeGenerator):
+    """Compiles every `for` to loop over a `_Counted` iterable and every `~` to a size check."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        counter = nodes.EnvironmentAttribute("counted", lineno=node.iter.lineno)
+        counted = nodes.Call(counter, [node.iter], [], None, None, lineno=node.iter.lineno)
+        loop = nodes.For(
+            node.target, counted, node.body, node.else_, node.test, node.recursive
+        ).set_lineno(node.lineno)
+        super().visit_For(loop, frame)
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.sized(")
+        super().visit_Concat(node, frame)
+        self.write(")")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +146,8 @@ class RenderedEmail:
 # --- sandbox guards -----------------------------------------------------------------------------
 # The sandbox blocks attribute tricks but not resource use: these refuse, before they run, the
 # one-expression ways to build a huge value ('a' * 10**9, 9**999999, '%999999999s',
-# center(10**9)), and the streamed output is capped (see `_join_capped`). Not bounded here: loops
-# that burn CPU without output, and values grown step by step (namespace concatenation in a
-# loop). Callers rendering untrusted templates should also run under a job timeout.
+# center(10**9), a doubling concatenation), and the `RenderBudget` stops what takes many steps
+# (loops, recursive macros) or writes too much.
 
 _PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
 _FORMAT_METHODS = frozenset({"format", "format_map"})
@@ -80,8 +179,14 @@ def _check_width(width: Any, lines: int, what: str) -> None:
     _refuse_if_oversized(size * lines, what)
 
 
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str | list | tuple) else 0
+
+
 def _check_binop(operator: str, left: Any, right: Any) -> None:
-    if operator == "*":
+    if operator == "+":
+        _refuse_if_oversized(_size(left) + _size(right), "concatenation")
+    elif operator == "*":
         for seq, times in ((left, right), (right, left)):
             if isinstance(seq, str | list | tuple) and isinstance(times, int):
                 _refuse_if_oversized(len(seq) * times, "repetition")
@@ -94,6 +199,17 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
         _check_format_string(left)
 
 
+def _check_replace(text: Any, old: Any, new: Any, what: str) -> None:
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        growth = (len(text) + 1 if not old else text.count(old)) * (len(new) - len(old))
+        _refuse_if_oversized(len(text) + growth, what)
+
+
+def _check_join(separator: Any, items: Any, what: str) -> None:
+    if isinstance(separator, str) and hasattr(items, "__len__"):
+        _refuse_if_oversized(len(separator) * max(len(items) - 1, 0), what)
+
+
 def _check_call(func: Any, args: tuple[Any, ...]) -> None:
     method = inspect.unwrap(func)  # the sandbox wraps str.format in a safe formatter
     target = getattr(method, "__self__", None)
@@ -104,12 +220,24 @@ def _check_call(func: Any, args: tuple[Any, ...]) -> None:
         _check_width(args[0], 1, f"str.{name}()")
     elif name in _FORMAT_METHODS:
         _check_format_string(target)
+    elif name == "replace" and len(args) >= 2:
+        _check_replace(target, args[0], args[1], "str.replace()")
+    elif name == "join" and args:
+        _check_join(target, args[0], "str.join()")
 
 
 class _GuardedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, with dict keys winning over dict methods and size guards."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
+    code_generator_class = _BudgetCodeGenerator
+
+    def counted(self, iterable: Any) -> _Counted:
+        return _Counted(iterable)
+
+    def sized(self, value: str) -> str:
+        _refuse_if_oversized(len(value), "concatenation")
+        return value
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> NoReturn:
         # Jinja returns an Undefined here, which renders as "" unless strict: fail loudly instead.
@@ -128,7 +256,10 @@ class _GuardedSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        _step()  # a macro calling itself twice loops without any `for`
         _check_call(obj, args)
+        if isinstance(obj, LoopContext) and args:  # `loop(children)` in a recursive loop
+            args = (_Counted(args[0]), *args[1:])
         return super().call(context, obj, *args, **kwargs)
 
 
@@ -145,18 +276,31 @@ def _check_format(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     _check_format_string(str(value))
 
 
+def _check_replace_filter(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    old, new = [*args, kwargs.get("old"), kwargs.get("new")][:2]
+    _check_replace(str(value), old, new, "replace")
+
+
+def _check_join_filter(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    _check_join(args[0] if args else kwargs.get("d", ""), value, "join")
+
+
 _FILTER_CHECKS: dict[str, Callable[[Any, tuple[Any, ...], dict[str, Any]], None]] = {
     "center": _check_center,
     "indent": _check_indent,
     "format": _check_format,
+    "replace": _check_replace_filter,
+    "join": _check_join_filter,
 }
 
 
 def _guard_filter(original: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
+    skip = 1 if hasattr(original, "jinja_pass_arg") else 0  # join/replace get eval_ctx first
+
     @functools.wraps(original)
-    def guarded(value: Any, *args: Any, **kwargs: Any) -> Any:
-        check(value, args, kwargs)
-        return original(value, *args, **kwargs)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        check(args[skip], args[skip + 1 :], kwargs)
+        return original(*args, **kwargs)
 
     return guarded
 
@@ -164,6 +308,7 @@ def _guard_filter(original: Callable[..., Any], check: Callable[..., None]) -> C
 def _make_env(*, autoescape: bool) -> _GuardedSandbox:
     # ChainableUndefined: a missing custom field (contact.fields.plan) renders empty, not fails.
     env = _GuardedSandbox(autoescape=autoescape, undefined=ChainableUndefined)
+    env.globals["range"] = _budget_range
     for name, check in _FILTER_CHECKS.items():
         env.filters[name] = _guard_filter(env.filters[name], check)
     return env
@@ -180,21 +325,26 @@ def _compile(source: str, html: bool) -> Template:
     return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
 
 
-def _join_capped(chunks: Iterable[str]) -> str:
-    """Join streamed output, refusing it as soon as it passes the cap, not after building it."""
+def _join_within(chunks: Iterable[str], budget: RenderBudget) -> str:
+    """Join streamed output, stopping as soon as it passes the budget, not after building it."""
     parts: list[str] = []
-    size = 0
     for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_RENDER_CHARS:
-            raise SecurityError(f"output is longer than {MAX_RENDER_CHARS:,} characters")
+        budget.output(chunk)
         parts.append(chunk)
     return "".join(parts)
 
 
-def _render(part: str, source: str, context: Mapping[str, Any], *, html: bool) -> str:
+def render_part(
+    part: str, source: str, context: Mapping[str, Any], *, html: bool, budget: RenderBudget
+) -> str:
+    """One template (`part` names it in errors) rendered within what `budget` has left."""
     try:
-        return _join_capped(_compile(source, html).generate(context))
+        with _spending(budget):
+            return _join_within(_compile(source, html).generate(context), budget)
+    except RenderBudgetExceeded as exc:
+        raise RenderBudgetExceeded(
+            f"{part}: template is over the render budget ({exc.reason})"
+        ) from None
     except SecurityError as exc:
         raise RenderError(f"{part}: template refused by the sandbox: {exc}") from exc
     except TemplateSyntaxError as exc:
@@ -215,15 +365,26 @@ def _one_line(subject: str) -> str:
 
 
 def render_email(
-    subject: str, html: str, text: str | None, context: Mapping[str, Any]
+    subject: str,
+    html: str,
+    text: str | None,
+    context: Mapping[str, Any],
+    *,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> RenderedEmail:
-    """Render the three parts; a blank text part is derived from the rendered HTML."""
-    rendered_html = _render("HTML body", html, context, html=True)
-    rendered_text = _render("text body", text, context, html=False) if text else ""
+    """Render the three parts within one budget for the message (CPU seconds, output bytes);
+    a blank text part is derived from the rendered HTML."""
+    budget = RenderBudget(timeout_seconds, max_bytes)
+    rendered_html = render_part("HTML body", html, context, html=True, budget=budget)
+    rendered_text = (
+        render_part("text body", text, context, html=False, budget=budget) if text else ""
+    )
     if not rendered_text.strip():
         rendered_text = html_to_text(rendered_html)
+    rendered_subject = render_part("subject", subject, context, html=False, budget=budget)
     return RenderedEmail(
-        subject=_one_line(_render("subject", subject, context, html=False)),
+        subject=_one_line(rendered_subject),
         html=rendered_html,
         text=rendered_text,
     )

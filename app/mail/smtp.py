@@ -1,7 +1,10 @@
 """SMTP delivery over one reused connection, with failures sorted into retry or give up.
 
 The dispatcher decides from the exception class alone: `TransientSendError` means try again
-later, `PermanentSendError` means this message will not go through as it is. Errors raised
+later, `PermanentSendError` means this message will not go through as it is,
+`UncertainSendError` means the connection broke off after the message content had started
+to go out, so the server may have accepted it: sending it again could deliver it twice.
+Errors raised
 while opening the connection (`with SmtpTransport(...)`) concern the server or the
 configuration (refused login, untrusted certificate), not one message.
 """
@@ -124,6 +127,40 @@ class PermanentSendError(SendError):
     """Retrying will not help: 5xx replies, refused recipient or sender, configuration errors."""
 
 
+class UncertainSendError(SendError):
+    """The connection dropped or timed out after the server said 354 to DATA and before it
+    answered the content: it may or may not have taken the message. Never retried blindly."""
+
+
+class _ContentTracking:
+    """Notes whether the current message's content has started going out (the server
+    answered 354 to DATA): from then on a lost connection leaves the outcome unknown."""
+
+    content_started = False
+    _awaiting_go_ahead = False
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        self.content_started, self._awaiting_go_ahead = False, True
+        try:
+            return super().data(msg)  # type: ignore[misc]
+        finally:
+            self._awaiting_go_ahead = False
+
+    def getreply(self) -> tuple[int, bytes]:
+        reply: tuple[int, bytes] = super().getreply()  # type: ignore[misc]
+        if self._awaiting_go_ahead and reply[0] == 354:
+            self.content_started, self._awaiting_go_ahead = True, False
+        return reply
+
+
+class _SMTP(_ContentTracking, smtplib.SMTP):
+    pass
+
+
+class _SMTPS(_ContentTracking, smtplib.SMTP_SSL):
+    pass
+
+
 def _reply_text(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
 
@@ -194,7 +231,7 @@ class SmtpTransport:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self._tls = _tls_context(settings.verify)
-        self._conn: smtplib.SMTP | None = None
+        self._conn: _SMTP | _SMTPS | None = None
         self._open = False
 
     def __enter__(self) -> SmtpTransport:
@@ -212,35 +249,47 @@ class SmtpTransport:
         self._disconnect()
 
     def send(self, msg: EmailMessage) -> None:
-        """Send one message; if the server had dropped the connection, reconnect once."""
+        """Send one message; if the server had dropped the connection before the content went
+        out, reconnect once. A connection lost after that raises UncertainSendError."""
         if not self._open:
             raise RuntimeError("SmtpTransport.send() called outside its with block")
+        doing = f"sending via {self.settings.endpoint}"
         for last_try in (False, True):
+            conn = self._connection()
+            conn.content_started = False
             try:
-                self._connection().send_message(msg)
+                conn.send_message(msg)
                 return
             except (smtplib.SMTPException, OSError) as exc:
+                replied = isinstance(exc, smtplib.SMTPResponseException)
+                if conn.content_started and not replied:
+                    self._disconnect()
+                    detail = _describe(exc)[1]
+                    raise UncertainSendError(
+                        f"{doing}: the connection was lost after the message content was "
+                        f"sent, so the server may have accepted it ({detail})"
+                    ) from exc
                 lost = _connection_lost(exc)
                 if lost:
                     self._disconnect()
                 if last_try or not lost:
-                    raise _classify(exc, f"sending via {self.settings.endpoint}") from exc
+                    raise _classify(exc, doing) from exc
 
-    def _connection(self) -> smtplib.SMTP:
+    def _connection(self) -> _SMTP | _SMTPS:
         if self._conn is None:
             self._conn = self._connect()
         return self._conn
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _SMTP | _SMTPS:
         settings = self.settings
         doing = f"connecting to {settings.endpoint}"
         try:
             if settings.security is Security.IMPLICIT_TLS:
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                conn: _SMTP | _SMTPS = _SMTPS(
                     settings.host, settings.port, timeout=settings.timeout, context=self._tls
                 )
             else:
-                conn = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+                conn = _SMTP(settings.host, settings.port, timeout=settings.timeout)
         except (smtplib.SMTPException, OSError) as exc:
             raise _classify(exc, doing) from exc
         try:

@@ -13,8 +13,13 @@ from app.extensions import db
 from app.models.base import Timestamped, WorkspaceOwned
 from app.models.types import JsonDoc, UTCDateTime, uuid_pk
 
-# queued -> sending -> sent | captured | failed ; queued -> skipped (suppressed, paused ...)
-MESSAGE_STATUSES = ("queued", "sending", "sent", "captured", "failed", "skipped")
+# queued -> claimed (leased by one dispatcher) -> sending (its own SMTP transaction) -> sent |
+# failed | queued (retry) | unknown (the transaction broke off: it may have been delivered);
+# claimed -> captured | failed | skipped | queued without SMTP. Recovery: an expired `claimed`
+# lease goes back to queued, an expired `sending` one to unknown.
+MESSAGE_STATUSES = (
+    "queued", "claimed", "sending", "sent", "captured", "failed", "skipped", "unknown"
+)  # fmt: skip
 
 
 class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
@@ -42,6 +47,11 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Until when the dispatcher that claimed it (or is sending it) holds it; after that,
+    # recovery decides: never handed to SMTP -> queued again, mid-transaction -> unknown.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the SMTP server answered 250 to the message's DATA.
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     # {"window": {...}, "zone": "America/New_York"} when a delivery window governs the send:

@@ -1,24 +1,28 @@
 """The mail dispatcher: claim queued messages, render them in the sandbox, send over SMTP.
 
-A message moves queued -> sending in one guarded UPDATE before any byte goes out, and
-sending -> sent/failed/queued (retry) only from `sending`: two dispatchers can never both
-send it. A crash mid-send leaves it `sending`; after STUCK_AFTER it is marked failed, not
-retried, because a duplicate is worse than a gap that an operator can see.
+A batch is claimed in one guarded UPDATE (queued -> claimed, with a lease). Each message is
+then marked `sending` and committed just before its own SMTP transaction, and marked `sent`
+(with the moment the server accepted it) and committed right after: a crash can leave at
+most one message per dispatcher whose fate is unknown. Recovery, once a lease has run out:
+`claimed` was never handed to SMTP, so it is queued again; `sending` may have reached the
+server, so it becomes `unknown` and waits for an operator ("send again"), because a
+duplicate is worse than a gap an operator can see.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, func, literal, select, update
+from sqlalchemy import bindparam, func, literal, or_, select, text, update
 
 from app.core.timing import in_window, load_zone, next_window_open
 from app.extensions import db
@@ -29,7 +33,13 @@ from app.mail.rendering import (
     ensure_unsubscribe_link,
     render_email,
 )
-from app.mail.smtp import PermanentSendError, SendError, SmtpTransport, parse_smtp_url
+from app.mail.smtp import (
+    PermanentSendError,
+    SendError,
+    SmtpTransport,
+    UncertainSendError,
+    parse_smtp_url,
+)
 from app.models import (
     Contact,
     ContactSequence,
@@ -42,6 +52,7 @@ from app.models import (
 from app.models.contact import PROFILE_COLUMNS
 from app.models.enrollment import exited
 from app.services.links import unsubscribe_url
+from app.services.render_limits import render_limits
 from app.services.tracking import track_html
 
 log = logging.getLogger(__name__)
@@ -49,18 +60,21 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 200
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (60, 300, 1800, 7200)
-STUCK_AFTER = timedelta(minutes=15)
 UTC_ZONE = ZoneInfo("UTC")
+Clock = Callable[[], datetime]
 
 _messages = OutboundMessage.__table__
+_HELD = ("claimed", "sending")  # statuses only the dispatcher holding the lease may change
 _record_result = (
     update(_messages)
-    .where(and_(_messages.c.id == bindparam("b_id"), _messages.c.status == "sending"))
+    .where(_messages.c.id == bindparam("b_id"), _messages.c.status.in_(_HELD))
     .values(
         status=bindparam("b_status"),
         # a send deferred to its delivery window gives back the attempt its claim counted
         attempts=_messages.c.attempts - bindparam("b_refund"),
         sent_at=bindparam("b_sent_at"),
+        accepted_at=bindparam("b_accepted_at"),
+        lease_expires_at=None,
         next_attempt_at=bindparam("b_next"),
         last_error=bindparam("b_error"),
         subject=bindparam("b_subject"),
@@ -80,10 +94,22 @@ class DispatchStats:
     retrying: int = 0
     skipped: int = 0
     deferred: int = 0
+    unknown: int = 0  # the SMTP transaction broke off (here, or in a dispatcher that died)
+    requeued: int = 0  # claimed by a dispatcher that stopped before sending: queued again
 
     @property
     def handled(self) -> int:
         return self.sent + self.captured + self.failed + self.retrying + self.skipped
+
+    def count(self, result: Result) -> None:
+        name = "retrying" if result.status == "queued" else result.status
+        name = "deferred" if result.deferred else name
+        setattr(self, name, getattr(self, name) + 1)
+
+
+class LeaseLost(Exception):
+    """The message is no longer `claimed` by this dispatcher (its lease ran out and another
+    took it over): it must not be sent from here."""
 
 
 @dataclass
@@ -97,21 +123,67 @@ class Result:
     links: list[str] | None = None  # the original URLs of the tracked links, by position
 
 
-def dispatch_due(now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> DispatchStats:
-    """Send (or capture) every message due at `now`."""
+def dispatch_due(
+    now: datetime, batch_size: int = DEFAULT_BATCH_SIZE, clock: Clock | None = None
+) -> DispatchStats:
+    """Send (or capture) every message due at `now`, after recovering interrupted ones.
+
+    `clock` tells the moment within the pass (a server's acceptance, a renewed lease); by
+    default `now` plus the time the pass has taken, so a pass driven at a given `now`
+    stays on that timeline."""
+    clock = clock or running_clock(now)
+    lease = timedelta(seconds=current_app.config["DISPATCH_LEASE_SECONDS"])
     stats = DispatchStats()
-    _fail_interrupted(now)
-    while claimed := _claim(now, batch_size):
-        results = _deliver(claimed, now)
-        _record(results, now)
-        for result in results:
-            name = "retrying" if result.status == "queued" else result.status
-            name = "deferred" if result.deferred else name
-            setattr(stats, name, getattr(stats, name) + 1)
+    stats.requeued, stats.unknown = recover_interrupted(now)
+    while claimed := _claim(now, batch_size, lease):
+        for result in _deliver(claimed, now, clock, lease):
+            stats.count(result)
     return stats
 
 
-def _claim(now: datetime, batch_size: int) -> list[uuid.UUID]:
+def running_clock(start: datetime) -> Clock:
+    """A clock that reads `start` plus the (monotonic) time elapsed since it was made."""
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
+
+
+def recover_interrupted(now: datetime) -> tuple[int, int]:
+    """Settle messages whose dispatcher's lease ran out before `now` (it crashed or hung).
+
+    `claimed` ones were never handed to SMTP: queued again (their claim's attempt given
+    back). `sending` ones may have reached the server: `unknown`, for an operator to check
+    and send again, never resent on their own. A row without a lease was claimed before
+    leases existed. Returns (requeued, unknown)."""
+    expired = or_(_messages.c.lease_expires_at.is_(None), _messages.c.lease_expires_at < now)
+    requeued = db.session.execute(
+        update(_messages)
+        .where(_messages.c.status == "claimed", expired)
+        .values(
+            status="queued",
+            attempts=_messages.c.attempts - 1,
+            lease_expires_at=None,
+            last_error="its dispatcher stopped before handing it to SMTP; queued again",
+            updated_at=now,
+        )
+    ).rowcount
+    unknown = db.session.execute(
+        update(_messages)
+        .where(_messages.c.status == "sending", expired)
+        .values(
+            status="unknown",
+            lease_expires_at=None,
+            last_error=(
+                "its dispatcher stopped during the SMTP transaction, so the server may have "
+                "accepted it; not resent on its own: check, then send again"
+            ),
+            updated_at=now,
+        )
+    ).rowcount
+    db.session.commit()
+    return requeued, unknown
+
+
+def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[uuid.UUID]:
     due = (
         select(_messages.c.id)
         .where(
@@ -127,7 +199,12 @@ def _claim(now: datetime, batch_size: int) -> list[uuid.UUID]:
     claimed = db.session.execute(
         update(_messages)
         .where(_messages.c.id.in_(due), _messages.c.status == "queued")
-        .values(status="sending", attempts=_messages.c.attempts + 1, claimed_at=now)
+        .values(
+            status="claimed",
+            attempts=_messages.c.attempts + 1,
+            claimed_at=now,
+            lease_expires_at=now + lease,
+        )
         .returning(_messages.c.id)
     ).scalars()
     ids = list(claimed)
@@ -250,15 +327,42 @@ def template_context(row: Any, unsubscribe: str) -> dict[str, Any]:
     return {"contact": contact, "enrollment": enrollment, "unsubscribe_url": unsubscribe}
 
 
-def _deliver(ids: list[uuid.UUID], now: datetime) -> list[Result]:
+def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta) -> list[Result]:
+    """Send the claimed messages one by one, recording each outcome as soon as it is known."""
     rows = _load(ids)
     db.session.commit()
-    smtp_url = current_app.config.get("SMTP_URL")
-    try:
-        with transport_for(smtp_url) as transport:
-            return [deliver_one(row, transport, now, track=True) for row in rows]
-    except SendError as exc:  # the server could not be reached or dropped us for good
-        return [_retry_or_fail(row, exc, None, now) for row in rows]
+    with ExitStack() as stack:
+        try:
+            transport = stack.enter_context(transport_for(current_app.config.get("SMTP_URL")))
+        except SendError as exc:  # the server could not be reached: none was handed over
+            return [_record(_retry_or_fail(row, exc, None, now), now, clock) for row in rows]
+        results = []
+        for row in rows:
+            try:
+                result = deliver_one(
+                    row, transport, now, track=True, before_send=_start_sending(row, clock, lease)
+                )
+            except LeaseLost:
+                continue
+            results.append(_record(result, now, clock))
+        return results
+
+
+def _start_sending(row: Any, clock: Clock, lease: timedelta) -> Callable[[], None]:
+    """What to do right before the message's SMTP transaction: claimed -> sending, committed,
+    so that a crash from here on leaves it `sending` (outcome unknown), and never before."""
+
+    def start() -> None:
+        taken = db.session.execute(
+            update(_messages)
+            .where(_messages.c.id == row.id, _messages.c.status == "claimed")
+            .values(status="sending", lease_expires_at=clock() + lease)
+        ).rowcount
+        db.session.commit()
+        if not taken:
+            raise LeaseLost(row.id)
+
+    return start
 
 
 @contextmanager
@@ -273,12 +377,17 @@ def transport_for(smtp_url: str | None) -> Iterator[SmtpTransport | None]:
 
 
 def deliver_one(
-    row: Any, transport: SmtpTransport | None, now: datetime, track: bool = False
+    row: Any,
+    transport: SmtpTransport | None,
+    now: datetime,
+    track: bool = False,
+    before_send: Callable[[], None] | None = None,
 ) -> Result:
     """Render one message in the sandbox and send it (or capture it when there is no SMTP).
 
     `track` rewrites links for click tracking and adds the open pixel: only for a real
-    outbox row, whose id the tracking tokens name (a test send has none).
+    outbox row, whose id the tracking tokens name (a test send has none). `before_send`
+    runs right before the SMTP transaction, once the message is composed.
     """
     if row.unsubscribed_at is not None:
         return Result(row.id, "skipped", "contact unsubscribed")
@@ -293,6 +402,7 @@ def deliver_one(
             config.get("body", ""),
             config.get("text"),
             template_context(row, link),
+            **render_limits(),
         )
     except RenderError as exc:
         return Result(row.id, "failed", str(exc))
@@ -301,13 +411,18 @@ def deliver_one(
     if track:
         html, links = track_html(rendered.html, row.id, link)
         rendered = replace(rendered, html=html)
-    result = _send(row, rendered, transport, link, now)
+    result = _send(row, rendered, transport, link, now, before_send)
     result.links = links if result.rendered is not None else None
     return result
 
 
 def _send(
-    row: Any, rendered: RenderedEmail, transport: SmtpTransport | None, link: str, now: datetime
+    row: Any,
+    rendered: RenderedEmail,
+    transport: SmtpTransport | None,
+    link: str,
+    now: datetime,
+    before_send: Callable[[], None] | None,
 ) -> Result:
     config, settings = row.config or {}, row.settings or {}
     if transport is None:
@@ -327,9 +442,14 @@ def _send(
             unsubscribe_url=link,
             sent_at=now,
         )
-        transport.send(message)
     except ValueError as exc:
         return Result(row.id, "failed", f"invalid message: {exc}", rendered)
+    if before_send is not None:
+        before_send()
+    try:
+        transport.send(message)
+    except UncertainSendError as exc:
+        return Result(row.id, "unknown", f"{exc}; not resent on its own", rendered)
     except PermanentSendError as exc:
         return Result(row.id, "failed", str(exc), rendered)
     except SendError as exc:
@@ -359,38 +479,31 @@ def _retry_or_fail(
     return Result(row.id, "queued", str(exc), rendered, now + timedelta(seconds=backoff))
 
 
-def _record(results: list[Result], now: datetime) -> None:
-    """Write every outcome in one statement batch, only over rows still marked `sending`."""
-    params = [
-        {
-            "b_id": r.id,
-            "b_status": r.status,
-            "b_sent_at": now if r.status in ("sent", "captured") else None,
-            "b_next": r.retry_at or now,
-            "b_error": r.error,
-            "b_subject": r.rendered.subject if r.rendered else None,
-            "b_html": r.rendered.html if r.rendered else None,
-            "b_text": r.rendered.text if r.rendered else None,
-            "b_links": r.links,
-            "b_refund": 1 if r.deferred else 0,
-            "b_now": now,
-        }
-        for r in results
-    ]
-    if params:
-        db.session.execute(_record_result, params)
-    db.session.commit()
+def _record(result: Result, now: datetime, clock: Clock) -> Result:
+    """Write one outcome at once (committed), only over a row this dispatcher still holds.
 
-
-def _fail_interrupted(now: datetime) -> None:
-    """A message left `sending` by a crashed dispatcher may have gone out: never resend it."""
+    On PostgreSQL without waiting for the disk: should the database itself crash before
+    writing it, the row is back to `sending` (or `claimed`), which recovery turns into
+    `unknown` (or sends): never a duplicate. What must be durable is `sending`."""
+    rendered = result.rendered
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     db.session.execute(
-        update(_messages)
-        .where(_messages.c.status == "sending", _messages.c.claimed_at < now - STUCK_AFTER)
-        .values(
-            status="failed",
-            last_error="delivery was interrupted; not retried to avoid sending a duplicate",
-            updated_at=now,
-        )
+        _record_result,
+        {
+            "b_id": result.id,
+            "b_status": result.status,
+            "b_sent_at": now if result.status in ("sent", "captured") else None,
+            "b_accepted_at": clock() if result.status == "sent" else None,
+            "b_next": result.retry_at or now,
+            "b_error": result.error,
+            "b_subject": rendered.subject if rendered else None,
+            "b_html": rendered.html if rendered else None,
+            "b_text": rendered.text if rendered else None,
+            "b_links": result.links,
+            "b_refund": 1 if result.deferred else 0,
+            "b_now": now,
+        },
     )
     db.session.commit()
+    return result

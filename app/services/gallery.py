@@ -25,6 +25,7 @@ from app.core.thumbnail import render_thumbnail
 from app.extensions import db
 from app.models import Sequence, SequenceTemplate, Workspace
 from app.services.sequences import create_sequence, export_definition, parse_input
+from app.services.template_budget import check_definition
 
 GALLERY_DIR = Path(__file__).resolve().parent.parent / "gallery"
 """Where the shipped templates live (packaged with the app, see pyproject's package-data)."""
@@ -156,7 +157,7 @@ def save_as_template(
     if len(name) > 255:
         raise DefinitionError([Problem("a template name has at most 255 characters", "name")])
     document = {**export_definition(sequence), "name": name}
-    parse_definition(document)
+    check_definition(parse_definition(document))
     if _template_named(sequence.workspace_id, name):
         raise _duplicate(name)
     template = SequenceTemplate(

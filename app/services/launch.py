@@ -29,16 +29,7 @@ from app.services.dispatcher import Result, deliver_one, transport_for
 from app.services.forms import ensure_form
 from app.services.links import sender_domain
 from app.services.segments import member_count
-
-SAMPLE_CONTACT: dict[str, Any] = {
-    "email": "alex.rivera@example.com",
-    "first_name": "Alex",
-    "last_name": "Rivera",
-    "timezone": "America/New_York",
-    "fields": {"company": "Acme Inc", "plan": "trial"},
-    "tags": ["sample"],
-}
-"""What a preview or test send uses when no real contact is chosen."""
+from app.services.template_budget import SAMPLE_CONTACT
 
 _TRIGGER_TARGET = {"segment_join": "segment", "form_submission": "form", "api_event": "event"}
 

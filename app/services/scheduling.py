@@ -23,7 +23,8 @@ class TickReport:
             f"{self.now.isoformat()}: {p.enrollments} enrollment(s) advanced, {p.steps} step(s), "
             f"{p.emails} email(s) queued, {p.completed} completed, {p.exited} exited, "
             f"{p.failed} failed; sent {d.sent}, captured {d.captured}, failed {d.failed}, "
-            f"retrying {d.retrying}, skipped {d.skipped}"
+            f"retrying {d.retrying}, skipped {d.skipped}, unknown {d.unknown}, "
+            f"requeued {d.requeued}"
         )
 
 

@@ -20,6 +20,7 @@ from app.core.engine import unsupported_steps
 from app.extensions import db
 from app.models import ContactSequence, Sequence, SequenceConnection, SequenceStep, Workspace
 from app.services.graphs import build_graph
+from app.services.template_budget import check_definition
 
 # Keys a GET adds to the definition; they are accepted back on input and ignored.
 READ_ONLY_KEYS = ("id", "status", "version", "created_at", "updated_at")
@@ -62,6 +63,7 @@ def list_sequences(workspace_id: uuid.UUID) -> list[tuple[Sequence, int]]:
 def create_sequence(
     workspace: Workspace, definition: SequenceDefinition, created_by: uuid.UUID | None = None
 ) -> Sequence:
+    check_definition(definition)
     sequence = Sequence(
         tenant_id=workspace.tenant_id,
         workspace_id=workspace.id,
@@ -77,6 +79,7 @@ def create_sequence(
 
 def replace_definition(sequence: Sequence, definition: SequenceDefinition) -> Sequence:
     """Replace settings and graph; steps keep their row ids by author id, so enrollments stay."""
+    check_definition(definition)
     removed = {s.key for s in sequence.steps} - {s.id for s in definition.steps}
     waiting = enrollments_on_steps(sequence, removed)
     if waiting:

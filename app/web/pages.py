@@ -139,3 +139,18 @@ def _local_path(raw: str | None) -> str | None:
 def outbox() -> Any:
     rows = outbox_service.list_messages(current_user.workspace_id)
     return render_template("pages/outbox.html", rows=rows)
+
+
+@web_bp.post("/outbox/<uuid:message_id>/send-again")
+@login_required
+def send_again(message_id: uuid.UUID) -> Any:
+    """The outbox's "Send again" button for a message whose SMTP transaction broke off
+    (`unknown`) or that failed: queued again, sent by the next dispatch pass."""
+    workspace_id = current_user.workspace_id
+    if outbox_service.get_message(workspace_id, message_id) is None:
+        abort(404)
+    if outbox_service.send_again(workspace_id, message_id, datetime.now(UTC)):
+        flash("Queued again: it goes out with the next dispatch.", "ok")
+    else:
+        flash("This message is not unknown or failed any more; nothing was queued.", "error")
+    return redirect(url_for("web.outbox"))

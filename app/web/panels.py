@@ -25,7 +25,8 @@ from app.mail.rendering import RenderError, render_email
 from app.models import Contact, Segment, Sequence, SequenceStep
 from app.services import builder
 from app.services.dispatcher import template_context
-from app.services.launch import SAMPLE_CONTACT
+from app.services.render_limits import render_limits
+from app.services.template_budget import SAMPLE_CONTACT, email_budget_problems
 from app.web import web_bp
 from app.web.builder import editor_version, owned_sequence, refusal
 from app.web.settings_form import settings_from_form, settings_to_form
@@ -36,6 +37,7 @@ from app.web.step_forms import (
     config_from_form,
     email_preview_parts,
     form_from_config,
+    place_problems,
     step_name,
 )
 
@@ -79,6 +81,10 @@ def step_panel(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
     if request.form.get("_op"):
         return _step_fragment(sequence, step, FormData(apply_op(request.form, request.form["_op"])))
     config, form = config_from_form(step.type, request.form)
+    if config is not None and step.type == "email":
+        over_budget = email_budget_problems(step.key, config)
+        place_problems(form, over_budget, lambda path: path.removeprefix("config."))
+        config = None if over_budget else config
     if config is None:
         return _step_fragment(sequence, step, form)
     try:
@@ -127,7 +133,9 @@ def email_preview(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
     subject, html, text = email_preview_parts(request.form, step.config or {})
     contact = _preview_contact(request.form.get("preview.contact", ""))
     try:
-        rendered = render_email(subject, html, text, template_context(contact, "#unsubscribe"))
+        rendered = render_email(
+            subject, html, text, template_context(contact, "#unsubscribe"), **render_limits()
+        )
     except RenderError as exc:
         return _fragment(render_template("builder/preview.html", error=exc.reason))
     recipient = _contact_label(contact)

@@ -60,6 +60,7 @@ def new_sequence(page: Page, base: str, name: str) -> str:
 def open_panel(page: Page, step_id: str) -> None:
     node(page, step_id).locator(".step-name").click()
     expect(page.locator(f'#step-panel[data-step="{step_id}"]')).to_be_visible()
+    settled(page)
 
 
 def save_panel(page: Page, form: str = "#step-panel") -> None:

@@ -23,7 +23,9 @@ CONTACTS = 300
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def add_contacts(workspace_id: uuid.UUID, tenant_id: uuid.UUID) -> list[Contact]:
+def add_contacts(
+    workspace_id: uuid.UUID, tenant_id: uuid.UUID, count: int = CONTACTS
+) -> list[Contact]:
     rows = [
         {
             "id": uuid.uuid4(),
@@ -34,7 +36,7 @@ def add_contacts(workspace_id: uuid.UUID, tenant_id: uuid.UUID) -> list[Contact]
             "fields": {},
             "tags": [],
         }
-        for i in range(CONTACTS)
+        for i in range(count)
     ]
     db.session.execute(insert(Contact), rows)
     db.session.commit()

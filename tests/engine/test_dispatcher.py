@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import OutboundMessage
-from app.services.dispatcher import MAX_ATTEMPTS, STUCK_AFTER, dispatch_due
+from app.services.dispatcher import MAX_ATTEMPTS, dispatch_due
 from tests.conftest import free_port
 from tests.helpers import onboarding_definition, tick
 
@@ -111,15 +111,22 @@ def test_an_unreachable_server_keeps_messages_queued_until_it_gives_up(app, api)
     assert message.status == "failed" and "gave up" in message.last_error
 
 
-def test_a_message_interrupted_mid_send_is_failed_not_resent(app, api, smtp_sink):
+def test_a_message_interrupted_mid_send_becomes_unknown_once_its_lease_runs_out(
+    app, api, smtp_sink
+):
     launch(api, single_email("Hi", "<p>x</p>"), [("a@example.com", "A")])
     tick(app, NOW)
     message = messages()["a@example.com"]
-    message.status, message.claimed_at = "sending", NOW
+    lease = timedelta(seconds=app.config["DISPATCH_LEASE_SECONDS"])
+    message.status, message.lease_expires_at = "sending", NOW + lease
     db.session.commit()
-    dispatch_due(NOW + STUCK_AFTER + timedelta(seconds=1))
+    dispatch_due(NOW + lease - timedelta(seconds=1))
     db.session.refresh(message)
-    assert message.status == "failed" and "duplicate" in message.last_error
+    assert message.status == "sending", "recovered while its dispatcher still held it"
+    stats = dispatch_due(NOW + lease + timedelta(seconds=1))
+    db.session.refresh(message)
+    assert message.status == "unknown" and "may have accepted" in message.last_error
+    assert stats.unknown == 1
     assert len(smtp_sink.messages) == 1
 
 
@@ -134,3 +141,20 @@ def test_a_paused_sequence_holds_its_queued_mail_until_it_resumes(app, api, smtp
     api.post(f"/api/sequences/{seq_id}/resume")
     dispatch_due(NOW + timedelta(minutes=1))
     assert [str(m["Subject"]) for m in smtp_sink.messages] == ["Held"]
+
+
+def test_names_with_commas_reach_the_server_as_one_recipient_and_one_sender(app, api, smtp_sink):
+    contact_name = "Bob, attacker@evil.test, " + "x" * 60
+    from_name = "Penguin, Inc., support@evil.test, " + "y" * 60
+    definition = single_email("Hi", "<p>x</p>")
+    definition["steps"][0]["config"]["from_name"] = from_name
+    launch(api, definition, [("bob@example.com", contact_name)])
+
+    tick(app, NOW)
+
+    [received] = smtp_sink.wait_for(1)
+    assert [e.rcpt_tos for e in smtp_sink.envelopes] == [("bob@example.com",)]
+    [to] = received["To"].addresses
+    [sender] = received["From"].addresses
+    assert (to.display_name, to.addr_spec) == (contact_name, "bob@example.com")
+    assert sender.display_name == from_name

@@ -182,3 +182,42 @@ def test_make_message_id() -> None:
 def test_make_message_id_refuses_unsafe_parts(unique: str, domain: str) -> None:
     with pytest.raises(ValueError, match="not a dot-atom"):
         make_message_id(unique, domain)
+
+
+# --- display names that must stay one phrase ------------------------------------------------------
+
+SPLITTING_NAMES = [
+    "Bob, attacker@evil.test, " + "x" * 80,  # folded by the email package into 3 recipients
+    "Penguin, Inc., support@evil.test, " + "y" * 150,
+    'Quote " and \\ backslash, "x@evil.test"',
+    "<angle@evil.test>, Eve <eve@evil.test>",
+    "Zoë, Ünïcode, Jr., ze@evil.test",
+    "Bob, attacker@evil.test, " + "é" * 100,
+    "a" * 70 + " " + "b," * 30,
+    "n" * 200,
+    "漢字, x@evil.test, " + "字" * 190,
+    "=?utf-8?q?looks=2C_encoded?= x@evil.test",
+    "(comment), x@evil.test",
+    "  spaced  out  ",
+]
+
+
+@pytest.mark.parametrize("name", SPLITTING_NAMES)
+def test_a_display_name_parses_back_as_one_address_with_the_same_name(name: str) -> None:
+    raw = bytes(compose(from_name=name, to_name=name))
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    received = email.message_from_bytes(raw, policy=email.policy.default)
+    for header, addr_spec in (("From", "news@penguin.test"), ("To", "zoe@example.test")):
+        [address] = received[header].addresses
+        assert address.addr_spec == addr_spec
+        assert address.display_name == name
+
+
+def test_a_name_too_long_for_one_header_line_still_gives_one_address() -> None:
+    name = "Bob, attacker@evil.test, " + "🐧" * 300  # 1200 bytes of UTF-8: several encoded words
+    raw = bytes(compose(to_name=name))
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    [address] = email.message_from_bytes(raw, policy=email.policy.default)["To"].addresses
+    assert address.addr_spec == "zoe@example.test"
+    # Python's parser puts a space between adjacent encoded words; nothing else changes.
+    assert address.display_name.replace(" ", "") == name.replace(" ", "")

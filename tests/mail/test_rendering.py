@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from app.mail.rendering import MAX_RENDER_CHARS, RenderError, html_to_text, render_email
+from app.mail.rendering import (
+    MAX_RENDER_CHARS,
+    RenderBudgetExceeded,
+    RenderError,
+    html_to_text,
+    render_email,
+)
 
 EVIL_NAME = '<script>alert("x")</script> & Co'
 
@@ -143,7 +149,14 @@ def test_huge_repetition_is_refused_quickly_without_allocating_it() -> None:
         "{{ 'a'.zfill(10**9) }}",
         "{{ 'a' | center(1000000000) }}",
         "{{ ('x\n' * 1000) | indent(10**4) }}",
-        "{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}",
+        "{% set ns = namespace(s='a') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}",
+        "{% set ns = namespace(s='a') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
+        "{% endfor %}",
+        "{{ range(100000) | join('a' * 1000000) }}",
+        "{{ ('a' * 1000000) | replace('a', 'aa') }}",
+        "{{ ('a' * 1000000).replace('a', 'aa') }}",
+        "{{ ('a' * 1000000).join(['b'] * 100000) }}",
     ],
 )
 def test_oversized_builds_are_refused(source: str) -> None:
@@ -153,11 +166,72 @@ def test_oversized_builds_are_refused(source: str) -> None:
     assert time.perf_counter() - started < 2
 
 
-def test_output_up_to_the_cap_is_allowed() -> None:
+def test_output_up_to_the_byte_budget_is_allowed_and_one_byte_more_is_stopped() -> None:
     exactly = f"{{{{ 'a' * {MAX_RENDER_CHARS} }}}}"
-    assert len(render_email("s", exactly, "t", {}).html) == MAX_RENDER_CHARS
-    with pytest.raises(RenderError, match="longer than 1,000,000 characters"):
-        render_email("s", exactly + "b", "t", {})
+    assert len(render_email("", exactly, "", {}, max_bytes=MAX_RENDER_CHARS).html) == 1_000_000
+    with pytest.raises(RenderBudgetExceeded, match="output is larger than 1,000,000 bytes"):
+        render_email("é", exactly, "", {}, max_bytes=MAX_RENDER_CHARS)  # é is two bytes
+
+
+def test_many_small_outputs_are_stopped_at_the_byte_budget_not_after_building_them() -> None:
+    source = "{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}"
+    with pytest.raises(RenderBudgetExceeded) as caught:
+        render_email("s", source, None, {}, max_bytes=50_000)
+    assert caught.value.reason == (
+        "HTML body: template is over the render budget (output is larger than 50,000 bytes)"
+    )
+
+
+def test_a_nested_loop_template_is_stopped_by_the_step_budget_in_about_a_second() -> None:
+    source = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+    started = time.perf_counter()
+    with pytest.raises(RenderBudgetExceeded) as caught:
+        render_email("s", "<p>hi</p>", source, {})
+    assert caught.value.reason == (
+        "text body: template is over the render budget (more than 1,000,000 loop steps)"
+    )
+    assert time.perf_counter() - started < 3
+
+
+def test_a_loop_with_heavy_iterations_is_stopped_by_the_cpu_time_budget() -> None:
+    source = "{% for i in range(100000) %}{{ range(100000) | sum }}{% endfor %}"
+    started = time.thread_time()
+    with pytest.raises(RenderBudgetExceeded, match=r"more than 0\.3 s of CPU time"):
+        render_email(source, "x", None, {}, timeout_seconds=0.3)
+    assert time.thread_time() - started < 1
+
+
+def test_a_macro_that_calls_itself_twice_is_stopped_without_any_loop() -> None:
+    source = (
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}"
+    )
+    with pytest.raises(RenderBudgetExceeded, match="subject: template is over the render budget"):
+        render_email(source, "x", None, {}, timeout_seconds=0.3)
+
+
+def test_a_recursive_loop_spends_a_step_per_item_at_every_depth() -> None:
+    source = (
+        "{% for row in [range(100000), range(100000)] * 6 recursive %}"
+        "{% if row is iterable %}{{ loop(row) }}{% endif %}{% endfor %}"
+    )
+    with pytest.raises(RenderBudgetExceeded, match="more than 1,000,000 loop steps"):
+        render_email("s", source, None, {})
+
+
+def test_a_huge_range_is_refused_by_the_budget() -> None:
+    refused = r"range of 1,000,000,000 items \(limit 100,000\)"
+    with pytest.raises(RenderBudgetExceeded, match=refused):
+        render_email("s", "{{ range(10**9) | length }}", None, {})
+
+
+def test_loops_keep_their_loop_variable_filters_and_else_under_the_budget() -> None:
+    source = (
+        "{% for i in range(5) if i is odd %}{{ loop.index }}/{{ loop.length }}"
+        "{{ '.' if loop.last }} {% else %}none{% endfor %}"
+        "{% for k, v in {'a': 1}.items() %}{{ k }}={{ v }}{% endfor %}"
+        "{% for x in [] %}x{% else %}empty{% endfor %}"
+    )
+    assert render_email("s", source, None, {}).html == "1/2 2/2. a=1empty"
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,11 @@ from app.mail.smtp import (
     SmtpSettings,
     SmtpTransport,
     TransientSendError,
+    UncertainSendError,
     parse_smtp_url,
 )
+from tests.dropping_smtp import DroppingSmtpSink
+from tests.slow_smtp_sink import SlowSmtpSink
 from tests.smtp_sink import SmtpSink, free_port, running_sink
 
 FAST = "timeout=5"
@@ -306,3 +309,21 @@ def test_a_421_closes_the_connection_and_is_retried_once_then_transient(
         smtp.send(message())
     assert caught.value.code == 421
     assert "421 4.3.2 Service shutting down" in caught.value.reason
+
+
+def test_a_connection_lost_after_the_content_is_uncertain_and_never_resent() -> None:
+    with DroppingSmtpSink() as sink:
+        with transport(sink.url) as smtp, pytest.raises(UncertainSendError) as caught:
+            smtp.send(message())
+        assert "may have accepted it" in caught.value.reason
+        assert [m["Message-ID"] for m in sink.wait_for(1)] == ["<send-1@penguin.test>"]
+        with transport(sink.url):  # a fresh connection: nothing was sent again behind our back
+            pass
+        assert len(sink.messages) == 1
+
+
+def test_a_reply_that_does_not_come_in_time_after_the_content_is_uncertain() -> None:
+    with SlowSmtpSink(delay=2) as sink:
+        with transport(f"{sink.url}?timeout=0.5") as smtp, pytest.raises(UncertainSendError):
+            smtp.send(message())
+        assert len(sink.wait_for(1)) == 1

@@ -5,6 +5,7 @@ manual) and moves to existing sequences; and the list's create, duplicate and ar
 from __future__ import annotations
 
 import html
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -351,3 +352,29 @@ def test_the_api_activates_but_warns_of_missing_segment_and_move_targets(app, we
             "step": "handover",
         },
     ]
+
+
+def test_a_test_send_stops_a_template_that_runs_away_for_the_chosen_contact(app, web, smtp_sink):
+    definition = onboarding_definition()
+    per_contact = "{% for i in range(contact.fields.n | int) %}{% for j in range(contact.fields.n | int) %}x{% endfor %}{% endfor %}"  # noqa: E501
+    definition["steps"][0]["config"]["body"] = per_contact  # empty for the sample contact
+    with app.app_context():
+        workspace = accounts.workspace_named("Acme")
+        sequence_id = sequences.create_sequence(workspace, sequences.parse_input(definition)).id
+        heavy, _ = contacts.upsert_contact(
+            workspace, {"email": "heavy@customer.test", "fields": {"n": 100000}}
+        )
+        heavy_id = str(heavy.id)
+    csrf = web.csrf_token("/sequences")
+
+    started = time.perf_counter()
+    page = web.post(
+        f"/sequences/{sequence_id}/test-email", data={"csrf_token": csrf, "contact_id": heavy_id}
+    )
+
+    assert time.perf_counter() - started < 5
+    assert "Some test emails could not be sent" in page.text
+    reason = "HTML body: template is over the render budget (more than 1,000,000 loop steps)"
+    assert html.escape(reason) in page.text
+    assert len(smtp_sink.wait_for(2)) == 2, "the other two steps are still sent"
+    assert checklist(web, sequence_id)["test"] is False

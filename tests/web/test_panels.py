@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -672,3 +673,45 @@ def test_an_unfinished_goal_is_named_inline_and_nothing_is_saved(app):
     assert "must not be empty" in field_error(response.text, "goals.1.name")
     assert "must not be empty" in field_error(response.text, "goals.1.url_contains")
     assert [g["name"] for g in seeded.fresh().goals_config] == ["Paid"]
+
+
+def test_the_preview_shows_an_over_budget_template_inline_instead_of_spinning(app):
+    seeded = seed(app)
+    nested = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+    started = time.perf_counter()
+    response = seeded.web.submit(
+        seeded.url("steps/email_1/preview"), data={"subject": "Hi", "body": nested}
+    )
+    assert time.perf_counter() - started < 5
+    assert response.status_code == 200
+    assert (
+        "The preview could not be rendered: HTML body: template is over the render budget "
+        "(more than 1,000,000 loop steps)"
+    ) in response.text
+
+
+def test_the_preview_uses_the_configured_output_budget(app):
+    seeded = seed(app)
+    app.config["RENDER_MAX_BYTES"] = 1000
+    response = seeded.web.submit(
+        seeded.url("steps/email_1/preview"), data={"subject": "Hi", "body": "{{ 'x' * 2000 }}"}
+    )
+    assert "output is larger than 1,000 bytes" in response.text
+
+
+def test_saving_an_email_over_the_render_budget_is_refused_inline_and_saves_nothing(app):
+    seeded = seed(app)
+    version = seeded.sequence.version
+    values = panel_values(seeded.web.get(seeded.url("steps/email_1/panel")).text)
+    nested = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+
+    response = seeded.web.submit(seeded.url("steps/email_1/panel"), data=values | {"text": nested})
+
+    assert response.status_code == 200
+    assert "HX-Trigger" not in response.headers
+    assert field_error(response.text, "text") == (
+        "Plain-text version (optional): template is over the render budget "
+        "(more than 1,000,000 loop steps)"
+    )
+    assert seeded.step("email_1").config == DEFINITION["steps"][0]["config"]
+    assert seeded.fresh().version == version
