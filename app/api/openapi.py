@@ -413,6 +413,34 @@ def api_schemas() -> dict[str, Schema]:
                 ),
             }
         ),
+        "Message": _answer(
+            {
+                "id": UUID,
+                "message_id": {"type": "string", "description": "The email's Message-ID"},
+                "to_email": {"type": "string"},
+                "status": {"type": "string", "enum": list(MESSAGE_STATUSES)},
+                "attempts": COUNT,
+                "sequence_id": UUID,
+                "step_id": UUID,
+                "contact_id": UUID,
+                "enrollment_id": UUID,
+                "subject": NULLABLE_TEXT,
+                "queued_at": NULLABLE_TIMESTAMP,
+                "next_attempt_at": NULLABLE_TIMESTAMP,
+                "sent_at": NULLABLE_TIMESTAMP,
+                "accepted_at": {
+                    **NULLABLE_TIMESTAMP,
+                    "description": "When the SMTP server accepted it",
+                },
+                "last_error": NULLABLE_TEXT,
+            }
+        ),
+        "MessagePage": _answer(
+            {
+                "messages": {"type": "array", "items": _ref("Message")},
+                "next_offset": {"type": ["integer", "null"]},
+            }
+        ),
         "Template": _answer(
             {
                 "key": {"type": "string"},
@@ -436,6 +464,14 @@ def paths() -> dict[str, dict[str, Any]]:
     yaml_text = {"application/yaml": {"schema": _ref("SequenceDefinition")}}
 
     status = _json(_ref("StatusChange"))
+    page = [
+        _query(
+            "limit",
+            "At most this many (1 to 1000, default 100)",
+            {"type": "integer", "minimum": 1, "maximum": 1000},
+        ),
+        _query("offset", "Skip this many", {"type": "integer", "minimum": 0}),
+    ]
 
     def status_change(action: str, errors: tuple[int, ...]) -> dict[str, Any]:
         return {
@@ -516,15 +552,7 @@ def paths() -> dict[str, dict[str, Any]]:
                 "A page of the sequence's enrollments, newest first",
                 {200: ("The enrollments", _json(_ref("EnrollmentPage")))},
                 (400, 404),
-                parameters=[
-                    *sequence_id,
-                    _query(
-                        "limit",
-                        "At most this many (1 to 1000, default 100)",
-                        {"type": "integer", "minimum": 1, "maximum": 1000},
-                    ),
-                    _query("offset", "Skip this many", {"type": "integer", "minimum": 0}),
-                ],
+                parameters=[*sequence_id, *page],
             )
         },
         "/api/sequences/{sequence_id}/analytics": {
@@ -567,6 +595,29 @@ def paths() -> dict[str, dict[str, Any]]:
                         "schema": {"type": "string"},
                     }
                 ],
+            )
+        },
+        "/api/messages": {
+            "get": _operation(
+                "A page of the workspace's messages, newest first",
+                {200: ("The messages", _json(_ref("MessagePage")))},
+                (400, 422),
+                parameters=[
+                    _query(
+                        "status",
+                        "Only messages with this status, e.g. unknown",
+                        {"enum": list(MESSAGE_STATUSES)},
+                    ),
+                    *page,
+                ],
+            )
+        },
+        "/api/messages/{message_id}/resend": {
+            "post": _operation(
+                "Queue an unknown or failed message again",
+                {200: ("The message, queued", _json(_ref("Message")))},
+                (404, 409),
+                parameters=[_path_id("message_id", "message")],
             )
         },
         "/api/contacts": {

@@ -8,6 +8,7 @@ token's workspace, so the operations do their work instead of answering 404.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,10 +24,9 @@ from schemathesis.specs.openapi.checks import (
 
 from app.api.openapi import build_document
 from tests.conftest import ApiClient, Backend
-from tests.helpers import onboarding_definition
+from tests.helpers import onboarding_definition, tick
 
 MAX_EXAMPLES = 30
-CALLS = []
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -44,10 +44,14 @@ KNOWN_FAILURES: dict[str, str] = {
         "characters and answers them back, outside the documented Contact"
     ),
 }
+UNEXPECTED_METHODS: list[str] = []
+"""Unsupported methods (405) are not sent yet: on this branch they get Werkzeug's HTML page
+(finding 9, helper 'http' answers them as JSON). After that merge, delete this line and the
+`unexpected-methods` key below, so that schemathesis sends them too."""
 # ------------------------------------------------------------------------------------------
 
 schemathesis.serializer.alias("message/rfc822", "text/plain")
-DEFINITION_BODIES = [
+DEFINITION_BODIES = [  # the coverage phase takes minutes over the definition's schema
     "POST /api/sequences",
     "PATCH /api/sequences/{sequence_id}",
     "POST /api/sequences/import",
@@ -59,7 +63,7 @@ CONFIG = schemathesis.Config.from_dict(
             "deterministic": True,
             "with-security-parameters": False,
         },
-        "phases": {"coverage": {"unexpected-methods": []}},
+        "phases": {"coverage": {"unexpected-methods": UNEXPECTED_METHODS}},
         "operations": [
             {"include-name": DEFINITION_BODIES, "phases": {"coverage": {"enabled": False}}}
         ],
@@ -75,18 +79,21 @@ def backend(sqlite_backend: Backend) -> Backend:
 
 
 @pytest.fixture
-def targets(api: ApiClient) -> dict[str, str]:
-    """A real object of the token's workspace for each id in a path, made through the API."""
+def targets(app: Flask, api: ApiClient) -> dict[str, str]:
+    """A real object of the token's workspace for each id in a path, made through the API
+    (and one engine tick for the first email)."""
     sequence = api.post("/api/sequences", json=onboarding_definition()).json["id"]
     assert api.post(f"/api/sequences/{sequence}/activate").status_code == 200
     contact = api.post("/api/contacts", json={"email": "ada@example.test"}).json["id"]
     enrolled = api.post(f"/api/sequences/{sequence}/enroll", json={"contact_ids": [contact]})
     assert enrolled.json["enrolled"] == 1, enrolled.json
-    page = api.get(f"/api/sequences/{sequence}/enrollments").json
+    tick(app, datetime.now(UTC))
+    enrollments = api.get(f"/api/sequences/{sequence}/enrollments").json["enrollments"]
     return {
         "sequence_id": sequence,
         "contact_id": contact,
-        "enrollment_id": page["enrollments"][0]["id"],
+        "enrollment_id": enrollments[0]["id"],
+        "message_id": api.get("/api/messages").json["messages"][0]["id"],
         "key": "saas_trial",
     }
 
@@ -116,14 +123,5 @@ def test_every_operation_answers_as_documented(case, app: Flask, api: ApiClient,
     for name in case.path_parameters or {}:
         case.path_parameters[name] = targets[name]
     response = case.call(app=app, headers={"Authorization": f"Bearer {api.token}"})
-    CALLS.append((case.operation.label, response.status_code))
     case.validate_response(response, checks=CHECKS)
     assert_error_body(response)
-
-
-def test_zz_report():
-    import collections
-
-    c = collections.Counter(CALLS)
-    for k in sorted(c):
-        print(k, c[k])
