@@ -67,6 +67,7 @@ ERRORS = {
     409: "The object's state refuses the change (a stale version, a finished enrollment...).",
     413: "The request body is larger than the server accepts.",
     422: "The content is invalid; `field` (and `step` for a definition) says where.",
+    503: "The database is unavailable; try again after `Retry-After` seconds.",
 }
 
 
@@ -117,7 +118,7 @@ def _operation(
         str(status): {"description": text, **({"content": content} if content else {})}
         for status, (text, content) in ok.items()
     }
-    statuses = set(errors) | ({401} if not public else set())
+    statuses = set(errors) | (set() if public else {401, 503})
     if body is not None:
         statuses |= {413}
     for status in sorted(statuses):
