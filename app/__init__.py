@@ -9,7 +9,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import DEV_SECRET_KEY, INSTANCE_DIR, Settings, engine_options
-from app.extensions import csrf, db, htmx, login_manager, migrate
+from app.extensions import csrf, db, htmx, init_rate_limiter, login_manager, migrate
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    init_rate_limiter(app)
 
     from app import models  # noqa: F401  (registers the tables with the metadata)
     from app.api import api_bp
     from app.cli import register_cli
+    from app.http import install_http_layer
     from app.web import web_bp
 
+    install_http_layer(app)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import click
 from flask import Flask
 
+from app.models import ApiToken
 from app.services import accounts
 from app.services.scheduling import run_tick
 
@@ -21,6 +22,23 @@ def _parse_now(value: str | None) -> datetime:
     if parsed.tzinfo is None:
         raise click.BadParameter("give a time zone, e.g. 2026-12-07T14:00:00Z", param_hint="--now")
     return parsed.astimezone(UTC)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
+
+
+def token_row(token: ApiToken) -> list[str]:
+    state = f"revoked {_when(token.revoked_at)}" if token.revoked_at else "active"
+    return [
+        token.prefix,
+        str(token.id),
+        token.workspace.name,
+        token.name,
+        f"created {_when(token.created_at)}",
+        f"last used {_when(token.last_used_at)}",
+        state,
+    ]
 
 
 def _fail(exc: Exception) -> None:
@@ -65,14 +83,35 @@ def register_cli(app: Flask) -> None:
 
     @tokens.command("create")
     @click.option("--workspace", "workspace_name", required=True)
-    @click.option("--label", default=None)
-    def create_token(workspace_name: str, label: str | None) -> None:
+    @click.option("--name", "--label", "name", default="API token", help="Shown in lists.")
+    def create_token(workspace_name: str, name: str) -> None:
         """Create an API token; it is printed once, as the last line."""
         try:
-            workspace = accounts.workspace_named(workspace_name)
+            click.echo(accounts.create_token(accounts.workspace_named(workspace_name), name))
         except accounts.AccountError as exc:
             _fail(exc)
-        click.echo(accounts.create_token(workspace, label))
+
+    @tokens.command("list")
+    @click.option("--workspace", "workspace_name", default=None, help="Only this workspace's.")
+    def list_tokens(workspace_name: str | None) -> None:
+        """One line per token: prefix, id, workspace, name, created, last used, state."""
+        try:
+            workspace = accounts.workspace_named(workspace_name) if workspace_name else None
+        except accounts.AccountError as exc:
+            _fail(exc)
+        for token in accounts.list_tokens(workspace.id if workspace else None):
+            click.echo("\t".join(token_row(token)))
+
+    @tokens.command("revoke")
+    @click.argument("prefix_or_id")
+    def revoke_token(prefix_or_id: str) -> None:
+        """Revoke a token at once, by its prefix (pm_...) or its id."""
+        try:
+            token = accounts.find_token(prefix_or_id)
+        except accounts.AccountError as exc:
+            _fail(exc)
+        done = accounts.revoke_token(token, datetime.now(UTC))
+        click.echo(f"{'revoked' if done else 'already revoked'}: {token.prefix} {token.name}")
 
     @app.cli.group("sequences")
     def sequences() -> None:

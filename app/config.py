@@ -45,6 +45,16 @@ class Settings:
     # Rendering with limits: the budget of one message's templates (send, test send, preview).
     render_timeout_seconds: float = 2.0  # CPU seconds
     render_max_bytes: int = 1_000_000  # subject, HTML and text together
+    # Accounts and sessions: failed sign-ins allowed per account (normalised email) and per
+    # client address; counted in Redis when REDIS_URL is set, else in this process's memory.
+    sign_in_account_limit: str = "5 per 15 minutes"
+    sign_in_address_limit: str = "20 per 15 minutes"
+    # Request limits (issue 12, the HTTP layer: app/http).
+    max_request_bytes: int = 2 * 2**20  # any request body; larger is 413
+    max_import_request_bytes: int = 21 * 2**20  # the CSV and sequence file imports
+    max_form_memory_bytes: int = 500_000  # one form field held in memory
+    max_form_parts: int = 1000  # fields and files in one form
+    max_json_depth: int = 64  # nesting of arrays and objects in a JSON body
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,6 +76,15 @@ class Settings:
             # Rendering with limits
             render_timeout_seconds=float(os.environ.get("RENDER_TIMEOUT_SECONDS") or 2.0),
             render_max_bytes=int(os.environ.get("RENDER_MAX_BYTES") or 1_000_000),
+            sign_in_account_limit=os.environ.get("SIGN_IN_ACCOUNT_LIMIT")
+            or cls.sign_in_account_limit,
+            sign_in_address_limit=os.environ.get("SIGN_IN_ADDRESS_LIMIT")
+            or cls.sign_in_address_limit,
+            max_request_bytes=int(os.environ.get("MAX_REQUEST_BYTES") or 2 * 2**20),
+            max_import_request_bytes=int(os.environ.get("MAX_IMPORT_REQUEST_BYTES") or 21 * 2**20),
+            max_form_memory_bytes=int(os.environ.get("MAX_FORM_MEMORY_BYTES") or 500_000),
+            max_form_parts=int(os.environ.get("MAX_FORM_PARTS") or 1000),
+            max_json_depth=int(os.environ.get("MAX_JSON_DEPTH") or 64),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -88,6 +107,14 @@ class Settings:
             # Rendering with limits
             "RENDER_TIMEOUT_SECONDS": self.render_timeout_seconds,
             "RENDER_MAX_BYTES": self.render_max_bytes,
+            # Accounts and sessions (Flask-Limiter's storage follows REDIS_URL: extensions.py)
+            "SIGN_IN_ACCOUNT_LIMIT": self.sign_in_account_limit,
+            "SIGN_IN_ADDRESS_LIMIT": self.sign_in_address_limit,
+            "MAX_CONTENT_LENGTH": self.max_request_bytes,
+            "MAX_IMPORT_REQUEST_BYTES": self.max_import_request_bytes,
+            "MAX_FORM_MEMORY_SIZE": self.max_form_memory_bytes,
+            "MAX_FORM_PARTS": self.max_form_parts,
+            "MAX_JSON_DEPTH": self.max_json_depth,
         }
 
 

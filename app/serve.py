@@ -6,6 +6,8 @@ import click
 from flask import Flask
 from werkzeug.serving import run_simple
 
+from app.http.security_headers import QuietRequestHandler
+
 
 def register_serve_cli(app: Flask) -> None:
     @app.cli.command("serve")
@@ -23,4 +25,11 @@ def register_serve_cli(app: Flask) -> None:
             click.echo("Embedded scheduler: processing and sending every few seconds.")
         else:
             click.echo("Embedded scheduler off: run `rq worker` and `rq cron jobs.cron`.")
-        run_simple(host, port, real_app, threaded=True, use_reloader=False)
+        run_simple(
+            host,
+            port,
+            real_app,
+            threaded=True,
+            use_reloader=False,
+            request_handler=QuietRequestHandler,
+        )

@@ -11,7 +11,7 @@ from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.core.definition import DefinitionError
-from app.services.accounts import workspace_for_token
+from app.services.accounts import AccountError, workspace_for_token
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")
 T = TypeVar("T")
@@ -50,7 +50,8 @@ def _definition_error(err: DefinitionError) -> tuple[Any, int]:
 
 @api_bp.errorhandler(HTTPException)
 def _http_error(err: HTTPException) -> tuple[Any, int]:
-    return jsonify(error_body(err.description or err.name)), err.code or 500
+    field = getattr(err, "field", None)  # the HTTP layer's 400s name their field
+    return jsonify(error_body(err.description or err.name, field)), err.code or 500
 
 
 @api_bp.before_request
@@ -61,10 +62,10 @@ def _authenticate() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "send an API token as 'Authorization: Bearer <token>'")
-    workspace_id = workspace_for_token(token.strip(), datetime.now(UTC))
-    if workspace_id is None:
-        raise ApiError(401, "this API token is not valid")
-    g.workspace_id = workspace_id
+    try:
+        g.workspace_id = workspace_for_token(token.strip(), datetime.now(UTC))
+    except AccountError as exc:  # unknown or revoked
+        raise ApiError(401, str(exc)) from None
 
 
 def owned(load: Callable[[uuid.UUID, uuid.UUID], T | None], raw_id: str, what: str) -> T:

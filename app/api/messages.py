@@ -8,7 +8,7 @@ from typing import Any
 from flask import g, jsonify, request
 
 from app.api import ApiError, api_bp, owned
-from app.api.sequences import _int_arg
+from app.http.numbers import INT32_MAX, bounded_int
 from app.models import OutboundMessage
 from app.models.message import MESSAGE_STATUSES
 from app.services import outbox as outbox_service
@@ -21,8 +21,8 @@ def list_messages() -> Any:
     status = request.args.get("status") or None
     if status is not None and status not in MESSAGE_STATUSES:
         raise ApiError(422, f"status must be one of {', '.join(MESSAGE_STATUSES)}", "status")
-    limit = _int_arg("limit", 100, 1, 1000)
-    offset = _int_arg("offset", 0, 0, None)
+    limit = bounded_int(request.args.get("limit"), "limit", 100, 1, 1000)
+    offset = bounded_int(request.args.get("offset"), "offset", 0, 0, INT32_MAX)
     rows = outbox_service.list_messages(g.workspace_id, limit + 1, offset, status)
     return jsonify(
         {

@@ -9,7 +9,10 @@ from typing import Any
 from flask import g, jsonify, request
 
 from app.api import ApiError, api_bp, json_body, owned
+from app.core import limits
+from app.core.contact_input import json_value_problem
 from app.extensions import db
+from app.http.numbers import INT32_MAX, bounded_int
 from app.models import Segment, Sequence, Workspace
 from app.services import analytics as analytics_service
 from app.services import contacts as contact_service
@@ -126,6 +129,9 @@ def enroll(sequence_id: str) -> Any:
         raise ApiError(
             400, 'context must be an object, e.g. {"trigger": {"properties": {}}}', "context"
         )
+    problem = json_value_problem(context, limits.CONTEXT)
+    if problem is not None:
+        raise ApiError(422, f"context {problem.removeprefix('the value ')}", "context")
     now = datetime.now(UTC)
     if "segment" in body:
         segment = _segment(body["segment"])
@@ -156,8 +162,8 @@ def enroll(sequence_id: str) -> Any:
 def enrollments(sequence_id: str) -> Any:
     """A page of enrollments, newest first: `?limit=` (at most 1000) and `?offset=`."""
     sequence = _sequence(sequence_id)
-    limit = _int_arg("limit", 100, 1, 1000)
-    offset = _int_arg("offset", 0, 0, None)
+    limit = bounded_int(request.args.get("limit"), "limit", 100, 1, 1000)
+    offset = bounded_int(request.args.get("offset"), "offset", 0, 0, INT32_MAX)
     rows = enrollment_service.list_enrollments(g.workspace_id, sequence.id, limit + 1, offset)
     history = enrollment_service.earlier_runs(r.ContactSequence.id for r in rows[:limit])
     body: dict[str, Any] = {
@@ -190,17 +196,3 @@ def _segment(name: Any) -> Segment:
     if segment is None:
         raise ApiError(422, f"no segment named {name!r} in this workspace", "segment")
     return segment
-
-
-def _int_arg(name: str, default: int, lowest: int, highest: int | None) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be a whole number", name) from None
-    if value < lowest or (highest is not None and value > highest):
-        bounds = f"between {lowest} and {highest}" if highest else f"at least {lowest}"
-        raise ApiError(400, f"{name} must be {bounds}", name)
-    return value

@@ -30,13 +30,15 @@ from pydantic import (
     model_validator,
 )
 
+from app.core import limits, safe_yaml
+from app.core.addresses import AddressError, normalise_address
 from app.core.durations import parse_duration, parse_signed_duration
 from app.core.graph import STEP_TYPES, Problem, validate_graph
+from app.core.text_rules import multi_line, single_line
 
 FORMAT = "sequence/v1"
 _STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _KNOWN_KEYS: set[str] = set()
 """Every key of the format, to suggest the intended one when a key is misspelt."""
 
@@ -117,18 +119,37 @@ def _zone_choice(name: str) -> str:
 
 def _iso_datetime(text: str) -> str:
     try:
-        datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
             f"{text!r} is not an ISO 8601 date and time such as '2026-12-01T09:00:00'"
         ) from None
+    if not limits.YEAR_MIN <= moment.year <= limits.YEAR_MAX:
+        raise ValueError(
+            f"{text!r} is out of range; the year must be {limits.YEAR_MIN} to {limits.YEAR_MAX}"
+        )
     return text
 
 
 def _email_address(text: str) -> str:
-    if _EMAIL.fullmatch(text) is None:
-        raise ValueError(f"{text!r} is not an email address")
-    return text
+    try:
+        return normalise_address(text)
+    except AddressError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _bounded_json(value: Any) -> Any:
+    problem = limits.json_size_problem(value, limits.FIELD_VALUE)
+    if problem is not None:
+        raise ValueError(f"the value {problem}")
+    return value
+
+
+def _bounded_properties(value: Any) -> Any:
+    problem = limits.json_size_problem(value, limits.CONTEXT)
+    if problem is not None:
+        raise ValueError(f"the properties {problem}")
+    return value
 
 
 def _bool_label(value: Any) -> Any:
@@ -136,7 +157,15 @@ def _bool_label(value: Any) -> Any:
     return str(value).lower() if isinstance(value, bool) else value
 
 
-NonBlank = Annotated[str, AfterValidator(_non_blank)]
+OneLine = Annotated[str, Field(max_length=limits.NAME), AfterValidator(single_line)]
+"""A name-like value: one line (it may reach a mail header), at most NAME characters."""
+NonBlank = Annotated[OneLine, AfterValidator(_non_blank)]
+Subject = Annotated[str, Field(max_length=limits.SUBJECT), AfterValidator(single_line)]
+Body = Annotated[str, Field(max_length=limits.BODY), AfterValidator(multi_line)]
+Description = Annotated[str, Field(max_length=limits.DESCRIPTION), AfterValidator(multi_line)]
+BoundedJson = Annotated[JsonValue, AfterValidator(_bounded_json)]
+"""A value compared with or stored in a contact field: at most FIELD_VALUE characters."""
+Properties = Annotated[dict[str, JsonValue], AfterValidator(_bounded_properties)]
 StepId = Annotated[str, AfterValidator(_step_id)]
 DurationText = Annotated[str, AfterValidator(_duration)]
 """A duration kept exactly as written, so exports show what the author typed."""
@@ -146,7 +175,11 @@ TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
 ZoneChoice = Annotated[str, AfterValidator(_zone_choice)]
 """`recipient` (the contact's own zone, else the sequence's) or an IANA zone name."""
 Label = Annotated[
-    str, Field(max_length=50), BeforeValidator(_bool_label), AfterValidator(_non_blank)
+    str,
+    Field(max_length=50),
+    BeforeValidator(_bool_label),
+    AfterValidator(single_line),
+    AfterValidator(_non_blank),
 ]
 """Labels are stored in `sequence_connections.condition_label`, a VARCHAR(50)."""
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -197,7 +230,7 @@ class ManualTrigger(_Model):
 class ApiEventTrigger(_Model):
     type: Literal["api_event"]
     event: NonBlank
-    properties: dict[str, JsonValue] | None = None
+    properties: Properties | None = None
 
 
 Trigger = Annotated[
@@ -208,13 +241,13 @@ Trigger = Annotated[
 
 class ExitRules(_Model):
     on_reply: bool = False
-    goals: list[NonBlank] = []
+    goals: list[NonBlank] = Field(default=[], max_length=limits.CHOICES)
 
 
 class FieldChangeGoal(_Model):
     type: Literal["field_change"]
     field: NonBlank
-    equals: JsonValue
+    equals: BoundedJson
 
 
 class UrlVisitGoal(_Model):
@@ -263,12 +296,15 @@ class ReEnrollment(_Model):
 class Settings(_Model):
     timezone: TimeZoneName = "UTC"
     from_email: Annotated[str, AfterValidator(_email_address)] | None = None
-    from_name: str | None = None
+    from_name: OneLine | None = None
+
+
+Coordinate = Annotated[int, Field(gt=-limits.POSITION, lt=limits.POSITION)]
 
 
 class Position(_Model):
-    x: int
-    y: int
+    x: Coordinate
+    y: Coordinate
 
 
 # --- Branch conditions ---------------------------------------------------------------------
@@ -291,14 +327,14 @@ class EventCondition(_Model):
     type: Literal["event"]
     event: NonBlank
     lookback_window: DurationText | None = None
-    properties: dict[str, JsonValue] | None = None
+    properties: Properties | None = None
 
 
 class FieldCondition(_Model):
     type: Literal["field"]
     field: NonBlank
     op: Literal["eq", "neq", "gt", "gte", "lt", "lte", "contains", "exists"]
-    value: JsonValue = None
+    value: BoundedJson = None
 
     @model_validator(mode="after")
     def _value_matches_op(self) -> "FieldCondition":
@@ -393,9 +429,9 @@ def _check_link_schemes(body: str | None) -> None:
 class Variant(_Model):
     key: NonBlank
     weight: int = Field(gt=0)
-    subject: str | None = None
-    body: str | None = None
-    text: str | None = None
+    subject: Subject | None = None
+    body: Body | None = None
+    text: Body | None = None
 
     @model_validator(mode="after")
     def _safe_links(self) -> "Variant":
@@ -412,11 +448,11 @@ class EmailConfig(_Model):
     """Subject and body must be present but may be empty: drafts are saved while being written."""
 
     type: Literal["email"] | None = None
-    subject: str
-    body: str
-    text: str | None = None
-    from_name: str | None = None
-    variants: list[Variant] | None = None
+    subject: Subject
+    body: Body
+    text: Body | None = None
+    from_name: OneLine | None = None
+    variants: Annotated[list[Variant], Field(max_length=limits.VARIANTS)] | None = None
     ab_test: AbTest | None = None
 
     @model_validator(mode="after")
@@ -536,8 +572,8 @@ class WaitForEvent(_Model):
 
     event: NonBlank
     timeout: DurationText
-    properties: dict[str, JsonValue] | None = None
-    match: dict[str, JsonValue] | None = None
+    properties: Properties | None = None
+    match: Properties | None = None
     email_step_id: NonBlank | None = None
     link_url_contains: NonBlank | None = None
 
@@ -589,7 +625,7 @@ class WaitUntilConfig(_Model):
     own timeout, so the `timeout` path is taken once the longest timeout has passed."""
 
     type: Literal["wait_until"] | None = None
-    conditions: list[WaitCondition] = Field(min_length=1)
+    conditions: list[WaitCondition] = Field(min_length=1, max_length=limits.CHOICES)
     on_timeout: OnTimeout | None = None
 
 
@@ -607,7 +643,7 @@ class SplitPath(_Model):
 
 class SplitConfig(_Model):
     type: Literal["split"] | None = None
-    paths: list[SplitPath] = Field(min_length=2)
+    paths: list[SplitPath] = Field(min_length=2, max_length=limits.CHOICES)
 
     @model_validator(mode="after")
     def _paths_cover_everyone(self) -> "SplitConfig":
@@ -640,7 +676,7 @@ class UpdateFieldAction(_ActionConfig):
 
     action: Literal["update_field"]
     field: NonBlank
-    value: JsonValue
+    value: BoundedJson
 
 
 class MoveToSequenceAction(_ActionConfig):
@@ -705,7 +741,7 @@ class _Step(_Model):
 
     id: StepId
     type: str
-    name: Annotated[str, Field(max_length=255)] | None = None
+    name: OneLine | None = None
     config: Any
     position: Position | None = None
 
@@ -778,23 +814,23 @@ class SequenceDefinition(_Model):
     so an unfinished canvas can still be held (and saved as a draft) in this shape."""
 
     format: Literal["sequence/v1"] = FORMAT
-    name: Annotated[str, Field(max_length=255), AfterValidator(_non_blank)]
-    description: str | None = None
+    name: NonBlank
+    description: Description | None = None
     trigger: Trigger = Field(default_factory=ManualTrigger)
     exit: ExitRules = Field(default_factory=ExitRules)
-    goals: list[Goal] = []
+    goals: list[Goal] = Field(default=[], max_length=limits.CHOICES)
     re_enrollment: ReEnrollment = Field(default_factory=ReEnrollment)
     settings: Settings = Field(default_factory=Settings)
-    steps: list[Step] = []
-    connections: list[Connection] = []
+    steps: list[Step] = Field(default=[], max_length=limits.STEPS)
+    connections: list[Connection] = Field(default=[], max_length=limits.CONNECTIONS)
 
 
 # --- Parsing ---------------------------------------------------------------------------------
 
 
-class _YamlLoader(yaml.SafeLoader):
+class _YamlLoader(safe_yaml.NoAliasLoader):
     """YAML 1.1 reads `start: 17:00` as the number 1020 and unquoted dates as datetimes;
-    in this format both are text."""
+    in this format both are text. Aliases are refused (see `safe_yaml`)."""
 
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
         tag = super().resolve(kind, value, implicit)
@@ -900,7 +936,7 @@ def load_document(source: str | bytes | dict[str, Any]) -> Any:
         except json.JSONDecodeError as exc:
             json_error = exc
     try:
-        return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader subclass: no arbitrary objects
+        return safe_yaml.load(text, _YamlLoader)
     except yaml.YAMLError as exc:
         raise DefinitionError([_syntax_problem(json_error or exc)]) from None
 

@@ -202,7 +202,13 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
         label: str | None = None
         if step.type == "delay":
             since = waiting_since or now
-            due = _delay_due(step, since, now, position, fields)
+            try:
+                due = _delay_due(step, since, now, position, fields)
+            except timing.TargetOutOfRange as exc:
+                out.step_id = step_id  # what this pass did before the delay stands
+                out.status, out.waiting_since, out.next_execution_at = "failed", None, None
+                out.exit_reason = f"step '{step.key}': {exc}"
+                return out
             if due > now:
                 out.step_id, out.waiting_since, out.next_execution_at = step_id, since, due
                 return out

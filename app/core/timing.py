@@ -25,6 +25,10 @@ entered the step (a date already gone, a field date minus its offset already pas
 contact field it reads is missing, empty or not a date, the wait is skipped: `delay_due`
 returns `entered_at` and the contact moves on at once. A weekday target is never in the past:
 it is the next such weekday at that time.
+
+**The far-future rule**: a target after the year `limits.YEAR_MAX` (`9999-12-31`, a typo or
+a sentinel) is not a date to wait for, and treating it as unreadable would send the next
+email at once: `delay_due` raises `TargetOutOfRange` and the engine fails the enrollment.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.core import limits
 from app.core.definition import parse_clock_time
 from app.core.durations import Duration, parse_duration, parse_signed_duration
 
@@ -55,6 +60,11 @@ _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 _UTC_NAMES = frozenset(
     {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"}
 )
+
+
+class TargetOutOfRange(ValueError):
+    """An `until` target later than any date a sequence may wait for (see the far-future
+    rule); the message names the value."""
 
 
 @dataclass(frozen=True)
@@ -288,9 +298,14 @@ def field_target(
     try:
         if sign < 0:
             return subtract_duration(instant, magnitude, zone)
-        return add_duration(instant, magnitude, zone)
+        shifted = add_duration(instant, magnitude, zone)
     except OverflowError:
         return None
+    if shifted.year > limits.YEAR_MAX:
+        raise TargetOutOfRange(
+            f"the date {value!r} shifted by {offset!r} is after the year {limits.YEAR_MAX}"
+        )
+    return shifted
 
 
 def field_value(
@@ -307,7 +322,8 @@ def field_value(
 
 def parse_instant(value: Any, zone: ZoneInfo) -> datetime | None:
     """An ISO 8601 date-time (or date: 00:00) as a UTC instant; a value without an offset is
-    local time in `zone`. None when it is not one."""
+    local time in `zone`. None when it is not one (or lies before year 1 in UTC);
+    TargetOutOfRange when it is after the year `limits.YEAR_MAX`."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
@@ -319,6 +335,8 @@ def parse_instant(value: Any, zone: ZoneInfo) -> datetime | None:
             return None
     else:
         return None
+    if parsed.year > limits.YEAR_MAX:
+        raise TargetOutOfRange(f"the date {value!r} is after the year {limits.YEAR_MAX}")
     try:
         if parsed.tzinfo is None:
             return local_to_utc(parsed, zone)

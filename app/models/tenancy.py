@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy import ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -43,18 +43,28 @@ class User(UserMixin, WorkspaceOwned, Timestamped, db.Model):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(255))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Part of every session and remember cookie; raising it (sign-out, password change)
+    # makes all the cookies issued before worthless.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     workspace: Mapped[Workspace] = relationship()
 
+    def get_id(self) -> str:
+        """What Flask-Login stores in the session and the remember cookie."""
+        return f"{self.id}:{self.session_generation}"
+
 
 class ApiToken(WorkspaceOwned, Timestamped, db.Model):
-    """Only a hash is stored: a leaked database does not leak working tokens."""
+    """Only a hash is stored: a leaked database does not leak working tokens. The prefix
+    (`pm_` and 7 characters) is what people see to tell their tokens apart."""
 
     __tablename__ = "api_tokens"
 
     id: Mapped[uuid.UUID] = uuid_pk()
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
-    label: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    workspace: Mapped[Workspace] = relationship()

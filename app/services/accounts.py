@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,10 +16,19 @@ from app.models import ApiToken, Tenant, User, Workspace
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "pm_"
+MIN_PASSWORD = 8
+MAX_TOKEN_NAME = 100
+# last_used_at is a hint for people, not an audit log: one write a minute per token at most.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class AccountError(ValueError):
-    """A request about accounts that cannot be honoured, with a message for the user."""
+    """A request about accounts that cannot be honoured, with a message for the user and,
+    when one form field is at fault, its name."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def create_workspace(name: str, timezone: str = "UTC") -> Workspace:
@@ -42,12 +51,21 @@ def workspace_named(name: str) -> Workspace:
     return workspace
 
 
+def normalise_email(email: str) -> str:
+    """How an email names an account: sign-in, throttling and sign-up agree on it."""
+    return email.strip().lower()
+
+
+def _check_password(password: str, field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters", field)
+
+
 def create_user(email: str, workspace: Workspace, password: str, name: str | None = None) -> User:
-    email = email.strip().lower()
+    email = normalise_email(email)
     if "@" not in email:
         raise AccountError(f"{email!r} is not an email address")
-    if len(password) < 8:
-        raise AccountError("a password needs at least 8 characters")
+    _check_password(password)
     if db.session.scalar(select(User).where(User.email == email)):
         raise AccountError(f"a user with the email {email!r} already exists")
     user = User(
@@ -64,13 +82,11 @@ def create_user(email: str, workspace: Workspace, password: str, name: str | Non
 
 def authenticate(email: str, password: str) -> User | None:
     """The user for these credentials, or None; the hash is upgraded when argon2 says so."""
-    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None:
         _hasher.hash(password)  # same work either way: no user enumeration by timing
         return None
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
+    if not _password_matches(user, password):
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
@@ -78,18 +94,53 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+def _password_matches(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def end_sessions(user: User) -> None:
+    """Every session and remember cookie issued so far stops working: they carry the old
+    generation, and the user loader refuses it."""
+    user.session_generation += 1
+    db.session.commit()
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """A new password also ends every session made with the old one."""
+    if not _password_matches(user, current):
+        raise AccountError("that is not your current password", "current_password")
+    _check_password(new, "new_password")
+    user.password_hash = _hasher.hash(new)
+    end_sessions(user)
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(workspace: Workspace, label: str | None = None) -> str:
+def _token_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise AccountError("give the token a name, e.g. 'CRM sync'", "name")
+    if len(name) > MAX_TOKEN_NAME or not name.isprintable():
+        raise AccountError(
+            f"a token name has at most {MAX_TOKEN_NAME} characters and no control characters",
+            "name",
+        )
+    return name
+
+
+def create_token(workspace: Workspace, name: str = "API token") -> str:
     """A new API token; only its hash is kept, so this is the one time it is seen."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.session.add(
         ApiToken(
             token_hash=_digest(token),
             prefix=token[:10],
-            label=label,
+            name=_token_name(name),
             tenant_id=workspace.tenant_id,
             workspace_id=workspace.id,
         )
@@ -98,12 +149,48 @@ def create_token(workspace: Workspace, label: str | None = None) -> str:
     return token
 
 
-def workspace_for_token(token: str, now: datetime) -> uuid.UUID | None:
-    record = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None))
-    )
+def workspace_for_token(token: str, now: datetime) -> uuid.UUID:
+    """The workspace this API token acts for; AccountError says why it opens nothing."""
+    record = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     if record is None:
-        return None
-    record.last_used_at = now
-    db.session.commit()
+        raise AccountError("this API token is not valid")
+    if record.revoked_at is not None:
+        raise AccountError("this API token was revoked")
+    if record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION:
+        record.last_used_at = now
+        db.session.commit()
     return record.workspace_id
+
+
+def list_tokens(workspace_id: uuid.UUID | None = None) -> list[ApiToken]:
+    """Newest first; every workspace's when none is given (the operator's view)."""
+    query = select(ApiToken).order_by(ApiToken.created_at.desc())
+    if workspace_id is not None:
+        query = query.where(ApiToken.workspace_id == workspace_id)
+    return list(db.session.scalars(query))
+
+
+def find_token(prefix_or_id: str, workspace_id: uuid.UUID | None = None) -> ApiToken:
+    """The one token with this id or prefix (within the workspace, when given)."""
+    try:
+        criterion = ApiToken.id == uuid.UUID(prefix_or_id)
+    except ValueError:
+        criterion = ApiToken.prefix == prefix_or_id
+    query = select(ApiToken).where(criterion)
+    if workspace_id is not None:
+        query = query.where(ApiToken.workspace_id == workspace_id)
+    found = list(db.session.scalars(query.limit(2)))
+    if not found:
+        raise AccountError(f"no API token with the id or prefix {prefix_or_id!r}")
+    if len(found) > 1:
+        raise AccountError(f"several API tokens start with {prefix_or_id!r}: give the id")
+    return found[0]
+
+
+def revoke_token(token: ApiToken, now: datetime) -> bool:
+    """Revoke at once; False when it already was (revoking twice changes nothing)."""
+    if token.revoked_at is not None:
+        return False
+    token.revoked_at = now
+    db.session.commit()
+    return True

@@ -7,7 +7,8 @@ updated in bulk. A custom field an import changes on an existing contact is reco
 `field_changed` event (source "import") in the same transaction, so waits and goals on that
 field react at once. A row that cannot be used (a bad email or time zone) is skipped and
 reported with its line number and field. Addresses on the suppression list stay on it, and
-an unsubscribed one is imported as unsubscribed.
+an unsubscribed one is imported as unsubscribed. A file with a NUL character anywhere is
+refused whole (it cannot be stored), naming the row and column.
 
 Columns: `email` (required), `first_name`, `last_name`, `timezone`, `tags` (separated by
 ";"); any other column is a custom field. Empty cells leave existing values alone.
@@ -17,15 +18,18 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 from sqlalchemy import select
 
+from app.core import limits
+from app.core.contact_input import field_key_problem, field_value_problem
+from app.core.text_rules import single_line_problem
 from app.core.timing import load_zone
 from app.extensions import db
 from app.models import Contact, ContactEvent, ContactImport, Segment, Workspace
@@ -92,6 +96,8 @@ def start_import(
     text = text.removeprefix("\ufeff")
     if len(text) > MAX_BYTES:
         raise ContactImportError(f"the file is larger than {MAX_BYTES // 2**20} MB", "file")
+    if "\x00" in text:
+        raise ContactImportError(_nul_message(text), "file")
     read_header(text)
     try:
         total = sum(1 for _ in _records(text))
@@ -119,6 +125,20 @@ def start_import(
     return job
 
 
+def _nul_message(text: str) -> str:
+    """Where the first NUL character is, as the person who made the file would look for it."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    rows = itertools.chain([(1, header)], ((reader.line_num, cells) for cells in reader))
+    for line, cells in rows:
+        for number, cell in enumerate(cells, start=1):
+            if "\x00" in cell:
+                name = header[number - 1].strip() if line > 1 and number <= len(header) else ""
+                column = f"column {number}" + (f" ({name!r})" if name else "")
+                return f"row {line}, {column} contains a NUL character; remove it"
+    return "the file contains a NUL character; remove it"
+
+
 def read_header(text: str) -> list[str]:
     """The column names: built-in ones normalised ("First Name" is first_name), any other
     kept as written for its custom field. Needs an email column, no blanks, no repeats."""
@@ -135,6 +155,9 @@ def read_header(text: str) -> list[str]:
         if not name:
             raise ContactImportError(f"column {number} has no name in the header line", "file")
         column = key if key in BUILTIN else name
+        problem = None if column in BUILTIN else field_key_problem(column)
+        if problem is not None:
+            raise ContactImportError(f"column {number}: {problem}", "file")
         if column in columns:
             raise ContactImportError(f"the column {name!r} appears twice", "file")
         columns.append(column)
@@ -168,7 +191,9 @@ def process_pending(now: datetime, chunk: int = 1000) -> int:
     if job is None:
         return 0
     workspace_id = job.workspace_id
-    records = list(islice(_records(job.content), job.processed_rows, job.processed_rows + chunk))
+    records = list(
+        itertools.islice(_records(job.content), job.processed_rows, job.processed_rows + chunk)
+    )
     rows, errors, repeats = _parse(read_header(job.content), records)
     written = _write(job, rows, now)
     ids = written.ids
@@ -217,11 +242,16 @@ def _parse(
 
 def _row(values: dict[str, str]) -> _Row:
     email = normalise_email(values.get("email"))
-    if len(email) > 320:
-        raise ContactError("an email address has at most 320 characters", "email")
     for name in ("first_name", "last_name"):
-        if len(values.get(name) or "") > 255:
-            raise ContactError(f"{name} has at most 255 characters", name)
+        value = values.get(name) or ""
+        if len(value) > limits.NAME:
+            raise ContactError(f"{name} has at most {limits.NAME} characters", name)
+        if single_line_problem(value):
+            raise ContactError(f"{name} {single_line_problem(value)}", name)
+    for key, value in values.items():
+        problem = None if key in BUILTIN else field_value_problem(value)
+        if problem is not None:
+            raise ContactError(problem, key)
     zone = values.get("timezone") or None
     if zone is not None and load_zone(zone) is None:
         raise ContactError(f"{zone!r} is not an IANA time zone such as 'Europe/Paris'", "timezone")

@@ -18,7 +18,11 @@ def search(
     workspace_id: uuid.UUID, query: str, limit: int, offset: int
 ) -> tuple[list[Contact], int]:
     """A page of contacts by email, and how many match: every word of the query must be
-    part of the email, first or last name (case-insensitive; % and _ match themselves)."""
+    part of the email, first or last name (case-insensitive; % and _ match themselves).
+    Stored text never holds a NUL character, so a query with one matches nothing (and is
+    not sent to PostgreSQL, which refuses NUL in text)."""
+    if "\x00" in query:
+        return [], 0
     criteria = [Contact.workspace_id == workspace_id]
     for term in query.split()[:MAX_TERMS]:
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -7,7 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from app.core.timing import load_zone
+from app.core import limits
+from app.core.addresses import AddressError, normalise_address
+from app.core.contact_input import ContactInputError, parse_contact_input
 from app.extensions import db
 from app.models import Contact, ContactEvent, Workspace
 from app.services.reactions import after_change
@@ -16,32 +18,24 @@ from app.services.waits import nudge_processor, wake_for_events
 EDITABLE = ("first_name", "last_name", "timezone")
 
 
-class ContactError(ValueError):
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+ContactError = ContactInputError
+"""Refused contact input, naming the key at fault (`email`, `fields.plan`)."""
 
 
 def normalise_email(value: Any) -> str:
-    email = str(value or "").strip()
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or any(c.isspace() or ord(c) < 32 for c in email):
-        raise ContactError(f"{email!r} is not an email address", "email")
-    return local + "@" + domain.lower()
+    """One strict mailbox (see `app.core.addresses`), normalised; ContactError otherwise."""
+    try:
+        return normalise_address(value)
+    except AddressError as exc:
+        raise ContactError(str(exc), "email") from None
 
 
 def upsert_contact(workspace: Workspace, data: dict[str, Any]) -> tuple[Contact, bool]:
-    """Create the contact or update the one with this email; returns (contact, created)."""
-    email = normalise_email(data.get("email"))
-    zone = data.get("timezone")
-    if zone is not None and load_zone(zone) is None:
-        raise ContactError(f"{zone!r} is not an IANA time zone such as 'Europe/Paris'", "timezone")
-    fields = data.get("fields", {})
-    if not isinstance(fields, dict):
-        raise ContactError("fields must be an object of custom field values", "fields")
-    tags = data.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ContactError("tags must be a list of strings", "tags")
+    """Create the contact or update the one with this email; returns (contact, created).
+    The body is checked by the same model as a change (`ContactInput`)."""
+    data = parse_contact_input(data, creating=True)
+    email = data["email"]
+    fields, tags = data.get("fields") or {}, data.get("tags") or []
     contact = db.session.scalar(Contact.in_workspace(workspace.id, Contact.email == email))
     created = contact is None
     if contact is None:
@@ -57,9 +51,11 @@ def upsert_contact(workspace: Workspace, data: dict[str, Any]) -> tuple[Contact,
         if name in data:
             setattr(contact, name, data[name])
     if fields:
-        contact.fields = {**contact.fields, **fields}
+        contact.fields = _within_limits({**contact.fields, **fields})
     if tags:
         contact.tags = sorted(set(contact.tags) | set(tags))
+        if len(contact.tags) > limits.TAGS:
+            raise ContactError(f"tags: a contact has at most {limits.TAGS} tags", "tags")
     db.session.commit()
     return contact, created
 
@@ -73,27 +69,13 @@ def patch_contact(
     `fields` sets its keys and removes those given as null; `tags` replaces the tags.
     Everything is checked before anything changes. `source` says who changed it (api, ui).
     """
-    if "email" in data and normalise_email(data["email"]) != contact.email:
-        raise ContactError("a contact's email cannot be changed", "email")
-    for name in ("first_name", "last_name"):
-        value = data.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > 255):
-            raise ContactError(f"{name} must be text of at most 255 characters", name)
-    zone = data.get("timezone")
-    if zone is not None and load_zone(zone) is None:
-        raise ContactError(f"{zone!r} is not an IANA time zone such as 'Europe/Paris'", "timezone")
-    fields = data.get("fields", {})
-    if not isinstance(fields, dict) or "" in fields:
-        raise ContactError("fields must be an object of custom field values", "fields")
+    data = parse_contact_input(data, creating=False)
+    if "email" in data and data["email"] != contact.email:
+        raise ContactError("email: a contact's email cannot be changed", "email")
+    fields = data.get("fields") or {}
     tags = data.get("tags", contact.tags)
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ContactError("tags must be a list of strings", "tags")
 
     changes: list[tuple[str, Any, Any]] = []
-    for name in EDITABLE:
-        if name in data and _differs(getattr(contact, name), data[name]):
-            changes.append((name, getattr(contact, name), data[name]))
-            setattr(contact, name, data[name])
     values = dict(contact.fields)
     for key, new in fields.items():
         old = values.get(key)
@@ -103,7 +85,11 @@ def patch_contact(
         elif new is not None and (key not in values or _differs(old, new)):
             values[key] = new
             changes.append((key, old, new))
-    contact.fields = values
+    contact.fields = _within_limits(values)
+    for name in EDITABLE:
+        if name in data and _differs(getattr(contact, name), data[name]):
+            changes.append((name, getattr(contact, name), data[name]))
+            setattr(contact, name, data[name])
     if sorted(set(tags)) != contact.tags:
         contact.tags = sorted(set(tags))
     events = [
@@ -126,6 +112,14 @@ def patch_contact(
         nudge_processor()
     after_change(contact.workspace_id, [contact.id], events, now)
     return events
+
+
+def _within_limits(fields: dict[str, Any]) -> dict[str, Any]:
+    """A contact's custom fields after a change, if their number is within the limit."""
+    if len(fields) > limits.FIELDS:
+        message = f"fields: a contact has at most {limits.FIELDS} custom fields"
+        raise ContactError(message, "fields")
+    return fields
 
 
 def _differs(old: Any, new: Any) -> bool:

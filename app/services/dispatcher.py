@@ -328,24 +328,28 @@ def template_context(row: Any, unsubscribe: str) -> dict[str, Any]:
 
 
 def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta) -> list[Result]:
-    """Send the claimed messages one by one, recording each outcome as soon as it is known."""
+    """Send the claimed messages one by one; what SMTP said is committed at once, outcomes
+    without SMTP (captured, refused templates, no connection) with the batch."""
     rows = _load(ids)
     db.session.commit()
     with ExitStack() as stack:
         try:
             transport = stack.enter_context(transport_for(current_app.config.get("SMTP_URL")))
         except SendError as exc:  # the server could not be reached: none was handed over
-            return [_record(_retry_or_fail(row, exc, None, now), now, clock) for row in rows]
-        results = []
-        for row in rows:
-            try:
-                result = deliver_one(
-                    row, transport, now, track=True, before_send=_start_sending(row, clock, lease)
-                )
-            except LeaseLost:
-                continue
-            results.append(_record(result, now, clock))
-        return results
+            results = [_record(_retry_or_fail(row, exc, None, now), now, clock) for row in rows]
+        else:
+            results = []
+            for row in rows:
+                start = _start_sending(row, clock, lease)
+                try:
+                    result = deliver_one(row, transport, now, track=True, before_send=start)
+                except LeaseLost:
+                    continue
+                results.append(_record(result, now, clock))
+                if transport is not None:
+                    _commit_outcomes()
+    _commit_outcomes()
+    return results
 
 
 def _start_sending(row: Any, clock: Clock, lease: timedelta) -> Callable[[], None]:
@@ -480,14 +484,8 @@ def _retry_or_fail(
 
 
 def _record(result: Result, now: datetime, clock: Clock) -> Result:
-    """Write one outcome at once (committed), only over a row this dispatcher still holds.
-
-    On PostgreSQL without waiting for the disk: should the database itself crash before
-    writing it, the row is back to `sending` (or `claimed`), which recovery turns into
-    `unknown` (or sends): never a duplicate. What must be durable is `sending`."""
+    """Write one outcome, only over a row this dispatcher still holds."""
     rendered = result.rendered
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     db.session.execute(
         _record_result,
         {
@@ -505,5 +503,14 @@ def _record(result: Result, now: datetime, clock: Clock) -> Result:
             "b_now": now,
         },
     )
-    db.session.commit()
     return result
+
+
+def _commit_outcomes() -> None:
+    """Commit recorded outcomes; on PostgreSQL without waiting for the disk. Should the
+    database itself crash first, a row is back to `sending`, which recovery makes
+    `unknown`, or to `claimed`, which never reached SMTP and is sent again: never a
+    duplicate. Only the `sending` mark must be durable before its SMTP transaction."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    db.session.commit()

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from app.core import limits
 from app.extensions import db
 from app.models import Contact, ContactEvent, EventReceipt, Workspace
 from app.services.contacts import ContactError, normalise_email
@@ -32,7 +33,7 @@ from app.services.waits import nudge_processor, wake_for_events
 MAX_BATCH = 1000
 MAX_CLIENT_ID = 200
 MAX_NAME = 64  # ContactEvent.type
-MAX_PROPERTIES_BYTES = 32 * 1024
+MAX_PROPERTIES_BYTES = limits.CONTEXT
 RECEIPT_TTL = timedelta(hours=24)
 RESERVED = frozenset(
     {"field_changed", "opened", "clicked_link", "replied", "bounced", "unsubscribed"}

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from app.core.text_rules import multi_line_problem, single_line_problem
 from app.extensions import db
 from app.models import Contact, ContactEvent, Form, FormSubmission, Sequence
 from app.services import reactions, triggers
@@ -302,14 +303,20 @@ def _checked_values(form: Form, data: Mapping[str, str]) -> tuple[dict[str, str]
                 errors[name] = f"{label} is required"
         elif len(value) > limit:
             errors[name] = f"{label} must be at most {limit} characters"
-        elif any(ord(c) < 32 and c not in "\r\n\t" for c in value):
-            errors[name] = f"{label} contains characters that are not allowed"
+        elif problem := _text_problem(spec, value):
+            errors[name] = f"{label} {problem}"
         elif name == "email":
             try:
                 values[name] = normalise_email(value)
             except ContactError:
                 errors[name] = "enter a valid email address, such as name@example.com"
     return values, errors
+
+
+def _text_problem(spec: Mapping[str, Any], value: str) -> str | None:
+    """Only a custom textarea may hold line breaks: names end up in mail headers."""
+    multi = spec.get("type") == "textarea" and spec["name"] not in (*CONTACT_COLUMNS, "email")
+    return multi_line_problem(value) if multi else single_line_problem(value)
 
 
 def _checked_fields(raw: Any, errors: dict[str, str]) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.core import conditions, waits
+from app.core import conditions, limits, safe_yaml, waits
 from app.core.definition import step_config_problems
 from app.extensions import db
 from app.models import Contact, ContactEvent, Segment, SegmentMembership, Workspace
@@ -96,6 +96,7 @@ def parse_rule(source: str | Mapping[str, Any]) -> dict[str, Any]:
     data = _load(source) if isinstance(source, str) else source
     if not isinstance(data, dict):
         raise SegmentError("a rule must be a mapping such as {type: tag, tag: vip}", "rule")
+    _check_size(data)
     problems = step_config_problems("branch", {"condition": data})
     if problems:
         problem = problems[0]
@@ -106,10 +107,12 @@ def parse_rule(source: str | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _load(text: str) -> Any:
-    """JSON when it looks like JSON (for its precise positions), else YAML (safe_load: plain
-    data only, no objects)."""
+    """JSON when it looks like JSON (for its precise positions), else YAML (plain data only,
+    no objects, no aliases: see `safe_yaml`)."""
     if not text.strip():
         raise SegmentError("a rule segment needs a rule", "rule")
+    if len(text) > limits.RULE:
+        raise SegmentError(f"a rule has at most {limits.RULE:,} characters", "rule")
     if text.lstrip().startswith("{"):
         try:
             return json.loads(text)
@@ -117,11 +120,36 @@ def _load(text: str) -> Any:
             message = f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             raise SegmentError(message, "rule") from None
     try:
-        return yaml.safe_load(text)
+        return safe_yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SegmentError(f"invalid YAML{where}", "rule") from None
+        problem = getattr(exc, "problem", None)
+        detail = f": {problem}" if problem else ""
+        raise SegmentError(f"invalid YAML{where}{detail}", "rule") from None
+
+
+def _check_size(rule: Mapping[str, Any]) -> None:
+    """Every contact write in the workspace evaluates its rules, so a rule stays small:
+    nesting, number of conditions and JSON size are limited before it is validated."""
+    if limits.json_depth(rule) > 2 * limits.RULE_DEPTH + 2:  # {"all": [...]} is two levels
+        message = f"a rule nests conditions at most {limits.RULE_DEPTH} levels deep"
+        raise SegmentError(message, "rule")
+    count, stack = 0, [rule]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, Mapping):
+            for key in ("all", "any"):
+                children = node.get(key)
+                stack.extend(children if isinstance(children, list) else [])
+            if isinstance(node.get("not"), Mapping):
+                stack.append(node["not"])
+    if count > limits.RULE_CONDITIONS:
+        raise SegmentError(f"a rule has at most {limits.RULE_CONDITIONS} conditions", "rule")
+    problem = limits.json_size_problem(rule, limits.RULE)
+    if problem is not None:
+        raise SegmentError(f"the rule {problem}", "rule")
 
 
 def _check_types(condition: Mapping[str, Any], where: str) -> None:

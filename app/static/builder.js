@@ -47,6 +47,7 @@
     message: document.getElementById("canvas-message"),
     undoBar: document.getElementById("undo-bar"),
     deleteDialog: document.getElementById("delete-dialog"),
+    panel: document.getElementById("panel"),
   };
 
   let state = JSON.parse(document.getElementById("builder-state").textContent);
@@ -602,6 +603,28 @@
     requestDelete(stepId);
   }
 
+  // ---- variable picker ------------------------------------------------------------------
+  // An email panel's variable buttons insert their text at the cursor of the text box of
+  // that form focused last (the body until another one is focused).
+  function setUpVariablePicker() {
+    const lastFocused = new WeakMap();
+    els.panel.addEventListener("focusin", (event) => {
+      const box = event.target;
+      if (box.form && box.hasAttribute("data-insertable")) lastFocused.set(box.form, box);
+    });
+    els.panel.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-insert]");
+      const form = button && button.closest("form");
+      if (!form) return;
+      const target = lastFocused.get(form) || form.querySelector('[name="body"]');
+      if (!target || target.disabled) return;
+      const text = button.getAttribute("data-insert");
+      target.setRangeText(text, target.selectionStart, target.selectionEnd, "end");
+      target.focus();
+      target.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+  }
+
   // ---- view -----------------------------------------------------------------------------
 
   function setView(zoom, x, y) {
@@ -724,6 +747,7 @@
   document.body.addEventListener("pm-graph", onGraphEvent);
   setUpPalette();
   setUpHtmx();
+  setUpVariablePicker();
   if (!config.editable) {
     const layoutButton = els.toolbar.querySelector('[data-canvas="layout"]');
     if (layoutButton) layoutButton.disabled = true;

@@ -11,19 +11,26 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.extensions import db, login_manager
 from app.models import User
-from app.services.accounts import authenticate
+from app.services.accounts import authenticate, end_sessions
 from app.web import web_bp
+from app.web.sign_in_throttle import throttle_sign_in
 
 login_manager.login_view = "web.sign_in"
 login_manager.login_message = "Sign in to continue."
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(session_id: str) -> User | None:
+    """The user of a session or remember cookie, unless it is of an older generation
+    (signed out or password changed since)."""
+    user_id, _, generation = session_id.partition(":")
     try:
-        return db.session.get(User, uuid.UUID(user_id))
+        user = db.session.get(User, uuid.UUID(user_id))
     except ValueError:
         return None
+    if user is None or str(user.session_generation) != generation:
+        return None
+    return user
 
 
 def _safe_next(target: str | None) -> str:
@@ -36,6 +43,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @web_bp.route("/sign-in", methods=["GET", "POST"])
+@throttle_sign_in
 def sign_in() -> Any:
     if current_user.is_authenticated:
         return redirect(url_for("web.sequences"))
@@ -54,5 +62,8 @@ def sign_in() -> Any:
 @web_bp.post("/sign-out")
 @login_required
 def sign_out() -> Any:
+    """Ends this user's every session, here and on other devices, and their remember
+    cookies: a copied cookie is worthless after sign-out."""
+    end_sessions(current_user)
     logout_user()
     return redirect(url_for("web.sign_in"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from flask import abort, jsonify, render_template, request
 from flask_login import current_user, login_required
 
+from app.core import limits
+from app.http.numbers import INT32_MAX, ParameterError, bounded_int
 from app.models import Sequence
 from app.services import builder
 from app.services.launch import launch_checklist, ready_to_launch
@@ -159,10 +162,12 @@ def refusal(exc: builder.VersionConflict | builder.EditRefused) -> Any:
 def editor_version() -> int:
     """The version the editor last saw: `X-Sequence-Version`, or a form's `version` field."""
     raw = request.headers.get("X-Sequence-Version") or request.form.get("version")
-    try:
-        return int(raw or "")
-    except ValueError:
+    if not raw:
         abort(_error(400, "X-Sequence-Version header is required", "version"))
+    try:
+        return bounded_int(raw, "X-Sequence-Version", 0, 0, INT32_MAX)
+    except ParameterError as exc:
+        abort(_error(400, str(exc.description), "version"))
 
 
 def _error(status: int, message: str, field: str | None = None, step: str | None = None) -> Any:
@@ -180,11 +185,16 @@ def _body() -> dict[str, Any]:
 
 
 def _position(body: dict[str, Any]) -> tuple[int, int]:
+    """Canvas coordinates: finite numbers within `limits.POSITION` (the columns are integers)."""
     position = body.get("position")
     try:
-        return round(float(position["x"])), round(float(position["y"]))
+        x, y = float(position["x"]), float(position["y"])
     except (TypeError, KeyError, ValueError):
         abort(_error(422, "position needs numbers x and y", "position"))
+    if not all(math.isfinite(v) and abs(v) < limits.POSITION for v in (x, y)):
+        message = f"position x and y must be between -{limits.POSITION} and {limits.POSITION}"
+        abort(_error(422, message, "position"))
+    return round(x), round(y)
 
 
 def _edge(body: dict[str, Any]) -> tuple[str, str, str | None]:

@@ -8,9 +8,9 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from app.core.contact_input import field_key_problem
 from app.models import Contact
 
-MAX_FIELD_NAME = 100
 NEW_FIELD_ROWS = 2
 """Blank rows the edit form offers for adding custom fields."""
 
@@ -59,8 +59,8 @@ def edit_data(contact: Contact, form: MultiDict[str, str]) -> tuple[dict[str, An
             if value:
                 errors["fields"] = f"Name the custom field for the value {value!r}."
             continue
-        if len(key) > MAX_FIELD_NAME:
-            errors["fields"] = f"A custom field name has at most {MAX_FIELD_NAME} characters."
+        if problem := field_key_problem(key):
+            errors["fields"] = problem[:1].upper() + problem[1:] + "."
         elif key in fields:
             errors["fields"] = f"The custom field {key!r} appears twice."
         elif key in contact.fields and raw == field_text(contact.fields[key]):

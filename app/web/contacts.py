@@ -13,6 +13,7 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from flask_login import current_user, login_required
 
 from app.extensions import htmx
+from app.http.numbers import page_number
 from app.models import Contact, Segment, Sequence
 from app.services import contact_import, contact_views, reactions, segments
 from app.services import contacts as contact_service
@@ -233,7 +234,7 @@ def _contacts_page(
 ) -> Any:
     source = request.form if request.method == "POST" else request.args
     query = source.get("q", "").strip()
-    page = max(1, _int(source.get("page"), 1))
+    page = page_number(source.get("page"))
     workspace_id = current_user.workspace_id
     rows, total = contact_views.search(workspace_id, query, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     context = {
@@ -327,10 +328,3 @@ def _uuid(raw: str | None) -> uuid.UUID | None:
         return uuid.UUID(raw or "")
     except ValueError:
         return None
-
-
-def _int(raw: str | None, default: int) -> int:
-    try:
-        return int(raw or default)
-    except ValueError:
-        return default

@@ -10,6 +10,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.http.numbers import page_number
 from app.models import Segment
 from app.services import contact_views, segments
 from app.services import enrollment as enrollment_service
@@ -101,7 +102,7 @@ def _segment_page(
     errors: dict[str, str] | None = None,
 ) -> Any:
     workspace_id = current_user.workspace_id
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_number(request.args.get("page"))
     total = segments.member_count(workspace_id, segment.id)
     html = render_template(
         "contacts/segment.html",

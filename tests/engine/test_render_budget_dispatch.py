@@ -57,8 +57,9 @@ def test_a_nested_loop_template_fails_only_its_own_messages_and_the_tick_goes_on
 
 def test_the_configured_cpu_budget_is_what_stops_a_send(app, api, smtp_sink):
     app.config["RENDER_TIMEOUT_SECONDS"] = 0.2
-    heavy = "{% for i in range(100000) %}{{ range(100000) | sum }}{% endfor %}"
+    heavy = "{% for i in range(contact.fields.n | int) %}{{ range(100000) | sum }}{% endfor %}"
     launch(api, single_email("Heavy", heavy), [("ann@example.com", "Ann")])
+    api.post("/api/contacts", json={"email": "ann@example.com", "fields": {"n": 100000}})
     tick(app, NOW)
     message = db.session.scalars(select(OutboundMessage)).one()
     assert message.status == "failed"

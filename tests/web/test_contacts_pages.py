@@ -284,7 +284,7 @@ def test_upload_then_progress_until_done(web, acme):
     assert re.search(r"Created</th><td class=\"num\">1<", fragment.text)
     assert re.search(r"Updated</th><td class=\"num\">1<", fragment.text)
     assert (
-        '<td class="num">3</td><td>email</td><td>&#39;broken&#39; is not an email address</td>'
+        '<td class="num">3</td><td>email</td><td>&#39;broken&#39; is not an email address: '
         in fragment.text
     )
     assert "people.csv" in web.get("/contacts/import").text

@@ -104,6 +104,7 @@ def test_first_run_serves_the_demo_and_the_embedded_scheduler_captures_mail(serv
     with requests.Session() as http:
         form = http.get(f"{base}/sign-in", timeout=10)
         assert form.status_code == 200
+        assert form.headers["Server"] == "PenguinMails"  # no Werkzeug or Python version
         token = CSRF_INPUT.search(form.text)
         assert token, "the sign-in form carries a CSRF token"
         signed_in = http.post(

@@ -620,5 +620,6 @@ def test_settings_errors_point_at_their_fields():
         "settings.timezone": (
             "'Nowhere/City' is not an IANA time zone such as 'Europe/Paris' or 'UTC'"
         ),
-        "settings.from_email": "'team-at-acme' is not an email address",
+        "settings.from_email": "'team-at-acme' is not an email address: "
+        "an email address must have an @-sign",
     }

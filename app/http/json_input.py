@@ -1,0 +1,68 @@
+"""Strict JSON input: no NaN or Infinity, and no nesting deeper than MAX_JSON_DEPTH.
+
+Python's parser accepts `NaN`, turns `1e309` into infinity and recurses once per level, so a
+body nested 50,000 deep would raise RecursionError. The depth is measured first, without
+recursion, and those values are refused, so every such body is a 400 naming the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from flask.json.provider import DefaultJSONProvider
+
+DEFAULT_MAX_DEPTH = 64
+_BRACKET_OR_QUOTE = re.compile(r'[\[\]{}"]')
+_STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+class JsonRefused(ValueError):
+    """Valid-looking JSON that the app refuses; the message names why."""
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, parsing with the refusals above."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        text = s.decode(json.detect_encoding(s), "surrogatepass") if isinstance(s, bytes) else s
+        limit = int(self._app.config.get("MAX_JSON_DEPTH", DEFAULT_MAX_DEPTH))
+        if nesting_exceeds(text, limit):
+            raise JsonRefused(f"JSON is nested deeper than {limit} levels")
+        kwargs.setdefault("parse_constant", _refuse_constant)
+        kwargs.setdefault("parse_float", _finite_float)
+        return json.loads(text, **kwargs)
+
+
+def nesting_exceeds(text: str, limit: int) -> bool:
+    """True when arrays and objects nest deeper than `limit`; strings are skipped whole.
+
+    Linear in the text: each string is matched once from its opening quote."""
+    depth = 0
+    position = 0
+    while found := _BRACKET_OR_QUOTE.search(text, position):
+        char = found.group()
+        if char == '"':
+            closed = _STRING_REST.match(text, found.end())
+            if closed is None:
+                return False  # an unterminated string: the parser reports it
+            position = closed.end()
+            continue
+        depth += 1 if char in "[{" else -1
+        if depth > limit:
+            return True
+        position = found.end()
+    return False
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonRefused(f"JSON numbers must be finite; {name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonRefused(f"the JSON number {text[:40]} is too large")
+    return value

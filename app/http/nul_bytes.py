@@ -1,0 +1,67 @@
+"""No field may contain a NUL character: PostgreSQL cannot store one in text, and no name,
+subject, address or search means one. Refused for the whole request with 400 naming it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from flask import request
+from werkzeug.exceptions import BadRequest
+
+from app.http.limits import IMPORT_ENDPOINTS
+
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+class NulRefused(BadRequest):
+    """A 400 naming the field that carried a NUL character."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field.replace("\x00", "\\0")
+        super().__init__(f"{self.field} must not contain a NUL character")
+
+
+def refuse_nul_bytes() -> None:
+    """Before every view: the query, the URL's parts, form fields and JSON strings.
+
+    The import routes read their body as a file (of any content type), so their form is left
+    for them to parse; their JSON is still checked."""
+    for field, text in _request_strings():
+        if "\x00" in text:
+            raise NulRefused(field)
+
+
+def _request_strings() -> Iterator[tuple[str, str]]:
+    yield from _pairs(request.args.items(multi=True))
+    yield from _pairs((request.view_args or {}).items())
+    if request.mimetype in FORM_TYPES and request.endpoint not in IMPORT_ENDPOINTS:
+        yield from _pairs(request.form.items(multi=True))
+        yield from (
+            (name, upload.filename or "") for name, upload in request.files.items(multi=True)
+        )
+    if request.is_json and request.get_data(cache=True):
+        yield from json_strings(request.get_json())
+
+
+def _pairs(items: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, str]]:
+    for name, value in items:
+        yield name, name
+        if isinstance(value, str):
+            yield name, value
+
+
+def json_strings(document: Any) -> Iterator[tuple[str, str]]:
+    """Every key and string value with its dotted path (`fields.note`, `steps.2.name`)."""
+    pending: list[tuple[str, Any]] = [("body", document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            yield path, value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = key if path == "body" else f"{path}.{key}"
+                yield child, key
+                pending.append((child, item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}.{index}", item) for index, item in enumerate(value))

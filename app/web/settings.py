@@ -1,0 +1,69 @@
+"""The Settings page: the workspace's API tokens (create, shown once; revoke) and the
+signed-in user's password."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user
+
+from app.services import accounts
+from app.web import web_bp
+
+
+def _page(status: int = 200, **context: Any) -> Any:
+    tokens = accounts.list_tokens(current_user.workspace_id)
+    context.setdefault("errors", {})
+    return render_template("settings/index.html", tokens=tokens, **context), status
+
+
+@web_bp.get("/settings")
+@login_required
+def settings() -> Any:
+    return _page()
+
+
+@web_bp.post("/settings/tokens")
+@login_required
+def create_api_token() -> Any:
+    name = request.form.get("name", "")
+    try:
+        token = accounts.create_token(current_user.workspace, name)
+    except accounts.AccountError as exc:
+        return _page(422, errors={"name": str(exc)}, token_name=name)
+    body, status = _page(new_token=token, new_token_name=name.strip())
+    # The one time the token is seen: no cache, no history entry to come back to.
+    return body, status, {"Cache-Control": "no-store"}
+
+
+@web_bp.post("/settings/tokens/<uuid:token_id>/revoke")
+@login_required
+def revoke_api_token(token_id: uuid.UUID) -> Any:
+    try:
+        token = accounts.find_token(str(token_id), current_user.workspace_id)
+    except accounts.AccountError:
+        abort(404)  # another workspace's token is as absent as a made-up one
+    if accounts.revoke_token(token, datetime.now(UTC)):
+        flash(f"Revoked {token.prefix}… ({token.name}): it no longer opens the API.", "ok")
+    return redirect(url_for("web.settings"))
+
+
+@web_bp.post("/settings/password")
+@login_required
+def change_password() -> Any:
+    new = request.form.get("new_password", "")
+    if new != request.form.get("confirm_password", ""):
+        return _page(422, errors={"confirm_password": "the two new passwords differ"})
+    user = current_user._get_current_object()
+    try:
+        accounts.change_password(user, request.form.get("current_password", ""), new)
+    except accounts.AccountError as exc:
+        return _page(422, errors={exc.field or "new_password": str(exc)})
+    # Every older session is over; this one goes on under the new generation.
+    remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+    login_user(user, remember=remembered)
+    flash("Password changed. Every other session has been signed out.", "ok")
+    return redirect(url_for("web.settings"))

@@ -1,0 +1,78 @@
+"""A NUL character in any query, URL part, form field or JSON string is a 400 naming the
+field: no name, subject, address or search means one, and PostgreSQL cannot store it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Contact, Sequence
+from app.services import accounts, forms, sequences
+from tests.services.test_forms import ebook_sequence
+from tests.web.client import Web, signed_in
+
+
+def contact_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Contact))
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "a@example.com", "first_name": "Bob\x00"}, "first_name"),
+        ({"email": "a@example.com", "fields": {"plan": "pro\x00"}}, "fields.plan"),
+        ({"email": "a@example.com", "fields": {"pl\x00an": "pro"}}, "fields.pl\\0an"),
+        ({"email": "a@example.com", "tags": ["ok", "v\x00ip"]}, "tags.1"),
+    ],
+)
+def test_a_nul_in_an_api_json_string_is_a_400_naming_the_field(api, body, field):
+    answer = api.post("/api/contacts", body)
+    assert answer.status_code == 400
+    assert answer.json["error"] == {
+        "message": f"{field} must not contain a NUL character",
+        "field": field,
+        "step": None,
+    }
+    assert contact_count() == 0
+
+
+def test_a_nul_in_a_sequence_definition_is_refused_before_anything_is_stored(api):
+    body = {"name": "Welcome\x00", "steps": [{"id": "e", "type": "end"}]}
+    answer = api.post("/api/sequences", body)
+    assert answer.status_code == 400
+    assert answer.json["error"]["field"] == "name"
+    assert db.session.scalar(select(func.count()).select_from(Sequence)) == 0
+
+
+def test_a_nul_in_the_contact_search_is_a_400_page(app):
+    web = signed_in(app, "Acme", "marketer@acme.test")
+    page = web.get("/contacts?q=ada%00")
+    assert page.status_code == 400
+    assert "q must not contain a NUL character" in page.text
+
+
+def test_a_nul_in_a_public_form_field_stores_nothing(app):
+    sequence = ebook_sequence(accounts.create_workspace("Acme"))
+    [form] = forms.ensure_forms_for_workspace(sequence.workspace_id)
+    answer = Web(app).post(
+        f"/f/{form.public_id}", data={"email": "a@example.com", "first_name": "Bob\x00"}
+    )
+    assert answer.status_code == 400
+    assert "first_name must not contain a NUL character" in answer.text
+    assert contact_count() == 0
+
+
+def test_a_nul_in_a_builder_step_id_is_a_400_json_answer(app):
+    web = signed_in(app, "Acme", "marketer@acme.test")
+    workspace = accounts.workspace_named("Acme")
+    sequence = sequences.create_blank(workspace, "Onboarding", None)
+    csrf = web.csrf_token("/sequences")
+    answer = web.send(
+        "PATCH",
+        f"/sequences/{sequence.id}/graph/steps/a%00b",
+        json={"position": {"x": 1, "y": 1}},
+        headers={"X-CSRFToken": csrf, "X-Sequence-Version": str(sequence.version)},
+    )
+    assert answer.status_code == 400
+    assert answer.json["error"]["field"] == "step_id"
