@@ -34,22 +34,6 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-# --- Known failures owned by other parts of issue 12 -------------------------------------
-# Each is an operation where schemathesis finds a 5xx or an undocumented answer that another
-# helper is fixing in parallel. strict=True: once the fix is merged the test passes, the xfail
-# fails, and the merger deletes the entry. Keep this the ONLY place that lists them.
-KNOWN_FAILURES: dict[str, str] = {
-    "POST /api/contacts": (
-        "finding 7 (helper 'validation'): POST /api/contacts stores names longer than 255 "
-        "characters and answers them back, outside the documented Contact"
-    ),
-}
-UNEXPECTED_METHODS: list[str] = []
-"""Unsupported methods (405) are not sent yet: on this branch they get Werkzeug's HTML page
-(finding 9, helper 'http' answers them as JSON). After that merge, delete this line and the
-`unexpected-methods` key below, so that schemathesis sends them too."""
-# ------------------------------------------------------------------------------------------
-
 schemathesis.serializer.alias("message/rfc822", "text/plain")
 DEFINITION_BODIES = [  # the coverage phase takes minutes over the definition's schema
     "POST /api/sequences",
@@ -63,7 +47,6 @@ CONFIG = schemathesis.Config.from_dict(
             "deterministic": True,
             "with-security-parameters": False,
         },
-        "phases": {"coverage": {"unexpected-methods": UNEXPECTED_METHODS}},
         "operations": [
             {"include-name": DEFINITION_BODIES, "phases": {"coverage": {"enabled": False}}}
         ],
@@ -96,14 +79,6 @@ def targets(app: Flask, api: ApiClient) -> dict[str, str]:
         "message_id": api.get("/api/messages").json["messages"][0]["id"],
         "key": "saas_trial",
     }
-
-
-@pytest.fixture(autouse=True)
-def known_failure(request: pytest.FixtureRequest) -> None:
-    """Mark the operations of KNOWN_FAILURES as expected to fail, strictly."""
-    operation = request.node.name.partition("[")[2].rstrip("]")
-    if operation in KNOWN_FAILURES:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_FAILURES[operation], strict=True))
 
 
 def assert_error_body(response: Any) -> None:
