@@ -15,6 +15,7 @@ from typing import Any
 from flask import jsonify
 
 from app.api import api_bp
+from app.core.contact_input import ContactInput
 from app.core.definition import SequenceDefinition
 from app.models.enrollment import ENROLLMENT_STATUSES
 from app.models.message import MESSAGE_STATUSES
@@ -180,16 +181,24 @@ def definition_schemas() -> dict[str, Schema]:
     return schemas
 
 
+def contact_schemas() -> dict[str, Schema]:
+    """The bodies of POST and PATCH /api/contacts, from the pydantic model both validate
+    with; creating needs the email."""
+    patch = ContactInput.model_json_schema(ref_template="#/components/schemas/{model}")
+    patch.pop("$defs", None)  # JsonValue, the same as the definition models'
+    patch["title"] = "ContactPatch"
+    create = copy.deepcopy(patch)
+    create["title"] = "ContactInput"
+    create["properties"]["email"] = ADDRESS
+    create["required"] = ["email"]
+    return {"ContactInput": create, "ContactPatch": patch}
+
+
 def api_schemas() -> dict[str, Schema]:
     """The bodies of the API other than the definition format."""
     problem = _answer(
         {"message": {"type": "string"}, "field": NULLABLE_TEXT, "step": NULLABLE_TEXT}
     )
-    fields = {
-        "type": "object",
-        "propertyNames": {"minLength": 1},
-        "description": "Custom field values by name.",
-    }
     contact_names = {
         "first_name": {"type": ["string", "null"], "maxLength": 255},
         "last_name": {"type": ["string", "null"], "maxLength": 255},
@@ -257,14 +266,6 @@ def api_schemas() -> dict[str, Schema]:
                 "fields": {"type": "object"},
                 "unsubscribed_at": NULLABLE_TIMESTAMP,
                 "created_at": TIMESTAMP,
-            }
-        ),
-        "ContactInput": _obj({"email": ADDRESS, **contact_names, "fields": fields}, ("email",)),
-        "ContactPatch": _obj(
-            {
-                "email": {"type": "string", "description": "Only the contact's own address."},
-                **contact_names,
-                "fields": {**fields, "description": "Values to set; null removes a field."},
             }
         ),
         "ApiEvent": event,
@@ -728,7 +729,7 @@ def build_document() -> dict[str, Any]:
                     "description": "A workspace's API token (pm_...).",
                 }
             },
-            "schemas": {**definition_schemas(), **api_schemas()},
+            "schemas": {**definition_schemas(), **contact_schemas(), **api_schemas()},
             "responses": {
                 f"Error{status}": {"description": text, "content": error}
                 for status, text in ERRORS.items()
