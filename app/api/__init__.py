@@ -15,6 +15,8 @@ from app.services.accounts import AccountError, workspace_for_token
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")
 T = TypeVar("T")
+PUBLIC_ENDPOINTS = frozenset({"api.openapi_document"})
+"""Answered without a token: the OpenAPI document, so tools can read it first."""
 
 
 class ApiError(Exception):
@@ -54,6 +56,8 @@ def _http_error(err: HTTPException) -> tuple[Any, int]:
 
 @api_bp.before_request
 def _authenticate() -> None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -83,4 +87,13 @@ def json_body() -> dict[str, Any]:
     return data
 
 
-from app.api import contacts, enrollments, events, inbound, messages, sequences, transfer  # noqa: E402,F401  (routes register on import)
+from app.api import (  # noqa: E402,F401  (routes register on import)
+    contacts,
+    enrollments,
+    events,
+    inbound,
+    messages,
+    openapi,
+    sequences,
+    transfer,
+)

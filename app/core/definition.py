@@ -924,8 +924,9 @@ def _unknown_step_type(step_type: Any) -> str:
 
 
 def load_document(source: str | bytes | dict[str, Any]) -> Any:
-    """JSON is tried first for text that looks like JSON, for its precise error positions."""
-    if isinstance(source, dict):
+    """JSON is tried first for text that looks like JSON, for its precise error positions;
+    anything but text is taken as already loaded (a list is then refused as no mapping)."""
+    if not isinstance(source, str | bytes):
         return source
     text = _decode(source) if isinstance(source, bytes) else source
     json_error = None

@@ -45,7 +45,8 @@ def _request_strings() -> Iterator[tuple[str, str]]:
 
 
 def _pairs(items: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, str]]:
-    for name, value in items:
+    for key, value in items:
+        name = key or ""  # a multipart part may come without a name
         yield name, name
         if isinstance(value, str):
             yield name, value

@@ -157,6 +157,14 @@ def test_import_refuses_empty_bodies_and_other_file_types(api):
     assert rows() == (0, 0, 0)
 
 
+@pytest.mark.parametrize("text", ["- null\n- null\n", "[1, 2]"])
+def test_an_import_that_is_no_mapping_answers_422_not_500(api, text):
+    refused = send(api, "/api/sequences/import", data=text, content_type="application/yaml")
+    assert refused.status_code == 422, refused.text
+    assert "must be a mapping" in refused.json["error"]["message"]
+    assert rows() == (0, 0, 0)
+
+
 def test_export_checks_the_format_and_the_workspace(app, api):
     seq_id = api.post("/api/sequences", json=onboarding_definition()).json["id"]
     bad = api.get(f"/api/sequences/{seq_id}/export?format=xml")

@@ -76,3 +76,18 @@ def test_a_nul_in_a_builder_step_id_is_a_400_json_answer(app):
     )
     assert answer.status_code == 400
     assert answer.json["error"]["field"] == "step_id"
+
+
+def test_a_multipart_part_without_a_name_is_no_500(api):
+    body = (
+        b"--b\r\nContent-Disposition: form-data\r\n\r\nnameless\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="message"\r\n\r\nnot an email\r\n--b--\r\n'
+    )
+    answer = api.client.post(
+        "/api/inbound/email",
+        data=body,
+        content_type="multipart/form-data; boundary=b",
+        headers={"Authorization": f"Bearer {api.token}"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json["error"]["field"] == "message"  # read, refused as no email

@@ -1,0 +1,738 @@
+"""The OpenAPI 3.1 document of the JSON API, served at `GET /api/openapi.json` without a token.
+
+The sequence format's schemas are generated from its pydantic models (app/core/definition.py),
+so the document describes exactly what the API validates; the other bodies are written here,
+beside the routes they describe. tests/api/test_openapi.py keeps the paths true to
+`app.url_map`, and tests/api/test_schemathesis.py runs every operation against the app.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+from flask import jsonify
+
+from app.api import api_bp
+from app.core.contact_input import ContactInput
+from app.core.definition import SequenceDefinition
+from app.models.enrollment import ENROLLMENT_STATUSES
+from app.models.message import MESSAGE_STATUSES
+from app.services.events import MAX_BATCH, MAX_CLIENT_ID, MAX_NAME
+
+Schema = dict[str, Any]
+SEQUENCE_STATUSES = ("draft", "active", "paused", "archived")
+NULLABLE_TEXT: Schema = {"type": ["string", "null"]}
+TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+NULLABLE_TIMESTAMP: Schema = {"type": ["string", "null"], "format": "date-time"}
+UUID: Schema = {"type": "string", "format": "uuid"}
+ADDRESS: Schema = {"type": "string", "format": "email"}
+COUNT: Schema = {"type": "integer", "minimum": 0}
+RATE: Schema = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+
+EXAMPLE_DEFINITION = {
+    "format": "sequence/v1",
+    "name": "Welcome",
+    "trigger": {"type": "api_event", "event": "signed_up"},
+    "steps": [
+        {
+            "id": "hello",
+            "type": "email",
+            "config": {"subject": "Welcome, {{ contact.first_name }}", "body": "<p>Hello!</p>"},
+        },
+        {"id": "wait_2d", "type": "delay", "config": {"duration": "2 days"}},
+        {"id": "tips", "type": "email", "config": {"subject": "Three tips", "body": "<p>1.</p>"}},
+    ],
+    "connections": [
+        {"source": "hello", "target": "wait_2d"},
+        {"source": "wait_2d", "target": "tips"},
+    ],
+}
+EXAMPLE_CONTACT = {
+    "email": "ada@example.com",
+    "first_name": "Ada",
+    "timezone": "Europe/London",
+    "fields": {"plan": "trial"},
+    "tags": ["beta"],
+}
+EXAMPLE_EMAIL = (
+    "From: Ada <ada@example.com>\r\nTo: team@example.com\r\nSubject: Re: Welcome\r\n"
+    "In-Reply-To: <seq-1@penguinmails.localhost>\r\n\r\nThanks, see you Monday.\r\n"
+)
+
+ERRORS = {
+    400: "The request is malformed: a body that is not the JSON expected, a bad query value.",
+    401: "No API token, or one that is not valid.",
+    404: "No such object in the token's workspace (another workspace's ids answer the same).",
+    409: "The object's state refuses the change (a stale version, a finished enrollment...).",
+    413: "The request body is larger than the server accepts.",
+    422: "The content is invalid; `field` (and `step` for a definition) says where.",
+    503: "The database is unavailable; try again after `Retry-After` seconds.",
+}
+
+
+@api_bp.get("/openapi.json")
+def openapi_document() -> Any:
+    """The document; public, so that tools can read it before they have a token."""
+    return jsonify(build_document())
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(properties: dict[str, Schema], required: tuple[str, ...] = (), **extra: Any) -> Schema:
+    """An object schema; answers list every key, so `required` names them all there."""
+    return {"type": "object", "properties": properties, "required": list(required), **extra}
+
+
+def _answer(properties: dict[str, Schema], **extra: Any) -> Schema:
+    return _obj(properties, tuple(properties), **extra)
+
+
+def _list_of(key: str, item: str) -> Schema:
+    return _answer({key: {"type": "array", "items": _ref(item)}})
+
+
+def _json(schema: Schema, example: Any = None) -> dict[str, Any]:
+    """A JSON body; its example is what the documentation shows and schemathesis sends first."""
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"application/json": media}
+
+
+def _operation(
+    summary: str,
+    ok: dict[int, tuple[str, dict[str, Any] | None]],
+    errors: tuple[int, ...],
+    *,
+    body: dict[str, Any] | None = None,
+    body_required: bool = True,
+    parameters: list[Schema] | None = None,
+    public: bool = False,
+) -> dict[str, Any]:
+    """One operation: its successful answers (status -> description, content) and the
+    error statuses it can give, each answered with the shared Error body."""
+    responses: dict[str, Any] = {
+        str(status): {"description": text, **({"content": content} if content else {})}
+        for status, (text, content) in ok.items()
+    }
+    statuses = set(errors) | (set() if public else {401, 503})
+    if body is not None:
+        statuses |= {413}
+    for status in sorted(statuses):
+        responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = {"required": body_required, "content": body}
+    if public:
+        operation["security"] = []
+    return operation
+
+
+def _path_id(name: str, what: str) -> Schema:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": f"The {what}'s id (a UUID).",
+        "schema": {"type": "string"},
+    }
+
+
+def _query(name: str, description: str, schema: Schema) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def definition_schemas() -> dict[str, Schema]:
+    """The format's models as components: every model of SequenceDefinition, the document
+    `GET /api/sequences/{id}` answers (the definition plus id, status and version) and the
+    body of `PATCH` (any top-level key, and `version`)."""
+    generated = SequenceDefinition.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Schema] = generated.pop("$defs")
+    schemas["SequenceDefinition"] = generated
+    document = copy.deepcopy(generated)
+    document["title"] = "SequenceDocument"
+    document["properties"] |= {
+        "id": UUID,
+        "status": {"type": "string", "enum": list(SEQUENCE_STATUSES)},
+        "version": {"type": "integer", "minimum": 1},
+    }
+    document["required"] = [*generated["required"], "id", "status", "version"]
+    schemas["SequenceDocument"] = document
+    patch = copy.deepcopy(generated)
+    patch["title"] = "SequencePatch"
+    patch["properties"]["version"] = {
+        "type": "integer",
+        "description": "The version the change was made on; another one answers 409.",
+    }
+    patch.pop("required")
+    schemas["SequencePatch"] = patch
+    return schemas
+
+
+def contact_schemas() -> dict[str, Schema]:
+    """The bodies of POST and PATCH /api/contacts, from the pydantic model both validate
+    with; creating needs the email."""
+    patch = ContactInput.model_json_schema(ref_template="#/components/schemas/{model}")
+    patch.pop("$defs", None)  # JsonValue, the same as the definition models'
+    patch["title"] = "ContactPatch"
+    create = copy.deepcopy(patch)
+    create["title"] = "ContactInput"
+    create["properties"]["email"] = ADDRESS
+    create["required"] = ["email"]
+    return {"ContactInput": create, "ContactPatch": patch}
+
+
+def api_schemas() -> dict[str, Schema]:
+    """The bodies of the API other than the definition format."""
+    problem = _answer(
+        {"message": {"type": "string"}, "field": NULLABLE_TEXT, "step": NULLABLE_TEXT}
+    )
+    contact_names = {
+        "first_name": {"type": ["string", "null"], "maxLength": 255},
+        "last_name": {"type": ["string", "null"], "maxLength": 255},
+        "timezone": {"type": ["string", "null"], "description": "An IANA zone, e.g. Europe/Paris"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    }
+    event = _obj(
+        {
+            "contact": {
+                "oneOf": [
+                    _obj({"email": ADDRESS}, ("email",)),
+                    _obj({"id": UUID}, ("id",)),
+                ]
+            },
+            "event": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+            "properties": {"type": ["object", "null"]},
+            "occurred_at": NULLABLE_TIMESTAMP,
+            "id": {
+                "type": ["string", "null"],
+                "minLength": 1,
+                "maxLength": MAX_CLIENT_ID,
+                "description": "Your own event id: stored once within 24 hours.",
+            },
+        },
+        ("contact", "event"),
+    )
+    run = {
+        "run": {"type": "integer", "minimum": 1},
+        "status": {"type": "string", "enum": list(ENROLLMENT_STATUSES)},
+        "enrolled_at": NULLABLE_TIMESTAMP,
+        "finished_at": NULLABLE_TIMESTAMP,
+        "enroll_reason": NULLABLE_TEXT,
+        "exit_reason": NULLABLE_TEXT,
+    }
+    engagement = {
+        "sent": COUNT,
+        "opened": COUNT,
+        "clicked": COUNT,
+        "replied": COUNT,
+        "unsubscribed": COUNT,
+        "bounced": COUNT,
+        "open_rate": RATE,
+        "click_rate": RATE,
+    }
+    counts = {"type": "object", "additionalProperties": COUNT}
+    return {
+        "Problem": problem,
+        "Error": _answer(
+            {
+                "error": _obj(
+                    {
+                        **problem["properties"],
+                        "problems": {"type": "array", "items": _ref("Problem")},
+                    },
+                    ("message", "field", "step"),
+                    description="`problems` lists every problem of a definition, first one first.",
+                )
+            }
+        ),
+        "Contact": _answer(
+            {
+                "id": UUID,
+                "email": {"type": "string"},
+                **contact_names,
+                "fields": {"type": "object"},
+                "unsubscribed_at": NULLABLE_TIMESTAMP,
+                "created_at": TIMESTAMP,
+            }
+        ),
+        "ApiEvent": event,
+        "EventsResult": _answer(
+            {
+                "accepted": COUNT,
+                "duplicates": COUNT,
+                "events": {
+                    "type": "array",
+                    "items": _answer(
+                        {
+                            "id": {"type": ["integer", "null"], "description": "The stored id"},
+                            "client_id": NULLABLE_TEXT,
+                            "status": {"type": "string", "enum": ["stored", "duplicate"]},
+                        }
+                    ),
+                },
+            }
+        ),
+        "InboundResult": _obj(
+            {
+                "matched": {"type": "boolean"},
+                "event": {"type": ["string", "null"], "enum": ["replied", "auto_reply", "bounced"]},
+                "enrollment_exited": {"type": "boolean"},
+                "duplicate": {"type": "boolean"},
+            },
+            ("matched",),
+        ),
+        "SequenceSummary": _answer(
+            {
+                "id": UUID,
+                "name": {"type": "string"},
+                "status": {"type": "string", "enum": list(SEQUENCE_STATUSES)},
+                "version": {"type": "integer"},
+                "active_enrollments": COUNT,
+            }
+        ),
+        "StatusChange": _obj(
+            {
+                "id": UUID,
+                "status": {"type": "string", "enum": list(SEQUENCE_STATUSES)},
+                "warnings": {"type": "array", "items": _ref("Problem")},
+            },
+            ("id", "status"),
+        ),
+        "EnrollRequest": _obj(
+            {
+                "contacts": {
+                    "type": "array",
+                    "items": _obj({"email": ADDRESS}, ("email",)),
+                },
+                "contact_ids": {"type": "array", "items": {"type": "string"}},
+                "segment": {"type": "string", "description": "A segment's name."},
+                "context": {
+                    "type": "object",
+                    "description": 'The enrollment\'s context: {"trigger": {"properties": {}}}',
+                },
+            },
+            description="Name the contacts by `contacts`, `contact_ids` or `segment`.",
+        ),
+        "EnrollResult": _answer(
+            {
+                "enrolled": COUNT,
+                "re_enrolled": COUNT,
+                "skipped": COUNT,
+                "skipped_reasons": counts,
+                "enrolled_contact_ids": {"type": "array", "items": UUID, "maxItems": 1000},
+                "skipped_details": {
+                    "type": "array",
+                    "items": _obj({"reason": {"type": "string"}}, ("reason",)),
+                    "maxItems": 1000,
+                },
+                "details_truncated": {"type": "boolean"},
+            }
+        ),
+        "EnrollmentRun": _answer(run),
+        "Enrollment": _answer(
+            {
+                "id": UUID,
+                "contact_id": UUID,
+                "email": {"type": "string"},
+                **run,
+                "current_step": NULLABLE_TEXT,
+                "current_step_name": NULLABLE_TEXT,
+                "next_execution_at": NULLABLE_TIMESTAMP,
+                "waiting": {
+                    "type": ["string", "null"],
+                    "description": "Why it waits and until when.",
+                },
+                "earlier_runs": {"type": "array", "items": _ref("EnrollmentRun")},
+            }
+        ),
+        "EnrollmentPage": _answer(
+            {
+                "enrollments": {"type": "array", "items": _ref("Enrollment")},
+                "next_offset": {"type": ["integer", "null"]},
+            }
+        ),
+        "ExitedEnrollment": _answer(
+            {
+                "id": UUID,
+                "contact_id": UUID,
+                "sequence_id": UUID,
+                "status": {"const": "exited"},
+                "exit_reason": {"type": "string"},
+                "finished_at": NULLABLE_TIMESTAMP,
+            }
+        ),
+        "Analytics": _answer(
+            {
+                "enrollments": _answer({status: COUNT for status in ENROLLMENT_STATUSES}),
+                "steps": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "step": {"type": "string"},
+                            "name": NULLABLE_TEXT,
+                            "type": {"type": "string"},
+                            "taken": COUNT,
+                            "waiting_here": COUNT,
+                            "conversions": COUNT,
+                            "emails": _answer({status: COUNT for status in MESSAGE_STATUSES}),
+                            **engagement,
+                        },
+                        ("step", "name", "type", "taken", "waiting_here", "conversions"),
+                        description="Email steps also carry `emails` and the engagement counts.",
+                    ),
+                },
+                "flow_order": {"type": "array", "items": {"type": "string"}},
+                "conversions": _answer(
+                    {
+                        "total": COUNT,
+                        "goals": {
+                            "type": "object",
+                            "additionalProperties": _answer({"total": COUNT, "steps": counts}),
+                        },
+                    }
+                ),
+                "summary": _answer(
+                    {
+                        "enrolled": COUNT,
+                        "emails_sent": COUNT,
+                        **{k: v for k, v in engagement.items() if k != "sent"},
+                        "converted": COUNT,
+                        "conversion_rate": RATE,
+                    }
+                ),
+            }
+        ),
+        "Message": _answer(
+            {
+                "id": UUID,
+                "message_id": {"type": "string", "description": "The email's Message-ID"},
+                "to_email": {"type": "string"},
+                "status": {"type": "string", "enum": list(MESSAGE_STATUSES)},
+                "attempts": COUNT,
+                "sequence_id": UUID,
+                "step_id": UUID,
+                "contact_id": UUID,
+                "enrollment_id": UUID,
+                "subject": NULLABLE_TEXT,
+                "queued_at": NULLABLE_TIMESTAMP,
+                "next_attempt_at": NULLABLE_TIMESTAMP,
+                "sent_at": NULLABLE_TIMESTAMP,
+                "accepted_at": {
+                    **NULLABLE_TIMESTAMP,
+                    "description": "When the SMTP server accepted it",
+                },
+                "last_error": NULLABLE_TEXT,
+            }
+        ),
+        "MessagePage": _answer(
+            {
+                "messages": {"type": "array", "items": _ref("Message")},
+                "next_offset": {"type": ["integer", "null"]},
+            }
+        ),
+        "Template": _answer(
+            {
+                "key": {"type": "string"},
+                "name": {"type": "string"},
+                "description": NULLABLE_TEXT,
+                "source": {"type": "string", "enum": ["shipped", "workspace"]},
+                "steps": COUNT,
+                "emails": COUNT,
+                "email_names": {"type": "array", "items": {"type": "string"}},
+                "duration": NULLABLE_TEXT,
+            }
+        ),
+    }
+
+
+def paths() -> dict[str, dict[str, Any]]:
+    """Every route of the API blueprint, by path and method."""
+    sequence_id = [_path_id("sequence_id", "sequence")]
+    sequence = _json(_ref("SequenceDocument"))
+    definition = _json(_ref("SequenceDefinition"), EXAMPLE_DEFINITION)
+    yaml_text = {"application/yaml": {"schema": _ref("SequenceDefinition")}}
+
+    status = _json(_ref("StatusChange"))
+    page = [
+        _query(
+            "limit",
+            "At most this many (1 to 1000, default 100)",
+            {"type": "integer", "minimum": 1, "maximum": 1000},
+        ),
+        _query("offset", "Skip this many", {"type": "integer", "minimum": 0}),
+    ]
+
+    def status_change(action: str, errors: tuple[int, ...]) -> dict[str, Any]:
+        return {
+            "post": _operation(
+                f"{action.capitalize()} the sequence",
+                {200: ("The new status, and warnings about what may be missing", status)},
+                (404, 409, *errors),
+                parameters=sequence_id,
+            )
+        }
+
+    message_form = _obj({"message": {"type": "string"}}, ("message",))
+    return {
+        "/api/openapi.json": {
+            "get": _operation(
+                "This document",
+                {200: ("The OpenAPI 3.1 document", _json({"type": "object"}))},
+                (),
+                public=True,
+            )
+        },
+        "/api/sequences": {
+            "get": _operation(
+                "List the workspace's sequences, newest first",
+                {200: ("The sequences", _json(_list_of("sequences", "SequenceSummary")))},
+                (),
+            ),
+            "post": _operation(
+                "Create a sequence from a definition (format v1)",
+                {201: ("The new sequence", sequence)},
+                (400, 422),
+                body=definition,
+            ),
+        },
+        "/api/sequences/import": {
+            "post": _operation(
+                "Create a draft from a format v1 file (JSON or YAML)",
+                {201: ("The new draft", sequence)},
+                (400, 422),
+                body={
+                    **definition,
+                    **yaml_text,
+                    "multipart/form-data": {
+                        "schema": _obj({"file": {"type": "string", "format": "binary"}}, ("file",))
+                    },
+                },
+            )
+        },
+        "/api/sequences/{sequence_id}": {
+            "get": _operation(
+                "One sequence as its definition, with step ids and positions",
+                {200: ("The sequence", sequence)},
+                (404,),
+                parameters=sequence_id,
+            ),
+            "patch": _operation(
+                "Replace the given top-level keys of the definition",
+                {200: ("The sequence as saved", sequence)},
+                (400, 404, 409, 422),
+                body=_json(_ref("SequencePatch"), {"name": "Welcome (new)", "version": 1}),
+                parameters=sequence_id,
+            ),
+        },
+        "/api/sequences/{sequence_id}/activate": status_change("activate", (422,)),
+        "/api/sequences/{sequence_id}/pause": status_change("pause", ()),
+        "/api/sequences/{sequence_id}/resume": status_change("resume", (422,)),
+        "/api/sequences/{sequence_id}/enroll": {
+            "post": _operation(
+                "Enroll contacts, by email, id or segment",
+                {200: ("What became of each contact", _json(_ref("EnrollResult")))},
+                (400, 404, 422),
+                body=_json(_ref("EnrollRequest"), {"contacts": [{"email": "ada@example.com"}]}),
+                parameters=sequence_id,
+            )
+        },
+        "/api/sequences/{sequence_id}/enrollments": {
+            "get": _operation(
+                "A page of the sequence's enrollments, newest first",
+                {200: ("The enrollments", _json(_ref("EnrollmentPage")))},
+                (400, 404),
+                parameters=[*sequence_id, *page],
+            )
+        },
+        "/api/sequences/{sequence_id}/analytics": {
+            "get": _operation(
+                "Per-step counts, engagement rates and conversions",
+                {200: ("The figures", _json(_ref("Analytics")))},
+                (404,),
+                parameters=sequence_id,
+            )
+        },
+        "/api/sequences/{sequence_id}/export": {
+            "get": _operation(
+                "The sequence as a format v1 file",
+                {200: ("The file, as an attachment", {**definition, **yaml_text})},
+                (400, 404),
+                parameters=[
+                    *sequence_id,
+                    _query("format", "yaml (the default) or json", {"enum": ["yaml", "json"]}),
+                ],
+            )
+        },
+        "/api/templates": {
+            "get": _operation(
+                "The gallery: shipped templates, then the workspace's own",
+                {200: ("The templates", _json(_list_of("templates", "Template")))},
+                (),
+            )
+        },
+        "/api/templates/{key}/use": {
+            "post": _operation(
+                "Create a draft from a template",
+                {201: ("The new draft", sequence)},
+                (404, 422),
+                parameters=[
+                    {
+                        "name": "key",
+                        "in": "path",
+                        "required": True,
+                        "description": "A template's `key` from GET /api/templates.",
+                        "schema": {"type": "string"},
+                    }
+                ],
+            )
+        },
+        "/api/messages": {
+            "get": _operation(
+                "A page of the workspace's messages, newest first",
+                {200: ("The messages", _json(_ref("MessagePage")))},
+                (400, 422),
+                parameters=[
+                    _query(
+                        "status",
+                        "Only messages with this status, e.g. unknown",
+                        {"enum": list(MESSAGE_STATUSES)},
+                    ),
+                    *page,
+                ],
+            )
+        },
+        "/api/messages/{message_id}/resend": {
+            "post": _operation(
+                "Queue an unknown or failed message again",
+                {200: ("The message, queued", _json(_ref("Message")))},
+                (404, 409),
+                parameters=[_path_id("message_id", "message")],
+            )
+        },
+        "/api/contacts": {
+            "post": _operation(
+                "Create a contact, or update the one with this email",
+                {
+                    200: ("The updated contact", _json(_ref("Contact"))),
+                    201: ("The new contact", _json(_ref("Contact"))),
+                },
+                (400, 422),
+                body=_json(_ref("ContactInput"), EXAMPLE_CONTACT),
+            )
+        },
+        "/api/contacts/{contact_id}": {
+            "get": _operation(
+                "One contact",
+                {200: ("The contact", _json(_ref("Contact")))},
+                (404,),
+                parameters=[_path_id("contact_id", "contact")],
+            ),
+            "patch": _operation(
+                "Change names, time zone, tags or fields; each change is a field_changed event",
+                {200: ("The contact as saved", _json(_ref("Contact")))},
+                (400, 404, 422),
+                body=_json(_ref("ContactPatch"), {"fields": {"plan": "pro", "trial_ends": None}}),
+                parameters=[_path_id("contact_id", "contact")],
+            ),
+        },
+        "/api/enrollments/{enrollment_id}/exit": {
+            "post": _operation(
+                "End an active or paused enrollment as exited",
+                {200: ("The ended enrollment", _json(_ref("ExitedEnrollment")))},
+                (400, 404, 409, 422),
+                body=_json(
+                    _obj({"reason": {"type": ["string", "null"], "maxLength": 500}}),
+                    {"reason": "bought the product"},
+                ),
+                body_required=False,
+                parameters=[_path_id("enrollment_id", "enrollment")],
+            )
+        },
+        "/api/events": {
+            "post": _operation(
+                "Record one event or a list of them; waiting enrollments wake at once",
+                {202: ("What became of each event", _json(_ref("EventsResult")))},
+                (400, 409, 422),
+                body=_json(
+                    {
+                        "oneOf": [
+                            _ref("ApiEvent"),
+                            {
+                                "type": "array",
+                                "items": _ref("ApiEvent"),
+                                "minItems": 1,
+                                "maxItems": MAX_BATCH,
+                            },
+                        ]
+                    },
+                    {
+                        "contact": {"email": "ada@example.com"},
+                        "event": "user_login",
+                        "properties": {"plan": "pro"},
+                        "id": "evt-0001",
+                    },
+                ),
+            )
+        },
+        "/api/inbound/email": {
+            "post": _operation(
+                "A raw RFC 5322 email: a reply or a delivery report",
+                {202: ("Whether it matched one of our messages", _json(_ref("InboundResult")))},
+                (400,),
+                body={
+                    "message/rfc822": {"schema": {"type": "string"}, "example": EXAMPLE_EMAIL},
+                    "multipart/form-data": {"schema": message_form},
+                    "application/x-www-form-urlencoded": {"schema": message_form},
+                },
+            )
+        },
+    }
+
+
+@cache
+def build_document() -> dict[str, Any]:
+    """The whole document; built once, it depends on code only."""
+    error = _json(_ref("Error"))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "PenguinMails Sequences API",
+            "version": "1",
+            "description": (
+                "Every request but this document's needs `Authorization: Bearer <token>` "
+                "(`flask tokens create`); everything is scoped to the token's workspace, so "
+                "another workspace's ids answer 404. Errors are "
+                '`{"error": {"message", "field", "step"}}`. The sequence format is '
+                "shared/spec/sequence-format.md."
+            ),
+        },
+        "security": [{"bearerToken": []}],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {
+                "bearerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A workspace's API token (pm_...).",
+                }
+            },
+            "schemas": {**definition_schemas(), **contact_schemas(), **api_schemas()},
+            "responses": {
+                f"Error{status}": {"description": text, "content": error}
+                for status, text in ERRORS.items()
+            },
+        },
+    }
