@@ -49,7 +49,7 @@ class Settings:
     # client address; counted in Redis when REDIS_URL is set, else in this process's memory.
     sign_in_account_limit: str = "5 per 15 minutes"
     sign_in_address_limit: str = "20 per 15 minutes"
-    # Request limits (issue 12, the HTTP layer: app/http).
+    # Request limits, enforced by the HTTP layer (app/http) before a view runs.
     max_request_bytes: int = 2 * 2**20  # any request body; larger is 413
     max_import_request_bytes: int = 21 * 2**20  # the CSV and sequence file imports
     max_form_memory_bytes: int = 500_000  # one form field held in memory
@@ -71,9 +71,7 @@ class Settings:
             bot_click_seconds=int(os.environ.get("BOT_CLICK_SECONDS") or 5),
             tracking_dedup_seconds=int(os.environ.get("TRACKING_DEDUP_SECONDS") or 60),
             proxy_hops=int(os.environ.get("PROXY_HOPS") or 0),
-            # crash-safe dispatch
             dispatch_lease_seconds=int(os.environ.get("DISPATCH_LEASE_SECONDS") or 300),
-            # Rendering with limits
             render_timeout_seconds=float(os.environ.get("RENDER_TIMEOUT_SECONDS") or 2.0),
             render_max_bytes=int(os.environ.get("RENDER_MAX_BYTES") or 1_000_000),
             sign_in_account_limit=os.environ.get("SIGN_IN_ACCOUNT_LIMIT")
@@ -102,12 +100,9 @@ class Settings:
             "BOT_CLICK_SECONDS": self.bot_click_seconds,
             "TRACKING_DEDUP_SECONDS": self.tracking_dedup_seconds,
             "PROXY_HOPS": self.proxy_hops,
-            # crash-safe dispatch
             "DISPATCH_LEASE_SECONDS": self.dispatch_lease_seconds,
-            # Rendering with limits
             "RENDER_TIMEOUT_SECONDS": self.render_timeout_seconds,
             "RENDER_MAX_BYTES": self.render_max_bytes,
-            # Accounts and sessions (Flask-Limiter's storage follows REDIS_URL: extensions.py)
             "SIGN_IN_ACCOUNT_LIMIT": self.sign_in_account_limit,
             "SIGN_IN_ADDRESS_LIMIT": self.sign_in_address_limit,
             "MAX_CONTENT_LENGTH": self.max_request_bytes,

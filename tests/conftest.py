@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -194,3 +195,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             on_postgres = True
         if on_postgres:
             item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture
+def redis_conn() -> Iterator[redis.Redis]:
+    """A clean Redis database (TEST_REDIS_URL) for a worker-mode or shared-counter test."""
+    conn = redis.Redis.from_url(REDIS_URL)
+    try:
+        conn.ping()
+    except redis.RedisError as exc:
+        unavailable("Redis", exc)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()

@@ -1,7 +1,9 @@
-"""Small helpers shared by tests: load definitions, drive the CLI clock."""
+"""Small helpers shared by tests: load definitions, drive the CLI clock in or out of process."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,3 +28,16 @@ def tick(app: Flask, now: datetime) -> str:
 
 def iso(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def tick_process(now: datetime, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`flask sequences tick --now ...` in its own process, as cron or an operator runs it."""
+    command = [sys.executable, "-m", "flask", "--app", "app:create_app", "sequences", "tick"]
+    return subprocess.Popen(
+        [*command, "--now", now.isoformat()],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

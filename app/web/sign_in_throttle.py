@@ -55,20 +55,18 @@ def _throttled_page(limit: RequestLimit) -> Response:
 
 def throttle_sign_in(view: Callable[..., Any]) -> Callable[..., Any]:
     """Both limits on the sign-in POST; the limits are read from the settings per request."""
-    per_account = limiter.limit(
-        lambda: current_app.config["SIGN_IN_ACCOUNT_LIMIT"],
-        key_func=_account_key,
-        methods=["POST"],
-        deduct_when=_failed,
-        on_breach=_throttled_page,
-    )
-    per_address = limiter.limit(
-        lambda: current_app.config["SIGN_IN_ADDRESS_LIMIT"],
-        key_func=_address_key,
-        methods=["POST"],
-        deduct_when=_failed,
-        on_breach=_throttled_page,
-    )
+
+    def failed_sign_ins(setting: str, key_func: Callable[[], str]) -> Any:
+        return limiter.limit(
+            lambda: current_app.config[setting],
+            key_func=key_func,
+            methods=["POST"],
+            deduct_when=_failed,
+            on_breach=_throttled_page,
+        )
+
+    per_account = failed_sign_ins("SIGN_IN_ACCOUNT_LIMIT", _account_key)
+    per_address = failed_sign_ins("SIGN_IN_ADDRESS_LIMIT", _address_key)
     return per_account(per_address(view))
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -16,7 +14,7 @@ from app.extensions import db
 from app.models import Contact, OutboundMessage, Sequence, StepLog
 from app.services.enrollment import enroll_contacts
 from tests.conftest import api_for
-from tests.helpers import ROOT, onboarding_definition
+from tests.helpers import onboarding_definition, tick_process
 from tests.smtp_sink import running_sink
 
 CONTACTS = 300
@@ -44,18 +42,7 @@ def add_contacts(
 
 
 def racing_ticks(now: datetime, env: dict[str, str]) -> list[str]:
-    command = [sys.executable, "-m", "flask", "--app", "app:create_app", "sequences", "tick"]
-    procs = [
-        subprocess.Popen(
-            [*command, "--now", now.isoformat()],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    procs = [tick_process(now, env) for _ in range(2)]
     outputs = []
     for proc in procs:
         out, _ = proc.communicate(timeout=120)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -25,24 +23,11 @@ from tests.conftest import api_for
 from tests.dropping_smtp import DroppingSmtpSink
 from tests.engine.test_concurrency import add_contacts
 from tests.engine.test_dispatcher import launch, messages, single_email
-from tests.helpers import ROOT, tick
+from tests.helpers import tick, tick_process
 from tests.slow_smtp_sink import SlowSmtpSink
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 BATCH = 200
-
-
-def tick_process(now: datetime, env: dict[str, str]) -> subprocess.Popen[str]:
-    """`flask sequences tick --now ...` in its own process, as cron or an operator runs it."""
-    command = [sys.executable, "-m", "flask", "--app", "app:create_app", "sequences", "tick"]
-    return subprocess.Popen(
-        [*command, "--now", now.isoformat()],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def finished_tick(now: datetime, env: dict[str, str]) -> str:

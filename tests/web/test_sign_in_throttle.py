@@ -6,14 +6,12 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterator
 
-import pytest
 import redis
 from flask import Flask
 
 from app.services import accounts
-from tests.conftest import REDIS_URL, Backend, make_app, truncate_all, unavailable
+from tests.conftest import REDIS_URL, Backend, make_app, truncate_all
 from tests.web.client import PASSWORD, Web
 
 THROTTLED = "Too many failed sign-in attempts. Try again in 15 minutes."
@@ -111,17 +109,6 @@ def test_a_successful_sign_in_is_not_counted_as_a_failure(app):
     for _ in range(7):
         web = client_at(app)
         assert web.sign_in("ops@acme.test", PASSWORD).status_code == 302
-
-
-@pytest.fixture
-def redis_conn() -> Iterator[redis.Redis]:
-    conn = redis.Redis.from_url(REDIS_URL)
-    try:
-        conn.ping()
-    except redis.RedisError as exc:
-        unavailable("Redis", exc)
-    yield conn
-    conn.close()
 
 
 def test_with_redis_url_the_counts_are_shared_by_every_web_process(
