@@ -195,6 +195,8 @@ def _parse_contact(value: Any, prefix: str) -> tuple[str | None, uuid.UUID | Non
 
 
 def _parse_instant(value: Any, field: str) -> datetime | None:
+    """An aware time within the years every stored date keeps to (`limits.YEAR_MIN` to
+    `limits.YEAR_MAX`): the year 9999 is a typo, and it would sort after every real event."""
     if value is None:
         return None
     message = "occurred_at must be an ISO 8601 time with an offset, e.g. 2026-11-28T09:30:00Z"
@@ -204,9 +206,13 @@ def _parse_instant(value: Any, field: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive")
-        return parsed.astimezone(UTC)
+        instant = parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise EventError(message, field) from None
+    if not limits.YEAR_MIN <= instant.year <= limits.YEAR_MAX:
+        message = f"occurred_at must lie in the years {limits.YEAR_MIN} to {limits.YEAR_MAX}"
+        raise EventError(message, field)
+    return instant
 
 
 def _has_control(text: str) -> bool:

@@ -126,6 +126,8 @@ BAD = {
     "naive occurred_at": (login(occurred_at="2026-11-27T09:30:00"), "occurred_at"),
     "garbage occurred_at": (login(occurred_at="yesterday"), "occurred_at"),
     "numeric occurred_at": (login(occurred_at=1764000000), "occurred_at"),
+    "occurred_at in the year 9999": (login(occurred_at="9999-12-31T23:59:59Z"), "occurred_at"),
+    "occurred_at in the year 1": (login(occurred_at="0001-01-01T00:00:00+00:00"), "occurred_at"),
     "properties not an object": (login(properties=["a"]), "properties"),
     "no contact": ({"event": "user_login"}, "contact"),
     "both email and id": (login(contact={"email": "a@example.com", "id": "x"}), "contact"),
