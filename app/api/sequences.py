@@ -19,6 +19,7 @@ from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services import sequences as sequence_service
 from app.services.launch import activation_warnings
+from app.services.versioning import NotEditable, VersionConflict
 
 MAX_DETAILS = 1000
 """Ids and skip details listed per enroll answer; a 100,000-contact segment gets counts."""
@@ -73,20 +74,24 @@ def get_sequence(sequence_id: str) -> Any:
 
 @api_bp.patch("/sequences/<sequence_id>")
 def patch_sequence(sequence_id: str) -> Any:
-    """Merge the given top-level keys over the current definition, then replace it whole."""
+    """Merge the given top-level keys over the current definition, then replace it whole, on
+    the `version` sent (or the one just read): the same claim as the builder's edits."""
     sequence = _sequence(sequence_id)
     changes = json_body()
-    expected = changes.pop("version", None)
-    if expected is not None and expected != sequence.version:
+    seen = changes.pop("version", sequence.version)
+    if type(seen) is not int:
+        raise ApiError(422, "version must be the integer version GET answered", "version")
+    try:
+        sequence_service.patch_definition(sequence, changes, seen)
+    except VersionConflict as exc:
         raise ApiError(
             409,
-            f"the sequence changed since version {expected} (now {sequence.version}); "
+            f"the sequence changed since version {exc.seen} (now {exc.current}); "
             "reload it and apply your change again",
             "version",
-        )
-    merged = {**sequence_service.export_definition(sequence), **changes}
-    definition = sequence_service.parse_input(merged)
-    sequence_service.replace_definition(sequence, definition)
+        ) from None
+    except NotEditable as exc:
+        raise ApiError(409, str(exc), "status") from None
     return jsonify(sequence_document(sequence))
 
 

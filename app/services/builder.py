@@ -1,8 +1,9 @@
 """Edits from the visual builder, one small change at a time, straight into the tables.
 
-Each edit names the version the editor last saw. The version is bumped by a guarded
-UPDATE first, so of two tabs editing the same sequence the second one learns it is stale
-(VersionConflict) instead of silently overwriting. Drafts may be unfinished: problems are
+Each edit names the version the editor last saw and claims the next one first
+(services.versioning, the same rule as the API PATCH), so of two tabs editing the same
+sequence the second one learns it is stale (VersionConflict) instead of silently
+overwriting. Drafts may be unfinished: problems are
 reported in the state (see core.draft), not refused, except for edits that could never
 make sense (a port the step lacks, a second connection on one port, a loop to itself).
 """
@@ -14,8 +15,6 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import update
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.draft import DEFAULT_CONFIGS, Draft, DraftConnection, DraftStep, check_draft
 from app.core.draft import step_outputs as outputs_for
@@ -24,20 +23,9 @@ from app.core.layout import auto_layout
 from app.core.summary import step_summary
 from app.extensions import db
 from app.models import Sequence, SequenceConnection, SequenceStep
-from app.models.base import utcnow
 from app.services.sequences import enrollments_on_steps
-
-EDITABLE_STATUSES = ("draft", "paused")
-
-
-class VersionConflict(Exception):
-    """Someone saved the sequence since this editor loaded it."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This sequence was changed in another tab or by someone else. "
-            "Reload to see the latest version; your last change was not saved."
-        )
+from app.services.versioning import NotEditable, claim_version, is_editable
+from app.services.versioning import VersionConflict as VersionConflict  # the web layer's name
 
 
 class EditRefused(Exception):
@@ -50,10 +38,6 @@ class EditRefused(Exception):
 
 def find_step(sequence: Sequence, step_id: str) -> SequenceStep | None:
     return next((step for step in sequence.steps if step.key == step_id), None)
-
-
-def is_editable(sequence: Sequence) -> bool:
-    return sequence.status in EDITABLE_STATUSES
 
 
 # --- State -------------------------------------------------------------------------------
@@ -390,19 +374,11 @@ def _step(sequence: Sequence, step_id: str) -> SequenceStep:
 
 
 def _claim_version(sequence: Sequence, version: int) -> None:
-    """Bump the version only if it is still the one the editor saw (row-locked on PostgreSQL)."""
-    if not is_editable(sequence):
-        raise EditRefused(f"pause the sequence to edit it; it is {sequence.status}", "status")
-    result = db.session.execute(
-        update(Sequence)
-        .where(Sequence.id == sequence.id, Sequence.version == version)
-        .values(version=Sequence.version + 1, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        db.session.rollback()
-        raise VersionConflict()
-    set_committed_value(sequence, "version", version + 1)
+    """The shared version claim; a status refusal is an edit refused on `status` (422)."""
+    try:
+        claim_version(sequence, version)
+    except NotEditable as exc:
+        raise EditRefused(str(exc), "status") from None
 
 
 def _commit(sequence: Sequence) -> dict[str, Any]:

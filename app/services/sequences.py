@@ -21,6 +21,7 @@ from app.extensions import db
 from app.models import ContactSequence, Sequence, SequenceConnection, SequenceStep, Workspace
 from app.services.graphs import build_graph
 from app.services.template_budget import check_definition
+from app.services.versioning import claim_version
 
 # Keys a GET adds to the definition; they are accepted back on input and ignored.
 READ_ONLY_KEYS = ("id", "status", "version", "created_at", "updated_at")
@@ -77,7 +78,22 @@ def create_sequence(
     return sequence
 
 
-def replace_definition(sequence: Sequence, definition: SequenceDefinition) -> Sequence:
+def patch_definition(sequence: Sequence, changes: dict[str, Any], seen: int) -> Sequence:
+    """Merge top-level keys over the stored definition and replace it whole, on the version
+    the writer saw: claimed first (services.versioning), so of two writers that saw the same
+    version one gets VersionConflict. Nothing is kept when the result is refused."""
+    claim_version(sequence, seen)
+    try:
+        merged = {**export_definition(sequence), **changes}
+        _replace_definition(sequence, parse_input(merged))
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return sequence
+
+
+def _replace_definition(sequence: Sequence, definition: SequenceDefinition) -> None:
     """Replace settings and graph; steps keep their row ids by author id, so enrollments stay."""
     check_definition(definition)
     removed = {s.key for s in sequence.steps} - {s.id for s in definition.steps}
@@ -93,9 +109,6 @@ def replace_definition(sequence: Sequence, definition: SequenceDefinition) -> Se
         ]
         raise DefinitionError(problems)
     _store(sequence, definition)
-    sequence.version += 1
-    db.session.commit()
-    return sequence
 
 
 def enrollments_on_steps(sequence: Sequence, keys: set[str]) -> dict[str, int]:
