@@ -78,7 +78,9 @@ def patch_sequence(sequence_id: str) -> Any:
     the `version` sent (or the one just read): the same claim as the builder's edits."""
     sequence = _sequence(sequence_id)
     changes = json_body()
-    seen = changes.pop("version", sequence.version)
+    seen = changes.pop("version", None)
+    if seen is None:
+        seen = sequence.version
     if type(seen) is not int:
         raise ApiError(422, "version must be the integer version GET answered", "version")
     try:

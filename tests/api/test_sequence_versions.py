@@ -1,0 +1,94 @@
+"""PATCH claims the sequence version like the builder does: one writer per version, and only
+drafts and paused sequences can be changed."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import event, select
+
+from app.extensions import db
+from app.models import Sequence
+from tests.conftest import ApiClient
+from tests.helpers import onboarding_definition
+
+FIRST_WRITE = re.compile(r"\s*(UPDATE|INSERT INTO|DELETE FROM) sequence", re.IGNORECASE)
+
+
+def one_step_definition() -> dict[str, Any]:
+    """One email and no connections: the only row two writers both change is the sequence."""
+    definition = onboarding_definition()
+    definition["steps"] = definition["steps"][:1]
+    definition["connections"] = []
+    return definition
+
+
+def test_two_concurrent_patches_on_the_same_version_save_one_and_refuse_the_other(app, api):
+    seq = api.post("/api/sequences", json=one_step_definition()).json
+    both_read = threading.Barrier(2, timeout=20)
+    passed = threading.local()
+
+    def hold_first_write(_conn, _cursor, statement, *_args) -> None:
+        """Each request waits here before its first write, so both have read version 1."""
+        if FIRST_WRITE.match(statement) and not getattr(passed, "barrier", False):
+            passed.barrier = True
+            both_read.wait()
+
+    def patch(name: str) -> tuple[int, str]:
+        client = ApiClient(app.test_client(), api.token, api.workspace_id)
+        answer = client.patch(f"/api/sequences/{seq['id']}", json={"name": name, "version": 1})
+        return answer.status_code, name
+
+    event.listen(db.engine, "before_cursor_execute", hold_first_write)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answers = sorted(pool.map(patch, ["Tab A", "Tab B"]))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", hold_first_write)
+
+    assert [status for status, _ in answers] == [200, 409]
+    stored = db.session.execute(
+        select(Sequence.version, Sequence.name).where(Sequence.id == uuid.UUID(seq["id"]))
+    ).one()
+    assert tuple(stored) == (2, answers[0][1])
+
+
+def test_a_stale_patch_answers_the_version_it_saw_and_the_current_one(api):
+    seq = api.post("/api/sequences", json=one_step_definition()).json
+    assert (
+        api.patch(f"/api/sequences/{seq['id']}", json={"name": "B", "version": 1}).status_code
+        == 200
+    )
+    stale = api.patch(f"/api/sequences/{seq['id']}", json={"name": "C", "version": 1})
+    assert stale.status_code == 409
+    assert stale.json["error"]["field"] == "version"
+    assert "since version 1 (now 2)" in stale.json["error"]["message"]
+
+
+def test_an_active_sequence_is_patched_only_after_pausing_it_like_in_the_builder(api):
+    seq_id = api.post("/api/sequences", json=onboarding_definition()).json["id"]
+    api.post(f"/api/sequences/{seq_id}/activate")
+    refused = api.patch(f"/api/sequences/{seq_id}", json={"name": "Live edit"})
+    assert refused.status_code == 409
+    assert refused.json["error"] == {
+        "message": "pause the sequence to edit it; it is active",
+        "field": "status",
+        "step": None,
+    }
+    assert api.get(f"/api/sequences/{seq_id}").json["version"] == 1
+    api.post(f"/api/sequences/{seq_id}/pause")
+    saved = api.patch(f"/api/sequences/{seq_id}", json={"name": "Paused edit", "version": 1})
+    assert saved.status_code == 200 and saved.json["version"] == 2
+
+
+def test_a_version_that_is_not_an_integer_is_refused_naming_it(api):
+    seq_id = api.post("/api/sequences", json=one_step_definition()).json["id"]
+    for version in ("1", True, 1.0):
+        answer = api.patch(f"/api/sequences/{seq_id}", json={"name": "X", "version": version})
+        assert answer.status_code == 422, version
+        assert answer.json["error"]["field"] == "version"
+    assert api.get(f"/api/sequences/{seq_id}").json["name"] == "New User Onboarding"
