@@ -1,8 +1,14 @@
-"""Turn a sequence's step and connection rows into the engine's graph, cached per version."""
+"""Turn a sequence's step and connection rows into the engine's graph, cached per version.
+
+The cache is keyed by (sequence id, version) and holds at most GRAPH_CACHE_SIZE graphs, the
+least recently used going first: every edit makes a new version, and the old ones are never
+asked for again once the processor reads the new one.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from threading import Lock
@@ -27,7 +33,10 @@ class LoadedSequence:
     step_uuids: dict[str, uuid.UUID]  # the engine's string ids back to row ids, parsed once
 
 
-_cache: dict[tuple[uuid.UUID, int], LoadedSequence] = {}
+GRAPH_CACHE_SIZE = 256
+"""Sequence versions kept in memory per process; a tick needs one per running sequence."""
+
+_cache: OrderedDict[tuple[uuid.UUID, int], LoadedSequence] = OrderedDict()
 _cache_lock = Lock()
 
 
@@ -71,6 +80,7 @@ def load_sequences(versions: dict[uuid.UUID, int]) -> dict[uuid.UUID, LoadedSequ
         for seq_id, version in versions.items():
             hit = _cache.get((seq_id, version))
             if hit:
+                _cache.move_to_end((seq_id, version))
                 found[seq_id] = hit
             else:
                 missing.append(seq_id)
@@ -102,4 +112,6 @@ def load_sequences(versions: dict[uuid.UUID, int]) -> dict[uuid.UUID, LoadedSequ
             )
             _cache[(seq.id, seq.version)] = loaded
             found[seq.id] = loaded
+        while len(_cache) > GRAPH_CACHE_SIZE:
+            _cache.popitem(last=False)
     return found

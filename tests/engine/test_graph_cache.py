@@ -1,0 +1,51 @@
+"""The processor's graph cache stays bounded however often a sequence is edited."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event, update
+
+from app.extensions import db
+from app.models import Sequence
+from app.services import graphs
+from app.services.graphs import GRAPH_CACHE_SIZE, load_sequences
+from tests.helpers import onboarding_definition
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The SQL sent while the block runs."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_the_graph_cache_keeps_a_bounded_number_of_versions_and_serves_the_newest(api):
+    seq_id = uuid.UUID(api.post("/api/sequences", json=onboarding_definition()).json["id"])
+    for version in range(1, GRAPH_CACHE_SIZE + 6):
+        assert load_sequences({seq_id: version})[seq_id].version == version
+        db.session.execute(
+            update(Sequence).where(Sequence.id == seq_id).values(version=version + 1)
+        )
+        db.session.commit()
+    newest = GRAPH_CACHE_SIZE + 6
+    load_sequences({seq_id: newest})
+
+    assert len(graphs._cache) <= GRAPH_CACHE_SIZE
+    with statements() as sent:
+        oldest = load_sequences({seq_id: 1})[seq_id]
+    assert sent and oldest.version == newest  # evicted: read again, and the row is newer
+    with statements() as sent:
+        current = load_sequences({seq_id: newest})[seq_id]
+    assert sent == [] and current.version == newest
+    assert [step.key for step in current.graph.steps.values()][:2] == ["email_1", "wait_2d"]
