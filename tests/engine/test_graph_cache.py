@@ -30,22 +30,27 @@ def statements() -> Iterator[list[str]]:
         event.remove(db.engine, "before_cursor_execute", record)
 
 
-def test_the_graph_cache_keeps_a_bounded_number_of_versions_and_serves_the_newest(api):
-    seq_id = uuid.UUID(api.post("/api/sequences", json=onboarding_definition()).json["id"])
+def test_the_graph_cache_keeps_a_bounded_number_of_versions_and_the_ones_in_use(api):
+    steady = uuid.UUID(api.post("/api/sequences", json=onboarding_definition()).json["id"])
+    edited = uuid.UUID(api.post("/api/sequences", json=onboarding_definition()).json["id"])
+    in_use = load_sequences({steady: 1})[steady]
     for version in range(1, GRAPH_CACHE_SIZE + 6):
-        assert load_sequences({seq_id: version})[seq_id].version == version
+        loaded = load_sequences({steady: 1, edited: version})
+        assert loaded[steady] is in_use  # never evicted while it keeps being asked for
+        assert loaded[edited].version == version
         db.session.execute(
-            update(Sequence).where(Sequence.id == seq_id).values(version=version + 1)
+            update(Sequence).where(Sequence.id == edited).values(version=version + 1)
         )
         db.session.commit()
     newest = GRAPH_CACHE_SIZE + 6
-    load_sequences({seq_id: newest})
+    load_sequences({edited: newest})
 
     assert len(graphs._cache) <= GRAPH_CACHE_SIZE
     with statements() as sent:
-        oldest = load_sequences({seq_id: 1})[seq_id]
+        oldest = load_sequences({edited: 1})[edited]
     assert sent and oldest.version == newest  # evicted: read again, and the row is newer
     with statements() as sent:
-        current = load_sequences({seq_id: newest})[seq_id]
-    assert sent == [] and current.version == newest
-    assert [step.key for step in current.graph.steps.values()][:2] == ["email_1", "wait_2d"]
+        current = load_sequences({steady: 1, edited: newest})
+    assert sent == []  # the versions in use are served from memory
+    assert current[edited].version == newest
+    assert [step.key for step in current[edited].graph.steps.values()][:2] == ["email_1", "wait_2d"]
