@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ContactEvent
-from app.services import contacts as contact_service
+from app.services import contact_changes
 from tests.conftest import api_for
 
 
@@ -118,10 +118,11 @@ def test_changes_wake_waits_with_the_recorded_events(api, monkeypatch):
     calls = []
 
     def record(workspace_id, events, now):
-        calls.append((workspace_id, [(e.type, e.properties, e.occurred_at) for e in events], now))
+        found = [(e["type"], e["properties"], e["occurred_at"]) for e in events]
+        calls.append((workspace_id, found, now))
         return 0
 
-    monkeypatch.setattr(contact_service, "wake_for_events", record)
+    monkeypatch.setattr(contact_changes, "wake_for_events", record)
     api.patch(f"/api/contacts/{contact['id']}", json={"fields": {"size": 11}})
     api.patch(f"/api/contacts/{contact['id']}", json={"fields": {"size": 11}})  # no change
     [(workspace_id, events, now)] = calls
