@@ -136,3 +136,12 @@ def test_patch_needs_a_token_and_a_json_object(app, api):
     assert app.test_client().patch(path, json={"first_name": "Eve"}).status_code == 401
     assert api.patch(path, json=["first_name"]).status_code == 400
     assert db.session.scalar(select(func.count()).select_from(ContactEvent)) == 0
+
+
+def test_post_on_an_existing_contact_records_its_changed_values_and_creating_records_none(api):
+    make_contact(api)
+    assert changes() == []
+    body = {"email": "ada@example.com", "first_name": "Ada", "fields": {"plan": "pro", "size": 10}}
+    response = api.post("/api/contacts", json=body)
+    assert response.status_code == 200, response.json
+    assert changes() == [("plan", "free", "pro")]
