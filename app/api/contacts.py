@@ -11,17 +11,17 @@ from app.api import ApiError, api_bp, json_body, owned
 from app.extensions import db
 from app.models import Workspace
 from app.services import contacts as contact_service
-from app.services.reactions import after_change
 
 
 @api_bp.post("/contacts")
 def upsert_contact() -> tuple[Any, int]:
+    """Create or update by email; on an existing contact each changed value is recorded as
+    a `field_changed` event, as PATCH records it."""
     workspace = db.session.get_one(Workspace, g.workspace_id)
     try:
-        contact, created = contact_service.upsert_contact(workspace, json_body())
+        contact, created = contact_service.upsert_contact(workspace, json_body(), datetime.now(UTC))
     except contact_service.ContactError as exc:
         raise ApiError(422, str(exc), exc.field) from None
-    after_change(workspace.id, [contact.id], (), datetime.now(UTC))
     return jsonify(contact_service.contact_to_dict(contact)), 201 if created else 200
 
 

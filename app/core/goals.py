@@ -19,9 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from app.core.conditions import lookup
-
-FIELD_CHANGED = "field_changed"
-URL_EVENTS = ("page_viewed", "clicked_link")
+from app.core.events import FIELD_CHANGED, URL_EVENTS
 
 
 @dataclass(frozen=True)

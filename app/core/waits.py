@@ -23,10 +23,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.core.events import EMAIL_EVENTS, FIELD_CHANGED
 from app.core.timing import add_duration, cached_duration
 
-FIELD_CHANGED = "field_changed"
-EMAIL_EVENTS = frozenset({"opened", "clicked_link", "replied", "bounced"})
 _REFERENCE = re.compile(r"^\{\{\s*([A-Za-z_][\w.]*)\s*\}\}$")
 
 

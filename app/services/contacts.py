@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from app.core import limits
 from app.core.addresses import AddressError, normalise_address
 from app.core.contact_input import ContactInputError, parse_contact_input
 from app.extensions import db
 from app.models import Contact, ContactEvent, Workspace
-from app.services.reactions import after_change
-from app.services.waits import nudge_processor, wake_for_events
+from app.services.contact_changes import apply_changes, record_events
 
 EDITABLE = ("first_name", "last_name", "timezone")
 
@@ -30,9 +27,14 @@ def normalise_email(value: Any) -> str:
         raise ContactError(str(exc), "email") from None
 
 
-def upsert_contact(workspace: Workspace, data: dict[str, Any]) -> tuple[Contact, bool]:
+def upsert_contact(
+    workspace: Workspace, data: dict[str, Any], now: datetime | None = None
+) -> tuple[Contact, bool]:
     """Create the contact or update the one with this email; returns (contact, created).
-    The body is checked by the same model as a change (`ContactInput`)."""
+    The body is checked by the same model as a change (`ContactInput`). `fields` are merged
+    into the contact's and `tags` added to its own. On an existing contact each changed value
+    is recorded as a `field_changed` event, so waits and goals on it react as after a PATCH."""
+    now = now or datetime.now(UTC)
     data = parse_contact_input(data, creating=True)
     email = data["email"]
     fields, tags = data.get("fields") or {}, data.get("tags") or []
@@ -40,6 +42,7 @@ def upsert_contact(workspace: Workspace, data: dict[str, Any]) -> tuple[Contact,
     created = contact is None
     if contact is None:
         contact = Contact(
+            id=uuid.uuid4(),
             email=email,
             tenant_id=workspace.tenant_id,
             workspace_id=workspace.id,
@@ -47,16 +50,15 @@ def upsert_contact(workspace: Workspace, data: dict[str, Any]) -> tuple[Contact,
             tags=[],
         )
         db.session.add(contact)
-    for name in EDITABLE:
-        if name in data:
-            setattr(contact, name, data[name])
-    if fields:
-        contact.fields = _within_limits({**contact.fields, **fields})
-    if tags:
-        contact.tags = sorted(set(contact.tags) | set(tags))
-        if len(contact.tags) > limits.TAGS:
-            raise ContactError(f"tags: a contact has at most {limits.TAGS} tags", "tags")
-    db.session.commit()
+    events = apply_changes(
+        contact,
+        now,
+        "api",
+        fields=fields,
+        profile={name: data[name] for name in EDITABLE if name in data},
+        tags=set(contact.tags) | set(tags) if tags else None,
+    )
+    record_events(workspace.id, [] if created else events, now, contact_ids=[contact.id])
     return contact, created
 
 
@@ -73,58 +75,17 @@ def patch_contact(
     if "email" in data and data["email"] != contact.email:
         raise ContactError("email: a contact's email cannot be changed", "email")
     fields = data.get("fields") or {}
-    tags = data.get("tags", contact.tags)
-
-    changes: list[tuple[str, Any, Any]] = []
-    values = dict(contact.fields)
-    for key, new in fields.items():
-        old = values.get(key)
-        if new is None and key in values:
-            del values[key]
-            changes.append((key, old, None))
-        elif new is not None and (key not in values or _differs(old, new)):
-            values[key] = new
-            changes.append((key, old, new))
-    contact.fields = _within_limits(values)
-    for name in EDITABLE:
-        if name in data and _differs(getattr(contact, name), data[name]):
-            changes.append((name, getattr(contact, name), data[name]))
-            setattr(contact, name, data[name])
-    if sorted(set(tags)) != contact.tags:
-        contact.tags = sorted(set(tags))
-    events = [
-        ContactEvent(
-            tenant_id=contact.tenant_id,
-            workspace_id=contact.workspace_id,
-            contact_id=contact.id,
-            type="field_changed",
-            properties={"field": name, "from": old, "to": new},
-            occurred_at=now,
-            recorded_at=now,
-            source=source,
-        )
-        for name, old, new in changes
-    ]
-    db.session.add_all(events)
-    woken = wake_for_events(contact.workspace_id, events, now) if events else 0
-    db.session.commit()
-    if woken:
-        nudge_processor()
-    after_change(contact.workspace_id, [contact.id], events, now)
+    events = apply_changes(
+        contact,
+        now,
+        source,
+        fields={key: value for key, value in fields.items() if value is not None},
+        removed=[key for key, value in fields.items() if value is None],
+        profile={name: data[name] for name in EDITABLE if name in data},
+        tags=data.get("tags", contact.tags),
+    )
+    record_events(contact.workspace_id, events, now, contact_ids=[contact.id])
     return events
-
-
-def _within_limits(fields: dict[str, Any]) -> dict[str, Any]:
-    """A contact's custom fields after a change, if their number is within the limit."""
-    if len(fields) > limits.FIELDS:
-        message = f"fields: a contact has at most {limits.FIELDS} custom fields"
-        raise ContactError(message, "fields")
-    return fields
-
-
-def _differs(old: Any, new: Any) -> bool:
-    """JSON inequality: 1, 1.0 and true are different values to a client."""
-    return json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True)
 
 
 def get_contact(workspace_id: uuid.UUID, contact_id: uuid.UUID) -> Contact | None:

@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core import limits
+from app.core.events import RESERVED
 from app.extensions import db
 from app.models import Contact, ContactEvent, EventReceipt, Workspace
 from app.services.contacts import ContactError, normalise_email
@@ -35,11 +36,6 @@ MAX_CLIENT_ID = 200
 MAX_NAME = 64  # ContactEvent.type
 MAX_PROPERTIES_BYTES = limits.CONTEXT
 RECEIPT_TTL = timedelta(hours=24)
-RESERVED = frozenset(
-    {"field_changed", "opened", "clicked_link", "replied", "bounced", "unsubscribed"}
-)
-"""Event types this system records itself; accepting them from clients would let anyone
-fake a field change or an email click that a waiting step listens for."""
 
 T = TypeVar("T")
 

@@ -25,13 +25,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from app.core.events import FORM_SUBMITTED
 from app.core.text_rules import multi_line_problem, single_line_problem
 from app.extensions import db
 from app.models import Contact, ContactEvent, Form, FormSubmission, Sequence
 from app.services import reactions, triggers
 from app.services.clients import client_hash
+from app.services.contact_changes import apply_changes, record_events
 from app.services.contacts import ContactError, normalise_email
-from app.services.waits import nudge_processor, wake_for_events
 
 HONEYPOT = "website"
 """A field people never see (hidden by CSS, skipped by Tab) and form-filling bots fill in."""
@@ -78,7 +79,7 @@ class SubmitResult:
     contact_id: uuid.UUID | None = None
     created: bool = False
     enrolled_in: list[uuid.UUID] = field(default_factory=list)  # sequence ids
-    events: list[dict[str, Any]] = field(default_factory=list)  # the form_submitted event
+    events: list[dict[str, Any]] = field(default_factory=list)  # form_submitted, field changes
 
 
 @dataclass
@@ -221,26 +222,24 @@ def _record(
     if errors:
         db.session.rollback()
         return SubmitResult("invalid", values, errors)
-    contact, created = _upsert_contact(form, values)
+    try:
+        contact, created, changes = _upsert_contact(form, values, now)
+    except ContactError as exc:  # a value the contact cannot take (too many custom fields)
+        db.session.rollback()
+        return SubmitResult("invalid", values, {exc.field: str(exc)})
     event = ContactEvent(
         tenant_id=form.tenant_id,
         workspace_id=form.workspace_id,
         contact_id=contact.id,
-        type="form_submitted",
+        type=FORM_SUBMITTED,
         properties={"form": form.name, "fields": values},
         occurred_at=now,
         recorded_at=now,
         source="form",
     )
-    db.session.add(event)
     _log(form, ip_hash, contact.id, now)
-    db.session.flush()
-    found = reactions.event_dict(event)
-    woken = wake_for_events(form.workspace_id, [event], now)
-    db.session.commit()
-    if woken:
-        nudge_processor()
-    return SubmitResult("accepted", values, contact_id=contact.id, created=created, events=[found])
+    found = record_events(form.workspace_id, [event, *changes], now, react=False)
+    return SubmitResult("accepted", values, contact_id=contact.id, created=created, events=found)
 
 
 def _recent_accepted(form: Form, ip_hash: str, now: datetime) -> int:
@@ -258,9 +257,12 @@ def _recent_accepted(form: Form, ip_hash: str, now: datetime) -> int:
     )
 
 
-def _upsert_contact(form: Form, values: dict[str, str]) -> tuple[Contact, bool]:
-    """Create the contact or update the fields submitted non-empty; unsubscribes and the
-    suppression list are never touched (enrolling skips those contacts)."""
+def _upsert_contact(
+    form: Form, values: dict[str, str], now: datetime
+) -> tuple[Contact, bool, list[ContactEvent]]:
+    """Create the contact or update the fields submitted non-empty, with the `field_changed`
+    events of an existing contact's changes; unsubscribes and the suppression list are never
+    touched (enrolling skips those contacts)."""
     contact = db.session.scalar(
         Contact.in_workspace(form.workspace_id, Contact.email == values["email"])
     )
@@ -275,18 +277,16 @@ def _upsert_contact(form: Form, values: dict[str, str]) -> tuple[Contact, bool]:
             tags=[],
         )
         db.session.add(contact)
-    custom = dict(contact.fields or {})
-    for name, value in values.items():
-        if name == "email" or not value:
-            continue
-        if name in CONTACT_COLUMNS:
-            setattr(contact, name, value)
-        else:
-            custom[name] = value
-    if custom != (contact.fields or {}):
-        contact.fields = custom
+    given = {name: value for name, value in values.items() if name != "email" and value}
+    changes = apply_changes(
+        contact,
+        now,
+        "form",
+        fields={k: v for k, v in given.items() if k not in CONTACT_COLUMNS},
+        profile={k: v for k, v in given.items() if k in CONTACT_COLUMNS},
+    )
     db.session.flush()
-    return contact, created
+    return contact, created, [] if created else changes
 
 
 def _checked_values(form: Form, data: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:

@@ -15,7 +15,7 @@ from flask_login import current_user, login_required
 from app.extensions import htmx
 from app.http.numbers import page_number
 from app.models import Contact, Segment, Sequence
-from app.services import contact_import, contact_views, reactions, segments
+from app.services import contact_import, contact_views, segments
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services.enrollment import EnrollResult
@@ -47,10 +47,11 @@ def create_contact() -> Any:
     if existing is not None:
         return _contacts_page(new_errors={"email": "exists"}, existing=existing, status=422)
     try:
-        contact, _ = contact_service.upsert_contact(workspace, {**data, "email": email})
+        contact, _ = contact_service.upsert_contact(
+            workspace, {**data, "email": email}, datetime.now(UTC)
+        )
     except contact_service.ContactError as exc:
         return _contacts_page(new_errors={exc.field: str(exc)}, status=422)
-    reactions.after_change(workspace.id, [contact.id], (), datetime.now(UTC))
     flash(f"Added {contact.email}.", "ok")
     return redirect(url_for("web.contact_page", contact_id=contact.id))
 

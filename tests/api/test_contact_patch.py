@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ContactEvent
-from app.services import contacts as contact_service
+from app.services import contact_changes
 from tests.conftest import api_for
 
 
@@ -118,10 +118,11 @@ def test_changes_wake_waits_with_the_recorded_events(api, monkeypatch):
     calls = []
 
     def record(workspace_id, events, now):
-        calls.append((workspace_id, [(e.type, e.properties, e.occurred_at) for e in events], now))
+        found = [(e["type"], e["properties"], e["occurred_at"]) for e in events]
+        calls.append((workspace_id, found, now))
         return 0
 
-    monkeypatch.setattr(contact_service, "wake_for_events", record)
+    monkeypatch.setattr(contact_changes, "wake_for_events", record)
     api.patch(f"/api/contacts/{contact['id']}", json={"fields": {"size": 11}})
     api.patch(f"/api/contacts/{contact['id']}", json={"fields": {"size": 11}})  # no change
     [(workspace_id, events, now)] = calls
@@ -135,3 +136,12 @@ def test_patch_needs_a_token_and_a_json_object(app, api):
     assert app.test_client().patch(path, json={"first_name": "Eve"}).status_code == 401
     assert api.patch(path, json=["first_name"]).status_code == 400
     assert db.session.scalar(select(func.count()).select_from(ContactEvent)) == 0
+
+
+def test_post_on_an_existing_contact_records_its_changed_values_and_creating_records_none(api):
+    make_contact(api)
+    assert changes() == []
+    body = {"email": "ada@example.com", "first_name": "Ada", "fields": {"plan": "pro", "size": 10}}
+    response = api.post("/api/contacts", json=body)
+    assert response.status_code == 200, response.json
+    assert changes() == [("plan", "free", "pro")]

@@ -1,0 +1,28 @@
+"""The names of the events PenguinMails records about contacts, in one place.
+
+Waits, goals, the events API and the services that record events all spell them from here,
+so a rename or a new system event cannot leave one of them behind.
+"""
+
+from __future__ import annotations
+
+FIELD_CHANGED = "field_changed"
+"""A contact value changed: properties `field`, `from`, `to`."""
+FORM_SUBMITTED = "form_submitted"
+OPENED = "opened"
+CLICKED_LINK = "clicked_link"
+BOT_CLICK = "bot_click"
+"""A click by a link scanner: recorded, but never a real click."""
+PAGE_VIEWED = "page_viewed"
+REPLIED = "replied"
+AUTO_REPLY = "auto_reply"
+BOUNCED = "bounced"
+UNSUBSCRIBED = "unsubscribed"
+
+EMAIL_EVENTS = frozenset({OPENED, CLICKED_LINK, REPLIED, BOUNCED})
+"""What a contact does with a sent email; a wait on one of these may be tied to a step."""
+URL_EVENTS = (PAGE_VIEWED, CLICKED_LINK)
+"""Events carrying a `url` property, which a URL goal matches."""
+RESERVED = frozenset({FIELD_CHANGED, OPENED, CLICKED_LINK, REPLIED, BOUNCED, UNSUBSCRIBED})
+"""Event types this system records itself; accepting them from clients would let anyone
+fake a field change or an email click that a waiting step listens for."""
