@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import redis
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -71,6 +72,17 @@ def migrated(url: str) -> None:
         upgrade()
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2 at its production cost makes every sign-in about 0.26 s; the tests check what
+    hashing does, not what it costs. Hashes carry their parameters, so a process started by
+    a test (the server, a worker) still verifies them and rehashes at the production cost."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
