@@ -42,6 +42,19 @@ def make_user(app: Flask) -> None:
     accounts.create_user(EMAIL, accounts.create_workspace("Acme"), PASSWORD)
 
 
+def change_password(web: Web, current: str, new: str, again: str | None = None):
+    """Post the Settings page's password form as a signed-in user would."""
+    return web.post(
+        "/settings/password",
+        data={
+            "csrf_token": web.csrf_token("/settings"),
+            "current_password": current,
+            "new_password": new,
+            "confirm_password": new if again is None else again,
+        },
+    )
+
+
 def test_after_sign_out_the_old_session_and_remember_cookies_no_longer_sign_in(app):
     make_user(app)
     web = remembered_client(app)
@@ -73,16 +86,7 @@ def test_a_password_change_keeps_this_session_and_ends_every_other(app):
     here, elsewhere = remembered_client(app), remembered_client(app)
     copied_here = cookies_of(here)
 
-    token = here.csrf_token("/settings")
-    changed = here.post(
-        "/settings/password",
-        data={
-            "csrf_token": token,
-            "current_password": PASSWORD,
-            "new_password": NEW_PASSWORD,
-            "confirm_password": NEW_PASSWORD,
-        },
-    )
+    changed = change_password(here, PASSWORD, NEW_PASSWORD)
     assert changed.status_code == 302
     page = here.get("/settings")
     assert page.status_code == 200 and "Password changed" in page.text
@@ -101,16 +105,7 @@ def test_a_wrong_current_password_or_a_mismatch_changes_nothing(app):
     web = remembered_client(app)
 
     def change(current: str, new: str, again: str) -> str:
-        token = web.csrf_token("/settings")
-        answer = web.post(
-            "/settings/password",
-            data={
-                "csrf_token": token,
-                "current_password": current,
-                "new_password": new,
-                "confirm_password": again,
-            },
-        )
+        answer = change_password(web, current, new, again)
         assert answer.status_code == 422
         return answer.text
 
