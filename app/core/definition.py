@@ -33,7 +33,8 @@ from pydantic import (
 from app.core import limits, safe_yaml
 from app.core.addresses import AddressError, normalise_address
 from app.core.durations import parse_duration, parse_signed_duration
-from app.core.graph import STEP_TYPES, Problem, validate_graph
+from app.core.graph import Problem, validate_graph
+from app.core.steps import STEP_TYPES
 from app.core.text_rules import multi_line, single_line
 
 FORMAT = "sequence/v1"

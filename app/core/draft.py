@@ -15,24 +15,6 @@ from typing import Any
 from app.core.definition import step_config_problems
 from app.core.graph import Problem, graph_warnings, validate_graph
 
-DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
-    "email": {"subject": "", "body": ""},
-    "delay": {"duration": "1 day"},
-    "wait_until": {"conditions": []},
-    "branch": {},
-    "split": {"paths": [{"label": "a", "percent": 50}, {"label": "b", "percent": 50}]},
-    "action": {"action": "add_tag"},
-    "goal": {},
-    "end": {},
-}
-"""A new step's settings: valid where a sensible default exists, else left for the author."""
-
-_FIXED_OUTPUTS: dict[str, list[str | None]] = {
-    "branch": ["true", "false"],
-    "wait_until": ["met", "timeout"],
-    "end": [],
-}
-
 
 @dataclass(frozen=True)
 class DraftStep:
@@ -76,20 +58,6 @@ class Finding:
         }
 
 
-def step_outputs(step_type: str, config: Mapping[str, Any]) -> list[str | None]:
-    """The step's output ports in canvas order; `None` is the one unlabelled next step."""
-    if step_type in _FIXED_OUTPUTS:
-        return list(_FIXED_OUTPUTS[step_type])
-    if step_type == "split":
-        paths = config.get("paths")
-        rows = paths if isinstance(paths, list) else []
-        labels = [row.get("label") for row in rows if isinstance(row, dict)]
-        return [label for label in labels if isinstance(label, str) and label]
-    if step_type == "action" and config.get("action") in ("exit", "move_to_sequence"):
-        return []
-    return [None]
-
-
 def check_draft(draft: Draft) -> list[Finding]:
     """Every problem of the draft: unfinished settings, empty emails, then graph rules."""
     config_problems = [
@@ -103,11 +71,9 @@ def check_draft(draft: Draft) -> list[Finding]:
     findings = [Finding(problem, "error") for problem in config_problems]
     if not draft.steps:
         return [*findings, Finding(Problem("drag a first step onto the canvas", "steps"), "error")]
-    # Graph rules read labels from configs, so steps whose config is broken are checked
-    # with the ports the canvas shows for them.
-    graph = _GraphView(draft)
-    findings += [Finding(problem, "error") for problem in validate_graph(graph)]
-    findings += [Finding(problem, "warning") for problem in graph_warnings(graph)]
+    # Graph rules read ports through the step kinds, which tolerate unfinished configs.
+    findings += [Finding(problem, "error") for problem in validate_graph(draft)]
+    findings += [Finding(problem, "warning") for problem in graph_warnings(draft)]
     return findings
 
 
@@ -120,27 +86,3 @@ def _empty_email_problems(step: DraftStep) -> list[Problem]:
         for key in ("subject", "body")
         if isinstance(config.get(key, ""), str) and not config.get(key, "").strip()
     ]
-
-
-@dataclass(frozen=True)
-class _PortStep:
-    """A step whose config_dict is safe for the graph rules even when the config is not."""
-
-    id: str
-    type: str
-    _config: Mapping[str, Any]
-
-    def config_dict(self) -> dict[str, Any]:
-        config = dict(self._config)
-        if self.type == "split":
-            labels = step_outputs("split", config)
-            config["paths"] = [{"label": label} for label in labels]
-        if self.type == "action":
-            config.setdefault("action", "add_tag")
-        return config
-
-
-class _GraphView:
-    def __init__(self, draft: Draft) -> None:
-        self.steps = [_PortStep(step.id, step.type, step.config) for step in draft.steps]
-        self.connections = list(draft.connections)

@@ -10,16 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-STEP_TYPES = ("email", "delay", "wait_until", "branch", "split", "action", "goal", "end")
-WAITING_STEP_TYPES = frozenset({"delay", "wait_until"})
-TERMINAL_ACTIONS = frozenset({"exit", "move_to_sequence"})
-"""Actions after which the contact is no longer in this sequence, so nothing can follow."""
-
-_FIXED_LABELS: dict[str, set[str | None]] = {
-    "branch": {"true", "false"},
-    "wait_until": {"met", "timeout"},
-    "end": set(),
-}
+from app.core.steps import WAITING_STEP_TYPES, step_outputs
 
 
 @dataclass(frozen=True)
@@ -84,14 +75,7 @@ def outgoing_labels(step: StepLike) -> set[str | None]:
     completed); any other non-empty set means exactly one connection per label; an
     empty set means the step cannot be followed by anything.
     """
-    if step.type in _FIXED_LABELS:
-        return set(_FIXED_LABELS[step.type])
-    config = step.config_dict()
-    if step.type == "split":
-        return {path["label"] for path in config["paths"]}
-    if step.type == "action" and config["action"] in TERMINAL_ACTIONS:
-        return set()
-    return {None}
+    return set(step_outputs(step.type, step.config_dict()))
 
 
 def entry_step_id(steps: Sequence[StepLike], connections: Sequence[ConnectionLike]) -> str:

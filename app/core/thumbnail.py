@@ -14,8 +14,9 @@ from itertools import pairwise
 from typing import Any
 
 from app.core.definition import SequenceDefinition, definition_to_dict
-from app.core.draft import DraftConnection, step_outputs
+from app.core.draft import DraftConnection
 from app.core.layout import auto_layout
+from app.core.steps import kind_of, step_outputs
 
 WIDTH, HEIGHT = 320, 180
 """The thumbnail's viewBox; the page sizes it with CSS."""
@@ -28,17 +29,6 @@ MAX_COLUMNS = 4
 """A longer chain is folded into rows (left to right, then back), so its boxes stay legible."""
 ROW_GAP = 70
 
-STEP_COLOURS = {
-    "email": "#1f6feb",
-    "delay": "#8250df",
-    "wait_until": "#bf3989",
-    "branch": "#d4a72c",
-    "split": "#e16f24",
-    "action": "#1a7f37",
-    "goal": "#0e8a8a",
-    "end": "#57606a",
-}
-"""The builder's colour per step type (builder.css `--step-color`)."""
 _UNKNOWN_COLOUR = "#98a2b3"
 _EDGE_COLOUR = "#98a2b3"
 
@@ -152,7 +142,8 @@ def _frame(positions: Any) -> _Frame:
 
 def _box(step: Mapping[str, Any], position: tuple[int, int], frame: _Frame) -> str:
     x, y = position
-    colour = STEP_COLOURS.get(step["type"], _UNKNOWN_COLOUR)
+    kind = kind_of(step["type"])
+    colour = kind.colour if kind else _UNKNOWN_COLOUR
     title = escape(f"{step.get('name') or step['id']} ({step['type'].replace('_', ' ')})")
     width, height = round(NODE_WIDTH * frame.scale, 1), round(NODE_HEIGHT * frame.scale, 1)
     return (

@@ -10,16 +10,17 @@ make sense (a port the step lacks, a second connection on one port, a loop to it
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from app.core.draft import DEFAULT_CONFIGS, Draft, DraftConnection, DraftStep, check_draft
-from app.core.draft import step_outputs as outputs_for
-from app.core.graph import STEP_TYPES
+from app.core.draft import Draft, DraftConnection, DraftStep, check_draft
 from app.core.layout import auto_layout
+from app.core.steps import KINDS, STEP_TYPES
+from app.core.steps import step_outputs as outputs_for
 from app.core.summary import step_summary
 from app.extensions import db
 from app.models import Sequence, SequenceConnection, SequenceStep
@@ -110,7 +111,7 @@ def add_step(
             key=key,
             sequence_id=sequence.id,
             type=step_type,
-            config=dict(DEFAULT_CONFIGS[step_type]),
+            config=copy.deepcopy(dict(KINDS[step_type].default_config)),
             ui_position_x=position[0],
             ui_position_y=position[1],
             sort_order=max((s.sort_order for s in sequence.steps), default=-1) + 1,

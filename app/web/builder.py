@@ -11,23 +11,13 @@ from flask import abort, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from app.core import limits
+from app.core.steps import KINDS
 from app.http.numbers import INT32_MAX, ParameterError, bounded_int
 from app.models import Sequence
 from app.services import builder
 from app.services.launch import launch_checklist, ready_to_launch
 from app.services.sequences import get_sequence
 from app.web import web_bp
-
-PALETTE = (
-    ("email", "Email", "Send an email"),
-    ("delay", "Delay", "Wait, then continue in a send window"),
-    ("wait_until", "Wait until", "Wait for an event, with a timeout"),
-    ("branch", "Branch", "Split by a yes/no condition"),
-    ("split", "Random split", "A/B paths by percentage"),
-    ("action", "Action", "Tag, update a field, move or exit"),
-    ("goal", "Goal", "Record a conversion checkpoint"),
-    ("end", "End", "Finish the sequence"),
-)
 
 
 def owned_sequence(sequence_id: uuid.UUID) -> Sequence:
@@ -52,7 +42,7 @@ def builder_page(sequence_id: uuid.UUID) -> Any:
         "builder/page.html",
         sequence=sequence,
         state=state,
-        palette=PALETTE,
+        palette=KINDS.values(),
         checklist=items,
         ready=ready_to_launch(items),
     )

@@ -20,6 +20,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from app.core.steps import kind_of
 from app.extensions import db
 from app.mail.rendering import RenderError, render_email
 from app.models import Contact, Segment, Sequence, SequenceStep
@@ -41,16 +42,6 @@ from app.web.step_forms import (
     step_name,
 )
 
-STEP_LABELS = {
-    "email": "Email",
-    "delay": "Delay",
-    "wait_until": "Wait until",
-    "branch": "Branch",
-    "split": "Random split",
-    "action": "Action",
-    "goal": "Goal",
-    "end": "End",
-}
 PREVIEW_CONTACTS = 50
 _FIELD_SCAN_LIMIT = 500
 """Custom field names come from this many contacts: enough to list a workspace's fields."""
@@ -156,7 +147,7 @@ def _step_fragment(
         form=form,
         sequence=sequence,
         step=step,
-        type_label=STEP_LABELS.get(step.type, step.type),
+        type_label=kind.label if (kind := kind_of(step.type)) else step.type,
         version=sequence.version,
         editable=builder.is_editable(sequence),
         saved=state is not None,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from app.core.draft import (
-    DEFAULT_CONFIGS,
     Draft,
     DraftConnection,
     DraftStep,
     check_draft,
-    step_outputs,
 )
+from app.core.steps import KINDS, step_outputs
 
 
 def email(step_id: str, subject: str = "Hi", body: str = "<p>Hi</p>") -> DraftStep:
@@ -58,7 +57,7 @@ def test_a_wait_until_missing_its_timeout_path_is_flagged_until_connected() -> N
 
 
 def test_unfinished_settings_are_reported_not_raised() -> None:
-    steps = [DraftStep(t, t, DEFAULT_CONFIGS[t]) for t in ("wait_until", "branch", "goal")]
+    steps = [DraftStep(t, t, KINDS[t].default_config) for t in ("wait_until", "branch", "goal")]
     problems = messages(Draft(steps, []))
     assert any("conditions" in m or "at least 1" in m for m in problems["wait_until"])
     assert "'condition' is required" in problems["branch"]
@@ -103,7 +102,7 @@ def test_outputs_follow_the_step_type_and_settings() -> None:
 
 
 def test_every_new_step_default_is_stored_as_a_mapping() -> None:
-    assert set(DEFAULT_CONFIGS) == {
+    assert set(KINDS) == {
         "email", "delay", "wait_until", "branch", "split", "action", "goal", "end",
     }  # fmt: skip
-    assert check_draft(Draft([DraftStep("d", "delay", DEFAULT_CONFIGS["delay"])], [])) == []
+    assert check_draft(Draft([DraftStep("d", "delay", KINDS["delay"].default_config)], [])) == []

@@ -7,14 +7,13 @@ import pytest
 
 from app.core.definition import SequenceDefinition
 from app.core.graph import (
-    STEP_TYPES,
-    WAITING_STEP_TYPES,
     Problem,
     entry_step_id,
     graph_warnings,
     outgoing_labels,
     validate_graph,
 )
+from app.core.steps import STEP_TYPES, WAITING_STEP_TYPES
 
 
 @dataclass

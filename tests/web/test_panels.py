@@ -701,6 +701,7 @@ def test_the_preview_uses_the_configured_output_budget(app):
 
 def test_saving_an_email_over_the_render_budget_is_refused_inline_and_saves_nothing(app):
     seeded = seed(app)
+    app.config["RENDER_TIMEOUT_SECONDS"] = 60  # the step budget, not the CPU clock, decides
     version = seeded.sequence.version
     values = panel_values(seeded.web.get(seeded.url("steps/email_1/panel")).text)
     nested = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
