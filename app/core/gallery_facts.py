@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.definition import SequenceDefinition
 from app.core.draft import DraftStep
 from app.core.durations import parse_duration, parse_signed_duration
+from app.core.format.document import SequenceDefinition
 from app.core.graph import entry_step_id
 from app.core.layout import auto_layout
 from app.core.steps import step_outputs

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.core.definition import parse_clock_time
+from app.core.format.values import parse_clock_time
 from app.core.timing import WEEKDAY_NUMBERS, cached_duration, describe_local
 
 DUE_NOW = "due now"

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 from flask import current_app
 from sqlalchemy import select
 
-from app.core.definition import step_config_problems
 from app.core.draft import check_draft
+from app.core.format.parse import step_config_problems
 from app.core.graph import Problem
 from app.extensions import db
 from app.mail.compose import make_message_id

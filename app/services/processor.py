@@ -360,7 +360,8 @@ def _advance(
     fields: dict[str, Any] | None = None,
     segments: frozenset[str] = frozenset(),
 ) -> engine.Outcome:
-    """The engine's verdict for one claimed enrollment; a step it cannot run fails it."""
+    """The engine's verdict for one claimed enrollment; a step it cannot run fails it, and
+    so does a step no longer in the sequence (removed while the contact was on it)."""
     zone = timing.resolve_zone(row.timezone, loaded.timezone, row.workspace_timezone).zone
     step_id = str(row.current_step_id) if row.current_step_id else None
     position = engine.Position(
@@ -376,12 +377,12 @@ def _advance(
         segments=segments,
         enrolled_at=row.enrolled_at,
     )
+    if step_id is not None and loaded.graph.steps.get(step_id) is None:
+        return engine.failed(position, "step removed")
     try:
         return engine.advance(loaded.graph, position, now)
     except engine.UnsupportedStepError as exc:
         return engine.failed(position, str(exc))
-    except KeyError:
-        return engine.failed(position, "step removed")
 
 
 def _log_rows(
