@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter
 
 from app.core import conditions
+from app.core.durations import parse_duration, parse_signed_duration
 
 if TYPE_CHECKING:
     from app.core.engine import Step
@@ -24,6 +25,8 @@ LegacyPaths = Callable[[Any], list[LegacyPath]]
 Run = Callable[["Step", "Context"], "Verdict"]
 Check = Callable[[Any], str | None]
 Reads = Callable[[Any], conditions.Needs]
+WaitingText = Callable[[Mapping[str, Any], str], str]
+NominalWaitOf = Callable[[Mapping[str, Any]], "NominalWait"]
 
 
 def one_next_step(config: Mapping[str, Any]) -> list[str | None]:
@@ -38,6 +41,35 @@ def fixed_outputs(*labels: str) -> Outputs:
         return list(labels)
 
     return outputs
+
+
+@dataclass(frozen=True)
+class NominalWait:
+    """What one step adds to a sequence's length on a gallery card (its longest case)."""
+
+    seconds: int = 0
+    timed_from: str | None = None
+    """A date the clock is set by (a contact field, or a fixed date and time)..."""
+    offset: int = 0
+    """...and the moment, in seconds relative to that date, the step waits until."""
+    until_weekday: str | None = None
+
+
+def nominal_seconds(text: Any) -> int:
+    """A duration's nominal length; an unfinished one (in a saved draft) counts as nothing."""
+    try:
+        return parse_duration(str(text)).total_seconds_nominal()
+    except ValueError:
+        return 0
+
+
+def nominal_signed_seconds(text: Any) -> int:
+    """A signed offset's nominal length ("-1 day" is -86400); unfinished counts as nothing."""
+    try:
+        sign, duration = parse_signed_duration(str(text))
+    except ValueError:
+        return 0
+    return sign * duration.total_seconds_nominal()
 
 
 @dataclass(frozen=True)
@@ -59,6 +91,11 @@ class StepKind:
     (what cannot run, or None); `reads(parsed)` declares what its conditions need loaded
     (event types, lookback, segments).
 
+    A waiting kind may say why a contact waits on it, `waiting_text(config, when)` (e.g.
+    "waiting 2 days: until <when>"; it may raise on an odd stored config, the caller then
+    says "waiting until <when>"), and how long it waits at most for the gallery,
+    `nominal_wait(config)` (tolerant of unfinished drafts).
+
     `legacy_paths(parsed config)`, when given, takes the seed format's inline next-step
     keys out of the parsed config (setting them to None) and returns them, to become
     labelled connections.
@@ -77,6 +114,8 @@ class StepKind:
     waits: bool = False
     unsupported: Check | None = None
     reads: Reads | None = None
+    waiting_text: WaitingText | None = None
+    nominal_wait: NominalWaitOf | None = None
     legacy_paths: LegacyPaths | None = None
 
     @cached_property

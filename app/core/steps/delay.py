@@ -21,14 +21,30 @@ from app.core.format.values import (
     ZoneChoice,
     choice,
     iso_datetime,
+    parse_clock_time,
 )
-from app.core.steps.base import StepKind
+from app.core.steps.base import (
+    NominalWait,
+    StepKind,
+    nominal_seconds,
+    nominal_signed_seconds,
+)
 from app.core.steps.runtime import Context, Pacing, Verdict
+from app.core.timing import WEEKDAY_NUMBERS, cached_duration
+from app.core.wording import join_words
 
 if TYPE_CHECKING:
     from app.core.engine import Step
 
 _WEEKDAY_ORDER = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_NAMED_WINDOWS = {
+    frozenset(range(7)): "daily",
+    frozenset(range(5)): "weekday",
+    frozenset({5, 6}): "weekend",
+}
 
 
 class _DelayConfig(Model):
@@ -174,6 +190,82 @@ def _send_window(config: Mapping[str, Any], ctx: Context) -> dict[str, Any] | No
     return {"window": dict(window), "zone": ctx.position.zone.key}
 
 
+def _waiting_text(config: Mapping[str, Any], when: str) -> str:
+    """ "waiting 2 days: until <when>", "waiting for the weekday window: <when>", ..."""
+    until = config.get("until")
+    zone_note = _zone_note(config.get("timezone"))
+    if until == "weekday":
+        day = _DAY_NAMES[WEEKDAY_NUMBERS[str(config["weekday"]).strip().lower()[:3]]]
+        clock = parse_clock_time(str(config["time"])).strftime("%H:%M")
+        return f"waiting until {day} {clock}{zone_note}: {when}"
+    if until == "datetime":
+        return f"waiting until {_written_datetime(str(config['at']))}{zone_note}: {when}"
+    if until == "field":
+        offset = str(config.get("offset") or "").strip()
+        target = f"{config['field']} {offset}" if offset else str(config["field"])
+        return f"waiting until {target}{zone_note}: {when}"
+    window = config.get("window")
+    if window:
+        return f"waiting for the {_window_name(window)}: {when}"
+    return f"waiting {_duration_text(str(config['duration']))}: until {when}"
+
+
+def _zone_note(name: Any) -> str:
+    return f" {name}" if isinstance(name, str) and name and name != "recipient" else ""
+
+
+def _written_datetime(text: str) -> str:
+    """'2026-12-01T09:00:00' as '1 Dec 2026 09:00' (with its UTC offset when it has one)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text
+    written = f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year} {moment:%H:%M}"
+    offset = moment.utcoffset()
+    if offset is None:
+        return written
+    minutes = int(offset.total_seconds()) // 60
+    if not minutes:
+        return f"{written} UTC"
+    sign = "+" if minutes > 0 else "-"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"{written} UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+def _window_name(window: Mapping[str, Any]) -> str:
+    """'weekday window' for Mon-Fri, 'weekend', 'daily', else its days: 'Mon, Wed and Fri
+    window'; with the window's own zone when it is not the recipient's."""
+    weekdays = window.get("weekdays")
+    days = (
+        frozenset(range(7))
+        if weekdays is None
+        else frozenset(WEEKDAY_NUMBERS[str(day).strip().lower()[:3]] for day in weekdays)
+    )
+    name = _NAMED_WINDOWS.get(days) or join_words([_DAY_LABELS[day] for day in sorted(days)], "and")
+    zone = _zone_note(window.get("timezone")).strip()
+    return f"{name} window ({zone})" if zone else f"{name} window"
+
+
+def _duration_text(text: str) -> str:
+    """The duration as the author wrote it; ISO 8601 ('P2D') spelled out ('2 days')."""
+    cleaned = text.strip()
+    parsed = cached_duration(cleaned)  # refuses text that is not a duration
+    return str(parsed) if cleaned.lower().startswith("p") else cleaned
+
+
+def _nominal_wait(config: Mapping[str, Any]) -> NominalWait:
+    until = config.get("until")
+    if until == "field":
+        offset = nominal_signed_seconds(config.get("offset") or "0 days")
+        return NominalWait(timed_from=f"the contact's {config.get('field')}", offset=offset)
+    if until == "datetime":
+        return NominalWait(timed_from=str(config.get("at")).replace("T", " "))
+    if until == "weekday":
+        weekday = str(config.get("weekday") or "").capitalize()
+        return NominalWait(until_weekday=f"{weekday} {config.get('time')}")
+    return NominalWait(seconds=nominal_seconds(config.get("duration")))
+
+
 KIND = StepKind(
     type="delay",
     label="Delay",
@@ -182,6 +274,8 @@ KIND = StepKind(
     order=20,
     summary=_summary,
     run=_run,
+    waiting_text=_waiting_text,
+    nominal_wait=_nominal_wait,
     config_model=DelayConfig,
     default_config={"duration": "1 day"},
     waits=True,

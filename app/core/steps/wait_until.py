@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -11,8 +11,15 @@ from app.core import limits, waits
 from app.core.events import EMAIL_EVENTS
 from app.core.format.conditions import check_link_filter
 from app.core.format.values import DurationText, FieldError, Model, NonBlank, Properties, choice
-from app.core.steps.base import LegacyPath, StepKind, fixed_outputs
+from app.core.steps.base import (
+    LegacyPath,
+    NominalWait,
+    StepKind,
+    fixed_outputs,
+    nominal_seconds,
+)
 from app.core.steps.runtime import Context, Verdict
+from app.core.wording import join_words
 
 if TYPE_CHECKING:
     from app.core.engine import Step
@@ -121,6 +128,33 @@ def _run(step: Step, ctx: Context) -> Verdict:
     return Verdict.go("met" if found.path == "met" else "timed_out", found.path)
 
 
+def _waiting_text(config: Mapping[str, Any], when: str) -> str:
+    return f"waiting for {_awaited(config.get('conditions') or [])} until {when}"
+
+
+def _awaited(conditions: Iterable[Mapping[str, Any]]) -> str:
+    """'user_login or a change to company_size': what any condition of a wait listens for."""
+    parts = [_condition_text(condition) for condition in conditions]
+    return join_words(parts, "or") if parts else "its conditions"
+
+
+def _condition_text(condition: Mapping[str, Any]) -> str:
+    event = condition.get("event")
+    if event is None:
+        return f"a change to {condition['field']}"
+    if event not in EMAIL_EVENTS:
+        return str(event)
+    text = f"{event} on {condition.get('email_step_id')}"
+    link = condition.get("link_url_contains")
+    return f"{text} (link containing {link})" if event == "clicked_link" and link else text
+
+
+def _nominal_wait(config: Mapping[str, Any]) -> NominalWait:
+    """The longest timeout: a wait may end sooner, the gallery quotes the longest case."""
+    timeouts = [nominal_seconds(c.get("timeout")) for c in config.get("conditions") or []]
+    return NominalWait(seconds=max(timeouts, default=0))
+
+
 KIND = StepKind(
     type="wait_until",
     label="Wait until",
@@ -129,6 +163,8 @@ KIND = StepKind(
     order=30,
     summary=_summary,
     run=_run,
+    waiting_text=_waiting_text,
+    nominal_wait=_nominal_wait,
     config_model=WaitUntilConfig,
     default_config={"conditions": []},
     outputs=fixed_outputs("met", "timeout"),
