@@ -97,7 +97,7 @@ class Graph:
         """What the graph's conditions read (event types, lookback, segments), for loading."""
         found = conditions.Needs()
         for step in self.steps.values():
-            if step.kind is not None and step.kind.reads is not None and step.blocked is None:
+            if step.kind is not None and step.kind.reads is not None and step.parsed is not None:
                 found = found | step.kind.reads(step.parsed)
         return found
 
