@@ -297,9 +297,10 @@ def _events_for_batch(
         graph = sequences[row.sequence_id].graph
         step_id = str(row.current_step_id) if row.current_step_id else None
         step = graph.steps.get(step_id) if step_id else None
-        if step is not None and step.type == "wait_until" and row.step_started_at is not None:
+        awaited = step.kind.awaited_events if step is not None and step.kind else None
+        if step is not None and awaited is not None and row.step_started_at is not None:
             contacts.add(row.contact_id)
-            kinds |= waits.event_names(step.config)
+            kinds |= awaited(step.config)
             starts.append(row.step_started_at)
         needs = graph.needs
         if needs.event_kinds:

@@ -27,6 +27,7 @@ Check = Callable[[Any], str | None]
 Reads = Callable[[Any], conditions.Needs]
 WaitingText = Callable[[Mapping[str, Any], str], str]
 NominalWaitOf = Callable[[Mapping[str, Any]], "NominalWait"]
+EventNames = Callable[[Mapping[str, Any]], set[str]]
 
 
 def one_next_step(config: Mapping[str, Any]) -> list[str | None]:
@@ -89,7 +90,8 @@ class StepKind:
     config as parsed by `config_model` (`step.parsed`) and returns a `Verdict`. A kind
     whose valid configs the engine cannot all run yet says so with `unsupported(parsed)`
     (what cannot run, or None); `reads(parsed)` declares what its conditions need loaded
-    (event types, lookback, segments).
+    (event types, lookback, segments); a kind that waits for events lists their types with
+    `awaited_events(config)`, so the processor loads them for contacts waiting there.
 
     A waiting kind may say why a contact waits on it, `waiting_text(config, when)` (e.g.
     "waiting 2 days: until <when>"; it may raise on an odd stored config, the caller then
@@ -114,6 +116,7 @@ class StepKind:
     waits: bool = False
     unsupported: Check | None = None
     reads: Reads | None = None
+    awaited_events: EventNames | None = None
     waiting_text: WaitingText | None = None
     nominal_wait: NominalWaitOf | None = None
     legacy_paths: LegacyPaths | None = None

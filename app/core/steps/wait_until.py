@@ -163,6 +163,7 @@ KIND = StepKind(
     order=30,
     summary=_summary,
     run=_run,
+    awaited_events=waits.event_names,
     waiting_text=_waiting_text,
     nominal_wait=_nominal_wait,
     config_model=WaitUntilConfig,
