@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from app.core import conditions
 
@@ -35,20 +35,22 @@ class Effect:
     sequence: str | None = None
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """The pass as it reaches a step: the enrollment's position, the instant, when the
-    contact arrived at this step, and the contact as earlier steps of this pass left it."""
+    contact arrived at this step (`since`: when its wait began, or now), the contact as
+    earlier steps of this pass left it, the sequence's exit goals, and whether the delay
+    just before found its target already passed and asked to skip this email.
+
+    A named tuple, like `Verdict`: one of each is made per step, on the engine's hot path.
+    """
 
     position: Position
     now: datetime
     since: datetime
-    """When the contact reached this step: when its wait began, or now."""
     tags: frozenset[str]
     fields: Mapping[str, Any]
     exit_goals: frozenset[str]
     skip_email: bool = False
-    """The delay just before found its target already passed and asked to skip this email."""
 
     def facts(self) -> conditions.Facts:
         """What a condition may read about the contact right now."""
@@ -73,8 +75,7 @@ class Pacing:
     skip_next_email: bool = False
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What one step did. Build it with `wait`, `go`, `end` or `fail`.
 
     Waiting (`outcome` None): the enrollment stays on the step until `next_at`. Otherwise the
