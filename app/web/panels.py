@@ -28,10 +28,10 @@ from app.web.builder import editor_version, owned_sequence, refusal
 from app.web.form_toolkit import FormData, timezone_names
 from app.web.settings_form import apply_settings_op, settings_from_form, settings_to_form
 from app.web.steps import (
-    FORMS,
     apply_step_op,
     config_from_form,
     form_from_config,
+    form_of,
     save_problems_placed,
     step_name,
 )
@@ -133,7 +133,7 @@ def _step_fragment(
         panel_url=url_for("web.step_panel", **urls),
         preview_url=url_for("web.email_preview", **urls),
         sample_name=f"{SAMPLE_CONTACT['first_name']} {SAMPLE_CONTACT['last_name']}",
-        **FORMS[step.type].choices(sequence),
+        **form_of(step.type).choices(sequence),
     )
     return _fragment(page, state)
 

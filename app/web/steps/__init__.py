@@ -36,9 +36,18 @@ FORMS: Mapping[str, StepForm] = _discover()
 """Every step type's panel form by type."""
 
 
+def form_of(step_type: str) -> StepForm:
+    """The panel form of `step_type`; a type without one is a missing module, said so."""
+    try:
+        return FORMS[step_type]
+    except KeyError:
+        message = f"step type {step_type!r} has no panel form: add app/web/steps/{step_type}.py"
+        raise LookupError(message) from None
+
+
 def form_from_config(step_type: str, config: dict[str, Any], name: str | None = None) -> FormData:
     """The form showing a stored step; unfinished configs show what they have."""
-    pairs = [("name", name or ""), *FORMS[step_type].to_form(dict(config or {}))]
+    pairs = [("name", name or ""), *form_of(step_type).to_form(dict(config or {}))]
     return FormData(MultiDict(pairs))
 
 
@@ -47,7 +56,7 @@ def config_from_form(
 ) -> tuple[dict[str, Any] | None, FormData]:
     """The config the form describes, or None and the form with a message per bad field."""
     read = FormReader(compact(values))
-    config = FORMS[step_type].from_form(read)
+    config = form_of(step_type).from_form(read)
     name = read.text("name")
     if len(name) > MAX_NAME_LENGTH:
         read.form.add_error("name", f"at most {MAX_NAME_LENGTH} characters, got {len(name)}")
@@ -61,7 +70,7 @@ def save_problems_placed(
 ) -> bool:
     """Put the problems only a save checks (such as an email over its rendering budget) on
     the form; True when there were any, so nothing may be saved."""
-    problems = FORMS[step_type].save_problems(step_key, config)
+    problems = form_of(step_type).save_problems(step_key, config)
     place_problems(form, problems, _field_namer(step_type, form))
     return bool(problems)
 
@@ -70,14 +79,14 @@ def _field_namer(step_type: str, form: FormData) -> Callable[[str], str]:
     """Problems say `config.paths.0.label`; the type's form names the field showing it."""
 
     def field_name(path: str) -> str:
-        return FORMS[step_type].field_name(path.removeprefix("config").lstrip("."), form.values)
+        return form_of(step_type).field_name(path.removeprefix("config").lstrip("."), form.values)
 
     return field_name
 
 
 def apply_step_op(step_type: str, values: MultiDict[str, str], op: str) -> MultiDict[str, str]:
     """The step's form after an `_op` button (add, group or remove a row; refresh), unsaved."""
-    form = FORMS[step_type]
+    form = form_of(step_type)
     return form.filled(apply_op(values, op, form.rows, form.groups))
 
 
