@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
-
+from app.config import current_settings
 from app.services import goals
 from app.services.contact_import import process_pending
 from app.services.dispatcher import DispatchStats, dispatch_due
@@ -38,11 +37,11 @@ class TickReport:
 
 
 def run_processor(now: datetime) -> ProcessorStats:
-    return process_due(now, current_app.config["PROCESSOR_BATCH_SIZE"])
+    return process_due(now, current_settings().processor_batch_size)
 
 
 def run_dispatcher(now: datetime) -> DispatchStats:
-    return dispatch_due(now, current_app.config["DISPATCH_BATCH_SIZE"])
+    return dispatch_due(now, current_settings().dispatch_batch_size)
 
 
 def run_tick(now: datetime) -> TickReport:
