@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,9 @@ DEV_SECRET_KEY = "dev-only-secret-change-me"
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
 
-def _env_flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() not in {"0", "false", "no", "off"}
+def _flag(text: str) -> bool:
+    """An environment flag: anything but 0, false, no or off turns it on."""
+    return text.strip().lower() not in {"0", "false", "no", "off"}
 
 
 def default_database_url() -> str:
@@ -63,32 +61,16 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        return cls(
-            database_url=os.environ.get("DATABASE_URL") or default_database_url(),
-            redis_url=os.environ.get("REDIS_URL") or None,
-            smtp_url=os.environ.get("SMTP_URL") or None,
-            base_url=(os.environ.get("BASE_URL") or cls.base_url).rstrip("/"),
-            secret_key=os.environ.get("SECRET_KEY") or cls.secret_key,
-            embedded_scheduler=_env_flag("EMBEDDED_SCHEDULER", True),
-            default_from_email=os.environ.get("DEFAULT_FROM_EMAIL") or cls.default_from_email,
-            processor_batch_size=int(os.environ.get("PROCESSOR_BATCH_SIZE") or 1000),
-            dispatch_batch_size=int(os.environ.get("DISPATCH_BATCH_SIZE") or 200),
-            bot_click_seconds=int(os.environ.get("BOT_CLICK_SECONDS") or 5),
-            tracking_dedup_seconds=int(os.environ.get("TRACKING_DEDUP_SECONDS") or 60),
-            proxy_hops=int(os.environ.get("PROXY_HOPS") or 0),
-            dispatch_lease_seconds=int(os.environ.get("DISPATCH_LEASE_SECONDS") or 300),
-            render_timeout_seconds=float(os.environ.get("RENDER_TIMEOUT_SECONDS") or 2.0),
-            render_max_bytes=int(os.environ.get("RENDER_MAX_BYTES") or 1_000_000),
-            sign_in_account_limit=os.environ.get("SIGN_IN_ACCOUNT_LIMIT")
-            or cls.sign_in_account_limit,
-            sign_in_address_limit=os.environ.get("SIGN_IN_ADDRESS_LIMIT")
-            or cls.sign_in_address_limit,
-            max_request_bytes=int(os.environ.get("MAX_REQUEST_BYTES") or 2 * 2**20),
-            max_import_request_bytes=int(os.environ.get("MAX_IMPORT_REQUEST_BYTES") or 21 * 2**20),
-            max_form_memory_bytes=int(os.environ.get("MAX_FORM_MEMORY_BYTES") or 500_000),
-            max_form_parts=int(os.environ.get("MAX_FORM_PARTS") or 1000),
-            max_json_depth=int(os.environ.get("MAX_JSON_DEPTH") or 64),
+        """Each setting from the environment variable named like it in capitals (the
+        README's configuration table); unset or empty keeps the default."""
+        settings = cls(
+            **{
+                f.name: _READ_ENV[str(f.type)](text)
+                for f in fields(cls)
+                if (text := os.environ.get(f.name.upper()))
+            }
         )
+        return replace(settings, base_url=settings.base_url.rstrip("/"))
 
     def flask_config(self) -> dict[str, Any]:
         """The Flask config keys these settings become."""
@@ -140,6 +122,7 @@ _READ: dict[str, Callable[[Any], Any]] = {
     "float": lambda value: float(value or 0),
     "bool": bool,
 }
+_READ_ENV: dict[str, Callable[[str], Any]] = {**_READ, "bool": _flag}
 
 
 _UNSET = object()

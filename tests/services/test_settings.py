@@ -65,6 +65,54 @@ def test_settings_survive_the_trip_through_the_flask_config():
     assert Settings.from_flask_config(custom.flask_config()) == custom
 
 
+def test_each_setting_is_read_from_the_environment_variable_the_readme_documents(monkeypatch):
+    documented = {
+        "DATABASE_URL": "postgresql://db/pm",
+        "REDIS_URL": "redis://cache:6379/0",
+        "SMTP_URL": "smtps://mail:465",
+        "BASE_URL": "https://pm.example/",
+        "SECRET_KEY": "s3cret",
+        "EMBEDDED_SCHEDULER": "off",
+        "DEFAULT_FROM_EMAIL": "hello@pm.example",
+        "PROCESSOR_BATCH_SIZE": "7",
+        "DISPATCH_BATCH_SIZE": "8",
+        "BOT_CLICK_SECONDS": "0",
+        "TRACKING_DEDUP_SECONDS": "10",
+        "PROXY_HOPS": "2",
+        "DISPATCH_LEASE_SECONDS": "11",
+        "RENDER_TIMEOUT_SECONDS": "0.5",
+        "RENDER_MAX_BYTES": "12",
+        "SIGN_IN_ACCOUNT_LIMIT": "1 per minute",
+        "SIGN_IN_ADDRESS_LIMIT": "2 per minute",
+        "MAX_REQUEST_BYTES": "13",
+        "MAX_IMPORT_REQUEST_BYTES": "14",
+        "MAX_FORM_MEMORY_BYTES": "15",
+        "MAX_FORM_PARTS": "16",
+        "MAX_JSON_DEPTH": "17",
+    }
+    for name, value in documented.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    assert (settings.base_url, settings.embedded_scheduler, settings.bot_click_seconds) == (
+        "https://pm.example",
+        False,
+        0,
+    )
+    assert (settings.render_timeout_seconds, settings.max_json_depth) == (0.5, 17)
+    assert settings.database_url == "postgresql://db/pm"
+    changed = {
+        f.name for f in fields(Settings) if getattr(settings, f.name) != getattr(Settings(), f.name)
+    }
+    assert changed == {name.lower() for name in documented}
+
+
+def test_an_empty_environment_variable_keeps_the_default(monkeypatch):
+    monkeypatch.setenv("DISPATCH_BATCH_SIZE", "")
+    monkeypatch.setenv("EMBEDDED_SCHEDULER", "")
+    settings = Settings.from_env()
+    assert (settings.dispatch_batch_size, settings.embedded_scheduler) == (200, True)
+
+
 def test_a_config_key_left_out_keeps_its_default_and_an_unset_number_means_off():
     settings = Settings.from_flask_config({"BOT_CLICK_SECONDS": None, "BASE_URL": "http://x"})
     assert settings == replace(Settings(), bot_click_seconds=0, base_url="http://x")
