@@ -1,4 +1,6 @@
-"""Settings read from the environment, with defaults that let a newcomer run the app as-is."""
+"""Settings: read from the environment (with defaults that let a newcomer run the app
+as-is), kept in the Flask config, and read back typed by `current_settings()`, the one place
+services and views get them from."""
 
 from __future__ import annotations
 
