@@ -127,11 +127,15 @@ def apply_changes(
             setattr(contact, name, new)
     if wanted is not None and wanted != contact.tags:
         contact.tags = wanted
-    return [field_changed(contact, name, old, new, now, source) for name, old, new in changes]
+    return [
+        field_changed(contact, contact.id, name, old, new, now, source)
+        for name, old, new in changes
+    ]
 
 
 def field_changed(
-    contact: Any,
+    owner: Any,
+    contact_id: uuid.UUID,
     name: str,
     old: Any,
     new: Any,
@@ -139,12 +143,13 @@ def field_changed(
     source: str,
     **attribution: uuid.UUID | None,
 ) -> dict[str, Any]:
-    """A `field_changed` event row about `contact` (anything with tenant_id, workspace_id
-    and id); `attribution` may name the enrollment_id and step_id that made the change."""
+    """A `field_changed` event row about a contact of `owner`'s workspace (anything with
+    tenant_id and workspace_id: the contact, an import, an enrollment); `attribution` may
+    name the enrollment_id and step_id that made the change."""
     return {
-        "tenant_id": contact.tenant_id,
-        "workspace_id": contact.workspace_id,
-        "contact_id": contact.id,
+        "tenant_id": owner.tenant_id,
+        "workspace_id": owner.workspace_id,
+        "contact_id": contact_id,
         "type": FIELD_CHANGED,
         "properties": {"field": name, "from": old, "to": new},
         "occurred_at": now,
