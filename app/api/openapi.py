@@ -17,6 +17,7 @@ from flask import jsonify
 from app.api import api_bp
 from app.core.contact_input import ContactInput
 from app.core.definition import SequenceDefinition
+from app.core.events import AUTO_REPLY, BOUNCED, REPLIED
 from app.models.enrollment import ENROLLMENT_STATUSES
 from app.models.message import MESSAGE_STATUSES
 from app.services.events import MAX_BATCH, MAX_CLIENT_ID, MAX_NAME
@@ -288,7 +289,7 @@ def api_schemas() -> dict[str, Schema]:
         "InboundResult": _obj(
             {
                 "matched": {"type": "boolean"},
-                "event": {"type": ["string", "null"], "enum": ["replied", "auto_reply", "bounced"]},
+                "event": {"type": ["string", "null"], "enum": [REPLIED, AUTO_REPLY, BOUNCED]},
                 "enrollment_exited": {"type": "boolean"},
                 "duplicate": {"type": "boolean"},
             },
