@@ -6,9 +6,11 @@ processor's actions) build the same rows with `field_changed`. `record_events` s
 events, from one writer or a whole batch, and does what must follow every recorded event,
 in this order: drop the repeats a writer's own event ids reveal, insert, wake the
 enrollments waiting for the events, commit, nudge the worker, react (goals and segments).
-The API, the contact pages, hosted forms, CSV imports, tracking, inbound mail, unsubscribe
-links and the engine's actions all go through it, so a wait or a goal on a field or an
-event reacts whoever wrote it.
+The contacts and events APIs, the contact pages, hosted forms, CSV imports, tracking,
+inbound mail, unsubscribe links and the engine's actions all go through it, so a wait or
+a goal on a field or an event reacts whoever wrote it. (Segments record `segment_joined`
+and `segment_left` themselves: they are written by the reaction step, which must not
+react to itself.)
 
 The work is a fixed number of statements per call whatever the number of events: one
 multi-row insert of the events, at most three for receipts and one wake-up query per
@@ -66,7 +68,7 @@ class Receipt:
 
 class ReceiptConflict(ValueError):
     """An event reuses a key seen within RECEIPT_TTL for a different event; `index` is its
-    position among the events given. Nothing of the call is written."""
+    position among the events given. Raised before any write: the caller rolls back."""
 
     def __init__(self, index: int, key: str) -> None:
         super().__init__(f"event id {key!r} was already used for a different event")
@@ -169,7 +171,6 @@ def record_events(
     changed: Mapping[uuid.UUID, Iterable[uuid.UUID]] | None = None,
     before_commit: Hook | None = None,
     after_commit: Hook | None = None,
-    react: bool = True,
 ) -> Recorded:
     """Record these events with whatever else the session holds, and do what follows.
 
@@ -180,8 +181,8 @@ def record_events(
     3. `before_commit(stored)`: the caller's writes that depend on the events being new.
     4. Wake the enrollments waiting for the events, commit, nudge the worker if any woke.
     5. `after_commit(stored)`: the caller's follow-up that needs the commit (enrolling).
-    6. Unless `react` is False, react to the events and to the `changed` contacts (by
-       workspace: contacts whose tags or columns changed without an event): goals, segments.
+    6. React to the events and to the `changed` contacts (by workspace: contacts whose
+       tags or columns changed without an event): goals, segments.
 
     Events are ContactEvent objects (given their ids here) or dicts with `COLUMNS`; they
     may belong to several workspaces. `UNCOUNTED` events (scanner clicks) are stored only.
@@ -190,38 +191,48 @@ def record_events(
     rows = [_row(event, now) for event in events]
     given = list(receipts) or [None] * len(rows)
     fresh, repeat_of = _drop_repeats(rows, given, now)
-    new_ids = insert_events([rows[i] for i in fresh])
-    ids: list[int | None] = [None] * len(rows)
-    for i, event_id in zip(fresh, new_ids, strict=True):
-        ids[i] = event_id
-        if isinstance(events[i], ContactEvent):
-            events[i].id = event_id  # type: ignore[union-attr]
-    for i, (known, first) in repeat_of.items():
-        ids[i] = known if first is None else ids[first]
-    _store_receipts(rows, given, fresh, ids, now)
+    ids = _store(events, rows, given, fresh, repeat_of, now)
     stored = [{**rows[i], "id": ids[i]} for i in fresh]
     if before_commit is not None:
         before_commit(stored)
     counted = _by_workspace(e for e in stored if e["type"] not in UNCOUNTED)
-    woken = 0
-    for workspace_id, found in counted.items():
-        woken += wake_for_events(workspace_id, found, now)
+    woken = sum(wake_for_events(ws, found, now) for ws, found in counted.items())
     db.session.commit()
     if woken:
         nudge_processor()
     if after_commit is not None:
         after_commit(stored)
-    if react:
-        contacts = {ws: set(ids) for ws, ids in (changed or {}).items()}
-        for workspace_id in {*contacts, *counted}:
-            reactions.after_change(
-                workspace_id, contacts.get(workspace_id, ()), counted.get(workspace_id, ()), now
-            )
+    members = {ws: set(contact_ids) for ws, contact_ids in (changed or {}).items()}
+    for workspace_id in {*members, *counted}:
+        found = counted.get(workspace_id, [])
+        reactions.after_change(workspace_id, members.get(workspace_id, ()), found, now)
     repeats = [i in repeat_of for i in range(len(rows))]
     return Recorded(stored, ids, repeats, woken)
 
 
-def insert_events(rows: list[dict[str, Any]]) -> list[int]:
+def _store(
+    events: Sequence[Event],
+    rows: list[dict[str, Any]],
+    receipts: list[Receipt | None],
+    fresh: list[int],
+    repeat_of: dict[int, tuple[int | None, int | None]],
+    now: datetime,
+) -> list[int | None]:
+    """Insert the fresh events and their receipts; each given event's id (a repeat's is
+    that of the event it repeats)."""
+    ids: list[int | None] = [None] * len(rows)
+    for i, event_id in zip(fresh, _insert_events([rows[i] for i in fresh]), strict=True):
+        ids[i] = event_id
+        event = events[i]
+        if isinstance(event, ContactEvent):
+            event.id = event_id
+    for i, (known, first) in repeat_of.items():
+        ids[i] = known if first is None else ids[first]
+    _store_receipts(rows, receipts, fresh, ids, now)
+    return ids
+
+
+def _insert_events(rows: list[dict[str, Any]]) -> list[int]:
     """Insert event rows in one statement (a few for big batches); their ids, in order.
 
     PostgreSQL returns the ids in the rows' order. SQLite cannot promise that order for
