@@ -17,6 +17,7 @@ from flask import jsonify
 
 from app.api import api_bp
 from app.core.contact_input import ContactInput
+from app.core.events import AUTO_REPLY, BOUNCED, REPLIED
 from app.core.format.document import SequenceDefinition
 from app.models.enrollment import ENROLLMENT_STATUSES
 from app.models.message import MESSAGE_STATUSES
@@ -289,7 +290,7 @@ def api_schemas() -> dict[str, Schema]:
         "InboundResult": _obj(
             {
                 "matched": {"type": "boolean"},
-                "event": {"type": ["string", "null"], "enum": ["replied", "auto_reply", "bounced"]},
+                "event": {"type": ["string", "null"], "enum": [REPLIED, AUTO_REPLY, BOUNCED]},
                 "enrollment_exited": {"type": "boolean"},
                 "duplicate": {"type": "boolean"},
             },

@@ -18,12 +18,16 @@ REPLIED = "replied"
 AUTO_REPLY = "auto_reply"
 BOUNCED = "bounced"
 UNSUBSCRIBED = "unsubscribed"
+SEGMENT_JOINED = "segment_joined"
+SEGMENT_LEFT = "segment_left"
 
 EMAIL_EVENTS = (OPENED, CLICKED_LINK, REPLIED, BOUNCED)
 """What a contact does with a sent email; a wait on one of these may be tied to a step.
 In this order in the format's error messages ("expected 'opened', 'clicked_link', ...")."""
 URL_EVENTS = (PAGE_VIEWED, CLICKED_LINK)
 """Events carrying a `url` property, which a URL goal matches."""
+UNCOUNTED = frozenset({BOT_CLICK})
+"""Recorded for the record only: no wait wakes and no goal or segment reacts to them."""
 RESERVED = frozenset({FIELD_CHANGED, OPENED, CLICKED_LINK, REPLIED, BOUNCED, UNSUBSCRIBED})
 """Event types this system records itself; accepting them from clients would let anyone
 fake a field change or an email click that a waiting step listens for."""

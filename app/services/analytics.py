@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 
+from app.core.events import BOUNCED, CLICKED_LINK, OPENED, REPLIED, UNSUBSCRIBED
 from app.core.gallery_facts import flow_order
 from app.extensions import db
 from app.models import (
@@ -31,11 +32,11 @@ SENT_STATUSES = ("sent", "captured")
 denominator of every engagement rate."""
 
 ENGAGEMENT = {
-    "opened": "opened",
-    "clicked_link": "clicked",
-    "replied": "replied",
-    "unsubscribed": "unsubscribed",
-    "bounced": "bounced",
+    OPENED: "opened",
+    CLICKED_LINK: "clicked",
+    REPLIED: "replied",
+    UNSUBSCRIBED: "unsubscribed",
+    BOUNCED: "bounced",
 }
 """Event type -> the key it is counted under, once per message however often it happened.
 `bot_click` (a link scanner, not the recipient) is deliberately not one of them."""

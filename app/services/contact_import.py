@@ -4,11 +4,12 @@ The upload is checked and stored at once (`start_import`); a periodic job then t
 oldest unfinished import and processes its next chunk of rows set-based (`process_pending`):
 one query finds the chunk's existing contacts, new ones are inserted and existing ones
 updated in bulk. A custom field an import changes on an existing contact is recorded as a
-`field_changed` event (source "import") in the same transaction, so waits and goals on that
-field react at once. A row that cannot be used (a bad email or time zone) is skipped and
-reported with its line number and field. Addresses on the suppression list stay on it, and
-an unsubscribed one is imported as unsubscribed. A file with a NUL character anywhere is
-refused whole (it cannot be stored), naming the row and column.
+`field_changed` event (source "import") through `contact_changes.record_events`, in the
+chunk's transaction, so waits and goals on that field react at once. A row that cannot be
+used (a bad email or time zone) is skipped and reported with its line number and field.
+Addresses on the suppression list stay on it, and an unsubscribed one is imported as
+unsubscribed. A file with a NUL character anywhere is refused whole (it cannot be stored),
+naming the row and column.
 
 Columns: `email` (required), `first_name`, `last_name`, `timezone`, `tags` (separated by
 ";"); any other column is a custom field. Empty cells leave existing values alone.
@@ -32,13 +33,13 @@ from app.core.contact_input import field_key_problem, field_value_problem
 from app.core.text_rules import single_line_problem
 from app.core.timing import load_zone
 from app.extensions import db
-from app.models import Contact, ContactEvent, ContactImport, Segment, Workspace
+from app.models import Contact, ContactImport, Segment, Workspace
 from app.models.contact import PROFILE_COLUMNS
-from app.services import reactions, segments
+from app.services import segments
 from app.services.bulk import insert_rows, update_rows
+from app.services.contact_changes import differs, field_changed, record_events
 from app.services.contacts import ContactError, normalise_email
 from app.services.suppression import suppressed_emails
-from app.services.waits import nudge_processor, wake_for_events
 
 BUILTIN = ("email", "first_name", "last_name", "timezone", "tags")
 MAX_BYTES = 20 * 1024 * 1024
@@ -205,15 +206,17 @@ def process_pending(now: datetime, chunk: int = 1000) -> int:
     job.status = "running"
     if not records or job.processed_rows >= job.total_rows:
         job.status, job.finished_at, job.content = "done", now, ""
-    woken = wake_for_events(workspace_id, written.events, now) if written.events else 0
     segment = db.session.get(Segment, job.segment_id) if job.segment_id else None
+    joined = None
     if segment is not None and segment.workspace_id == workspace_id and ids:
-        segments.add_members(segment, ids, now, source="import")  # commits the chunk with it
-    else:
-        db.session.commit()
-    if woken:
-        nudge_processor()
-    reactions.after_change(workspace_id, ids, written.events, now)
+        joined = segments.stage_members(segment, ids, now, source="import")
+
+    def enroll(_stored: list[dict[str, Any]]) -> None:
+        """The segment's joiners, through its triggers, once the chunk is committed."""
+        if joined is not None:
+            joined.enroll(now)
+
+    record_events(written.events, now, changed={workspace_id: ids}, after_commit=enroll)
     return len(records)
 
 
@@ -266,8 +269,8 @@ def _row(values: dict[str, str]) -> _Row:
 
 
 def _write(job: ContactImport, rows: dict[str, _Row], now: datetime) -> _Written:
-    """Insert the new contacts, update the existing ones and record their field changes,
-    in bulk, inside the caller's transaction."""
+    """Insert the new contacts and update the existing ones in bulk, inside the caller's
+    transaction; the field changes come back as event rows, for the caller to record."""
     if not rows:
         return _Written()
     existing = {
@@ -303,7 +306,6 @@ def _write(job: ContactImport, rows: dict[str, _Row], now: datetime) -> _Written
         events += _field_events(job, old.id, old.fields or {}, row.fields, now)
     insert_rows(Contact.__table__, new)
     update_rows(Contact.__table__, changed)
-    insert_rows(ContactEvent.__table__, events)
     return _Written(len(new), len(changed), len(suppressed), ids, events)
 
 
@@ -317,21 +319,9 @@ def _field_events(
     """`field_changed` rows for the custom fields this row really changes (a cell's text
     never equals a stored number, so "3" over 3 is a change, as the API would record it)."""
     return [
-        {
-            "tenant_id": job.tenant_id,
-            "workspace_id": job.workspace_id,
-            "contact_id": contact_id,
-            "type": "field_changed",
-            "properties": {"field": key, "from": old.get(key), "to": value},
-            "occurred_at": now,
-            "recorded_at": now,
-            "source": "import",
-            "enrollment_id": None,
-            "step_id": None,
-            "message_id": None,
-        }
+        field_changed(job, contact_id, key, old.get(key), value, now, "import")
         for key, value in new.items()
-        if old.get(key) != value
+        if key not in old or differs(old[key], value)
     ]
 
 

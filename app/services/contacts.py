@@ -9,7 +9,7 @@ from typing import Any
 from app.core.addresses import AddressError, normalise_address
 from app.core.contact_input import ContactInputError, parse_contact_input
 from app.extensions import db
-from app.models import Contact, ContactEvent, Workspace
+from app.models import Contact, Workspace
 from app.services.contact_changes import apply_changes, record_events
 
 EDITABLE = ("first_name", "last_name", "timezone")
@@ -58,13 +58,13 @@ def upsert_contact(
         profile={name: data[name] for name in EDITABLE if name in data},
         tags=set(contact.tags) | set(tags) if tags else None,
     )
-    record_events(workspace.id, [] if created else events, now, contact_ids=[contact.id])
+    record_events([] if created else events, now, changed={workspace.id: [contact.id]})
     return contact, created
 
 
 def patch_contact(
     contact: Contact, data: dict[str, Any], now: datetime, source: str = "api"
-) -> list[ContactEvent]:
+) -> list[dict[str, Any]]:
     """Change what the body names, record each changed value as a `field_changed` event and
     wake the enrollments waiting for it; returns the events. Unchanged values record nothing.
 
@@ -84,7 +84,7 @@ def patch_contact(
         profile={name: data[name] for name in EDITABLE if name in data},
         tags=data.get("tags", contact.tags),
     )
-    record_events(contact.workspace_id, events, now, contact_ids=[contact.id])
+    record_events(events, now, changed={contact.workspace_id: [contact.id]})
     return events
 
 

@@ -3,10 +3,12 @@
 A request is all or nothing: every event is checked before anything is written, and a
 problem with any of them stores none. An event may carry the client's own `id`; the same
 id within `RECEIPT_TTL` is stored once (a repeat with the same payload is a duplicate, one
-with a different payload a conflict). The work is a handful of statements per request
-whatever its size: one lookup of the contacts named by id, one delete of expired receipts
-and one lookup of the live ones, one lookup of the contacts named by email, and one
-multi-row insert each for new contacts, events and receipts.
+with a different payload a conflict). The events are recorded like every other event
+(`contact_changes.record_events`: repeats dropped, waits woken, goals and segments
+reacting), and enroll the contacts through `api_event` triggers. The work is a handful
+of statements per request whatever its size: one lookup of the contacts named by id, one
+lookup of the contacts named by email, one multi-row insert of new contacts, then those
+of `record_events`.
 """
 
 from __future__ import annotations
@@ -16,26 +18,30 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core import limits
 from app.core.events import RESERVED
 from app.extensions import db
-from app.models import Contact, ContactEvent, EventReceipt, Workspace
+from app.models import Contact, EventReceipt, Workspace
+from app.services.contact_changes import (
+    RECEIPT_TTL,
+    Receipt,
+    ReceiptConflict,
+    Recorded,
+    record_events,
+)
 from app.services.contacts import ContactError, normalise_email
-from app.services.reactions import after_change
 from app.services.triggers import enroll_on_events
-from app.services.waits import nudge_processor, wake_for_events
 
 MAX_BATCH = 1000
 MAX_CLIENT_ID = 200
 MAX_NAME = 64  # ContactEvent.type
 MAX_PROPERTIES_BYTES = limits.CONTEXT
-RECEIPT_TTL = timedelta(hours=24)
 
 T = TypeVar("T")
 
@@ -226,19 +232,19 @@ def payload_hash(canonical: dict[str, Any]) -> str:
 
 def ingest_events(workspace: Workspace, body: Any, now: datetime) -> IngestResult:
     """Validate, then store the new events, their receipts and any new contacts, and wake
-    the enrollments waiting for them; one transaction, committed here."""
+    the enrollments waiting for them (one transaction, committed here); then enroll through
+    the `api_event` triggers and react."""
     events = parse_events(body, now)
     try:
-        result = _retry_once(lambda: _store(workspace, events, now))
+        recorded = _retry_once(lambda: _store(workspace, events, now))
     except EventError:
         db.session.rollback()  # nothing of a refused request stays
         raise
-    if result.woken:
-        nudge_processor()
-    if result.stored:
-        enroll_on_events(workspace.id, result.stored, now)
-        after_change(workspace.id, (), result.stored, now)
-    return result
+    outcomes = [
+        EventOutcome(event_id, event.client_id, "duplicate" if repeat else "stored")
+        for event, event_id, repeat in zip(events, recorded.ids, recorded.repeats, strict=True)
+    ]
+    return IngestResult(outcomes, recorded.woken, recorded.stored)
 
 
 def _retry_once(attempt: Callable[[], T]) -> T:
@@ -257,10 +263,9 @@ def _retry_once(attempt: Callable[[], T]) -> T:
         ) from None
 
 
-def _store(workspace: Workspace, events: list[IncomingEvent], now: datetime) -> IngestResult:
+def _store(workspace: Workspace, events: list[IncomingEvent], now: datetime) -> Recorded:
     _check_contact_ids(workspace.id, events)
-    fresh, outcomes = _deduplicate(workspace.id, events, now)
-    contact_ids = _contacts_for(workspace, fresh, now)
+    contact_ids = _contacts_for(workspace, events, now)
     rows = [
         {
             "tenant_id": workspace.tenant_id,
@@ -272,50 +277,25 @@ def _store(workspace: Workspace, events: list[IncomingEvent], now: datetime) -> 
             "recorded_at": now,
             "source": "api",
         }
-        for i, event in enumerate(fresh)
+        for i, event in enumerate(events)
     ]
-    ids = _insert_events(rows)
     receipts = [
-        {
-            "tenant_id": workspace.tenant_id,
-            "workspace_id": workspace.id,
-            "client_event_id": event.client_id,
-            "payload_hash": event.payload_hash,
-            "event_id": ids[i],
-            "received_at": now,
-        }
-        for i, event in enumerate(fresh)
-        if event.client_id is not None
+        Receipt(e.client_id, e.payload_hash) if e.client_id is not None else None for e in events
     ]
-    if receipts:
-        db.session.execute(insert(EventReceipt.__table__), receipts)
-    woken = wake_for_events(workspace.id, rows, now) if rows else 0
-    db.session.commit()
-    resolved = [
-        o if isinstance(o, EventOutcome) else EventOutcome(ids[o.index], o.client_id, o.status)
-        for o in outcomes
-    ]
-    stored = [{**row, "id": ids[i]} for i, row in enumerate(rows)]
-    return IngestResult(resolved, woken, stored)
-
-
-def _insert_events(rows: list[dict[str, Any]]) -> list[int]:
-    """Insert the events in one statement (a few for big batches); their ids, in order.
-
-    PostgreSQL returns the ids in the rows' order. SQLite cannot promise that order for
-    RETURNING, so SQLAlchemy would fall back to one INSERT per row; there the rows are
-    inserted without it and numbered from the largest id afterwards: inside this write
-    transaction nobody else inserts, and SQLite gives each new row the largest id plus one.
-    """
-    if not rows:
-        return []
-    table = ContactEvent.__table__
-    if db.session.connection().dialect.name == "sqlite":
-        db.session.execute(insert(table), rows)
-        last = int(db.session.scalar(select(func.max(table.c.id))) or 0)
-        return list(range(last - len(rows) + 1, last + 1))
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list(db.session.execute(statement, rows).scalars())
+    try:
+        return record_events(
+            rows,
+            now,
+            receipts=receipts,
+            after_commit=lambda stored: enroll_on_events(workspace.id, stored, now),
+        )
+    except ReceiptConflict as exc:
+        raise EventError(
+            f"event id {exc.key!r} was already used for a different event "
+            f"in the last {int(RECEIPT_TTL.total_seconds() // 3600)} hours",
+            f"{events[exc.index].prefix}id",
+            409,
+        ) from None
 
 
 def _check_contact_ids(workspace_id: uuid.UUID, events: list[IncomingEvent]) -> None:
@@ -333,73 +313,6 @@ def _check_contact_ids(workspace_id: uuid.UUID, events: list[IncomingEvent]) -> 
             raise EventError(
                 "no contact with this id in this workspace", f"{event.prefix}contact.id"
             )
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """The outcome of an event that this request stores: its id is known after the insert."""
-
-    index: int  # into the events to store
-    client_id: str | None
-    status: str
-
-
-def _deduplicate(
-    workspace_id: uuid.UUID, events: list[IncomingEvent], now: datetime
-) -> tuple[list[IncomingEvent], list[EventOutcome | _Pending]]:
-    """The events to store, and for every event of the request what becomes of it.
-
-    A client id seen within the window (in an earlier request or earlier in this one) with
-    the same payload is a duplicate; with another payload the whole request is refused.
-    """
-    client_ids = {e.client_id for e in events if e.client_id is not None}
-    known: dict[str, tuple[str, int | None]] = {}
-    if client_ids:
-        db.session.execute(
-            delete(EventReceipt).where(
-                EventReceipt.workspace_id == workspace_id,
-                EventReceipt.client_event_id.in_(client_ids),
-                EventReceipt.received_at <= now - RECEIPT_TTL,
-            )
-        )
-        rows = db.session.execute(
-            select(
-                EventReceipt.client_event_id, EventReceipt.payload_hash, EventReceipt.event_id
-            ).where(
-                EventReceipt.workspace_id == workspace_id,
-                EventReceipt.client_event_id.in_(client_ids),
-            )
-        )
-        known = {row.client_event_id: (row.payload_hash, row.event_id) for row in rows}
-    fresh: list[IncomingEvent] = []
-    outcomes: list[EventOutcome | _Pending] = []
-    in_batch: dict[str, tuple[str, int]] = {}
-    for event in events:
-        cid = event.client_id
-        if cid is not None and cid in known:
-            digest, event_id = known[cid]
-            _same_payload(digest, event)
-            outcomes.append(EventOutcome(event_id, cid, "duplicate"))
-        elif cid is not None and cid in in_batch:
-            digest, index = in_batch[cid]
-            _same_payload(digest, event)
-            outcomes.append(_Pending(index, cid, "duplicate"))
-        else:
-            if cid is not None:
-                in_batch[cid] = (event.payload_hash, len(fresh))
-            outcomes.append(_Pending(len(fresh), cid, "stored"))
-            fresh.append(event)
-    return fresh, outcomes
-
-
-def _same_payload(digest: str, event: IncomingEvent) -> None:
-    if digest != event.payload_hash:
-        raise EventError(
-            f"event id {event.client_id!r} was already used for a different event "
-            f"in the last {int(RECEIPT_TTL.total_seconds() // 3600)} hours",
-            f"{event.prefix}id",
-            409,
-        )
 
 
 def _contacts_for(

@@ -29,7 +29,7 @@ from app.core.events import FORM_SUBMITTED
 from app.core.text_rules import multi_line_problem, single_line_problem
 from app.extensions import db
 from app.models import Contact, ContactEvent, Form, FormSubmission, Sequence
-from app.services import reactions, triggers
+from app.services import triggers
 from app.services.clients import client_hash
 from app.services.contact_changes import apply_changes, record_events
 from app.services.contacts import ContactError, normalise_email
@@ -189,24 +189,10 @@ def submit(form: Form, data: Mapping[str, str], ip: str, now: datetime) -> Submi
         db.session.rollback()
         return SubmitResult("rate_limited", values)
     try:
-        result = _record(form, values, errors, client_hash(ip), now)
+        return _record(form, values, errors, client_hash(ip), now)
     except IntegrityError:  # the same new email arrived at the same moment through another form
         db.session.rollback()
-        result = _record(form, values, errors, client_hash(ip), now)
-    if result.outcome != "accepted" or result.contact_id is None:
-        return result
-    contact = db.session.get(Contact, result.contact_id)
-    enrolled = triggers.enroll_on_trigger(
-        form.workspace_id,
-        "form_submission",
-        form.name,
-        [contact],
-        now,
-        context={"trigger": {"form": form.name, "properties": values}},
-    )
-    result.enrolled_in = [sid for sid, outcome in enrolled.items() if outcome.enrolled]
-    reactions.after_change(form.workspace_id, [contact.id], result.events, now)
-    return result
+        return _record(form, values, errors, client_hash(ip), now)
 
 
 def _record(
@@ -238,8 +224,24 @@ def _record(
         source="form",
     )
     _log(form, ip_hash, contact.id, now)
-    found = record_events(form.workspace_id, [event, *changes], now, react=False)
-    return SubmitResult("accepted", values, contact_id=contact.id, created=created, events=found)
+    result = SubmitResult("accepted", values, contact_id=contact.id, created=created)
+
+    def enroll(stored: list[dict[str, Any]]) -> None:
+        """Through the form's triggers, before the reactions (a goal may end the new run)."""
+        enrolled = triggers.enroll_on_trigger(
+            form.workspace_id,
+            "form_submission",
+            form.name,
+            [contact],
+            now,
+            context={"trigger": {"form": form.name, "properties": values}},
+        )
+        result.enrolled_in = [sid for sid, outcome in enrolled.items() if outcome.enrolled]
+        result.events = stored
+
+    changed = {form.workspace_id: [contact.id]}
+    record_events([event, *changes], now, changed=changed, after_commit=enroll)
+    return result
 
 
 def _recent_accepted(form: Form, ip_hash: str, now: datetime) -> int:
@@ -259,7 +261,7 @@ def _recent_accepted(form: Form, ip_hash: str, now: datetime) -> int:
 
 def _upsert_contact(
     form: Form, values: dict[str, str], now: datetime
-) -> tuple[Contact, bool, list[ContactEvent]]:
+) -> tuple[Contact, bool, list[dict[str, Any]]]:
     """Create the contact or update the fields submitted non-empty, with the `field_changed`
     events of an existing contact's changes; unsubscribes and the suppression list are never
     touched (enrolling skips those contacts)."""

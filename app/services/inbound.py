@@ -10,8 +10,10 @@ its enrollment:
 - `bounced`: a DSN; a permanent failure (5.x.x) puts the address on the suppression list
   and ends every active enrollment of the contact.
 
-A retried delivery of the same inbound message (same Message-ID) within a day is answered
-as a duplicate and recorded once. Everything is one transaction, committed here.
+The event is recorded like every other (`contact_changes.record_events`: waits woken,
+goals and segments reacting), with the email's Message-ID as its receipt: a retried
+delivery of the same inbound message within a day is answered as a duplicate and recorded
+once. Everything is one transaction, committed here.
 
 The work per message is bounded whatever it carries: the standard library's header parser
 takes time quadratic in a header's length, so every header is cut to MAX_HEADER characters
@@ -31,22 +33,14 @@ from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.core.events import AUTO_REPLY, BOUNCED, REPLIED
 from app.extensions import db
-from app.models import (
-    ContactEvent,
-    EventReceipt,
-    OutboundMessage,
-    Sequence,
-    SequenceStep,
-    Workspace,
-)
-from app.services.events import RECEIPT_TTL
-from app.services.reactions import after_change
+from app.models import ContactEvent, OutboundMessage, Sequence, SequenceStep, Workspace
+from app.services.contact_changes import Receipt, ReceiptConflict, record_events
 from app.services.suppression import exit_enrollments, suppress
-from app.services.waits import nudge_processor, wake_for_events
 
 MAX_REFERENCES = 100
 MAX_SUBJECT = 998  # RFC 5322's line limit: a longer "subject" is not one
@@ -280,23 +274,17 @@ def receive(workspace: Workspace, raw: bytes | None, now: datetime) -> InboundRe
     if outbound is None:
         return InboundResult(matched=False)
     kind = _kind(message, bounce)
-    receipt_id = _receipt_id(message)
     try:
-        result = _record(workspace, outbound, message, kind, bounce, receipt_id, now)
-    except IntegrityError:  # the same inbound email, delivered twice at the same time
+        return _record(workspace, outbound, message, kind, bounce, now)
+    except (IntegrityError, ReceiptConflict):  # the same inbound email, delivered again
         db.session.rollback()
         return InboundResult(matched=True, event=kind, duplicate=True)
-    if kind in ("replied", "bounced") and not result.duplicate:
-        nudge_processor()
-    if not result.duplicate:
-        after_change(workspace.id, [outbound.contact_id], (), now)
-    return result
 
 
 def _kind(message: Message, bounce: Bounce | None) -> str:
     if bounce is not None:
-        return "bounced"
-    return "auto_reply" if is_automatic(message) else "replied"
+        return BOUNCED
+    return AUTO_REPLY if is_automatic(message) else REPLIED
 
 
 def _match(workspace_id: uuid.UUID, wanted: list[str]) -> OutboundMessage | None:
@@ -312,11 +300,13 @@ def _match(workspace_id: uuid.UUID, wanted: list[str]) -> OutboundMessage | None
     return next((found[i] for i in wanted if i in found), None)
 
 
-def _receipt_id(message: Message) -> str | None:
+def _receipt(message: Message, kind: str) -> Receipt | None:
+    """The email's own Message-ID as the event's receipt: a retried delivery repeats it."""
     own_id = _ids(_raw_header(message, "Message-ID"))
     if not own_id:
         return None
-    return "inbound:" + hashlib.sha256(own_id[0].encode()).hexdigest()
+    key = "inbound:" + hashlib.sha256(own_id[0].encode()).hexdigest()
+    return Receipt(key, hashlib.sha256(kind.encode()).hexdigest())
 
 
 def _record(
@@ -325,26 +315,10 @@ def _record(
     message: Message,
     kind: str,
     bounce: Bounce | None,
-    receipt_id: str | None,
     now: datetime,
 ) -> InboundResult:
-    if receipt_id is not None:
-        db.session.execute(
-            delete(EventReceipt).where(
-                EventReceipt.workspace_id == workspace.id,
-                EventReceipt.client_event_id == receipt_id,
-                EventReceipt.received_at <= now - RECEIPT_TTL,
-            )
-        )
-        seen = db.session.scalar(
-            select(EventReceipt.id).where(
-                EventReceipt.workspace_id == workspace.id,
-                EventReceipt.client_event_id == receipt_id,
-            )
-        )
-        if seen is not None:
-            db.session.rollback()
-            return InboundResult(matched=True, event=kind, duplicate=True)
+    """Record the event through the shared path, which drops a repeated delivery; only a
+    new one exits enrollments or suppresses the address, in the event's transaction."""
     step_key = db.session.scalar(
         select(SequenceStep.key).where(SequenceStep.id == outbound.step_id)
     )
@@ -358,46 +332,47 @@ def _record(
     else:
         properties["subject"] = _header(message, "Subject")[:MAX_SUBJECT]
     event = ContactEvent.about_message(outbound, kind, properties, now, "inbound")
-    db.session.add(event)
-    db.session.flush()
-    if receipt_id is not None:
-        db.session.add(
-            EventReceipt(
-                tenant_id=workspace.tenant_id,
-                workspace_id=workspace.id,
-                client_event_id=receipt_id,
-                payload_hash=hashlib.sha256(kind.encode()).hexdigest(),
-                event_id=event.id,
-                received_at=now,
-            )
-        )
-    exited = False
-    if kind == "replied":
+    exited: list[bool] = []
+
+    def consequences(stored: list[dict[str, Any]]) -> None:
+        if stored:
+            exited.append(_consequences(workspace, outbound, kind, bounce, now))
+
+    recorded = record_events(
+        [event], now, receipts=[_receipt(message, kind)], before_commit=consequences
+    )
+    if not recorded.stored:
+        return InboundResult(matched=True, event=kind, duplicate=True)
+    return InboundResult(matched=True, event=kind, enrollment_exited=any(exited))
+
+
+def _consequences(
+    workspace: Workspace,
+    outbound: OutboundMessage,
+    kind: str,
+    bounce: Bounce | None,
+    now: datetime,
+) -> bool:
+    """A reply ends the enrollment when its sequence says `on_reply`; a hard bounce puts the
+    address on the suppression list and ends every active enrollment of the contact.
+    Whether an enrollment ended."""
+    if kind == REPLIED:
         exit_config = db.session.scalar(
             select(Sequence.exit_config).where(Sequence.id == outbound.sequence_id)
         )
         if isinstance(exit_config, dict) and exit_config.get("on_reply") is True:
-            exited = (
-                exit_enrollments(
-                    workspace.id,
-                    [outbound.contact_id],
-                    "replied",
-                    now,
-                    sequence_ids=[outbound.sequence_id],
-                )
-                > 0
+            ended = exit_enrollments(
+                workspace.id,
+                [outbound.contact_id],
+                "replied",
+                now,
+                sequence_ids=[outbound.sequence_id],
             )
-    elif kind == "bounced" and bounce is not None and bounce.hard:
+            return ended > 0
+    elif kind == BOUNCED and bounce is not None and bounce.hard:
         suppress(workspace.id, outbound.to_email, "bounced", now, detail=_bounce_detail(bounce))
-        exited = exit_enrollments(workspace.id, [outbound.contact_id], "bounced", now) > 0
-    if kind in ("replied", "bounced"):
-        wake_for_events(
-            workspace.id,
-            [{"contact_id": outbound.contact_id, "type": kind, "properties": properties}],
-            now,
-        )
-    db.session.commit()
-    return InboundResult(matched=True, event=kind, enrollment_exited=exited)
+        return exit_enrollments(workspace.id, [outbound.contact_id], "bounced", now) > 0
+    return False
 
 
 def _bounce_detail(bounce: Bounce) -> str:

@@ -6,9 +6,11 @@ impossible even where locks are weaker (SQLite). The hot path issues a fixed num
 statements per batch, never one per enrollment.
 
 Action steps come back from the engine as effects: tag and field changes are replayed on
-the contacts as stored, under a row lock, and written with one bulk UPDATE (field
-changes also as `field_changed` events, so field waits see them); moves to another
-sequence enroll the contacts there after the batch's own commit, one call per target.
+the contacts as stored, under a row lock, and written with one bulk UPDATE; field changes
+are recorded as `field_changed` events through `contact_changes.record_events`, which
+commits the batch, so waits and goals on a field react whoever changed it. Moves to
+another sequence enroll the contacts there after the batch's own commit, one call per
+target.
 """
 
 from __future__ import annotations
@@ -38,12 +40,11 @@ from app.models import (
     Workspace,
 )
 from app.services.bulk import insert_rows, update_rows
+from app.services.contact_changes import field_changed, record_events
 from app.services.goals import record_conversions
 from app.services.graphs import LoadedSequence, load_sequences
 from app.services.links import sender_domain
 from app.services.moves import Move, move_contacts
-from app.services.reactions import after_change
-from app.services.waits import nudge_processor, wake_for_events
 
 log = logging.getLogger(__name__)
 
@@ -183,42 +184,33 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     insert_rows(OutboundMessage.__table__, messages)
     record_conversions(conversions)
     update_rows(ContactSequence.__table__, updates)
-    woken = _write_contact_effects(effects, field_events, now)
-    db.session.commit()
-    if woken:
-        nudge_processor()
-    stats.moved = move_contacts(moves, now)
-    _react(rows, effects, field_events, now)
+    _write_contact_effects(effects, now)
+
+    def move(_stored: list[dict[str, Any]]) -> None:
+        """Moves enroll elsewhere once the batch is committed, before goals and segments react."""
+        stats.moved = move_contacts(moves, now)
+
+    changed = _changed_contacts(rows, effects)
+    record_events(field_events, now, changed=changed, after_commit=move)
     stats.batches, stats.enrollments = 1, len(rows)
     return stats
 
 
-def _react(
-    rows: list[Any],
-    effects: dict[uuid.UUID, list[engine.Effect]],
-    field_events: list[dict[str, Any]],
-    now: datetime,
-) -> None:
-    """Contacts whose tags or fields the batch's actions changed may convert goals or join
-    segments: one reaction per workspace, after the commit."""
-    if not effects:
-        return
+def _changed_contacts(
+    rows: list[Any], effects: dict[uuid.UUID, list[engine.Effect]]
+) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """The contacts whose tags or fields the batch's actions changed, by workspace: they
+    may convert goals or join segments."""
     workspaces = {row.contact_id: row.workspace_id for row in rows}
     by_workspace: dict[uuid.UUID, set[uuid.UUID]] = {}
     for contact_id in effects:
         by_workspace.setdefault(workspaces[contact_id], set()).add(contact_id)
-    for workspace_id, contact_ids in by_workspace.items():
-        found = [e for e in field_events if e["workspace_id"] == workspace_id]
-        after_change(workspace_id, contact_ids, found, now)
+    return by_workspace
 
 
-def _write_contact_effects(
-    effects: dict[uuid.UUID, list[engine.Effect]],
-    field_events: list[dict[str, Any]],
-    now: datetime,
-) -> int:
-    """One bulk UPDATE of the changed contacts, the field changes as events, and the waits
-    those events end made due (one query per workspace); returns how many were woken.
+def _write_contact_effects(effects: dict[uuid.UUID, list[engine.Effect]], now: datetime) -> None:
+    """One bulk UPDATE of the changed contacts (their field changes are recorded as events
+    by the caller, through `record_events`).
 
     The effects are replayed on the contacts as stored now, read with a row lock (the API's
     PATCH takes the same lock), so a tag or field changed since the claim is not lost."""
@@ -237,11 +229,6 @@ def _write_contact_effects(
                 {"id": contact_id, "tags": new_tags, "fields": new_fields, "updated_at": now}
             )
     update_rows(Contact.__table__, changed)
-    insert_rows(ContactEvent.__table__, field_events)
-    by_workspace: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    for event in field_events:
-        by_workspace.setdefault(event["workspace_id"], []).append(event)
-    return sum(wake_for_events(ws, found, now) for ws, found in by_workspace.items())
 
 
 def _field_events(
@@ -261,20 +248,19 @@ def _field_events(
         if old == effect.value:
             continue
         current[effect.field] = effect.value
+        step_id = loaded.step_uuids.get(effect.step_id)
         found.append(
-            {
-                "tenant_id": row.tenant_id,
-                "workspace_id": row.workspace_id,
-                "contact_id": row.contact_id,
-                "type": waits.FIELD_CHANGED,
-                "properties": {"field": effect.field, "from": old, "to": effect.value},
-                "occurred_at": now,
-                "recorded_at": now,
-                "source": "engine",
-                "enrollment_id": row.id,
-                "step_id": loaded.step_uuids.get(effect.step_id),
-                "message_id": None,
-            }
+            field_changed(
+                row,
+                row.contact_id,
+                effect.field,
+                old,
+                effect.value,
+                now,
+                "engine",
+                enrollment_id=row.id,
+                step_id=step_id,
+            )
         )
     return found
 

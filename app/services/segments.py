@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core import conditions, limits, safe_yaml, waits
+from app.core.events import SEGMENT_JOINED, SEGMENT_LEFT
 from app.core.format.parse import step_config_problems
 from app.extensions import db
 from app.models import Contact, ContactEvent, Segment, SegmentMembership, Workspace
@@ -299,20 +300,45 @@ def add_members(
     """Add the workspace's contacts among these to a static segment; returns those who
     newly joined. Commits the session (with anything the caller staged), then enrolls the
     joiners through `segment_join` triggers."""
+    joined = stage_members(segment, contact_ids, now, source)
+    db.session.commit()
+    joined.enroll(now)
+    return joined.ids
+
+
+@dataclass(frozen=True)
+class Joined:
+    """Who newly joined a static segment, staged but not yet committed."""
+
+    workspace_id: uuid.UUID
+    segment: str
+    people: list[Person]
+
+    @property
+    def ids(self) -> list[uuid.UUID]:
+        return [person.id for person in self.people]
+
+    def enroll(self, now: datetime) -> None:
+        """After the commit: enroll the joiners through every `segment_join` trigger."""
+        _enroll_joiners(self.workspace_id, {self.segment: self.people}, now)
+
+
+def stage_members(
+    segment: Segment, contact_ids: Iterable[uuid.UUID], now: datetime, source: str
+) -> Joined:
+    """Insert the memberships (and `segment_joined` events) of the workspace's contacts
+    among these in a static segment, inside the caller's transaction: an import commits
+    them with its chunk, then enrolls the joiners."""
     _require_static(segment)
     target = Target.of(segment)
-    joined: list[uuid.UUID] = []
     people: list[Person] = []
     ids = list(dict.fromkeys(contact_ids))
     for start in range(0, len(ids), BATCH):
         found = _people(target.workspace_id, ids[start : start + BATCH])
         new = _insert_memberships(target, list(found), now)
-        _record(target, new, "segment_joined", now, source)
-        joined += new
+        _record(target, new, SEGMENT_JOINED, now, source)
         people += [found[i] for i in new]
-    db.session.commit()
-    _enroll_joiners(target.workspace_id, {target.name: people}, now)
-    return joined
+    return Joined(target.workspace_id, target.name, people)
 
 
 def remove_members(
@@ -325,7 +351,7 @@ def remove_members(
     left: list[uuid.UUID] = []
     for start in range(0, len(ids), BATCH):
         gone = _delete_memberships(target, ids[start : start + BATCH])
-        _record(target, gone, "segment_left", now, source)
+        _record(target, gone, SEGMENT_LEFT, now, source)
         left += gone
     db.session.commit()
     return left
@@ -421,8 +447,8 @@ def _refresh_batch(
         was = {c for s, c in current if s == segment.id}
         joined = _insert_memberships(segment, sorted(inside - was), now)
         left = _delete_memberships(segment, sorted(was - inside))
-        _record(segment, joined, "segment_joined", now, "engine")
-        _record(segment, left, "segment_left", now, "engine")
+        _record(segment, joined, SEGMENT_JOINED, now, "engine")
+        _record(segment, left, SEGMENT_LEFT, now, "engine")
         if joined:
             changes.joined.setdefault(segment.id, []).extend(joined)
             joiners[segment.name] = [people[i] for i in joined]

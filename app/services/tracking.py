@@ -26,12 +26,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.config import current_settings
+from app.core.events import BOT_CLICK, CLICKED_LINK, OPENED
 from app.extensions import db
 from app.mail.tracking import TRACKED_SCHEMES, add_open_pixel, rewrite_links
 from app.models import ContactEvent, OutboundMessage, SequenceStep, TrackingHit
 from app.services.clients import client_hash
-from app.services.reactions import after_change
-from app.services.waits import nudge_processor, wake_for_events
+from app.services.contact_changes import record_events
 
 _CLICK_SALT = "click"
 _OPEN_SALT = "open"
@@ -179,7 +179,7 @@ def record_click(
     """Store the click (or bot_click) and wake whoever waits for it; returns the event type,
     or None for a repeat within the dedup window (nothing stored)."""
     scanner = is_scanner(user_agent, method, click.message.sent_at, now)
-    kind = "bot_click" if scanner else "clicked_link"
+    kind = BOT_CLICK if scanner else CLICKED_LINK
     if not _first_hit(click.message.id, f"{kind}:{click.position}", ip, user_agent, now):
         db.session.rollback()  # ends the read and releases the claim's row at once
         return None
@@ -194,10 +194,10 @@ def record_open(token: str, ip: str, user_agent: str | None, now: datetime) -> b
     message = _message(message_uuid) if message_uuid is not None else None
     if message is None:
         return False
-    if not _first_hit(message.id, "opened", ip, user_agent, now):
+    if not _first_hit(message.id, OPENED, ip, user_agent, now):
         db.session.rollback()  # ends the read and releases the claim's row at once
         return False
-    _record(message, "opened", now)
+    _record(message, OPENED, now)
     return True
 
 
@@ -243,6 +243,8 @@ def _dedup_window() -> timedelta | None:
 
 
 def _record(message: _Sent, kind: str, now: datetime, url: str | None = None) -> None:
+    """Through the shared path: a scanner's click is stored only (UNCOUNTED), a person's
+    open or click wakes waits and reaches goals and segments."""
     properties: dict[str, Any] = {
         "email_step_id": message.step_key,
         "message_id": message.message_id,
@@ -250,12 +252,4 @@ def _record(message: _Sent, kind: str, now: datetime, url: str | None = None) ->
     if url is not None:
         properties["url"] = url
     event = ContactEvent.about_message(message, kind, properties, now, "tracking")
-    db.session.add(event)
-    woken = 0
-    if kind != "bot_click":
-        woken = wake_for_events(message.workspace_id, [event], now)
-    db.session.commit()
-    if woken:
-        nudge_processor()
-    if kind != "bot_click":
-        after_change(message.workspace_id, (), [event], now)
+    record_events([event], now)

@@ -9,7 +9,8 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from app.core.definition import DefinitionError, Problem
+from app.core.format.problems import DefinitionError
+from app.core.graph import Problem
 from app.extensions import db
 from app.models import Sequence
 from app.services import gallery

@@ -10,7 +10,7 @@ from typing import Any
 from flask import make_response, render_template, request
 from flask_login import current_user, login_required
 
-from app.core.definition import DefinitionError
+from app.core.format.problems import DefinitionError
 from app.models import Sequence
 from app.services import panel_choices, segments
 from app.services import sequences as sequence_service

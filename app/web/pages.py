@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from app.core.definition import DefinitionError
+from app.core.format.problems import DefinitionError
 from app.extensions import htmx
 from app.models import Sequence
 from app.services import contacts as contact_service

@@ -13,7 +13,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from app.core.definition import settings_problems
+from app.core.format.parse import settings_problems
 from app.web.form_toolkit import (
     PROPERTY_ROW,
     FormData,

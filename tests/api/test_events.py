@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Contact, ContactEvent, EventReceipt, Workspace
+from app.services import contact_changes
 from app.services import events as event_service
 from jobs.tasks import purge_event_receipts
 from tests.conftest import api_for
@@ -278,7 +279,7 @@ def test_stored_events_wake_waits_with_the_request_time_and_duplicates_do_not(ap
         calls.append((workspace_id, [(e["type"], e["properties"]) for e in events], now))
         return 0
 
-    monkeypatch.setattr(event_service, "wake_for_events", record)
+    monkeypatch.setattr(contact_changes, "wake_for_events", record)
     before = datetime.now(UTC)
     api.post(
         "/api/events", json=[login(id="w", properties={"n": 1}), login(id="w", properties={"n": 1})]
@@ -304,11 +305,11 @@ def test_a_receipt_inserted_concurrently_makes_the_retry_find_it(pg_app, monkeyp
     workspace = db.session.get_one(Workspace, api.workspace_id)
     body = login(id="race", properties={"n": 1})
     digest = event_service.parse_events(body, T0)[0].payload_hash
-    original = event_service._deduplicate
+    original = contact_changes._drop_repeats
     calls = []
 
-    def racing(workspace_id, events, now):
-        found = original(workspace_id, events, now)
+    def racing(rows, receipts, now):
+        found = original(rows, receipts, now)
         calls.append(len(found[0]))
         if len(calls) == 1:
             with db.engine.begin() as other:  # the other request, on its own connection
@@ -324,7 +325,7 @@ def test_a_receipt_inserted_concurrently_makes_the_retry_find_it(pg_app, monkeyp
                 )
         return found
 
-    monkeypatch.setattr(event_service, "_deduplicate", racing)
+    monkeypatch.setattr(contact_changes, "_drop_repeats", racing)
     response = api.post("/api/events", json=body)
     assert response.status_code == 202, response.json
     assert response.json["events"] == [{"id": None, "client_id": "race", "status": "duplicate"}]

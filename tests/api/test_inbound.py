@@ -13,6 +13,8 @@ from app.extensions import db
 from app.models import (
     ContactEvent,
     ContactSequence,
+    Conversion,
+    EventReceipt,
     OutboundMessage,
     Sequence,
     SequenceStep,
@@ -371,3 +373,45 @@ def test_a_reply_wakes_a_contact_waiting_for_it(app, api, smtp_sink):
     assert response.json == {"matched": True, "event": "replied", "enrollment_exited": False}
     woken = enrollment(message)
     assert woken.status == "active" and woken.next_execution_at < start + timedelta(days=1)
+
+
+def test_a_reply_delivered_twice_is_one_event_and_one_receipt_and_reaches_a_goal_at_once(
+    app, api, smtp_sink
+):
+    """Inbound mail is de-duplicated by the events' shared receipts (its Message-ID), and
+    the recorded reply reaches goals at once like any other event, not at the next monitor."""
+    definition = onboarding_definition()
+    definition["name"] = "Answer goal"
+    definition["exit"] = {"on_reply": False, "goals": []}
+    answered = {"type": "custom_event", "event": "replied"}
+    definition["goals"] = [{"name": "Answered", "when": answered, "action": {"type": "exit"}}]
+    definition["steps"] = [
+        {"id": "mail", "type": "email", "config": {"subject": "Hi", "body": "<p>Hi</p>"}},
+        {"id": "later", "type": "delay", "config": {"duration": "7 days"}},
+    ]
+    definition["connections"] = [{"source": "mail", "target": "later"}]
+    created = api.post("/api/sequences", json=definition)
+    assert created.status_code == 201, created.json
+    seq_id = created.json["id"]
+    assert api.post(f"/api/sequences/{seq_id}/activate").status_code == 200
+    assert api.post("/api/contacts", json={"email": "ada@example.com"}).status_code == 201
+    body = {"contacts": [{"email": "ada@example.com"}]}
+    assert api.post(f"/api/sequences/{seq_id}/enroll", json=body).json["enrolled"] == 1
+    [enrolled] = api.get(f"/api/sequences/{seq_id}/enrollments").json["enrollments"]
+    tick(app, iso(enrolled["next_execution_at"]))
+    smtp_sink.wait_for(1)
+    db.session.expire_all()
+    message = db.session.scalars(select(OutboundMessage)).one()
+
+    first = post_raw(api, reply_to(message))
+    again = post_raw(api, reply_to(message))
+
+    assert first.json == {"matched": True, "event": "replied", "enrollment_exited": False}
+    assert again.json == {**first.json, "duplicate": True}
+    [event] = events()
+    [receipt] = db.session.scalars(select(EventReceipt)).all()
+    assert receipt.client_event_id.startswith("inbound:") and receipt.event_id == event.id
+    ended = enrollment(message)
+    assert (ended.status, ended.exit_reason) == ("exited", "goal 'Answered' reached")
+    [conversion] = db.session.scalars(select(Conversion)).all()
+    assert (conversion.goal, conversion.event_id) == ("Answered", event.id)

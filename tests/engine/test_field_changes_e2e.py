@@ -1,8 +1,10 @@
 """Every way a field changes wakes a field wait and converts a field goal: not only PATCH,
-but also `POST /api/contacts` (create or update by email) and a hosted form submission."""
+but also `POST /api/contacts` (create or update by email), a hosted form submission, a CSV
+import and another sequence's update_field action: all record through one path."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +14,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ContactSequence, Conversion, Workspace
-from app.services import forms
+from app.services import contact_import, forms
 from tests.engine.test_wait_until_e2e import start, subjects, waiting_definition
 from tests.helpers import tick
 from tests.services.test_goals import BOOKED, enrollment, journey, launch
@@ -37,14 +39,47 @@ def through_a_form(api, who: str, field: str, value: str) -> None:
     assert submitted.status_code == 200, submitted.text
 
 
+def through_an_import(api, who: str, field: str, value: str) -> None:
+    """A CSV upload, worked through by the import job."""
+    workspace = db.session.get_one(Workspace, api.workspace_id)
+    contact_import.start_import(workspace, "update.csv", f"email,{field}\n{who},{value}\n", None)
+    assert contact_import.process_pending(datetime.now(UTC)) == 1
+
+
+def through_another_sequence(api, who: str, field: str, value: str) -> None:
+    """A sequence whose only step sets the field, run by the processor for this contact."""
+    action = {"action": "update_field", "field": field, "value": value}
+    definition = {
+        "format": "sequence/v1",
+        "name": f"Set {field} to {value}",
+        "trigger": {"type": "manual"},
+        "steps": [{"id": "set", "type": "action", "config": action}],
+        "connections": [],
+    }
+    created = api.post("/api/sequences", json=definition)
+    assert created.status_code == 201, created.json
+    seq_id = created.json["id"]
+    assert api.post(f"/api/sequences/{seq_id}/activate").status_code == 200
+    enrolled = api.post(f"/api/sequences/{seq_id}/enroll", json={"contacts": [{"email": who}]})
+    assert enrolled.json["enrolled"] == 1, enrolled.json
+    db.session.expire_all()
+    setter = db.session.scalars(
+        select(ContactSequence).where(ContactSequence.sequence_id == uuid.UUID(seq_id))
+    ).one()
+    tick(api.client.application, setter.next_execution_at)
+    assert db.session.get_one(ContactSequence, setter.id).status == "completed"
+
+
 WRITERS: dict[str, Callable[[Any, str, str, str], None]] = {
     "api_upsert": through_the_api,
     "form": through_a_form,
+    "import": through_an_import,
+    "engine": through_another_sequence,
 }
 
 
 @pytest.mark.parametrize("writer", sorted(WRITERS))
-def test_a_field_wait_moves_on_when_the_field_changes_through_the_api_or_a_form(
+def test_a_field_wait_moves_on_when_the_field_changes_whoever_changes_it(
     app, api, smtp_sink, writer
 ):
     definition = waiting_definition({"event": "x", "timeout": "1 day"})
@@ -66,9 +101,7 @@ def test_a_field_wait_moves_on_when_the_field_changes_through_the_api_or_a_form(
 
 
 @pytest.mark.parametrize("writer", sorted(WRITERS))
-def test_a_field_goal_converts_at_once_when_the_field_changes_through_the_api_or_a_form(
-    api, writer
-):
+def test_a_field_goal_converts_at_once_when_the_field_changes_whoever_changes_it(api, writer):
     seq_id = launch(api, journey("Sales", [BOOKED]), ["ada@example.com"])
     assert enrollment(seq_id, "ada@example.com").status == "active"
 
@@ -82,4 +115,5 @@ def test_a_field_goal_converts_at_once_when_the_field_changes_through_the_api_or
     [conversion] = db.session.scalars(select(Conversion)).all()
     assert (conversion.goal, conversion.source) == ("Booked Meeting", "event")
     assert conversion.event_id is not None
-    assert db.session.scalar(select(ContactSequence.id)) == done.id
+    in_sales = select(ContactSequence.id).where(ContactSequence.sequence_id == seq_id)
+    assert db.session.scalars(in_sales).all() == [done.id]

@@ -19,7 +19,7 @@ from werkzeug.test import TestResponse
 from app.core.format.parse import parse_definition, step_config_problems
 from app.core.format.problems import DefinitionError
 from app.extensions import db
-from app.models import ContactEvent, ContactSequence, OutboundMessage, TrackingHit
+from app.models import ContactEvent, ContactSequence, Conversion, OutboundMessage, TrackingHit
 from app.services import tracking
 from app.services.links import unsubscribe_url
 from app.services.tracking import click_token, open_token
@@ -383,3 +383,42 @@ def test_concurrent_requests_for_the_same_pixel_store_one_open(pg_app):
 
     assert statuses == [200] * 80
     assert [e.type for e in events()] == ["opened"]
+
+
+def test_a_persons_click_converts_a_url_goal_once_and_a_scanners_click_never(app, api, smtp_sink):
+    """Clicks are recorded through the one event path: a person's click reaches the goal at
+    once and a repeat stores nothing; a scanner's click is stored but reaches nothing."""
+    definition = single_email("Hello", BODY, name="Pricing interest")
+    definition["steps"].append({"id": "later", "type": "delay", "config": {"duration": "3 days"}})
+    definition["connections"] = [{"source": "only", "target": "later"}]
+    goal = {"type": "url_visit", "url_contains": "/pricing"}
+    definition["goals"] = [{"name": "Saw pricing", "when": goal, "action": {"type": "exit"}}]
+    definition["exit"]["goals"] = []
+    launch(api, definition, [(PERSON, "Ada")])
+    tick(app, NOW)
+    html = smtp_sink.wait_for(1)[0].get_body(("html",)).get_content()
+    pricing = tracked_paths(html)[1]
+    sent = db.session.scalars(select(OutboundMessage)).one()
+    sent.sent_at = datetime.now(UTC) - timedelta(minutes=1)  # the routes read the real clock
+    db.session.commit()
+    person = {
+        "headers": {"User-Agent": "Mozilla/5.0"},
+        "environ_base": {"REMOTE_ADDR": "192.0.2.1"},
+    }
+
+    assert request(app, "HEAD", pricing, **person).status_code == 302
+    assert enrollments()[0].status == "active"  # the scanner's look changed nothing
+
+    for _ in range(3):
+        assert request(app, "GET", pricing, **person).status_code == 302
+
+    [ended] = enrollments()
+    assert (ended.status, ended.exit_reason) == ("exited", "goal 'Saw pricing' reached")
+    assert [e.type for e in events()] == ["bot_click", "clicked_link"]
+    [conversion] = db.session.scalars(select(Conversion)).all()
+    assert conversion.event_id == events("clicked_link")[0].id
+
+
+def enrollments() -> list[ContactSequence]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(ContactSequence)))

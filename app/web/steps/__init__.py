@@ -14,7 +14,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from app.core.definition import step_config_problems
+from app.core.format.parse import step_config_problems
 from app.web.form_toolkit import FormData, FormReader, apply_op, compact, place_problems
 from app.web.steps.base import StepForm
 

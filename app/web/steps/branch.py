@@ -7,6 +7,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from app.core.events import CLICKED_LINK
 from app.models import Sequence
 from app.services import panel_choices
 from app.web.form_toolkit import (
@@ -78,7 +79,7 @@ def _condition_from_form(read: FormReader, prefix: str, depth: int = 0) -> dict[
         return {"not": items[0] if items else {}}
     if kind == "email_event":
         event = read.text(f"{prefix}.event")
-        link = read.optional(f"{prefix}.link_url_contains") if event == "clicked_link" else None
+        link = read.optional(f"{prefix}.link_url_contains") if event == CLICKED_LINK else None
         return drop_none(
             {
                 "type": kind,

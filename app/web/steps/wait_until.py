@@ -8,7 +8,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from app.core.definition import EMAIL_EVENTS
+from app.core.events import CLICKED_LINK, EMAIL_EVENTS
 from app.models import Sequence
 from app.services import panel_choices
 from app.web.form_toolkit import (
@@ -51,7 +51,7 @@ def _from_form(read: FormReader) -> dict[str, Any]:
             conditions.append({"field": read.text(f"{row}.field"), "timeout": timeout})
         elif kind == "email":
             event = read.text(f"{row}.email_event")
-            link = read.optional(f"{row}.link_url_contains") if event == "clicked_link" else None
+            link = read.optional(f"{row}.link_url_contains") if event == CLICKED_LINK else None
             condition = {"event": event, "email_step_id": read.optional(f"{row}.email_step_id")}
             condition |= {"link_url_contains": link, "timeout": timeout}
             conditions.append(drop_none(condition))
