@@ -42,6 +42,12 @@ class Settings:
     # Crash-safe dispatch: how long a dispatcher holds the messages it claimed (and the one it
     # is sending) before recovery may requeue them (never handed over) or mark them unknown.
     dispatch_lease_seconds: int = 300
+    # Outside calls (webhook steps): how many one delivery pass claims, how long it holds
+    # each before another pass may take it over, and whether private, loopback and other
+    # non-public addresses may be called (off in production; the tests' receiver needs it).
+    call_batch_size: int = 50
+    call_lease_seconds: int = 60
+    webhook_allow_private: bool = False
     # Rendering with limits: the budget of one message's templates (send, test send, preview).
     render_timeout_seconds: float = 2.0  # CPU seconds
     render_max_bytes: int = 1_000_000  # subject, HTML and text together
@@ -72,6 +78,9 @@ class Settings:
             tracking_dedup_seconds=int(os.environ.get("TRACKING_DEDUP_SECONDS") or 60),
             proxy_hops=int(os.environ.get("PROXY_HOPS") or 0),
             dispatch_lease_seconds=int(os.environ.get("DISPATCH_LEASE_SECONDS") or 300),
+            call_batch_size=int(os.environ.get("CALL_BATCH_SIZE") or 50),
+            call_lease_seconds=int(os.environ.get("CALL_LEASE_SECONDS") or 60),
+            webhook_allow_private=_env_flag("WEBHOOK_ALLOW_PRIVATE", False),
             render_timeout_seconds=float(os.environ.get("RENDER_TIMEOUT_SECONDS") or 2.0),
             render_max_bytes=int(os.environ.get("RENDER_MAX_BYTES") or 1_000_000),
             sign_in_account_limit=os.environ.get("SIGN_IN_ACCOUNT_LIMIT")
@@ -101,6 +110,9 @@ class Settings:
             "TRACKING_DEDUP_SECONDS": self.tracking_dedup_seconds,
             "PROXY_HOPS": self.proxy_hops,
             "DISPATCH_LEASE_SECONDS": self.dispatch_lease_seconds,
+            "CALL_BATCH_SIZE": self.call_batch_size,
+            "CALL_LEASE_SECONDS": self.call_lease_seconds,
+            "WEBHOOK_ALLOW_PRIVATE": self.webhook_allow_private,
             "RENDER_TIMEOUT_SECONDS": self.render_timeout_seconds,
             "RENDER_MAX_BYTES": self.render_max_bytes,
             "SIGN_IN_ACCOUNT_LIMIT": self.sign_in_account_limit,

@@ -126,6 +126,18 @@ class Outcome:
     exit_reason: str | None = None
     effects: list[Effect] = field(default_factory=list)
     conversions: list[GoalReached] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Call:
+    """An outside call a step asks for (a webhook, ...): the processor records it with the
+    step, once per rotation, and the call delivery job makes it; the enrollment goes on
+    without waiting for the answer. `kind` names the handler that delivers it."""
+
+    kind: str
+    step_id: str
+    rotation: int
 
 
 @dataclass(frozen=True)
