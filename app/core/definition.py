@@ -35,6 +35,7 @@ from app.core.addresses import AddressError, normalise_address
 from app.core.durations import parse_duration, parse_signed_duration
 from app.core.graph import Problem, validate_graph
 from app.core.steps import STEP_TYPES
+from app.core.steps.webhook import WebhookConfig
 from app.core.text_rules import multi_line, single_line
 
 FORMAT = "sequence/v1"
@@ -720,6 +721,7 @@ StepConfig = (
     | ExitAction
     | GoalConfig
     | EndConfig
+    | WebhookConfig
 )
 _CONFIG_ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "email": TypeAdapter(EmailConfig),
@@ -730,6 +732,7 @@ _CONFIG_ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "action": TypeAdapter(ActionConfig),
     "goal": TypeAdapter(GoalConfig),
     "end": TypeAdapter(EndConfig),
+    "webhook": TypeAdapter(WebhookConfig),
 }
 """Config validators by step type, for snippets that come without a step around them."""
 
@@ -791,6 +794,11 @@ class EndStep(_Step):
     config: EndConfig = Field(default_factory=EndConfig)
 
 
+class WebhookStep(_Step):
+    type: Literal["webhook"]
+    config: WebhookConfig
+
+
 Step = Annotated[
     EmailStep
     | DelayStep
@@ -799,7 +807,8 @@ Step = Annotated[
     | SplitStep
     | ActionStep
     | GoalStep
-    | EndStep,
+    | EndStep
+    | WebhookStep,
     Discriminator("type"),
 ]
 

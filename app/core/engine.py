@@ -249,6 +249,9 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             out.conversions.append(GoalReached(goal, step.id))
             if goal in graph.exit_goals:
                 return _finish(out, "exited", f"goal '{goal}' reached")
+        elif step.type == "webhook":
+            taken = _take(out, step, "queued")
+            out.calls.append(Call("webhook", step.id, taken.rotation))
         elif step.type == "end":
             _take(out, step, "completed")
             return _finish(out, "completed", None)

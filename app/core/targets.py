@@ -36,11 +36,11 @@ def refused_address(address: IpAddress) -> str | None:
         address = address.ipv4_mapped
     for reason, flag in (
         ("loopback", address.is_loopback),
-        ("private", address.is_private),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("reserved", address.is_reserved),
         ("unspecified", address.is_unspecified),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
     ):
         if flag:
             return f"{address} is a {reason} address"
