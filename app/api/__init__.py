@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app.core.definition import DefinitionError
+from app.core.format.problems import DefinitionError
 from app.services.accounts import AccountError, workspace_for_token
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")

@@ -1,9 +1,10 @@
 """The OpenAPI 3.1 document of the JSON API, served at `GET /api/openapi.json` without a token.
 
-The sequence format's schemas are generated from its pydantic models (app/core/definition.py),
-so the document describes exactly what the API validates; the other bodies are written here,
-beside the routes they describe. tests/api/test_openapi.py keeps the paths true to
-`app.url_map`, and tests/api/test_schemathesis.py runs every operation against the app.
+The sequence format's schemas are generated from its pydantic models (app/core/format and the
+step kinds' config models), so the document describes exactly what the API validates; the
+other bodies are written here, beside the routes they describe. tests/api/test_openapi.py
+keeps the paths true to `app.url_map`, and tests/api/test_schemathesis.py runs every
+operation against the app.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from flask import jsonify
 
 from app.api import api_bp
 from app.core.contact_input import ContactInput
-from app.core.definition import SequenceDefinition
+from app.core.format.document import SequenceDefinition
 from app.models.enrollment import ENROLLMENT_STATUSES
 from app.models.message import MESSAGE_STATUSES
 from app.services.events import MAX_BATCH, MAX_CLIENT_ID, MAX_NAME

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.definition import step_config_problems
+from app.core.format.parse import step_config_problems
 from app.core.graph import Problem, graph_warnings, validate_graph
 
 

@@ -3,7 +3,8 @@
 Pure: no database, no Flask, no clock. The processor loads a batch of enrollments, calls
 `advance` for each, and writes the results in bulk. Consecutive instant steps (email,
 goal, end, branch, split, action) run in one call; a waiting step (delay, wait_until) stops
-the run until it is due, or until an event it waits for arrives.
+the run until it is due, or until an event it waits for arrives. What each type of step
+does is its kind's `run` (app/core/steps/<type>.py); this module applies the verdicts.
 
 Actions stay pure: tag and field changes are applied to the contact view of this pass (a
 later branch in the same pass sees them) and returned as `Outcome.effects` for the
@@ -23,15 +24,16 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.core import conditions, timing, waits
+from pydantic import ValidationError
+
+from app.core import conditions, waits
+from app.core.format.problems import problems_from
+from app.core.steps import KINDS, StepKind
+from app.core.steps.runtime import Context, Effect
 
 # Guards against a graph that would run forever without waiting (validation forbids it).
 MAX_STEPS_PER_PASS = 200
 OUTCOME_MAX = 32  # step_logs.outcome is a VARCHAR(32)
-
-# Step kinds this engine executes today; the rest are valid definitions awaiting their runtime.
-CONTACT_ACTIONS = frozenset({"add_tag", "remove_tag", "update_field"})
-SUPPORTED_ACTIONS = CONTACT_ACTIONS | {"exit", "move_to_sequence"}
 
 
 class UnsupportedStepError(Exception):
@@ -44,11 +46,39 @@ class UnsupportedStepError(Exception):
 
 @dataclass(frozen=True)
 class Step:
+    """One step of a graph. Its config is parsed with its kind's model when the step is made
+    (once per cached graph version): `parsed` is what the kind's `run` reads; `config` stays
+    as stored, for the timing, wait and condition helpers that read plain mappings."""
+
     id: str
     key: str
     type: str
     config: Mapping[str, Any]
     next: Mapping[str | None, str]  # outgoing label (None = unlabelled) -> target step id
+    kind: StepKind | None = field(init=False, repr=False, compare=False)
+    parsed: Any = field(init=False, repr=False, compare=False)
+    refused: str | None = field(init=False, repr=False, compare=False)
+    """The first problem of a stored config its kind's model refuses (a rule newer than the
+    row): an enrollment reaching the step fails there, naming it."""
+    blocked: str | None = field(init=False, repr=False, compare=False)
+    """What this engine cannot run yet (an unknown type, a config its kind cannot run)."""
+
+    def __post_init__(self) -> None:
+        kind = KINDS.get(self.type)
+        parsed, refused, blocked = None, None, None
+        if kind is None:
+            blocked = f"the step type {self.type!r}"
+        else:
+            try:
+                parsed = kind.config_adapter.validate_python(self.config)
+            except ValidationError as exc:
+                refused = str(problems_from(exc, {"config": self.config}, prefix=("config",))[0])
+            else:
+                blocked = kind.unsupported(parsed) if kind.unsupported else None
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "parsed", parsed)
+        object.__setattr__(self, "refused", refused)
+        object.__setattr__(self, "blocked", blocked)
 
 
 @dataclass(frozen=True)
@@ -60,15 +90,15 @@ class Graph:
     @cached_property
     def blocked(self) -> Mapping[str, str]:
         """Steps this engine cannot run, with what is missing; computed once per graph."""
-        return {sid: what for sid, step in self.steps.items() if (what := _unsupported(step))}
+        return {sid: step.blocked for sid, step in self.steps.items() if step.blocked}
 
     @cached_property
     def needs(self) -> conditions.Needs:
-        """What the graph's branches read (event types, lookback, segments), for loading."""
+        """What the graph's conditions read (event types, lookback, segments), for loading."""
         found = conditions.Needs()
         for step in self.steps.values():
-            if step.type == "branch" and isinstance(step.config.get("condition"), Mapping):
-                found = found | conditions.needs(step.config["condition"])
+            if step.kind is not None and step.kind.reads is not None and step.parsed is not None:
+                found = found | step.kind.reads(step.parsed)
         return found
 
 
@@ -140,22 +170,6 @@ class Call:
     rotation: int
 
 
-@dataclass(frozen=True)
-class Effect:
-    """A change outside the enrollment that an action step asks for, in step order.
-
-    action: add_tag (`tag`) | remove_tag (`tag`) | update_field (`field`, `value`; None
-    clears the field) | move_to_sequence (`sequence`: a name in the same workspace).
-    """
-
-    action: str
-    step_id: str
-    tag: str | None = None
-    field: str | None = None
-    value: Any = None
-    sequence: str | None = None
-
-
 def apply_effects(
     effects: Sequence[Effect], tags: Sequence[str], fields: Mapping[str, Any]
 ) -> tuple[list[str], dict[str, Any]]:
@@ -186,146 +200,62 @@ def unsupported_steps(graph: Graph) -> list[UnsupportedStepError]:
     return [UnsupportedStepError(graph.steps[sid].key, what) for sid, what in graph.blocked.items()]
 
 
-def _unsupported(step: Step) -> str | None:
-    if step.type == "action" and step.config.get("action") not in SUPPORTED_ACTIONS:
-        return f"the action {step.config.get('action')!r}"
-    if step.type == "email" and step.config.get("variants"):
-        return "an email with A/B variants"
-    return None
-
-
 def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
-    """Run the enrollment from its position until it waits, completes or exits."""
+    """Run the enrollment from its position until it waits, completes or exits.
+
+    Each step's kind runs it (`kind.run(step, ctx)`) and returns a verdict, applied here:
+    a waiting step keeps the enrollment; a taken one is logged, may queue its email, record
+    a conversion or change the contact (seen by the steps after it in this pass), and leads
+    on by its label unless it ends the enrollment.
+    """
     visits = dict(position.visits)
     out = Outcome("active", position.step_id, position.waiting_since, now, visits)
     step_id, waiting_since = position.step_id, position.waiting_since
 
     send_window: Mapping[str, Any] | None = None
     skip_email = False
-    tags, fields = set(position.tags), dict(position.fields)
+    tags, fields = frozenset(position.tags), dict(position.fields)
     for _ in range(MAX_STEPS_PER_PASS):
         if step_id is None:
             return _finish(out, "completed", None)
         step = graph.steps[step_id]
-        what = graph.blocked.get(step_id)
-        if what:
-            raise UnsupportedStepError(step.key, what)
+        if step.blocked or step.kind is None:
+            raise UnsupportedStepError(step.key, step.blocked or step.type)
+        if step.refused:
+            return _fail_at(out, step, f"step '{step.key}': {step.refused}")
 
-        label: str | None = None
-        if step.type == "delay":
-            since = waiting_since or now
-            try:
-                due = _delay_due(step, since, now, position, fields)
-            except timing.TargetOutOfRange as exc:
-                out.step_id = step_id  # what this pass did before the delay stands
-                out.status, out.waiting_since, out.next_execution_at = "failed", None, None
-                out.exit_reason = f"step '{step.key}': {exc}"
-                return out
-            if due > now:
-                out.step_id, out.waiting_since, out.next_execution_at = step_id, since, due
-                return out
-            _take(out, step, "waited")
-            send_window = _send_window(step.config, position.zone)
-            # An `until` delay gives back its arrival time when the target had passed.
-            skip_email = step.config.get("if_past") == "skip_next_email" and due <= since
-        elif step.type == "wait_until":
-            since = waiting_since or now
-            verdict = waits.verdict(
-                step.config, since, now, position.events, position.zone, position.scope
-            )
-            if verdict.path is None:
-                out.step_id, out.waiting_since = step_id, since
-                out.next_execution_at = verdict.next_at
-                return out
-            _take(out, step, "met" if verdict.path == "met" else "timed_out")
-            label = verdict.path
-        elif step.type == "email" and skip_email:
-            _take(out, step, "skipped_late")
-        elif step.type == "email":
-            out.emails.append(_take(out, step, "queued", send_window))
-        elif step.type == "goal":
-            _take(out, step, "reached")
-            goal = str(step.config.get("goal"))
-            out.conversions.append(GoalReached(goal, step.id))
-            if goal in graph.exit_goals:
-                return _finish(out, "exited", f"goal '{goal}' reached")
-        elif step.type == "webhook":
-            taken = _take(out, step, "queued")
-            out.calls.append(Call("webhook", step.id, taken.rotation))
-        elif step.type == "end":
-            _take(out, step, "completed")
-            return _finish(out, "completed", None)
-        elif step.type == "branch":
-            facts = _facts(position, tags, fields)
-            label = "true" if conditions.evaluate(step.config["condition"], facts, now) else "false"
-            _take(out, step, label)
-        elif step.type == "split":
-            label = conditions.split_label(
-                step.config["paths"], position.enrollment_id or "", step.id
-            )
-            _take(out, step, label[:OUTCOME_MAX])  # the path's label (step_logs.outcome)
-        elif step.type == "action":
-            action = step.config.get("action")
-            if action == "exit":
-                _take(out, step, "exited")
-                return _finish(out, "exited", f"exit step '{step.key}'")
-            effect = _effect(step)
-            out.effects.append(effect)
-            _take(out, step, "applied")
-            if action == "move_to_sequence":
-                return _finish(out, "exited", f"moved to sequence '{effect.sequence}'")
-            new_tags, new_fields = apply_effects([effect], sorted(tags), fields)
-            tags, fields = set(new_tags), new_fields
+        since = waiting_since or now
+        ctx = Context(position, now, since, tags, fields, graph.exit_goals, skip_email)
+        verdict = step.kind.run(step, ctx)
+        if verdict.finish == "failed":
+            return _fail_at(out, step, verdict.reason)
+        if verdict.waiting:
+            out.step_id, out.waiting_since, out.next_execution_at = step_id, since, verdict.next_at
+            return out
 
-        step_id, waiting_since = step.next.get(label), None
-        skip_email = skip_email and step.type == "delay"  # only the step right after
+        outcome = str(verdict.outcome)[:OUTCOME_MAX]  # step_logs.outcome
+        taken = _take(out, step, outcome, send_window if verdict.email else None)
+        if verdict.email:
+            out.emails.append(taken)
+        if verdict.call is not None:
+            out.calls.append(Call(verdict.call, step.id, taken.rotation))
+        if verdict.goal is not None:
+            out.conversions.append(GoalReached(verdict.goal, step.id))
+        if verdict.effect is not None:
+            out.effects.append(verdict.effect)
+            new_tags, new_fields = apply_effects([verdict.effect], sorted(tags), fields)
+            tags, fields = frozenset(new_tags), new_fields
+        if verdict.finish is not None:
+            return _finish(out, verdict.finish, verdict.reason)
+        if verdict.pacing is not None:
+            send_window, skip_email = verdict.pacing.send_window, verdict.pacing.skip_next_email
+        else:
+            skip_email = False  # only the step right after the delay
+        step_id, waiting_since = step.next.get(verdict.label), None
 
     # Too many instant steps in a row: carry on at the next pass instead of looping here.
     out.step_id, out.waiting_since, out.next_execution_at = step_id, None, now
     return out
-
-
-def _facts(position: Position, tags: set[str], fields: dict[str, Any]) -> conditions.Facts:
-    return conditions.Facts(
-        fields=fields,
-        tags=frozenset(tags),
-        segments=position.segments,
-        events=position.events,
-        enrollment_id=position.enrollment_id,
-        enrolled_at=position.enrolled_at,
-        zone=position.zone,
-    )
-
-
-def _effect(step: Step) -> Effect:
-    config = step.config
-    action = str(config.get("action"))
-    if action in ("add_tag", "remove_tag"):
-        return Effect(action, step.id, tag=str(config.get("tag")))
-    if action == "update_field":
-        return Effect(action, step.id, field=str(config.get("field")), value=config.get("value"))
-    return Effect(action, step.id, sequence=str(config.get("sequence")))
-
-
-def _delay_due(
-    step: Step, since: datetime, now: datetime, position: Position, fields: Mapping[str, Any]
-) -> datetime:
-    """When the delay lets the contact on; a window missed while the contact was due (a
-    backlog, a pause) is waited for again unless the step says `send_anyway`."""
-    config = step.config
-    due = timing.delay_due(config, since, position.zone, fields, position.context)
-    window = config.get("window")
-    if due > now or not window or config.get("if_window_missed") == "send_anyway":
-        return due
-    return timing.next_window_open(now, window, position.zone)
-
-
-def _send_window(config: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any] | None:
-    """The window the next emails must still be inside when the dispatcher sends them."""
-    window = config.get("window")
-    if not window or config.get("if_window_missed") == "send_anyway":
-        return None
-    return {"window": dict(window), "zone": zone.key}
 
 
 def _take(
@@ -336,6 +266,18 @@ def _take(
     taken = TakenStep(step.id, rotation, outcome, send_window)
     out.taken.append(taken)
     return taken
+
+
+def _fail_at(out: Outcome, step: Step, reason: str | None) -> Outcome:
+    """The enrollment stops on `step`; what this pass did before it stands."""
+    out.step_id, out.status, out.waiting_since, out.next_execution_at = (
+        step.id,
+        "failed",
+        None,
+        None,
+    )
+    out.exit_reason = reason
+    return out
 
 
 def _finish(out: Outcome, status: str, reason: str | None) -> Outcome:

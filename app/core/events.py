@@ -19,8 +19,9 @@ AUTO_REPLY = "auto_reply"
 BOUNCED = "bounced"
 UNSUBSCRIBED = "unsubscribed"
 
-EMAIL_EVENTS = frozenset({OPENED, CLICKED_LINK, REPLIED, BOUNCED})
-"""What a contact does with a sent email; a wait on one of these may be tied to a step."""
+EMAIL_EVENTS = (OPENED, CLICKED_LINK, REPLIED, BOUNCED)
+"""What a contact does with a sent email; a wait on one of these may be tied to a step.
+In this order in the format's error messages ("expected 'opened', 'clicked_link', ...")."""
 URL_EVENTS = (PAGE_VIEWED, CLICKED_LINK)
 """Events carrying a `url` property, which a URL goal matches."""
 RESERVED = frozenset({FIELD_CHANGED, OPENED, CLICKED_LINK, REPLIED, BOUNCED, UNSUBSCRIBED})

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.definition import SequenceDefinition
 from app.core.draft import DraftStep
-from app.core.durations import parse_duration, parse_signed_duration
+from app.core.format.document import SequenceDefinition
 from app.core.graph import entry_step_id
 from app.core.layout import auto_layout
-from app.core.steps import step_outputs
+from app.core.steps import kind_of, step_outputs
+from app.core.steps.base import NominalWait
 from app.core.thumbnail import as_document, links
 
 _DAY = 86400
@@ -35,18 +35,6 @@ class GalleryFacts:
     duration_seconds: int
     """From the start (or the first delay timed from the date the path is timed from) to
     the end, adding fixed delays and wait timeouts."""
-
-
-@dataclass(frozen=True)
-class _Wait:
-    """What one step adds to the elapsed time."""
-
-    seconds: int = 0
-    timed_from: str | None = None
-    """A date the clock is set by (a contact field, or a fixed date and time)..."""
-    offset: int = 0
-    """...and the moment, in seconds relative to that date, the step waits until."""
-    until_weekday: str | None = None
 
 
 def gallery_facts(definition: SequenceDefinition | Mapping[str, Any]) -> GalleryFacts:
@@ -80,42 +68,14 @@ def _email_name(step: Mapping[str, Any]) -> str:
     return step.get("name") or subject or step["id"]
 
 
-def _wait_of(step: Mapping[str, Any]) -> _Wait:
-    config = step.get("config") or {}
-    if step["type"] == "wait_until":
-        timeouts = [_seconds(c.get("timeout")) for c in config.get("conditions") or []]
-        return _Wait(seconds=max(timeouts, default=0))
-    if step["type"] != "delay":
-        return _Wait()
-    until = config.get("until")
-    if until == "field":
-        offset = _signed_seconds(config.get("offset") or "0 days")
-        return _Wait(timed_from=f"the contact's {config.get('field')}", offset=offset)
-    if until == "datetime":
-        return _Wait(timed_from=str(config.get("at")).replace("T", " "))
-    if until == "weekday":
-        weekday = str(config.get("weekday") or "").capitalize()
-        return _Wait(until_weekday=f"{weekday} {config.get('time')}")
-    return _Wait(seconds=_seconds(config.get("duration")))
+def _wait_of(step: Mapping[str, Any]) -> NominalWait:
+    kind = kind_of(step["type"])
+    if kind is None or kind.nominal_wait is None:
+        return NominalWait()
+    return kind.nominal_wait(step.get("config") or {})
 
 
-def _seconds(text: Any) -> int:
-    """A duration's nominal length; an unfinished one (in a saved draft) counts as nothing."""
-    try:
-        return parse_duration(str(text)).total_seconds_nominal()
-    except ValueError:
-        return 0
-
-
-def _signed_seconds(text: Any) -> int:
-    try:
-        sign, duration = parse_signed_duration(str(text))
-    except ValueError:
-        return 0
-    return sign * duration.total_seconds_nominal()
-
-
-def _longest_path(document: Mapping[str, Any], waits: Mapping[str, _Wait]) -> list[str]:
+def _longest_path(document: Mapping[str, Any], waits: Mapping[str, NominalWait]) -> list[str]:
     """The path from the start with the most fixed waiting; loops are followed once."""
     steps = [DraftStep(step["id"], step["type"]) for step in document.get("steps") or []]
     if not steps:
@@ -158,7 +118,7 @@ def _acyclic_postorder(start: str, children: Mapping[str, list[str]]) -> list[st
     return order
 
 
-def _walk(waits: list[_Wait]) -> tuple[int, str | None, list[str]]:
+def _walk(waits: list[NominalWait]) -> tuple[int, str | None, list[str]]:
     """The time from the start (or from the first delay set by the date the path ends up
     timed from) to the end, that date, and the weekday waits on the way."""
     start = position = 0

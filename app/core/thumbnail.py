@@ -13,8 +13,9 @@ from html import escape
 from itertools import pairwise
 from typing import Any
 
-from app.core.definition import SequenceDefinition, definition_to_dict
 from app.core.draft import DraftConnection
+from app.core.format.document import SequenceDefinition
+from app.core.format.parse import definition_to_dict
 from app.core.layout import auto_layout
 from app.core.steps import kind_of, step_outputs
 

@@ -41,8 +41,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.core import limits
-from app.core.definition import parse_clock_time
 from app.core.durations import Duration, parse_duration, parse_signed_duration
+from app.core.format.values import parse_clock_time
 
 cached_duration = lru_cache(maxsize=4096)(parse_duration)
 cached_offset = lru_cache(maxsize=4096)(parse_signed_duration)

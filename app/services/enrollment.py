@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core import reentry
+from app.core.steps import WAITING_STEP_TYPES
 from app.core.timing import resolve_zone
 from app.core.waiting import describe_wait, describe_zone_fallback
 from app.extensions import db
@@ -424,7 +425,7 @@ def waiting_reason(row: Any) -> str | None:
     """Why an active enrollment waits and until when, in the contact's time zone, with a
     note when the contact's own zone was not valid and a fallback was used."""
     enrollment: ContactSequence = row.ContactSequence
-    if enrollment.status != "active" or row.step_type not in ("delay", "wait_until"):
+    if enrollment.status != "active" or row.step_type not in WAITING_STEP_TYPES:
         return None
     resolved = resolve_zone(
         row.contact_timezone,

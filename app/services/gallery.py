@@ -19,8 +19,10 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.core.definition import DefinitionError, Problem, definition_to_dict, parse_definition
+from app.core.format.parse import definition_to_dict, parse_definition
+from app.core.format.problems import DefinitionError
 from app.core.gallery_facts import GalleryFacts, gallery_facts
+from app.core.graph import Problem
 from app.core.thumbnail import render_thumbnail
 from app.extensions import db
 from app.models import Sequence, SequenceTemplate, Workspace

@@ -17,9 +17,10 @@ from typing import Any, NamedTuple
 from flask import current_app
 from sqlalchemy import select
 
-from app.core.definition import step_config_problems
 from app.core.draft import check_draft
+from app.core.format.parse import step_config_problems
 from app.core.graph import Problem
+from app.core.steps import WAITING_STEP_TYPES
 from app.extensions import db
 from app.mail.compose import make_message_id
 from app.mail.smtp import SendError
@@ -65,7 +66,7 @@ def launch_checklist(sequence: Sequence) -> list[ChecklistItem]:
         if not str(step.config.get("subject") or "").strip()
         or not str(step.config.get("body") or "").strip()
     ]
-    waits = [step for step in draft.steps if step.type in ("delay", "wait_until")]
+    waits = [step for step in draft.steps if step.type in WAITING_STEP_TYPES]
     bad_waits = [
         step.name or step.id
         for step in waits

@@ -303,9 +303,10 @@ def _events_for_batch(
         graph = sequences[row.sequence_id].graph
         step_id = str(row.current_step_id) if row.current_step_id else None
         step = graph.steps.get(step_id) if step_id else None
-        if step is not None and step.type == "wait_until" and row.step_started_at is not None:
+        awaited = step.kind.awaited_events if step is not None and step.kind else None
+        if step is not None and awaited is not None and row.step_started_at is not None:
             contacts.add(row.contact_id)
-            kinds |= waits.event_names(step.config)
+            kinds |= awaited(step.config)
             starts.append(row.step_started_at)
         needs = graph.needs
         if needs.event_kinds:
@@ -366,7 +367,8 @@ def _advance(
     fields: dict[str, Any] | None = None,
     segments: frozenset[str] = frozenset(),
 ) -> engine.Outcome:
-    """The engine's verdict for one claimed enrollment; a step it cannot run fails it."""
+    """The engine's verdict for one claimed enrollment; a step it cannot run fails it, and
+    so does a step no longer in the sequence (removed while the contact was on it)."""
     zone = timing.resolve_zone(row.timezone, loaded.timezone, row.workspace_timezone).zone
     step_id = str(row.current_step_id) if row.current_step_id else None
     position = engine.Position(
@@ -382,12 +384,12 @@ def _advance(
         segments=segments,
         enrolled_at=row.enrolled_at,
     )
+    if step_id is not None and loaded.graph.steps.get(step_id) is None:
+        return engine.failed(position, "step removed")
     try:
         return engine.advance(loaded.graph, position, now)
     except engine.UnsupportedStepError as exc:
         return engine.failed(position, str(exc))
-    except KeyError:
-        return engine.failed(position, "step removed")
 
 
 def _log_rows(

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core import conditions, limits, safe_yaml, waits
-from app.core.definition import step_config_problems
+from app.core.format.parse import step_config_problems
 from app.extensions import db
 from app.models import Contact, ContactEvent, Segment, SegmentMembership, Workspace
 from app.models.contact import PROFILE_COLUMNS

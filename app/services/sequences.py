@@ -8,15 +8,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.core.definition import (
-    DefinitionError,
-    Problem,
-    SequenceDefinition,
-    definition_to_dict,
-    load_document,
-    parse_definition,
-)
 from app.core.engine import unsupported_steps
+from app.core.format.document import SequenceDefinition
+from app.core.format.parse import definition_to_dict, load_document, parse_definition
+from app.core.format.problems import DefinitionError
+from app.core.graph import Problem
 from app.extensions import db
 from app.models import ContactSequence, Sequence, SequenceConnection, SequenceStep, Workspace
 from app.services.graphs import build_graph

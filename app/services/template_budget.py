@@ -8,7 +8,8 @@ from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from app.core.definition import DefinitionError, SequenceDefinition
+from app.core.format.document import SequenceDefinition
+from app.core.format.problems import DefinitionError
 from app.core.graph import Problem
 from app.mail.rendering import RenderBudget, RenderBudgetExceeded, RenderError, render_part
 from app.services.dispatcher import template_context

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from app.api.openapi import EXAMPLE_DEFINITION
-from app.core.definition import parse_definition
+from app.core.format.parse import parse_definition
 from tests.conftest import Backend, make_app
 from tests.helpers import ONBOARDING, ROOT
 

@@ -14,7 +14,7 @@ from flask import Flask
 from playwright.sync_api import BrowserContext, Page, Request, expect
 from sqlalchemy import select
 
-from app.core.definition import parse_definition
+from app.core.format.parse import parse_definition
 from app.core.steps import KINDS
 from app.extensions import db
 from app.models import Sequence, SequenceConnection, SequenceStep, Workspace

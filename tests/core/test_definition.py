@@ -7,25 +7,22 @@ from typing import Any
 import pytest
 import yaml
 
-from app.core.definition import (
-    BranchConfig,
-    DefinitionError,
-    DelayFor,
-    DelayUntilDatetime,
-    DelayUntilField,
-    DelayUntilWeekday,
-    EmailConfig,
-    Problem,
-    SequenceDefinition,
-    UpdateFieldAction,
-    WaitUntilConfig,
+from app.core.format.document import SequenceDefinition
+from app.core.format.parse import (
     definition_to_dict,
     dump_json,
     dump_yaml,
-    parse_clock_time,
     parse_definition,
     parse_step_snippet,
 )
+from app.core.format.problems import DefinitionError
+from app.core.format.values import parse_clock_time
+from app.core.graph import Problem
+from app.core.steps.action import UpdateFieldAction
+from app.core.steps.branch import BranchConfig
+from app.core.steps.delay import DelayFor, DelayUntilDatetime, DelayUntilField, DelayUntilWeekday
+from app.core.steps.email import EmailConfig
+from app.core.steps.wait_until import WaitUntilConfig
 
 # The spec's "Example: the seed's engagement branch", verbatim.
 DEMO_BRANCH = """

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.core import limits
-from app.core.definition import DefinitionError, parse_definition
 from app.core.engine import Graph, Position, Step, advance
+from app.core.format.parse import parse_definition
+from app.core.format.problems import DefinitionError
 from app.core.timing import TargetOutOfRange, delay_due
 
 NEW_YORK = ZoneInfo("America/New_York")

@@ -212,3 +212,11 @@ def test_graph_needs_for_loading() -> None:
     assert g.needs.segments and g.needs.since_enrollment
     plain = graph(email("a"))
     assert not plain.needs.event_kinds and not plain.needs.segments
+
+
+def test_a_branch_whose_stored_condition_is_refused_fails_there_and_loads_nothing() -> None:
+    g = graph(branch({"type": "segment"}, "a", "b"), email("a"), email("b"))
+    assert not g.needs.event_kinds and not g.needs.segments
+    out = advance(g, position(g), NOW)
+    assert out.status == "failed" and out.step_id == "br" and out.taken == []
+    assert out.exit_reason == "step 'BR': config.condition.segment: 'segment' is required"

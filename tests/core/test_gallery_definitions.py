@@ -9,17 +9,12 @@ from typing import Any
 
 import pytest
 
-from app.core.definition import (
-    DelayFor,
-    DelayStep,
-    EmailStep,
-    SequenceDefinition,
-    definition_to_dict,
-    parse_definition,
-)
 from app.core.draft import Draft, DraftConnection, DraftStep, check_draft
 from app.core.engine import Graph, Step, unsupported_steps
+from app.core.format.document import STEP_MODELS, SequenceDefinition, StepModel
+from app.core.format.parse import definition_to_dict, parse_definition
 from app.core.graph import entry_step_id
+from app.core.steps.delay import DelayFor
 from app.mail.rendering import render_email
 
 GALLERY = Path(__file__).resolve().parents[2] / "app" / "gallery"
@@ -58,6 +53,9 @@ BUSINESS_HOURS = {
 }
 
 
+EmailStep, DelayStep = STEP_MODELS["email"], STEP_MODELS["delay"]
+
+
 def load(key: str) -> SequenceDefinition:
     return parse_definition((GALLERY / f"{key}.yaml").read_text(encoding="utf-8"))
 
@@ -76,11 +74,11 @@ def in_flow_order(defn: SequenceDefinition) -> list[Any]:
     return ordered
 
 
-def emails(defn: SequenceDefinition) -> list[EmailStep]:
+def emails(defn: SequenceDefinition) -> list[StepModel]:
     return [step for step in in_flow_order(defn) if isinstance(step, EmailStep)]
 
 
-def delays_before_emails(defn: SequenceDefinition) -> list[tuple[DelayStep, EmailStep]]:
+def delays_before_emails(defn: SequenceDefinition) -> list[tuple[StepModel, StepModel]]:
     flow = in_flow_order(defn)
     return [
         (before, step)

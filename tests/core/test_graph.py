@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from app.core.definition import SequenceDefinition
+from app.core.format.document import SequenceDefinition
 from app.core.graph import (
     Problem,
     entry_step_id,

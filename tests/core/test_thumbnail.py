@@ -6,7 +6,7 @@ import itertools
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from app.core.definition import parse_definition
+from app.core.format.parse import parse_definition
 from app.core.gallery_facts import gallery_facts
 from app.core.thumbnail import HEIGHT, WIDTH, render_thumbnail
 from tests.helpers import ROOT, onboarding_definition

@@ -16,7 +16,8 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from app.core.definition import DefinitionError, parse_definition, step_config_problems
+from app.core.format.parse import parse_definition, step_config_problems
+from app.core.format.problems import DefinitionError
 from app.extensions import db
 from app.models import ContactEvent, ContactSequence, OutboundMessage, TrackingHit
 from app.services import tracking

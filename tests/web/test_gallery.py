@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.http import parse_options_header
 
-from app.core.definition import definition_to_dict, parse_definition
+from app.core.format.parse import definition_to_dict, parse_definition
 from app.extensions import db
 from app.models import Sequence, SequenceStep, SequenceTemplate
 from app.services import accounts, sequences

@@ -130,7 +130,7 @@ def test_activation_refuses_an_incomplete_graph_even_through_the_service(app):
     blank = sequences.create_blank(workspace, "Draft", None)
     from datetime import UTC, datetime
 
-    from app.core.definition import DefinitionError
+    from app.core.format.problems import DefinitionError
 
     with pytest.raises(DefinitionError):
         sequences.set_status(blank, "activate", datetime(2026, 12, 1, tzinfo=UTC))

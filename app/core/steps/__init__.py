@@ -1,7 +1,8 @@
 """The step-kind registry: one module per step type, found by looking in this package.
 
 Adding a step type is adding a module here that defines `KIND` (see `base.StepKind`);
-everything that lists, draws, checks or runs steps reads it from `KINDS`.
+everything that lists, draws, checks or runs steps reads it from `KINDS`. `base` (what a
+kind declares) and `runtime` (what its `run` receives and returns) are not kinds.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import Any
 
 from app.core.steps.base import StepKind
 
+_SUPPORT = frozenset({"base", "runtime"})
+
 
 def _discover() -> dict[str, StepKind]:
     found = []
     for module in pkgutil.iter_modules(__path__):
-        if module.name == "base" or module.name.startswith("_"):
+        if module.name in _SUPPORT or module.name.startswith("_"):
             continue
         kind = getattr(importlib.import_module(f"{__name__}.{module.name}"), "KIND", None)
         if isinstance(kind, StepKind):

@@ -1,9 +1,35 @@
 """Branch: take the true or the false path by a condition on the contact."""
 
-from collections.abc import Mapping
-from typing import Any
+from __future__ import annotations
 
-from app.core.steps.base import StepKind, fixed_outputs
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from app.core import conditions
+from app.core.format.conditions import Condition
+from app.core.format.values import Model, NonBlank
+from app.core.steps.base import LegacyPath, StepKind, fixed_outputs
+from app.core.steps.runtime import Context, Verdict
+
+if TYPE_CHECKING:
+    from app.core.engine import Step
+
+
+class BranchConfig(Model):
+    type: Literal["branch"] | None = None
+    condition: Condition
+    true_path_next: NonBlank | None = None
+    false_path_next: NonBlank | None = None
+
+
+def _legacy_paths(config: BranchConfig) -> list[LegacyPath]:
+    """The seed's inline `true_path_next` / `false_path_next` are the two paths."""
+    found = [
+        ("true_path_next", "true", config.true_path_next),
+        ("false_path_next", "false", config.false_path_next),
+    ]
+    config.true_path_next = config.false_path_next = None
+    return found
 
 
 def _summary(config: Mapping[str, Any]) -> str:
@@ -33,6 +59,17 @@ def _condition(condition: Mapping[str, Any]) -> str:
     return "…"
 
 
+def _run(step: Step, ctx: Context) -> Verdict:
+    """The true or false path, by the condition on the contact as this pass has left it."""
+    holds = conditions.evaluate(step.config["condition"], ctx.facts(), ctx.now)
+    label = "true" if holds else "false"
+    return Verdict.go(label, label)
+
+
+def _reads(config: BranchConfig) -> conditions.Needs:
+    return conditions.needs(config.model_dump(mode="json", by_alias=True)["condition"])
+
+
 KIND = StepKind(
     type="branch",
     label="Branch",
@@ -40,5 +77,9 @@ KIND = StepKind(
     colour="#d4a72c",
     order=40,
     summary=_summary,
+    run=_run,
+    reads=_reads,
+    config_model=BranchConfig,
     outputs=fixed_outputs("true", "false"),
+    legacy_paths=_legacy_paths,
 )
