@@ -3,8 +3,10 @@ again, on every resolved address, when the call is made.
 
 Only http and https, a host, no credentials in the URL, a bounded length; and no private,
 loopback, link-local, multicast, reserved or otherwise non-public address unless the
-operator allows them (WEBHOOK_ALLOW_PRIVATE). The app sets that policy for the code that
-checks saved steps (`allow_private_targets`); the call itself is told it explicitly.
+operator allows them (WEBHOOK_ALLOW_PRIVATE). The app sets that policy for each request
+(`allow_private_targets`), so a save refuses an address written out in the URL; code that
+only re-reads stored steps (the engine) sets none and leaves the addresses to the call,
+which checks every address it connects to, told the policy explicitly.
 """
 
 from __future__ import annotations
@@ -17,16 +19,16 @@ MAX_URL = 2048
 SCHEMES = ("http", "https")
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-_private_allowed: ContextVar[bool] = ContextVar("private_targets_allowed", default=False)
+_private_allowed: ContextVar[bool | None] = ContextVar("private_targets_allowed", default=None)
 
 
-def allow_private_targets(allowed: bool) -> Token[bool]:
-    """From here on (in this context), saved URLs may name private addresses or not
-    (WEBHOOK_ALLOW_PRIVATE); give the token to `restore_target_policy` when done."""
+def allow_private_targets(allowed: bool) -> Token[bool | None]:
+    """From here on (in this context), URLs are checked for addresses that are not public,
+    unless `allowed` (WEBHOOK_ALLOW_PRIVATE); give the token to `restore_target_policy`."""
     return _private_allowed.set(allowed)
 
 
-def restore_target_policy(token: Token[bool]) -> None:
+def restore_target_policy(token: Token[bool | None]) -> None:
     _private_allowed.reset(token)
 
 
@@ -59,7 +61,8 @@ def literal_address(host: str) -> IpAddress | None:
 
 def url_problem(url: str) -> str | None:
     """What makes `url` unfit as a call target, in words for its author; None when fit.
-    A host name is resolved only when called; an address written out is checked now."""
+    A host name is resolved only when called; an address written out is checked now,
+    where a policy is set (see `allow_private_targets`)."""
     if len(url) > MAX_URL:
         return f"the URL is {len(url):,} characters long; the limit is {MAX_URL:,}"
     try:
@@ -76,7 +79,7 @@ def url_problem(url: str) -> str | None:
     if port == 0:
         return "the URL's port must be 1 to 65535"
     address = literal_address(parts.hostname)
-    if address is not None and not _private_allowed.get():
+    if address is not None and _private_allowed.get() is False:
         reason = refused_address(address)
         if reason is not None:
             return f"{reason}; only public addresses may be called"

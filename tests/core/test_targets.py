@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 
 import pytest
 
@@ -38,6 +39,15 @@ def test_public_addresses_may_be_called(address):
     assert targets.refused_address(ipaddress.ip_address(address)) is None
 
 
+@pytest.fixture
+def policy_refusing_private() -> Iterator[None]:
+    """As in a request without WEBHOOK_ALLOW_PRIVATE."""
+    token = targets.allow_private_targets(False)
+    yield
+    targets.restore_target_policy(token)
+
+
+@pytest.mark.usefixtures("policy_refusing_private")
 @pytest.mark.parametrize(
     ("url", "words"),
     [
@@ -56,15 +66,23 @@ def test_unfit_urls_are_described_for_their_author(url, words):
     assert problem is not None and words in problem
 
 
+@pytest.mark.usefixtures("policy_refusing_private")
 def test_a_public_url_or_a_host_name_passes_the_save_check():
     assert targets.url_problem("https://hooks.example.com/in?x=1") is None
     assert targets.url_problem("http://93.184.216.34:8080/hook") is None
 
 
 def test_private_addresses_pass_the_save_check_only_when_the_operator_allows_them():
-    token = targets.allow_private_targets(True)
-    try:
-        assert targets.url_problem("http://127.0.0.1:8000/hook") is None
-    finally:
-        targets.restore_target_policy(token)
-    assert targets.url_problem("http://127.0.0.1:8000/hook") is not None
+    url = "http://127.0.0.1:8000/hook"
+    for allowed in (True, False):
+        token = targets.allow_private_targets(allowed)
+        try:
+            assert (targets.url_problem(url) is None) is allowed
+        finally:
+            targets.restore_target_policy(token)
+
+
+def test_without_a_policy_a_stored_url_is_not_judged_by_its_address():
+    """The engine re-reads stored steps outside any request: the call itself decides."""
+    assert targets.url_problem("http://127.0.0.1:8000/hook") is None
+    assert targets.url_problem("ftp://127.0.0.1/") is not None
