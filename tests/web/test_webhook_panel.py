@@ -3,10 +3,22 @@ on its own field, in words naming what is wrong."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from app.core import targets
 from app.web.steps import config_from_form, form_from_config
+
+
+@pytest.fixture
+def in_a_request() -> Iterator[None]:
+    """The panel runs in a request, where the app sets the address policy (here: no
+    WEBHOOK_ALLOW_PRIVATE)."""
+    token = targets.allow_private_targets(False)
+    yield
+    targets.restore_target_policy(token)
 
 
 def test_url_and_payload_come_back_from_the_panel_as_they_were():
@@ -23,6 +35,7 @@ def test_an_empty_payload_box_sends_the_default_payload():
     assert config == {"url": "https://x.example.com/"}
 
 
+@pytest.mark.usefixtures("in_a_request")
 @pytest.mark.parametrize(
     ("values", "field", "words"),
     [
