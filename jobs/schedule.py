@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from jobs.tasks import (
+    deliver_calls,
     dispatch_mail,
     monitor_goals,
     process_contact_imports,
@@ -30,6 +31,7 @@ class PeriodicJob:
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(process_sequences, interval_seconds=5),
     PeriodicJob(dispatch_mail, interval_seconds=5),
+    PeriodicJob(deliver_calls, interval_seconds=5),
     PeriodicJob(purge_event_receipts, interval_seconds=3600),
     PeriodicJob(process_contact_imports, interval_seconds=2),
     PeriodicJob(refresh_segments, interval_seconds=300),

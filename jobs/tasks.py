@@ -15,7 +15,7 @@ from app import create_app
 from app.services import goals
 from app.services.contact_import import process_pending
 from app.services.events import purge_receipts
-from app.services.scheduling import run_dispatcher, run_processor
+from app.services.scheduling import run_call_delivery, run_dispatcher, run_processor
 from app.services.segments import refresh_all
 from app.services.tracking import purge_tracking_hits
 
@@ -54,6 +54,13 @@ def dispatch_mail(now: str | None = None) -> str:
         f"sent {stats.sent}, captured {stats.captured}, failed {stats.failed}, "
         f"unknown {stats.unknown}, requeued {stats.requeued}"
     )
+
+
+def deliver_calls(now: str | None = None) -> str:
+    """The call delivery job: make every outside call (webhook, ...) that is due."""
+    with app_context():
+        stats = run_call_delivery(_instant(now))
+    return f"delivered {stats.delivered}, retrying {stats.retrying}, failed {stats.failed}"
 
 
 def purge_event_receipts(now: str | None = None) -> str:
