@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.config import DEV_SECRET_KEY, INSTANCE_DIR, Settings, engine_options
+from app.config import DEV_SECRET_KEY, INSTANCE_DIR, Settings, current_settings, engine_options
 from app.core.targets import allow_private_targets, restore_target_policy
 from app.extensions import csrf, db, htmx, init_rate_limiter, login_manager, migrate
 
@@ -72,7 +72,7 @@ def apply_target_policy(app: Flask) -> None:
 
     @app.before_request
     def _set_policy() -> None:
-        g.target_policy = allow_private_targets(bool(app.config.get("WEBHOOK_ALLOW_PRIVATE")))
+        g.target_policy = allow_private_targets(current_settings().webhook_allow_private)
 
     @app.teardown_request
     def _restore_policy(exc: BaseException | None) -> None:

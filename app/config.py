@@ -1,21 +1,25 @@
-"""Settings read from the environment, with defaults that let a newcomer run the app as-is."""
+"""Settings: read from the environment (with defaults that let a newcomer run the app
+as-is), kept in the Flask config, and read back typed by `current_settings()`, the one place
+services and views get them from."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from flask import current_app
 
 DEV_SECRET_KEY = "dev-only-secret-change-me"
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
 
-def _env_flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() not in {"0", "false", "no", "off"}
+def _flag(text: str) -> bool:
+    """An environment flag: anything but 0, false, no or off turns it on."""
+    return text.strip().lower() not in {"0", "false", "no", "off"}
 
 
 def default_database_url() -> str:
@@ -23,9 +27,10 @@ def default_database_url() -> str:
     return f"sqlite:///{INSTANCE_DIR / 'penguinmails.sqlite3'}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
-    """Everything the app reads from its environment, in one place."""
+    """Everything the app reads from its environment, in one place. Services get it from
+    `current_settings()`, never from `app.config` directly."""
 
     database_url: str = field(default_factory=default_database_url)
     redis_url: str | None = None
@@ -64,65 +69,92 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        return cls(
-            database_url=os.environ.get("DATABASE_URL") or default_database_url(),
-            redis_url=os.environ.get("REDIS_URL") or None,
-            smtp_url=os.environ.get("SMTP_URL") or None,
-            base_url=(os.environ.get("BASE_URL") or cls.base_url).rstrip("/"),
-            secret_key=os.environ.get("SECRET_KEY") or cls.secret_key,
-            embedded_scheduler=_env_flag("EMBEDDED_SCHEDULER", True),
-            default_from_email=os.environ.get("DEFAULT_FROM_EMAIL") or cls.default_from_email,
-            processor_batch_size=int(os.environ.get("PROCESSOR_BATCH_SIZE") or 1000),
-            dispatch_batch_size=int(os.environ.get("DISPATCH_BATCH_SIZE") or 200),
-            bot_click_seconds=int(os.environ.get("BOT_CLICK_SECONDS") or 5),
-            tracking_dedup_seconds=int(os.environ.get("TRACKING_DEDUP_SECONDS") or 60),
-            proxy_hops=int(os.environ.get("PROXY_HOPS") or 0),
-            dispatch_lease_seconds=int(os.environ.get("DISPATCH_LEASE_SECONDS") or 300),
-            call_batch_size=int(os.environ.get("CALL_BATCH_SIZE") or 50),
-            call_lease_seconds=int(os.environ.get("CALL_LEASE_SECONDS") or 60),
-            webhook_allow_private=_env_flag("WEBHOOK_ALLOW_PRIVATE", False),
-            render_timeout_seconds=float(os.environ.get("RENDER_TIMEOUT_SECONDS") or 2.0),
-            render_max_bytes=int(os.environ.get("RENDER_MAX_BYTES") or 1_000_000),
-            sign_in_account_limit=os.environ.get("SIGN_IN_ACCOUNT_LIMIT")
-            or cls.sign_in_account_limit,
-            sign_in_address_limit=os.environ.get("SIGN_IN_ADDRESS_LIMIT")
-            or cls.sign_in_address_limit,
-            max_request_bytes=int(os.environ.get("MAX_REQUEST_BYTES") or 2 * 2**20),
-            max_import_request_bytes=int(os.environ.get("MAX_IMPORT_REQUEST_BYTES") or 21 * 2**20),
-            max_form_memory_bytes=int(os.environ.get("MAX_FORM_MEMORY_BYTES") or 500_000),
-            max_form_parts=int(os.environ.get("MAX_FORM_PARTS") or 1000),
-            max_json_depth=int(os.environ.get("MAX_JSON_DEPTH") or 64),
+        """Each setting from the environment variable named like it in capitals (the
+        README's configuration table); unset or empty keeps the default."""
+        settings = cls(
+            **{
+                f.name: _READ_ENV[str(f.type)](text)
+                for f in fields(cls)
+                if (text := os.environ.get(f.name.upper()))
+            }
         )
+        return replace(settings, base_url=settings.base_url.rstrip("/"))
 
     def flask_config(self) -> dict[str, Any]:
         """The Flask config keys these settings become."""
-        return {
-            "SQLALCHEMY_DATABASE_URI": normalise_database_url(self.database_url),
-            "REDIS_URL": self.redis_url,
-            "SMTP_URL": self.smtp_url,
-            "BASE_URL": self.base_url,
-            "SECRET_KEY": self.secret_key,
-            "EMBEDDED_SCHEDULER": self.embedded_scheduler and not self.redis_url,
-            "DEFAULT_FROM_EMAIL": self.default_from_email,
-            "PROCESSOR_BATCH_SIZE": self.processor_batch_size,
-            "DISPATCH_BATCH_SIZE": self.dispatch_batch_size,
-            "BOT_CLICK_SECONDS": self.bot_click_seconds,
-            "TRACKING_DEDUP_SECONDS": self.tracking_dedup_seconds,
-            "PROXY_HOPS": self.proxy_hops,
-            "DISPATCH_LEASE_SECONDS": self.dispatch_lease_seconds,
-            "CALL_BATCH_SIZE": self.call_batch_size,
-            "CALL_LEASE_SECONDS": self.call_lease_seconds,
-            "WEBHOOK_ALLOW_PRIVATE": self.webhook_allow_private,
-            "RENDER_TIMEOUT_SECONDS": self.render_timeout_seconds,
-            "RENDER_MAX_BYTES": self.render_max_bytes,
-            "SIGN_IN_ACCOUNT_LIMIT": self.sign_in_account_limit,
-            "SIGN_IN_ADDRESS_LIMIT": self.sign_in_address_limit,
-            "MAX_CONTENT_LENGTH": self.max_request_bytes,
-            "MAX_IMPORT_REQUEST_BYTES": self.max_import_request_bytes,
-            "MAX_FORM_MEMORY_SIZE": self.max_form_memory_bytes,
-            "MAX_FORM_PARTS": self.max_form_parts,
-            "MAX_JSON_DEPTH": self.max_json_depth,
+        config = {key: getattr(self, name) for name, key in FLASK_KEYS.items()}
+        config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(self.database_url)
+        config["EMBEDDED_SCHEDULER"] = self.embedded_scheduler and not self.redis_url
+        return config
+
+    @classmethod
+    def from_flask_config(cls, config: Mapping[str, Any]) -> Settings:
+        """The settings a running app has: its Flask config, which tests may change, read
+        back into typed fields (a key left out keeps the default)."""
+        values = tuple(config.get(key, _UNSET) for key in FLASK_KEYS.values())
+        return _settings_from(values)
+
+
+# Each setting's Flask config key: the one mapping between `Settings` and `app.config`.
+FLASK_KEYS: dict[str, str] = {
+    "database_url": "SQLALCHEMY_DATABASE_URI",
+    "redis_url": "REDIS_URL",
+    "smtp_url": "SMTP_URL",
+    "base_url": "BASE_URL",
+    "secret_key": "SECRET_KEY",
+    "embedded_scheduler": "EMBEDDED_SCHEDULER",
+    "default_from_email": "DEFAULT_FROM_EMAIL",
+    "processor_batch_size": "PROCESSOR_BATCH_SIZE",
+    "dispatch_batch_size": "DISPATCH_BATCH_SIZE",
+    "bot_click_seconds": "BOT_CLICK_SECONDS",
+    "tracking_dedup_seconds": "TRACKING_DEDUP_SECONDS",
+    "proxy_hops": "PROXY_HOPS",
+    "dispatch_lease_seconds": "DISPATCH_LEASE_SECONDS",
+    "call_batch_size": "CALL_BATCH_SIZE",
+    "call_lease_seconds": "CALL_LEASE_SECONDS",
+    "webhook_allow_private": "WEBHOOK_ALLOW_PRIVATE",
+    "render_timeout_seconds": "RENDER_TIMEOUT_SECONDS",
+    "render_max_bytes": "RENDER_MAX_BYTES",
+    "sign_in_account_limit": "SIGN_IN_ACCOUNT_LIMIT",
+    "sign_in_address_limit": "SIGN_IN_ADDRESS_LIMIT",
+    "max_request_bytes": "MAX_CONTENT_LENGTH",
+    "max_import_request_bytes": "MAX_IMPORT_REQUEST_BYTES",
+    "max_form_memory_bytes": "MAX_FORM_MEMORY_SIZE",
+    "max_form_parts": "MAX_FORM_PARTS",
+    "max_json_depth": "MAX_JSON_DEPTH",
+}
+
+# How a config value (from the environment, or set by a test) becomes its field's type;
+# an unset number is 0, which the second-based rules read as "off".
+_READ: dict[str, Callable[[Any], Any]] = {
+    "str": str,
+    "str | None": lambda value: str(value) if value else None,
+    "int": lambda value: int(value or 0),
+    "float": lambda value: float(value or 0),
+    "bool": bool,
+}
+_READ_ENV: dict[str, Callable[[str], Any]] = {**_READ, "bool": _flag}
+
+
+_UNSET = object()
+
+
+@lru_cache(maxsize=16)
+def _settings_from(values: tuple[Any, ...]) -> Settings:
+    """Cached by the config values themselves, so a changed config is never served stale."""
+    readers = {f.name: _READ[str(f.type)] for f in fields(Settings)}
+    return Settings(
+        **{
+            name: readers[name](value)
+            for name, value in zip(FLASK_KEYS, values, strict=True)
+            if value is not _UNSET
         }
+    )
+
+
+def current_settings() -> Settings:
+    """The running app's settings, read from its config at the moment of the call."""
+    return Settings.from_flask_config(current_app.config)
 
 
 def normalise_database_url(url: str) -> str:

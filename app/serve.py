@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from werkzeug.serving import run_simple
 
+from app.embedded_scheduler import EmbeddedScheduler
 from app.http.security_headers import QuietRequestHandler
 
 
@@ -19,8 +20,6 @@ def register_serve_cli(app: Flask) -> None:
 
         real_app = current_app._get_current_object()  # type: ignore[attr-defined]
         if real_app.config["EMBEDDED_SCHEDULER"]:
-            from jobs.embedded import EmbeddedScheduler
-
             EmbeddedScheduler(real_app).start()
             click.echo("Embedded scheduler: processing and sending every few seconds.")
         else:

@@ -1,1 +1,1 @@
-"""Thin entry points for RQ workers and the embedded scheduler; the work lives in app.services."""
+"""Thin RQ entry points (tasks) and `rq cron` config (cron); the work and schedule live in app."""

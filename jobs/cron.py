@@ -1,4 +1,4 @@
-"""Config for `rq cron jobs.cron`: registers the periodic schedule. Run one such process.
+"""Config for `rq cron jobs.cron`: registers the periodic schedule (app.schedule). Run one.
 
 `rq cron` only enqueues; `rq worker` processes run the jobs. The jobs tolerate overlap
 (row locks with SKIP LOCKED and guarded status changes), so a late or doubled run is harmless.
@@ -6,11 +6,12 @@
 
 from rq import cron
 
-from jobs.schedule import PERIODIC_JOBS
+from app.schedule import PERIODIC_JOBS
+from jobs import tasks
 
 for job in PERIODIC_JOBS:
     cron.register(
-        job.func,
+        getattr(tasks, job.name),
         queue_name=job.queue,
         interval=job.interval_seconds,
         job_timeout=job.timeout_seconds,

@@ -12,6 +12,7 @@ from flask import current_app, request
 from flask.wrappers import Request
 from werkzeug.exceptions import BadRequest
 
+from app.config import current_settings
 from app.http.json_input import JsonRefused
 
 # The routes that take a CSV or sequence file: they get MAX_IMPORT_REQUEST_BYTES.
@@ -27,7 +28,7 @@ class LimitedRequest(Request):
     @property
     def max_content_length(self) -> int | None:
         if self.endpoint in IMPORT_ENDPOINTS and current_app:
-            return int(current_app.config["MAX_IMPORT_REQUEST_BYTES"])
+            return current_settings().max_import_request_bytes
         return super().max_content_length
 
     @max_content_length.setter

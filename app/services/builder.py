@@ -14,9 +14,9 @@ import copy
 import uuid
 from typing import Any
 
-from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from app.config import current_settings
 from app.core.draft import Draft, DraftConnection, DraftStep, check_draft
 from app.core.layout import auto_layout
 from app.core.steps import KINDS, STEP_TYPES
@@ -398,4 +398,4 @@ def _conn_dict(conn: SequenceConnection, key_of: dict[uuid.UUID, str]) -> dict[s
 
 
 def _undo_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="builder-undo")
+    return URLSafeSerializer(current_settings().secret_key, salt="builder-undo")

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, or_, select, update
 
+from app.config import current_settings
 from app.extensions import db
 from app.models import Contact, ContactSequence, OutboundCall, Sequence, SequenceStep, StepLog
 from app.services.dispatcher import Clock, running_clock
@@ -79,7 +79,7 @@ def call_settings() -> CallSettings:
     """The operator's settings for outside calls (WEBHOOK_ALLOW_PRIVATE, render budget)."""
     limits = render_limits()
     return CallSettings(
-        allow_private=bool(current_app.config.get("WEBHOOK_ALLOW_PRIVATE")),
+        allow_private=current_settings().webhook_allow_private,
         render_timeout_seconds=limits["timeout_seconds"],
         render_max_bytes=limits["max_bytes"],
     )

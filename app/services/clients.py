@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import current_app
+from app.config import current_settings
 
 
 def client_hash(ip: str, user_agent: str | None = None) -> str:
     """sha256 of the client's address (and user agent, when given) salted with the app's
     secret: comparable between requests, not reversible to the address."""
-    salt = str(current_app.config["SECRET_KEY"])
+    salt = current_settings().secret_key
     text = f"{salt}:{ip}" if user_agent is None else f"{salt}:{ip}\n{user_agent}"
     return hashlib.sha256(text.encode()).hexdigest()

@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import bindparam, func, literal, or_, select, text, update
 
+from app.config import current_settings
 from app.core.timing import in_window, load_zone, next_window_open
 from app.extensions import db
 from app.mail.compose import compose_message
@@ -132,7 +132,7 @@ def dispatch_due(
     default `now` plus the time the pass has taken, so a pass driven at a given `now`
     stays on that timeline."""
     clock = clock or running_clock(now)
-    lease = timedelta(seconds=current_app.config["DISPATCH_LEASE_SECONDS"])
+    lease = timedelta(seconds=current_settings().dispatch_lease_seconds)
     stats = DispatchStats()
     stats.requeued, stats.unknown = recover_interrupted(now)
     while claimed := _claim(now, batch_size, lease):
@@ -334,7 +334,7 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
     db.session.commit()
     with ExitStack() as stack:
         try:
-            transport = stack.enter_context(transport_for(current_app.config.get("SMTP_URL")))
+            transport = stack.enter_context(transport_for(current_settings().smtp_url))
         except SendError as exc:  # the server could not be reached: none was handed over
             results = [_record(_retry_or_fail(row, exc, None, now), now, clock) for row in rows]
         else:
@@ -436,7 +436,7 @@ def _send(
             rendered=rendered,
             from_email=settings.get("from_email")
             or row.workspace_from_email
-            or current_app.config["DEFAULT_FROM_EMAIL"],
+            or current_settings().default_from_email,
             from_name=config.get("from_name")
             or settings.get("from_name")
             or row.workspace_from_name,

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from flask import current_app
 from sqlalchemy import select
 
+from app.config import current_settings
 from app.core.definition import step_config_problems
 from app.core.draft import check_draft
 from app.core.graph import Problem
@@ -138,7 +138,7 @@ def trigger_info(sequence: Sequence) -> TriggerInfo | None:
         form = ensure_form(sequence.workspace_id, sequence.tenant_id, str(trigger["form"]))
         return TriggerInfo(kind, form_public_id=form.public_id)
     if kind == "api_event":
-        base_url = str(current_app.config["BASE_URL"])
+        base_url = current_settings().base_url
         curl = curl_example(base_url, str(trigger["event"]), trigger.get("properties") or {})
         return TriggerInfo(kind, curl=curl)
     return TriggerInfo(kind)
@@ -304,7 +304,7 @@ def send_test_emails(
         for index, step in enumerate(emails, start=1)
     ]
     try:
-        with transport_for(current_app.config.get("SMTP_URL")) as transport:
+        with transport_for(current_settings().smtp_url) as transport:
             results = [(name, deliver_one(row, transport, now)) for name, row in rows]
     except SendError as exc:
         results = [(name, Result(row.id, "failed", str(exc))) for name, row in rows]

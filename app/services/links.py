@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import uuid
 
-from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
+
+from app.config import current_settings
 
 _UNSUBSCRIBE_SALT = "penguinmails.unsubscribe"
 
 
 def sender_domain() -> str:
     """The domain our Message-IDs live under: the default sender's."""
-    return current_app.config["DEFAULT_FROM_EMAIL"].rpartition("@")[2] or "localhost"
+    return current_settings().default_from_email.rpartition("@")[2] or "localhost"
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT)
+    return URLSafeSerializer(current_settings().secret_key, salt=_UNSUBSCRIBE_SALT)
 
 
 def unsubscribe_token(message_uuid: uuid.UUID) -> str:
@@ -32,4 +33,4 @@ def read_unsubscribe_token(token: str) -> uuid.UUID | None:
 
 
 def unsubscribe_url(message_uuid: uuid.UUID) -> str:
-    return f"{current_app.config['BASE_URL']}/u/{unsubscribe_token(message_uuid)}"
+    return f"{current_settings().base_url}/u/{unsubscribe_token(message_uuid)}"

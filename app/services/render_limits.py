@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from flask import current_app
-
-from app.mail.rendering import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS
+from app.config import current_settings
 
 
 class RenderLimits(TypedDict):
@@ -17,8 +15,7 @@ class RenderLimits(TypedDict):
 def render_limits() -> RenderLimits:
     """RENDER_TIMEOUT_SECONDS and RENDER_MAX_BYTES, so send, test send, preview and the
     save check all stop a template at the same point."""
-    config = current_app.config
+    settings = current_settings()
     return RenderLimits(
-        timeout_seconds=float(config.get("RENDER_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)),
-        max_bytes=int(config.get("RENDER_MAX_BYTES", DEFAULT_MAX_BYTES)),
+        timeout_seconds=settings.render_timeout_seconds, max_bytes=settings.render_max_bytes
     )

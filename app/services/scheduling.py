@@ -1,15 +1,23 @@
-"""What one engine pass does, shared by `tick`, the embedded scheduler and the RQ jobs."""
+"""What one engine pass does, shared by `tick`, the embedded scheduler and the RQ jobs.
+
+Each periodic pass takes the moment once, from its caller, and returns the one-line report
+that the embedded scheduler logs and an RQ job keeps as its result.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
-
+from app.config import current_settings
+from app.services import goals
 from app.services.call_delivery import CallStats, deliver_due
+from app.services.contact_import import process_pending
 from app.services.dispatcher import DispatchStats, dispatch_due
+from app.services.events import purge_receipts
 from app.services.processor import ProcessorStats, process_due
+from app.services.segments import refresh_all
+from app.services.tracking import purge_tracking_hits
 
 
 @dataclass
@@ -32,18 +40,62 @@ class TickReport:
 
 
 def run_processor(now: datetime) -> ProcessorStats:
-    return process_due(now, current_app.config["PROCESSOR_BATCH_SIZE"])
+    return process_due(now, current_settings().processor_batch_size)
 
 
 def run_dispatcher(now: datetime) -> DispatchStats:
-    return dispatch_due(now, current_app.config["DISPATCH_BATCH_SIZE"])
+    return dispatch_due(now, current_settings().dispatch_batch_size)
 
 
 def run_call_delivery(now: datetime) -> CallStats:
-    config = current_app.config
-    return deliver_due(now, config["CALL_BATCH_SIZE"], config["CALL_LEASE_SECONDS"])
+    settings = current_settings()
+    return deliver_due(now, settings.call_batch_size, settings.call_lease_seconds)
 
 
 def run_tick(now: datetime) -> TickReport:
     """Process, then dispatch and deliver calls, so what falls due goes out in the same tick."""
     return TickReport(now, run_processor(now), run_dispatcher(now), run_call_delivery(now))
+
+
+def process_sequences(now: datetime) -> str:
+    """The sequence processor: advance every due enrollment."""
+    stats = run_processor(now)
+    return f"advanced {stats.enrollments} enrollment(s), {stats.steps} step(s)"
+
+
+def dispatch_mail(now: datetime) -> str:
+    """The mail dispatcher: send every queued message that is due."""
+    stats = run_dispatcher(now)
+    return (
+        f"sent {stats.sent}, captured {stats.captured}, failed {stats.failed}, "
+        f"unknown {stats.unknown}, requeued {stats.requeued}"
+    )
+
+
+def deliver_calls(now: datetime) -> str:
+    """The call delivery job: make every outside call (webhook, ...) that is due."""
+    stats = run_call_delivery(now)
+    return f"delivered {stats.delivered}, retrying {stats.retrying}, failed {stats.failed}"
+
+
+def purge_event_receipts(now: datetime) -> str:
+    """Forget the events API's client ids older than the idempotency window (24 hours) and
+    the tracking endpoints' claims older than their dedup window (a minute)."""
+    purged = purge_receipts(now)
+    hits = purge_tracking_hits(now)
+    return f"purged {purged} event receipt(s), {hits} tracking hit(s)"
+
+
+def process_contact_imports(now: datetime) -> str:
+    """The next chunk of the oldest unfinished CSV import of contacts."""
+    return f"imported {process_pending(now)} row(s)"
+
+
+def refresh_segments(now: datetime) -> str:
+    """Re-evaluate rule segments for everyone: rules that change with time alone."""
+    return f"{refresh_all(now)} segment join(s) and leave(s)"
+
+
+def monitor_goals(now: datetime) -> str:
+    """The goal monitor: convert goals no event announced (a field set by an import)."""
+    return f"recorded {goals.monitor(now)} conversion(s)"

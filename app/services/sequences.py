@@ -219,18 +219,26 @@ def set_status(sequence: Sequence, action: str, now: datetime) -> Sequence:
     if sequence.status not in allowed[action]:
         raise SequenceStateError(f"cannot {action} a sequence that is {sequence.status}")
     if action in ("activate", "resume"):
-        # The builder stores unfinished drafts: only a complete definition may run.
-        parse_definition(export_definition(sequence))
-        problems = [
-            Problem(str(err), "type", err.step_key)
-            for err in unsupported_steps(build_graph(sequence.steps, sequence.connections))
-        ]
-        if problems:
-            raise DefinitionError(problems)
+        try:
+            _check_runnable(sequence)
+        except DefinitionError:
+            db.session.rollback()  # a refusal leaves nothing pending for the caller's next write
+            raise
     sequence.status = "paused" if action == "pause" else "active"
     sequence.updated_at = now
     db.session.commit()
     return sequence
+
+
+def _check_runnable(sequence: Sequence) -> None:
+    """The builder stores unfinished drafts: only a complete definition may run."""
+    parse_definition(export_definition(sequence))
+    problems = [
+        Problem(str(err), "type", err.step_key)
+        for err in unsupported_steps(build_graph(sequence.steps, sequence.connections))
+    ]
+    if problems:
+        raise DefinitionError(problems)
 
 
 def create_blank(workspace: Workspace, name: str, created_by: uuid.UUID | None) -> Sequence:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.config import current_settings
 from app.extensions import db
 from app.mail.tracking import TRACKED_SCHEMES, add_open_pixel, rewrite_links
 from app.models import ContactEvent, OutboundMessage, SequenceStep, TrackingHit
@@ -51,7 +51,7 @@ SCANNER_AGENTS = (
 
 
 def _serializer(salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
+    return URLSafeSerializer(current_settings().secret_key, salt=salt)
 
 
 def click_token(message_uuid: uuid.UUID, position: int) -> str:
@@ -81,11 +81,11 @@ def read_open_token(token: str) -> uuid.UUID | None:
 
 
 def click_url(message_uuid: uuid.UUID, position: int) -> str:
-    return f"{current_app.config['BASE_URL']}/t/c/{click_token(message_uuid, position)}"
+    return f"{current_settings().base_url}/t/c/{click_token(message_uuid, position)}"
 
 
 def open_url(message_uuid: uuid.UUID) -> str:
-    return f"{current_app.config['BASE_URL']}/t/o/{open_token(message_uuid)}.gif"
+    return f"{current_settings().base_url}/t/o/{open_token(message_uuid)}.gif"
 
 
 def track_html(html: str, message_uuid: uuid.UUID, unsubscribe: str) -> tuple[str, list[str]]:
@@ -169,7 +169,7 @@ def is_scanner(
     agent = (user_agent or "").lower()
     if any(fragment in agent for fragment in SCANNER_AGENTS):
         return True
-    seconds = int(current_app.config.get("BOT_CLICK_SECONDS") or 0)
+    seconds = current_settings().bot_click_seconds
     return seconds > 0 and sent_at is not None and now - sent_at < timedelta(seconds=seconds)
 
 
@@ -238,7 +238,7 @@ def purge_tracking_hits(now: datetime) -> int:
 
 
 def _dedup_window() -> timedelta | None:
-    seconds = int(current_app.config.get("TRACKING_DEDUP_SECONDS") or 0)
+    seconds = current_settings().tracking_dedup_seconds
     return timedelta(seconds=seconds) if seconds > 0 else None
 
 

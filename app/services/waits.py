@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select, update
 
+from app.config import current_settings
 from app.core.waits import waits_for
 from app.extensions import db
 from app.models import ContactSequence, SequenceStep
@@ -78,7 +78,7 @@ def _parts(event: Mapping[str, Any] | Any) -> tuple[uuid.UUID, str, Mapping[str,
 def nudge_processor() -> None:
     """In worker mode, run the processor now instead of at its next interval, so an event
     moves a waiting contact on within seconds. Embedded mode picks it up at the next tick."""
-    redis_url = current_app.config.get("REDIS_URL")
+    redis_url = current_settings().redis_url
     if not redis_url:
         return
     from redis import Redis

@@ -2,7 +2,8 @@
  *
  * Every canvas action is one small JSON request (docs/builder.md); each answer carries the
  * whole state, which this file adopts and redraws from. User text (names, summaries,
- * problems) only ever goes into the page through textContent and setAttribute.
+ * problems) only ever goes into the page through textContent and setAttribute. Step kinds
+ * (type -> label and colour) come from the server with the page, as does the first state.
  */
 "use strict";
 
@@ -10,16 +11,6 @@
   const root = document.getElementById("builder");
   if (!root) return;
 
-  const TYPE_LABELS = {
-    email: "Email",
-    delay: "Delay",
-    wait_until: "Wait until",
-    branch: "Branch",
-    split: "Random split",
-    action: "Action",
-    goal: "Goal",
-    end: "End",
-  };
   // Drawflow injects this with innerHTML, so it is a constant: never put step data here.
   const NODE_SKELETON =
     '<div class="step-type"></div><div class="step-name"></div>' +
@@ -51,6 +42,7 @@
   };
 
   let state = JSON.parse(document.getElementById("builder-state").textContent);
+  const kinds = JSON.parse(document.getElementById("builder-kinds").textContent);
   const nodes = new Map(); // Drawflow node id -> {stepId, outputs} as drawn
   const nodeOfStep = new Map(); // step id -> Drawflow node id
   let selectedStepId = null;
@@ -79,8 +71,14 @@
 
   // ---- drawing --------------------------------------------------------------------------
 
+  // A type this page was not sent (a newer server's) is drawn with its name and no colour.
+  function kindOf(type) {
+    return Object.hasOwn(kinds, type) ? kinds[type] : null;
+  }
+
   function typeLabel(type) {
-    return TYPE_LABELS[type] || type;
+    const kind = kindOf(type);
+    return kind ? kind.label : type;
   }
 
   function nodeElement(nodeId) {
@@ -118,15 +116,15 @@
   }
 
   function addStepNode(step, position) {
-    const cssType = String(step.type).replace(/[^a-z_]/g, "") || "unknown";
-    const classes = "step step-" + cssType;
     const outputs = step.outputs.length;
-    const nodeId = String(editor.addNode("step", 1, outputs, position.x, position.y, classes, {}, NODE_SKELETON));
+    const nodeId = String(editor.addNode("step", 1, outputs, position.x, position.y, "step", {}, NODE_SKELETON));
     nodes.set(nodeId, { stepId: step.id, outputs: step.outputs.slice() });
     nodeOfStep.set(step.id, nodeId);
     const el = nodeElement(nodeId);
     el.setAttribute("data-step-id", step.id);
     el.setAttribute("data-step-type", step.type);
+    const kind = kindOf(step.type);
+    if (kind) el.style.setProperty("--step-color", kind.colour);
     el.querySelector(".step-type").textContent = typeLabel(step.type);
     step.outputs.forEach((label, index) => {
       if (label === null) return;

@@ -43,6 +43,7 @@ def builder_page(sequence_id: uuid.UUID) -> Any:
         sequence=sequence,
         state=state,
         palette=KINDS.values(),
+        kinds={kind.type: {"label": kind.label, "colour": kind.colour} for kind in KINDS.values()},
         checklist=items,
         ready=ready_to_launch(items),
     )

@@ -7,10 +7,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
+from app.config import current_settings
 from app.extensions import csrf
 from app.models import Form, Sequence
 from app.services import forms as form_service
@@ -82,7 +83,7 @@ def hosted_form_url(sequence: Sequence) -> str | None:
 
 def public_url(form: Form) -> str:
     """The absolute link to the hosted form, from BASE_URL (embed snippets need it absolute)."""
-    base = str(current_app.config["BASE_URL"]).rstrip("/")
+    base = current_settings().base_url.rstrip("/")
     return base + url_for("web.public_form", public_id=form.public_id)
 
 

@@ -11,9 +11,8 @@ from flask import make_response, render_template, request
 from flask_login import current_user, login_required
 
 from app.core.definition import DefinitionError
-from app.extensions import db
-from app.models import Contact, Sequence
-from app.services import segments
+from app.models import Sequence
+from app.services import panel_choices, segments
 from app.services import sequences as sequence_service
 from app.services.launch import SendTestReport, launch_checklist, ready_to_launch, send_test_emails
 from app.web import web_bp
@@ -32,7 +31,7 @@ def checklist(sequence_id: uuid.UUID) -> Any:
 @login_required
 def send_test(sequence_id: uuid.UUID) -> Any:
     sequence = owned_sequence(sequence_id)
-    contact = _chosen_contact(request.form.get("contact_id"))
+    contact = panel_choices.chosen_contact(sequence.workspace_id, request.form.get("contact_id"))
     report = send_test_emails(sequence, current_user, contact, datetime.now(UTC))
     return _checklist(sequence, report=report, contact_id=request.form.get("contact_id"))
 
@@ -64,7 +63,6 @@ def change_status(sequence_id: uuid.UUID, action: str) -> Any:
     try:
         sequence_service.set_status(sequence, action, datetime.now(UTC))
     except DefinitionError as exc:
-        db.session.rollback()
         return _checklist(sequence, errors=[str(problem) for problem in exc.problems])
     except sequence_service.SequenceStateError as exc:
         return _checklist(sequence, errors=[str(exc)])
@@ -88,28 +86,9 @@ def _checklist(
             ready=ready_to_launch(items),
             report=report,
             errors=errors or [],
-            contacts=_contacts(),
+            contacts=panel_choices.first_contacts(sequence.workspace_id, CONTACT_CHOICES),
             contact_id=contact_id or "",
         )
     )
     response.headers["Vary"] = "HX-Request"
     return response
-
-
-def _contacts() -> list[Contact]:
-    stmt = (
-        Contact.in_workspace(current_user.workspace_id)
-        .order_by(Contact.email)
-        .limit(CONTACT_CHOICES)
-    )
-    return list(db.session.scalars(stmt))
-
-
-def _chosen_contact(raw: str | None) -> Contact | None:
-    try:
-        contact_id = uuid.UUID(raw or "")
-    except ValueError:
-        return None
-    return db.session.scalar(
-        Contact.in_workspace(current_user.workspace_id, Contact.id == contact_id)
-    )

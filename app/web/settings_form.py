@@ -14,9 +14,12 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from app.core.definition import settings_problems
-from app.web.step_forms import (
+from app.web.form_toolkit import (
+    PROPERTY_ROW,
     FormData,
     FormReader,
+    Row,
+    apply_op,
     compact,
     place_problems,
     properties_to_form,
@@ -29,6 +32,15 @@ RE_ENROLLMENT_MODES = ("never", "always", "after_delay")
 GOAL_KINDS = ("field_change", "url_visit", "custom_event")
 GOAL_ACTIONS = ("exit", "move_to_sequence")
 DEFAULT_TIMEZONE = "UTC"
+_NEW_ROWS: dict[str, Row] = {
+    "goals": (("name", ""), ("when", "field_change"), ("action", "exit")),
+    "props": PROPERTY_ROW,
+}
+
+
+def apply_settings_op(values: MultiDict[str, str], op: str) -> MultiDict[str, str]:
+    """The settings form after an `_op` button (add or remove a goal or property), unsaved."""
+    return apply_op(values, op, _NEW_ROWS)
 
 
 def settings_to_form(data: Mapping[str, Any]) -> FormData:

@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask.wrappers import Response
 from flask_limiter import RateLimitExceeded, RequestLimit
 from flask_limiter.util import get_remote_address
 
+from app.config import current_settings
 from app.extensions import limiter
 from app.services.accounts import normalise_email
 from app.web import web_bp
@@ -56,17 +57,17 @@ def _throttled_page(limit: RequestLimit) -> Response:
 def throttle_sign_in(view: Callable[..., Any]) -> Callable[..., Any]:
     """Both limits on the sign-in POST; the limits are read from the settings per request."""
 
-    def failed_sign_ins(setting: str, key_func: Callable[[], str]) -> Any:
+    def failed_sign_ins(limit: Callable[[], str], key_func: Callable[[], str]) -> Any:
         return limiter.limit(
-            lambda: current_app.config[setting],
+            limit,
             key_func=key_func,
             methods=["POST"],
             deduct_when=_failed,
             on_breach=_throttled_page,
         )
 
-    per_account = failed_sign_ins("SIGN_IN_ACCOUNT_LIMIT", _account_key)
-    per_address = failed_sign_ins("SIGN_IN_ADDRESS_LIMIT", _address_key)
+    per_account = failed_sign_ins(lambda: current_settings().sign_in_account_limit, _account_key)
+    per_address = failed_sign_ins(lambda: current_settings().sign_in_address_limit, _address_key)
     return per_account(per_address(view))
 
 

@@ -15,9 +15,10 @@ from playwright.sync_api import BrowserContext, Page, Request, expect
 from sqlalchemy import select
 
 from app.core.definition import parse_definition
+from app.core.steps import KINDS
 from app.extensions import db
 from app.models import Sequence, SequenceConnection, SequenceStep, Workspace
-from app.services import accounts, sequences
+from app.services import accounts, builder, sequences
 from tests.browser.builder_page import (
     EMAIL,
     PASSWORD,
@@ -157,6 +158,34 @@ def test_drawing_a_sequence_is_stored_and_drawn_again_after_a_reload(
     assert {step_id: drawn_position(page, step_id) for step_id in steps} == before
     assert drawn_links(page) == links
     expect(node(page, wait).locator(".step-summary")).to_have_text("Wait 1 day")
+
+
+def test_every_kind_is_drawn_with_the_label_and_colour_the_server_sends(
+    page: Page, live_server: str, live_app: Flask, workspace_id: uuid.UUID
+):
+    with live_app.app_context():
+        workspace = db.session.get(Workspace, workspace_id)
+        sequence = sequences.create_blank(workspace, "Every kind", None)
+        sequence_id = str(sequence.id)
+        step_ids = {}
+        for index, step_type in enumerate(KINDS):
+            version = sequence.version
+            step_ids[step_type], _ = builder.add_step(
+                sequence, step_type, (40, 40 + 120 * index), version
+            )
+    open_builder(page, live_server, sequence_id)
+
+    for step_type, kind in KINDS.items():
+        drawn = node(page, step_ids[step_type])
+        expect(drawn.locator(".step-type")).to_have_text(kind.label)
+        colour = drawn.evaluate(
+            "el => getComputedStyle(el).getPropertyValue('--step-color').trim()"
+        )
+        assert colour == kind.colour, step_type
+        palette_item = page.locator(f'.palette-item[data-step-type="{step_type}"]')
+        expect(palette_item.locator("strong")).to_have_text(kind.label)
+        border = palette_item.evaluate("el => getComputedStyle(el).borderLeftColor")
+        assert border == drawn.evaluate("el => getComputedStyle(el).borderLeftColor"), step_type
 
 
 def test_connection_rules_answer_at_once_and_problems_follow_the_graph(

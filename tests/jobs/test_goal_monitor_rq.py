@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Contact, ContactSequence, Conversion
-from jobs.schedule import PERIODIC_JOBS
+from app.schedule import PERIODIC_JOBS
 from jobs.tasks import monitor_goals
 from tests.engine.test_goals_e2e import enroll_ada, launch
 from tests.helpers import tick

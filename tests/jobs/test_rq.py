@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ContactSequence
-from jobs.schedule import PERIODIC_JOBS, should_run
+from app.schedule import PERIODIC_JOBS, should_run
 from tests.conftest import REDIS_URL, api_for
 from tests.engine.test_onboarding_e2e import SUBJECTS, start_onboarding, subjects_by_recipient
 from tests.helpers import ROOT
@@ -50,7 +50,7 @@ def test_the_onboarding_flow_runs_through_rq(app, api, smtp_sink, redis_conn):
     # the cron run used the wall clock, a moment after t0: leave a minute's margin
     for moment in (t0 + timedelta(days=2, minutes=1), t0 + timedelta(days=5, minutes=2)):
         for job in PERIODIC_JOBS:
-            queue.enqueue(job.func, now=moment.isoformat())
+            queue.enqueue(job.task, now=moment.isoformat())
         run_worker(redis_conn)
 
     received = subjects_by_recipient(smtp_sink)

@@ -11,17 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from app.web.settings_form import settings_from_form, settings_to_form
-from app.web.step_forms import (
-    FormData,
-    apply_op,
-    compact,
-    config_from_form,
-    email_preview_parts,
-    form_from_config,
-    value_from_text,
-    value_to_text,
-)
+from app.web.form_toolkit import FormData, compact, value_from_text, value_to_text
+from app.web.settings_form import apply_settings_op, settings_from_form, settings_to_form
+from app.web.steps import apply_step_op, config_from_form, form_from_config
+from app.web.steps.email import email_preview_parts
 
 ROUND_TRIPS: list[tuple[str, dict[str, Any]]] = [
     ("email", {"subject": "Hi {{ contact.first_name }}", "body": "<p>Hello</p>"}),
@@ -429,11 +422,38 @@ def test_errors_not_shown_next_to_a_field_are_left_for_the_summary():
 
 def test_rows_are_added_with_defaults_and_typed_values_kept():
     values = MultiDict({"paths.0.label": "typed", "paths.0.percent": "60"})
-    added = apply_op(values, "add:paths")
+    added = apply_step_op("split", values, "add:paths")
     assert added["paths.0.label"] == "typed"
     assert added["paths.1.label"] == "" and FormData(added).rows("paths") == [0, 1]
-    assert apply_op(MultiDict(), "add:conditions")["conditions.0.kind"] == "event"
-    assert apply_op(MultiDict({"cond.kind": "event"}), "add:cond.props")["cond.props.0.key"] == ""
+    assert (
+        apply_step_op("wait_until", MultiDict(), "add:conditions")["conditions.0.kind"] == "event"
+    )
+    with_property = apply_step_op("branch", MultiDict({"cond.kind": "event"}), "add:cond.props")
+    assert with_property["cond.props.0.key"] == ""
+    assert apply_settings_op(MultiDict(), "add:goals")["goals.0.when"] == "field_change"
+
+
+def test_the_enrollments_own_event_gets_a_new_match_row_like_properties_do():
+    typed = {
+        "conditions.0.kind": "event",
+        "conditions.0.event": "paid",
+        "conditions.0.timeout": "2 days",
+    }
+    added = apply_step_op("wait_until", MultiDict(typed), "add:conditions.0.match")
+    assert added["conditions.0.match.0.key"] == ""
+    added["conditions.0.match.0.key"] = "cart_id"
+    added["conditions.0.match.0.value"] = "{{ enrollment.trigger.properties.cart_id }}"
+    config, form = config_from_form("wait_until", added)
+    assert form.errors == {}
+    assert config == {
+        "conditions": [
+            {
+                "event": "paid",
+                "timeout": "2 days",
+                "match": {"cart_id": "{{ enrollment.trigger.properties.cart_id }}"},
+            }
+        ]
+    }
 
 
 def test_removing_a_row_renumbers_the_rest_with_their_nested_rows():
@@ -447,7 +467,7 @@ def test_removing_a_row_renumbers_the_rest_with_their_nested_rows():
             "cond.items.2.kind": "segment",
         }
     )
-    removed = apply_op(values, "remove:cond.items.0")
+    removed = apply_step_op("branch", values, "remove:cond.items.0")
     assert removed.to_dict() == {
         "cond.kind": "all",
         "cond.items.0.kind": "any",
@@ -458,7 +478,9 @@ def test_removing_a_row_renumbers_the_rest_with_their_nested_rows():
 
 
 def test_a_window_switched_on_starts_on_weekdays_nine_to_five():
-    values = apply_op(MultiDict({"duration": "2 days", "window.enabled": "on"}), "refresh")
+    values = apply_step_op(
+        "delay", MultiDict({"duration": "2 days", "window.enabled": "on"}), "refresh"
+    )
     config, form = config_from_form("delay", values)
     assert form.errors == {}
     assert config == {
@@ -472,11 +494,11 @@ def test_a_window_switched_on_starts_on_weekdays_nine_to_five():
         "if_window_missed": "next_window",
     }
     typed = MultiDict({"window.enabled": "on", "window.start": "10:00"})
-    assert apply_op(typed, "refresh") == typed, "a window being edited is left alone"
+    assert apply_step_op("delay", typed, "refresh") == typed, "a window being edited is left alone"
 
 
 def test_a_group_starts_with_one_condition():
-    grouped = apply_op(MultiDict({"cond.kind": "all"}), "group:cond.items")
+    grouped = apply_step_op("branch", MultiDict({"cond.kind": "all"}), "group:cond.items")
     assert grouped["cond.items.0.kind"] == "all"
     assert grouped["cond.items.0.items.0.kind"] == "email_event"
 
@@ -486,7 +508,7 @@ def test_other_operations_change_nothing(op):
     values = MultiDict(
         [("paths.0.label", "a"), ("window.weekdays", "mon"), ("window.weekdays", "tue")]
     )
-    assert apply_op(values, op) == values
+    assert apply_step_op("split", values, op) == values
 
 
 def test_compact_numbers_rows_in_their_order():

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 
 from flask import Flask
 
-from jobs.schedule import PERIODIC_JOBS, PeriodicJob, should_run
+from app.schedule import PERIODIC_JOBS, PeriodicJob, should_run
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class EmbeddedScheduler(threading.Thread):
     def _run(self, job: PeriodicJob) -> None:
         with self.app.app_context():
             try:
-                result = job.func()
+                result = job.run(datetime.now(UTC))
                 log.debug("%s: %s", job.name, result)
             except Exception:
                 log.exception("periodic job %s failed; it runs again next interval", job.name)
