@@ -116,10 +116,8 @@
   }
 
   function addStepNode(step, position) {
-    const cssType = String(step.type).replace(/[^a-z_]/g, "") || "unknown";
-    const classes = "step step-" + cssType;
     const outputs = step.outputs.length;
-    const nodeId = String(editor.addNode("step", 1, outputs, position.x, position.y, classes, {}, NODE_SKELETON));
+    const nodeId = String(editor.addNode("step", 1, outputs, position.x, position.y, "step", {}, NODE_SKELETON));
     nodes.set(nodeId, { stepId: step.id, outputs: step.outputs.slice() });
     nodeOfStep.set(step.id, nodeId);
     const el = nodeElement(nodeId);
