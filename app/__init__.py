@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.config import DEV_SECRET_KEY, INSTANCE_DIR, Settings, engine_options
+from app.config import DEV_SECRET_KEY, INSTANCE_DIR, Settings, current_settings, engine_options
+from app.core.targets import allow_private_targets, restore_target_policy
 from app.extensions import csrf, db, htmx, init_rate_limiter, login_manager, migrate
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(web_bp)
     register_cli(app)
     trust_proxies(app)
+    apply_target_policy(app)
     return app
+
+
+def apply_target_policy(app: Flask) -> None:
+    """Steps saved during a request may name private call targets only when the operator
+    allows them (WEBHOOK_ALLOW_PRIVATE), the same rule the calls themselves follow."""
+
+    @app.before_request
+    def _set_policy() -> None:
+        g.target_policy = allow_private_targets(current_settings().webhook_allow_private)
+
+    @app.teardown_request
+    def _restore_policy(exc: BaseException | None) -> None:
+        token = g.pop("target_policy", None)
+        if token is not None:
+            restore_target_policy(token)
 
 
 def trust_proxies(app: Flask) -> None:

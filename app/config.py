@@ -47,6 +47,12 @@ class Settings:
     # Crash-safe dispatch: how long a dispatcher holds the messages it claimed (and the one it
     # is sending) before recovery may requeue them (never handed over) or mark them unknown.
     dispatch_lease_seconds: int = 300
+    # Outside calls (webhook steps): how many one delivery pass claims, how long it holds
+    # each before another pass may take it over, and whether private, loopback and other
+    # non-public addresses may be called (off in production; the tests' receiver needs it).
+    call_batch_size: int = 50
+    call_lease_seconds: int = 60
+    webhook_allow_private: bool = False
     # Rendering with limits: the budget of one message's templates (send, test send, preview).
     render_timeout_seconds: float = 2.0  # CPU seconds
     render_max_bytes: int = 1_000_000  # subject, HTML and text together
@@ -104,6 +110,9 @@ FLASK_KEYS: dict[str, str] = {
     "tracking_dedup_seconds": "TRACKING_DEDUP_SECONDS",
     "proxy_hops": "PROXY_HOPS",
     "dispatch_lease_seconds": "DISPATCH_LEASE_SECONDS",
+    "call_batch_size": "CALL_BATCH_SIZE",
+    "call_lease_seconds": "CALL_LEASE_SECONDS",
+    "webhook_allow_private": "WEBHOOK_ALLOW_PRIVATE",
     "render_timeout_seconds": "RENDER_TIMEOUT_SECONDS",
     "render_max_bytes": "RENDER_MAX_BYTES",
     "sign_in_account_limit": "SIGN_IN_ACCOUNT_LIMIT",

@@ -35,6 +35,7 @@ class PeriodicJob:
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(scheduling.process_sequences, interval_seconds=5),
     PeriodicJob(scheduling.dispatch_mail, interval_seconds=5),
+    PeriodicJob(scheduling.deliver_calls, interval_seconds=5),
     PeriodicJob(scheduling.purge_event_receipts, interval_seconds=3600),
     PeriodicJob(scheduling.process_contact_imports, interval_seconds=2),
     PeriodicJob(scheduling.refresh_segments, interval_seconds=300),

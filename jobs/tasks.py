@@ -39,6 +39,11 @@ def dispatch_mail(now: str | None = None) -> str:
     return _run(scheduling.dispatch_mail, now)
 
 
+def deliver_calls(now: str | None = None) -> str:
+    """The call delivery job: make every outside call (webhook, ...) that is due."""
+    return _run(scheduling.deliver_calls, now)
+
+
 def purge_event_receipts(now: str | None = None) -> str:
     """Forget expired event receipts and tracking claims."""
     return _run(scheduling.purge_event_receipts, now)

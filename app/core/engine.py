@@ -156,6 +156,18 @@ class Outcome:
     exit_reason: str | None = None
     effects: list[Effect] = field(default_factory=list)
     conversions: list[GoalReached] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Call:
+    """An outside call a step asks for (a webhook, ...): the processor records it with the
+    step, once per rotation, and the call delivery job makes it; the enrollment goes on
+    without waiting for the answer. `kind` names the handler that delivers it."""
+
+    kind: str
+    step_id: str
+    rotation: int
 
 
 def apply_effects(
@@ -225,6 +237,8 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
         taken = _take(out, step, outcome, send_window if verdict.email else None)
         if verdict.email:
             out.emails.append(taken)
+        if verdict.call is not None:
+            out.calls.append(Call(verdict.call, step.id, taken.rotation))
         if verdict.goal is not None:
             out.conversions.append(GoalReached(verdict.goal, step.id))
         if verdict.effect is not None:

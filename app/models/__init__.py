@@ -12,6 +12,7 @@ from app.models.contact_import import ContactImport
 from app.models.enrollment import ContactSequence, Conversion, EnrollmentRun, StepLog
 from app.models.form import Form, FormSubmission
 from app.models.message import OutboundMessage
+from app.models.outbound_call import OutboundCall
 from app.models.sequence import Sequence, SequenceConnection, SequenceStep
 from app.models.template import SequenceTemplate
 from app.models.tenancy import ApiToken, Tenant, User, Workspace
@@ -28,6 +29,7 @@ __all__ = [
     "EventReceipt",
     "Form",
     "FormSubmission",
+    "OutboundCall",
     "OutboundMessage",
     "Segment",
     "SegmentMembership",

@@ -32,6 +32,8 @@ class Workspace(Timestamped, db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     from_email: Mapped[str | None] = mapped_column(String(320))
     from_name: Mapped[str | None] = mapped_column(String(255))
+    # Signs outbound webhooks (HMAC-SHA256); made on first use, rotated from Settings.
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
 
     tenant: Mapped[Tenant] = relationship()
 

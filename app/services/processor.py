@@ -32,6 +32,7 @@ from app.models import (
     Contact,
     ContactEvent,
     ContactSequence,
+    OutboundCall,
     OutboundMessage,
     Segment,
     SegmentMembership,
@@ -59,6 +60,7 @@ class ProcessorStats:
     enrollments: int = 0
     steps: int = 0
     emails: int = 0
+    calls: int = 0
     completed: int = 0
     exited: int = 0
     failed: int = 0
@@ -139,6 +141,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     domain = sender_domain()
     logs: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     # The contact as this batch has left it (tags, fields), for contacts with effects, and
     # the effects in order, replayed on the stored values when they are written.
@@ -172,16 +175,19 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
             ]
         logs += _log_rows(row, loaded, outcome, now)
         messages += _message_rows(row, loaded, outcome, now, domain)
+        calls += _call_rows(row, loaded, outcome, now)
         conversions += _conversion_rows(row, loaded, outcome, now)
         updates.append(_enrollment_update(row, loaded, outcome, now))
         stats.steps += len(outcome.taken)
         stats.emails += len(outcome.emails)
+        stats.calls += len(outcome.calls)
         stats.completed += outcome.status == "completed"
         stats.exited += outcome.status == "exited"
         stats.failed += outcome.status == "failed"
 
     insert_rows(StepLog.__table__, logs)
     insert_rows(OutboundMessage.__table__, messages)
+    insert_rows(OutboundCall.__table__, calls)
     record_conversions(conversions)
     update_rows(ContactSequence.__table__, updates)
     _write_contact_effects(effects, now)
@@ -375,6 +381,9 @@ def _advance(
 def _log_rows(
     row: Any, loaded: LoadedSequence, outcome: engine.Outcome, now: datetime
 ) -> list[dict[str, Any]]:
+    """One row per step taken; a step that asked for an outside call says so in `detail`,
+    which the call delivery job then keeps up to date (status, codes, attempts)."""
+    calls = {(call.step_id, call.rotation): call.kind for call in outcome.calls}
     return [
         {
             "tenant_id": row.tenant_id,
@@ -384,9 +393,44 @@ def _log_rows(
             "step_id": loaded.step_uuids[taken.step_id],
             "rotation": taken.rotation,
             "outcome": taken.outcome,
+            "detail": _call_detail(calls.get((taken.step_id, taken.rotation))),
             "executed_at": now,
         }
         for taken in outcome.taken
+    ]
+
+
+def _call_detail(kind: str | None) -> dict[str, Any] | None:
+    if kind is None:
+        return None
+    return {"call": {"kind": kind, "status": "queued", "attempts": 0}}
+
+
+def _call_rows(
+    row: Any, loaded: LoadedSequence, outcome: engine.Outcome, now: datetime
+) -> list[dict[str, Any]]:
+    """Call ledger rows, recorded in the same transaction as the steps that asked for them;
+    unique per (enrollment, step, rotation), so a replayed step never records a second."""
+    return [
+        {
+            "tenant_id": row.tenant_id,
+            "workspace_id": row.workspace_id,
+            "id": uuid.uuid4(),
+            "enrollment_id": row.id,
+            "sequence_id": row.sequence_id,
+            "step_id": loaded.step_uuids[call.step_id],
+            "contact_id": row.contact_id,
+            "rotation": call.rotation,
+            "kind": call.kind,
+            "status": "queued",
+            "attempts": 0,
+            "queued_at": now,
+            "next_attempt_at": now,
+            "history": [],
+            "created_at": now,
+            "updated_at": now,
+        }
+        for call in outcome.calls
     ]
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from app.config import current_settings
 from app.services import goals
+from app.services.call_delivery import CallStats, deliver_due
 from app.services.contact_import import process_pending
 from app.services.dispatcher import DispatchStats, dispatch_due
 from app.services.events import purge_receipts
@@ -24,15 +25,17 @@ class TickReport:
     now: datetime
     processor: ProcessorStats
     dispatcher: DispatchStats
+    calls: CallStats
 
     def summary(self) -> str:
-        p, d = self.processor, self.dispatcher
+        p, d, c = self.processor, self.dispatcher, self.calls
         return (
             f"{self.now.isoformat()}: {p.enrollments} enrollment(s) advanced, {p.steps} step(s), "
             f"{p.emails} email(s) queued, {p.completed} completed, {p.exited} exited, "
             f"{p.failed} failed; sent {d.sent}, captured {d.captured}, failed {d.failed}, "
             f"retrying {d.retrying}, skipped {d.skipped}, unknown {d.unknown}, "
-            f"requeued {d.requeued}"
+            f"requeued {d.requeued}; calls delivered {c.delivered}, retrying {c.retrying}, "
+            f"failed {c.failed}"
         )
 
 
@@ -44,9 +47,14 @@ def run_dispatcher(now: datetime) -> DispatchStats:
     return dispatch_due(now, current_settings().dispatch_batch_size)
 
 
+def run_call_delivery(now: datetime) -> CallStats:
+    settings = current_settings()
+    return deliver_due(now, settings.call_batch_size, settings.call_lease_seconds)
+
+
 def run_tick(now: datetime) -> TickReport:
-    """Process then dispatch, so an email that falls due is sent in the same tick."""
-    return TickReport(now, run_processor(now), run_dispatcher(now))
+    """Process, then dispatch and deliver calls, so what falls due goes out in the same tick."""
+    return TickReport(now, run_processor(now), run_dispatcher(now), run_call_delivery(now))
 
 
 def process_sequences(now: datetime) -> str:
@@ -62,6 +70,12 @@ def dispatch_mail(now: datetime) -> str:
         f"sent {stats.sent}, captured {stats.captured}, failed {stats.failed}, "
         f"unknown {stats.unknown}, requeued {stats.requeued}"
     )
+
+
+def deliver_calls(now: datetime) -> str:
+    """The call delivery job: make every outside call (webhook, ...) that is due."""
+    stats = run_call_delivery(now)
+    return f"delivered {stats.delivered}, retrying {stats.retrying}, failed {stats.failed}"
 
 
 def purge_event_receipts(now: datetime) -> str:

@@ -1,5 +1,5 @@
-"""The Settings page: the workspace's API tokens (create, shown once; revoke) and the
-signed-in user's password."""
+"""The Settings page: the workspace's API tokens (create, shown once; revoke), its webhook
+signing secret (shown, rotated) and the signed-in user's password."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required, login_user
 
 from app.services import accounts
+from app.services.webhook_secrets import rotate_secret, secret_for
 from app.web import web_bp
 
 
 def _page(status: int = 200, **context: Any) -> Any:
     tokens = accounts.list_tokens(current_user.workspace_id)
     context.setdefault("errors", {})
-    return render_template("settings/index.html", tokens=tokens, **context), status
+    secret = secret_for(current_user.workspace_id)
+    page = render_template("settings/index.html", tokens=tokens, webhook_secret=secret, **context)
+    return page, status
 
 
 @web_bp.get("/settings")
@@ -49,6 +52,14 @@ def revoke_api_token(token_id: uuid.UUID) -> Any:
     if accounts.revoke_token(token, datetime.now(UTC)):
         flash(f"Revoked {token.prefix}… ({token.name}): it no longer opens the API.", "ok")
     return redirect(url_for("web.settings"))
+
+
+@web_bp.post("/settings/webhook-secret/rotate")
+@login_required
+def rotate_webhook_secret() -> Any:
+    rotate_secret(current_user.workspace_id)
+    flash("New webhook secret: webhooks are signed with it from now on.", "ok")
+    return redirect(url_for("web.settings") + "#webhooks")
 
 
 @web_bp.post("/settings/password")

@@ -103,6 +103,6 @@ def test_outputs_follow_the_step_type_and_settings() -> None:
 
 def test_every_new_step_default_is_stored_as_a_mapping() -> None:
     assert set(KINDS) == {
-        "email", "delay", "wait_until", "branch", "split", "action", "goal", "end",
+        "email", "delay", "wait_until", "branch", "split", "action", "goal", "end", "webhook",
     }  # fmt: skip
     assert check_draft(Draft([DraftStep("d", "delay", KINDS["delay"].default_config)], [])) == []

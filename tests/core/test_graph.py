@@ -72,7 +72,7 @@ def where(problems: list[Problem]) -> list[tuple[str | None, str | None]]:
 def test_constants() -> None:
     assert set(WAITING_STEP_TYPES) == {"delay", "wait_until"}
     assert STEP_TYPES[0] == "email"
-    assert len(set(STEP_TYPES)) == 8
+    assert len(set(STEP_TYPES)) == 9
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ EXAMPLE_CONFIGS: dict[str, dict[str, Any]] = {
     "branch": {"condition": {"type": "tag", "tag": "vip"}},
     "action": {"action": "add_tag", "tag": "vip"},
     "goal": {"goal": "Booked a demo"},
+    "webhook": {"url": "https://hooks.example.com/penguinmails"},
 }
 """A finished config for each kind whose palette default is left for the author to finish."""
 

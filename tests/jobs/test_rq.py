@@ -37,6 +37,7 @@ def test_the_onboarding_flow_runs_through_rq(app, api, smtp_sink, redis_conn):
     assert [job.name for job in enqueued] == [
         "process_sequences",
         "dispatch_mail",
+        "deliver_calls",
         "purge_event_receipts",
         "process_contact_imports",
         "refresh_segments",
@@ -86,6 +87,7 @@ def test_the_schedule_is_data_with_a_pure_due_rule():
     assert {job.name for job in PERIODIC_JOBS} == {
         "process_sequences",
         "dispatch_mail",
+        "deliver_calls",
         "purge_event_receipts",
         "process_contact_imports",
         "refresh_segments",

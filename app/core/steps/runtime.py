@@ -82,7 +82,9 @@ class Verdict(NamedTuple):
     step is taken with `outcome` (its step log) and the run follows `label` (None: the one
     unlabelled next step), unless `finish` ends the enrollment (completed | exited |
     failed, with `reason`). A taken step may queue its email, record a goal's conversion,
-    ask for an effect on the contact, or set the pacing of the steps after it.
+    ask for an effect on the contact, ask for an outside call (`call`: the kind of call,
+    recorded with the step and made by the call delivery job, e.g. "webhook"), or set the
+    pacing of the steps after it.
     """
 
     outcome: str | None = None
@@ -93,6 +95,7 @@ class Verdict(NamedTuple):
     email: bool = False
     goal: str | None = None
     effect: Effect | None = None
+    call: str | None = None
     pacing: Pacing | None = None
 
     @classmethod
