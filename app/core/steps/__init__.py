@@ -7,24 +7,15 @@ kind declares) and `runtime` (what its `run` receives and returns) are not kinds
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Mapping
 from typing import Any
 
+from app.core.registry import discover
 from app.core.steps.base import StepKind
-
-_SUPPORT = frozenset({"base", "runtime"})
 
 
 def _discover() -> dict[str, StepKind]:
-    found = []
-    for module in pkgutil.iter_modules(__path__):
-        if module.name in _SUPPORT or module.name.startswith("_"):
-            continue
-        kind = getattr(importlib.import_module(f"{__name__}.{module.name}"), "KIND", None)
-        if isinstance(kind, StepKind):
-            found.append(kind)
+    found = discover(__name__, __path__, "KIND", StepKind)
     return {kind.type: kind for kind in sorted(found, key=lambda kind: (kind.order, kind.type))}
 
 

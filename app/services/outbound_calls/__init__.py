@@ -8,22 +8,16 @@ sends the same thing) and makes one attempt.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Mapping
 
+from app.core.registry import discover
 from app.services.outbound_calls.base import CallHandler
 
 
 def _discover() -> dict[str, CallHandler]:
-    found: dict[str, CallHandler] = {}
-    for module in pkgutil.iter_modules(__path__):
-        if module.name == "base" or module.name.startswith("_"):
-            continue
-        handler = getattr(importlib.import_module(f"{__name__}.{module.name}"), "HANDLER", None)
-        if isinstance(handler, CallHandler):
-            found[handler.kind] = handler
-    return found
+    return {
+        handler.kind: handler for handler in discover(__name__, __path__, "HANDLER", CallHandler)
+    }
 
 
 HANDLERS: Mapping[str, CallHandler] = _discover()

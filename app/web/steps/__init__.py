@@ -7,14 +7,13 @@ Adding a step type's panel is adding that module and that template, never editin
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
 from app.core.format.parse import step_config_problems
+from app.core.registry import discover
 from app.web.form_toolkit import FormData, FormReader, apply_op, compact, place_problems
 from app.web.steps.base import StepForm
 
@@ -22,14 +21,7 @@ MAX_NAME_LENGTH = 255
 
 
 def _discover() -> dict[str, StepForm]:
-    found: dict[str, StepForm] = {}
-    for module in pkgutil.iter_modules(__path__):
-        if module.name == "base" or module.name.startswith("_"):
-            continue
-        form = getattr(importlib.import_module(f"{__name__}.{module.name}"), "FORM", None)
-        if isinstance(form, StepForm):
-            found[form.type] = form
-    return found
+    return {form.type: form for form in discover(__name__, __path__, "FORM", StepForm)}
 
 
 FORMS: Mapping[str, StepForm] = _discover()
