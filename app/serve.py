@@ -23,7 +23,10 @@ def register_serve_cli(app: Flask) -> None:
             EmbeddedScheduler(real_app).start()
             click.echo("Embedded scheduler: processing and sending every few seconds.")
         else:
-            click.echo("Embedded scheduler off: run `rq worker` and `rq cron jobs.cron`.")
+            click.echo(
+                "Embedded scheduler off: run `rq worker -w jobs.worker.AppWorker` "
+                "and `rq cron jobs.cron`."
+            )
         run_simple(
             host,
             port,

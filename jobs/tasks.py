@@ -9,23 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from flask import Flask, has_app_context
+from flask import has_app_context
 
-from app import create_app
 from app.services import scheduling
-
-_worker_app: Flask | None = None
+from jobs.worker import worker_app
 
 
 def _run(work: Callable[[datetime], str], now: str | None) -> str:
-    """Reuse the caller's app context, else one app per worker process."""
-    global _worker_app
+    """Reuse the caller's app context, else the worker process's one app."""
     moment = datetime.fromisoformat(now).astimezone(UTC) if now else datetime.now(UTC)
     if has_app_context():
         return work(moment)
-    if _worker_app is None:
-        _worker_app = create_app()
-    with _worker_app.app_context():
+    with worker_app().app_context():
         return work(moment)
 
 

@@ -41,3 +41,7 @@ def tick_process(now: datetime, env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+RQ_WORKER = [sys.executable, "-m", "rq.cli", "worker", "-w", "jobs.worker.AppWorker"]
+"""The worker command production runs (`rq worker -w jobs.worker.AppWorker`)."""

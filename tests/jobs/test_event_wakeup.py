@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from app.models import Workspace
 from app.services import segments
 from app.services.scheduling import run_processor
 from tests.conftest import REDIS_URL, api_for
-from tests.helpers import ROOT
+from tests.helpers import ROOT, RQ_WORKER
 
 pytestmark = pytest.mark.redis
 
@@ -66,7 +65,7 @@ def rq_worker(url: str, redis_conn) -> Iterator[None]:
     """A real `rq worker` process on the default queue, started and then stopped."""
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "rq.cli", "worker", "--url", REDIS_URL, "default"],
+        [*RQ_WORKER, "--url", REDIS_URL, "default"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

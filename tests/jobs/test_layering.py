@@ -61,9 +61,9 @@ def test_importing_every_app_module_loads_nothing_from_jobs():
     assert done.stdout.strip() == "[]"
 
 
-def test_jobs_holds_only_the_rq_entry_points_and_the_cron_config():
+def test_jobs_holds_only_the_rq_entry_points_the_cron_config_and_the_worker_class():
     modules = {path.stem for path in (ROOT / "jobs").glob("*.py")}
-    assert modules == {"__init__", "tasks", "cron"}
+    assert modules == {"__init__", "tasks", "cron", "worker"}
     for path in (ROOT / "jobs").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.keyword) and node.arg in {"interval", "cron"}:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -18,7 +17,7 @@ from app.models import ContactSequence
 from app.schedule import PERIODIC_JOBS, should_run
 from tests.conftest import REDIS_URL, api_for
 from tests.engine.test_onboarding_e2e import SUBJECTS, start_onboarding, subjects_by_recipient
-from tests.helpers import ROOT
+from tests.helpers import ROOT, RQ_WORKER
 from tests.smtp_sink import running_sink
 
 pytestmark = pytest.mark.redis
@@ -73,7 +72,7 @@ def test_a_forking_rq_worker_process_sends_the_first_emails(pg_app, redis_conn):
             "SMTP_URL": sink.url,
         }
         subprocess.run(
-            [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", REDIS_URL, "default"],
+            [*RQ_WORKER, "--burst", "--url", REDIS_URL, "default"],
             env=env,
             cwd=ROOT,
             check=True,
