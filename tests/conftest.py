@@ -124,12 +124,13 @@ def make_app(backend: Backend, **config: Any) -> Flask:
 
 
 def truncate_all() -> None:
-    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-    else:
-        for table in tables:
-            db.session.execute(text(f"DELETE FROM {table}"))
+    """Empty every table, children first.
+
+    DELETE rather than PostgreSQL's TRUNCATE: a test leaves a handful of rows, and TRUNCATE
+    of all the tables swaps every table's and index's files, 70-300 ms a test against a few
+    ms for the DELETEs (the sequences are not reset either way)."""
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(text(f"DELETE FROM {table.name}"))
     db.session.commit()
 
 

@@ -10,6 +10,9 @@ from typing import Any
 
 import yaml
 from flask import Flask
+from rq import Queue, SimpleWorker
+
+from jobs.worker import PromptShutdown
 
 ROOT = Path(__file__).resolve().parent.parent
 ONBOARDING = ROOT / "app" / "seed_data" / "onboarding.yaml"
@@ -45,3 +48,12 @@ def tick_process(now: datetime, env: dict[str, str]) -> subprocess.Popen[str]:
 
 RQ_WORKER = [sys.executable, "-m", "rq.cli", "worker", "-w", "jobs.worker.AppWorker"]
 """The worker command production runs (`rq worker -w jobs.worker.AppWorker`)."""
+
+
+class BurstWorker(PromptShutdown, SimpleWorker):
+    """An in-process rq worker (jobs run in the test's app context) that stops promptly."""
+
+
+def run_burst_worker(queue: Queue) -> None:
+    """Run every job on `queue` in this process, then stop."""
+    BurstWorker([queue], connection=queue.connection).work(burst=True)

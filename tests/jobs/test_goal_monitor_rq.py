@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.cron import CronScheduler
 from sqlalchemy import select, update
 
@@ -15,7 +15,7 @@ from app.models import Contact, ContactSequence, Conversion
 from app.schedule import PERIODIC_JOBS
 from jobs.tasks import monitor_goals
 from tests.engine.test_goals_e2e import enroll_ada, launch
-from tests.helpers import tick
+from tests.helpers import run_burst_worker, tick
 from tests.services.test_goals import BOOKED, journey
 
 pytestmark = pytest.mark.redis
@@ -35,7 +35,7 @@ def test_the_monitor_job_runs_through_rq_and_converts(app, api, redis_conn):
 
     queue = Queue("default", connection=redis_conn)
     job = queue.enqueue(monitor_goals, now=(t0 + timedelta(seconds=30)).isoformat())
-    SimpleWorker([queue], connection=redis_conn).work(burst=True)
+    run_burst_worker(queue)
 
     assert job.return_value() == "recorded 1 conversion(s)"
     db.session.expire_all()

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.cron import CronScheduler
 from sqlalchemy import select
 
@@ -17,14 +17,14 @@ from app.models import ContactSequence
 from app.schedule import PERIODIC_JOBS, should_run
 from tests.conftest import REDIS_URL, api_for
 from tests.engine.test_onboarding_e2e import SUBJECTS, start_onboarding, subjects_by_recipient
-from tests.helpers import ROOT, RQ_WORKER
+from tests.helpers import ROOT, RQ_WORKER, run_burst_worker
 from tests.smtp_sink import running_sink
 
 pytestmark = pytest.mark.redis
 
 
 def run_worker(conn: redis.Redis) -> None:
-    SimpleWorker([Queue("default", connection=conn)], connection=conn).work(burst=True)
+    run_burst_worker(Queue("default", connection=conn))
 
 
 def test_the_onboarding_flow_runs_through_rq(app, api, smtp_sink, redis_conn):
