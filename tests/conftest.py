@@ -198,9 +198,17 @@ def api(app: Flask) -> ApiClient:
     return api_for(app, "Acme")
 
 
+CORE_TESTS = os.path.join(os.path.dirname(__file__), "core")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by the services they use, so `-m "not postgres"` and the like select."""
+    """Mark tests by the services they use, so `-m "not postgres"` and the like select.
+
+    Every pure-core test is also `local_time`: the core computes the waits, windows and
+    durations, and its whole suite takes seconds, so all of it runs again in another zone."""
     for item in items:
+        if str(item.path).startswith(CORE_TESTS + os.sep):
+            item.add_marker(pytest.mark.local_time)
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
         on_postgres = "pg_app" in names or "postgres_backend" in names

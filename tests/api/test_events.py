@@ -15,6 +15,8 @@ from app.services import events as event_service
 from jobs.tasks import purge_event_receipts
 from tests.conftest import api_for
 
+pytestmark = pytest.mark.local_time  # occurred_at parsed, refused when naive, compared with now
+
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
 

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -18,6 +19,8 @@ from app.services import contacts, enrollment, sequences
 from app.services.scheduling import run_dispatcher, run_processor
 from app.services.suppression import suppress
 from tests.helpers import tick
+
+pytestmark = pytest.mark.local_time  # waits and the click's lookback
 
 DEMO_BRANCH = {
     "format": "sequence/v1",

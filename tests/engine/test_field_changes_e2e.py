@@ -19,6 +19,8 @@ from tests.engine.test_wait_until_e2e import start, subjects, waiting_definition
 from tests.helpers import tick
 from tests.services.test_goals import BOOKED, enrollment, journey, launch
 
+pytestmark = pytest.mark.local_time  # field waits with timeouts
+
 
 def through_the_api(api, who: str, field: str, value: str) -> None:
     changed = api.post("/api/contacts", json={"email": who, "fields": {field: value}})

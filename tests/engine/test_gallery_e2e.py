@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -33,6 +34,8 @@ from app.models import (
 )
 from app.services import accounts, contacts, enrollment, inbound, sequences
 from tests.helpers import tick
+
+pytestmark = pytest.mark.local_time  # delays, weekday windows and send times in each contact's zone
 
 GALLERY = Path(__file__).resolve().parents[2] / "app" / "gallery"
 

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -15,6 +16,8 @@ from app.models import Conversion, OutboundMessage, SequenceStep
 from app.services.scheduling import run_dispatcher, run_processor
 from tests.helpers import iso, tick
 from tests.services.test_goals import BOOKED, email, journey
+
+pytestmark = pytest.mark.local_time  # a 3-day delay ended by a goal
 
 WHO = "ada@example.com"
 

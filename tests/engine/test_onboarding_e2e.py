@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ContactSequence, OutboundMessage, StepLog
 from tests.helpers import iso, onboarding_definition, tick
+
+pytestmark = pytest.mark.local_time  # delays of days between the emails
 
 PEOPLE = [
     ("ada@example.com", "Ada"),

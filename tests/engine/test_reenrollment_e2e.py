@@ -13,6 +13,8 @@ from app.models import ContactSequence, EnrollmentRun, StepLog, Workspace
 from app.services import events as event_service
 from tests.helpers import tick
 
+pytestmark = pytest.mark.local_time  # 'after 90 days' re-enrollment
+
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 WHO = "ada@example.com"
 

@@ -326,6 +326,7 @@ def test_a_scanner_check_does_not_hide_the_persons_click_from_the_same_client(ap
     assert [e.type for e in events()] == ["bot_click", "clicked_link"]
 
 
+@pytest.mark.local_time  # the window is measured between stored instants
 def test_the_same_client_is_recorded_again_once_the_window_has_passed(app, api, smtp_sink):
     _, message = send(app, api, smtp_sink)
     token = open_token(message.id)
@@ -351,6 +352,7 @@ def test_the_dedup_window_can_be_turned_off(app, api, smtp_sink):
     assert db.session.scalar(select(func.count()).select_from(TrackingHit)) == 0
 
 
+@pytest.mark.local_time  # the window is measured between stored instants
 def test_the_hourly_purge_forgets_tracking_hits_older_than_the_window(app, api, smtp_sink):
     _, message = send(app, api, smtp_sink)
     token = open_token(message.id)

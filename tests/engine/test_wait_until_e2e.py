@@ -7,12 +7,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ContactSequence, StepLog, Workspace
 from app.services import contacts, enrollment, sequences
 from tests.helpers import tick
+
+pytestmark = pytest.mark.local_time  # wait timeouts fall due at instants
 
 MONDAY = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -14,6 +15,8 @@ from app.services import accounts, contacts, enrollment, sequences
 from app.services.scheduling import run_dispatcher, run_processor
 from tests.helpers import tick
 from tests.web.client import Web
+
+pytestmark = pytest.mark.local_time  # weekday 9-to-5 windows in the recipient's zone
 
 FRIDAY_EVENING = datetime(2026, 12, 4, 22, 0, tzinfo=UTC)
 TOKYO_MONDAY_9 = datetime(2026, 12, 7, 0, 0, tzinfo=UTC)  # 09:00 JST

@@ -13,6 +13,8 @@ import pytest
 from app.mail.compose import compose_message, make_message_id
 from app.mail.rendering import RenderedEmail
 
+pytestmark = pytest.mark.local_time  # the Date header and naive sent_at refused
+
 RENDERED = RenderedEmail(subject="Welcome, Zoë", html="<p>Hi Zoë &amp; co</p>", text="Hi Zoë & co")
 SENT_AT = datetime(2026, 1, 2, 4, 4, 5, tzinfo=timezone(timedelta(hours=1)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from click.testing import Result
 from flask import Flask
 from sqlalchemy import select
@@ -12,6 +13,8 @@ from app.extensions import db
 from app.models import User, Workspace
 from app.services import accounts
 from tests.engine.test_onboarding_e2e import start_onboarding
+
+pytestmark = pytest.mark.local_time  # `tick --now` parsed, refused when naive
 
 
 def run(app: Flask, *args: str) -> Result:
