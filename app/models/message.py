@@ -27,6 +27,7 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
     __table_args__ = (
         UniqueConstraint("enrollment_id", "step_id", "rotation"),
         Index("ix_outbound_messages_status_due", "status", "next_attempt_at"),
+        Index("ix_outbound_messages_step_variant", "step_id", "variant_key"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

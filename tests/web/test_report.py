@@ -110,6 +110,7 @@ def rows(page: str, attribute: str) -> dict[str, list[str]]:
 
 def test_the_report_counts_what_the_contacts_did(app, api, web, smtp_sink):
     app.config["BOT_CLICK_SECONDS"] = 0  # the test clicks right after the send
+    app.config["MACHINE_OPEN_SECONDS"] = 0
     seq_id, t0, ids = launch(api, DEFINITION, PEOPLE)
     tick(app, t0)
     mail = {str(m["To"].addresses[0].addr_spec): m for m in smtp_sink.wait_for(3)}
