@@ -123,12 +123,12 @@ def tested_view(step: dict[str, Any], label: str) -> dict[str, Any]:
         "metric": metric,
         "metric_name": name,
         "confidence": confidence,
-        "words": test_words(test) if test else "Split by weight, no test",
+        "words": state_words(test) if test else "Split by weight, no test",
         "chart": chart,
     }
 
 
-def test_words(test: dict[str, Any]) -> str:
+def state_words(test: dict[str, Any]) -> str:
     """Where an A/B test stands, as a marketer reads it."""
     figures = test["figures"] or {}
     when = _when(test["decided_at"])
