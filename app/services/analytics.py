@@ -65,6 +65,18 @@ ENGAGEMENT = {
 `bot_click` (a link scanner, not the recipient) and `machine_open` (a mail client's proxy
 fetching the pixel) are deliberately not among them."""
 
+FUNNEL_COUNTS = (
+    "entered",
+    "held_out",
+    "sent",
+    "opened",
+    "clicked",
+    "replied",
+    "converted",
+    "exited",
+)
+"""A funnel row's counts, in the order the page shows them."""
+
 DEFAULT_CONFIDENCE = 0.95
 """The intervals of a step with variants but no test (a plain weighted split)."""
 

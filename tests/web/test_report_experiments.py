@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
+from app.api.openapi import build_document
 from app.core import experiments
 from app.extensions import db
 from app.models import Contact, ContactSequence, OutboundMessage
@@ -338,3 +340,13 @@ def test_a_test_in_progress_or_stopped_is_said_in_words():
         )
         == "A picked by hand: click rate 4.3% vs 8.1%, decided 7 Dec 14:00 UTC"
     )
+
+
+def test_the_answer_with_variants_a_decision_and_a_holdout_matches_the_documented_schema(
+    app: Flask, api: ApiClient, scenario: Scenario
+):
+    document = build_document()
+    schema = {"$ref": "#/components/schemas/Analytics", "components": document["components"]}
+    for query in ("", f"?from={scenario.start.date()}&to={scenario.start.date()}"):
+        answer = api.get(f"/api/sequences/{scenario.sequence_id}/analytics{query}").json
+        assert list(Draft202012Validator(schema).iter_errors(answer)) == []
