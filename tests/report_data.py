@@ -75,6 +75,14 @@ def definition(name: str, min_sends: int, holdout: int) -> dict[str, Any]:
     }
 
 
+def pays_on(n: int, held_out: bool) -> int | None:
+    """The day after enrolling on which the nth contact pays: every fifth emailed contact
+    and every twelfth held-out one, spread over days 1 to 5; None: never."""
+    if n % (12 if held_out else 5):
+        return None
+    return 1 + n // 5 % 5
+
+
 @dataclass(frozen=True)
 class Scenario:
     sequence_id: uuid.UUID
@@ -85,9 +93,8 @@ def seed_ab_report(
     app: Flask, workspace: Workspace, now: datetime, people: int = 240, min_sends: int = 50
 ) -> Scenario:
     """Enroll `people` six days before `now`; B's link is clicked by 30% of its recipients
-    and A's by 10%; the tick two days in decides the test; every fifth emailed contact and
-    every twelfth held-out one pays, on one of the five days after enrolling. Needs an app
-    context."""
+    and A's by 10%; the tick two days in decides the test; some contacts pay (`pays_on`).
+    Needs an app context."""
     start = now - timedelta(days=6)
     sequence = sequences.create_sequence(
         workspace, sequences.parse_input(definition("Trial welcome (A/B)", min_sends, 20))
@@ -126,10 +133,10 @@ def seed_ab_report(
         {
             "contact": {"id": str(person.id)},
             "event": "subscription_paid",
-            "occurred_at": (start + timedelta(days=1 + n % 5, hours=3)).isoformat(),
+            "occurred_at": (start + timedelta(days=day, hours=3)).isoformat(),
         }
         for n, person in enumerate(found)
-        if n % (12 if held[person.id] else 5) == 0
+        if (day := pays_on(n, held[person.id])) is not None
     ]
     event_service.ingest_events(workspace, {"events": paid}, now)
     return Scenario(sequence.id, start)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-WIDTH = 720
+WIDTH = 1100
 """Every chart's viewBox width; the page scales it to the column (`.chart` in app.css)."""
-LABEL_WIDTH = 170
+LABEL_WIDTH = 200
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 INK, MUTED, LINE = "#1d2430", "#677185", "#e3e7ee"
 PALETTE = ("#1f6feb", "#0e9f6e", "#d97706", "#9333ea", "#db2777", "#0891b2", "#b42318")
@@ -72,7 +72,7 @@ def grouped_bars(
         y = top + row * group_height
         parts.append(
             f'<text x="0" y="{y + bar * len(kinds) / 2 + 4:.1f}" fill="{INK}">'
-            f"{escape(_clip(group.label, 24))}</text>"
+            f"{escape(_clip(group.label, 28))}</text>"
         )
         for index, kind in enumerate(kinds):
             value = group.values.get(kind.key, 0)
@@ -83,10 +83,11 @@ def grouped_bars(
                 f'fill="{kind.colour}"><title>{escape(group.label)}, {escape(kind.label)}: '
                 f"{value:,}</title></rect>"
             )
-            parts.append(
-                f'<text x="{LABEL_WIDTH + length + 4:.1f}" y="{by + bar - 2}" font-size="9" '
-                f'fill="{MUTED}">{value:,}</text>'
-            )
+            if value:  # a zero needs no label: the table beside the chart says it
+                parts.append(
+                    f'<text x="{LABEL_WIDTH + length + 4:.1f}" y="{by + bar - 2}" '
+                    f'font-size="9" fill="{MUTED}">{value:,}</text>'
+                )
         parts.append(
             f'<line x1="0" x2="{WIDTH}" y1="{y + group_height - gap / 2:.1f}" '
             f'y2="{y + group_height - gap / 2:.1f}" stroke="{LINE}"/>'

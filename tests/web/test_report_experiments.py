@@ -22,7 +22,7 @@ from app.models import Contact, ContactSequence, OutboundMessage
 from app.services import accounts
 from app.web.report import lift_words, state_words
 from tests.conftest import ApiClient
-from tests.report_data import Scenario, seed_ab_report
+from tests.report_data import Scenario, pays_on, seed_ab_report
 from tests.web.client import Web
 from tests.web.test_report import rows, text_of
 
@@ -91,9 +91,10 @@ def payers(
     days: Counter[str] = Counter()
     for person in db.session.scalars(select(Contact).where(Contact.id.in_(list(held)))):
         n = int(re.fullmatch(r"person(\d+)@example.com", person.email).group(1))
-        if n % (12 if held[person.id] else 5):
+        offset = pays_on(n, held[person.id])
+        if offset is None:
             continue
-        day = (scenario.start + timedelta(days=1 + n % 5, hours=3)).date()
+        day = (scenario.start + timedelta(days=offset, hours=3)).date()
         if (first is None or day >= first) and (last is None or day <= last):
             found[held[person.id]] += 1
             days[day.isoformat()] += 1
