@@ -222,7 +222,7 @@ def chain(name: str, emails: int) -> dict[str, Any]:
 def report_statements(app: Flask, api: ApiClient, web: Web, name: str, emails: int, people: int):
     """Statements run by one report page of a sequence sent to `people` contacts who all
     opened the first email."""
-    app.config["MACHINE_OPEN_SECONDS"] = 0  # the opens below come right after the sends
+    app.config["MACHINE_OPEN_SECONDS"] = 0  # the opens come right after the send
     addresses = tuple(f"p{n}@{name.lower()}.test" for n in range(people))
     seq_id, t0, _ = launch(api, chain(name, emails), addresses)
     tick(app, t0)
