@@ -504,23 +504,17 @@ def api_schemas() -> dict[str, Schema]:
                     {
                         "percent": {"type": "integer", "minimum": 0, "maximum": 50},
                         "enrolled": _answer(groups),
-                        "converted": _answer(
-                            {
-                                **groups,
-                                "goals": {
-                                    "type": "object",
-                                    "additionalProperties": _answer(groups),
-                                },
-                            }
-                        ),
-                        "lift": _answer(
-                            {
-                                "overall": lift,
-                                "goals": {"type": "object", "additionalProperties": lift},
-                            }
-                        ),
+                        "converted": _answer(groups, description="Converted on any goal."),
+                        "lift": lift,
+                        "goals": {
+                            "type": "object",
+                            "additionalProperties": _answer(
+                                {"converted": _answer(groups), "lift": lift}
+                            ),
+                        },
                     },
-                    description="The current run of each enrollment, emailed or held out.",
+                    description="The current run of each enrollment, emailed or held out; "
+                    "`converted` and `lift` on any goal, `goals` per goal.",
                 ),
                 "summary": _answer(
                     {

@@ -388,8 +388,8 @@ def _utc_day(column: Any) -> ColumnElement[Any]:
 def _holdout(
     sequence: Sequence, by_group: dict[Any, dict[Any, int]], enrolled_in: list[Any]
 ) -> dict[str, Any]:
-    """Enrollments and conversions of the treated group and the holdout, overall and per
-    goal, with the lift of each: one query (a UNION of the per-goal and the any-goal
+    """Enrollments and conversions of the treated group and the holdout, on any goal and
+    per goal, with the lift of each: one query (a UNION of the per-goal and the any-goal
     counts), counting each enrollment's current run only."""
     enrolled = {"treated": 0, "holdout": 0}
     for groups in by_group.values():
@@ -416,12 +416,15 @@ def _holdout(
     for held, goal, count in db.session.execute(union_all(per_goal, any_goal)):
         tally = overall if goal is None else goals.setdefault(goal, {"treated": 0, "holdout": 0})
         tally[_group(held)] = count
-    lift = {name: _lift(tally, enrolled) for name, tally in goals.items()}
     return {
         "percent": int((sequence.settings or {}).get("holdout_percent") or 0),
         "enrolled": enrolled,
-        "converted": overall | {"goals": goals},
-        "lift": {"overall": _lift(overall, enrolled), "goals": lift},
+        "converted": overall,
+        "lift": _lift(overall, enrolled),
+        "goals": {
+            name: {"converted": tally, "lift": _lift(tally, enrolled)}
+            for name, tally in goals.items()
+        },
     }
 
 

@@ -173,8 +173,8 @@ def holdout_view(holdout: dict[str, Any]) -> dict[str, Any] | None:
     """The lift on each goal and overall, in words and as a chart; None without a holdout."""
     if not holdout["percent"] and not holdout["enrolled"]["holdout"]:
         return None
-    named = [("any goal", holdout["lift"]["overall"])]
-    named += list(holdout["lift"]["goals"].items())
+    named = [("any goal", holdout["lift"])]
+    named += [(goal, entry["lift"]) for goal, entry in holdout["goals"].items()]
     sentences = [(goal, lift_words(goal, lift, holdout["percent"])) for goal, lift in named]
     rows = [
         charts.Estimate(goal, lift["difference"], _pair(lift["interval"]), strong=True)

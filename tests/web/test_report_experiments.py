@@ -143,13 +143,11 @@ def test_the_holdout_counts_both_groups_and_their_lift_on_each_goal(
     assert holdout["percent"] == 20
     assert holdout["enrolled"] == {"treated": members[False], "holdout": members[True]}
     assert 0.1 * PEOPLE < members[True] < 0.3 * PEOPLE
-    assert holdout["converted"] == {
-        "treated": paid[False],
-        "holdout": paid[True],
-        "goals": {"Paid": {"treated": paid[False], "holdout": paid[True]}},
-    }
+    converted = {"treated": paid[False], "holdout": paid[True]}
+    assert holdout["converted"] == converted
     expected = experiments.lift((paid[False], members[False]), (paid[True], members[True]))
-    assert holdout["lift"] == {"overall": expected, "goals": {"Paid": expected}}
+    assert holdout["lift"] == expected
+    assert holdout["goals"] == {"Paid": {"converted": converted, "lift": expected}}
 
 
 def test_the_date_range_keeps_the_sends_enrollments_and_conversions_inside_it(
@@ -278,7 +276,7 @@ def test_the_page_draws_the_funnel_variants_conversions_and_lift_with_their_tabl
     assert {day: cells[-1] for day, cells in days.items()} == {
         d["day"]: str(d["total"]) for d in stats["conversions"]["by_day"]
     }
-    lift = stats["holdout"]["lift"]["goals"]["Paid"]
+    lift = stats["holdout"]["goals"]["Paid"]["lift"]
     sentence = re.search(r'data-lift="Paid">(.*?)</p>', text, re.S)
     assert sentence and text_of(sentence.group(1)) == lift_words("Paid", lift, 20)
     assert re.fullmatch(
