@@ -261,8 +261,9 @@ def test_the_page_draws_the_funnel_variants_conversions_and_lift_with_their_tabl
     state = re.search(r'<p class="test-state decided" data-col="state">(.*?)</p>', text, re.S)
     p_value = test["figures"]["p_value"]
     p_text = "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+    decided_rates = {v["key"]: 100 * v["rate"] for v in test["figures"]["variants"]}
     assert state and text_of(state.group(1)) == (
-        f"B wins: click rate {100 * b['click_rate']:.1f}% vs {100 * a['click_rate']:.1f}%, "
+        f"B wins: click rate {decided_rates['B']:.1f}% vs {decided_rates['A']:.1f}%, "
         f"{p_text}, decided {decided.day} {decided:%b %H:%M} UTC"
     )
     variants = rows(text, "data-variant")
