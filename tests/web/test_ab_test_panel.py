@@ -180,3 +180,29 @@ def test_a_decision_needs_the_csrf_token(app):
     seeded = seeded_test(app, "active")
     assert seeded.web.post(seeded.action("winner"), data={"variant": "A"}).status_code == 400
     assert decisions() == []
+
+
+def test_the_settings_panel_saves_a_holdout_share_and_explains_it(app):
+    seeded = seeded_test(app)
+    url = f"/sequences/{seeded.sequence.id}/settings"
+    page = seeded.web.get(url).text
+    assert (
+        "Contacts in the holdout get no email; the report compares their goal conversions" in page
+    )
+    saved = seeded.web.submit(url, panel_values(page) | {"settings.holdout_percent": "25"})
+    assert saved.status_code == 200 and "HX-Trigger" in saved.headers, saved.text
+    assert panel_values(saved.text)["settings.holdout_percent"] == "25"
+    db.session.expire_all()
+    assert db.session.get(Sequence, seeded.sequence.id).settings["holdout_percent"] == 25
+
+
+def test_a_holdout_over_half_is_refused_beside_its_field(app):
+    seeded = seeded_test(app)
+    url = f"/sequences/{seeded.sequence.id}/settings"
+    values = panel_values(seeded.web.get(url).text) | {"settings.holdout_percent": "51"}
+    answer = seeded.web.submit(url, values).text
+    assert re.search(
+        r'id="pf-settings.holdout_percent-error">[^<]*less than or equal to 50', answer
+    )
+    db.session.expire_all()
+    assert "holdout_percent" not in (db.session.get(Sequence, seeded.sequence.id).settings or {})

@@ -676,7 +676,12 @@ SETTINGS = {
     ],
     "exit": {"on_reply": True, "goals": ["Paid"]},
     "re_enrollment": {"mode": "after_delay", "delay": "90 days", "max_times": 3},
-    "settings": {"timezone": "Europe/Paris", "from_email": "team@acme.test", "from_name": "Acme"},
+    "settings": {
+        "timezone": "Europe/Paris",
+        "from_email": "team@acme.test",
+        "from_name": "Acme",
+        "holdout_percent": 20,
+    },
 }
 
 
@@ -729,6 +734,7 @@ def test_settings_errors_point_at_their_fields():
         "re_enrollment.max_times": "0",
         "settings.timezone": "Nowhere/City",
         "settings.from_email": "team-at-acme",
+        "settings.holdout_percent": "60",
     }
     for key, value in typed.items():
         values[key] = value
@@ -747,4 +753,14 @@ def test_settings_errors_point_at_their_fields():
         ),
         "settings.from_email": "'team-at-acme' is not an email address: "
         "an email address must have an @-sign",
+        "settings.holdout_percent": "should be less than or equal to 50, got 60",
     }
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("0", 0), ("50", 50), ("", None)])
+def test_the_holdout_share_is_stored_as_typed_and_an_empty_box_means_none(typed, stored):
+    values = settings_to_form(SETTINGS).values
+    values["settings.holdout_percent"] = typed
+    data, form = settings_from_form(values, ["Paid"])
+    assert form.errors == {}
+    assert data is not None and data["settings"].get("holdout_percent") == stored
