@@ -116,3 +116,13 @@ def test_another_workspaces_sequence_answers_404_and_changes_nothing(app, api):
     missing = api.post("/api/sequences/not-an-id/steps/email_1/ab-test/stop")
     assert missing.status_code == 404
     assert db.session.scalars(select(AbTestDecision)).all() == []
+
+
+def test_a_conversion_test_on_a_goal_the_sequence_lacks_is_a_422_naming_step_and_field(app, api):
+    definition = ab_definition()
+    definition["steps"][0]["config"]["ab_test"] = {"metric": "conversion_rate", "goal": "Renewed"}
+    answer = api.post("/api/sequences", json=definition)
+    assert answer.status_code == 422
+    error = answer.json["error"]
+    assert (error["step"], error["field"]) == ("email_1", "config.ab_test.goal")
+    assert "'Renewed'" in error["message"]
