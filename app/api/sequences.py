@@ -13,6 +13,7 @@ from app.api import ApiError, api_bp, json_body, owned
 from app.core import limits
 from app.core.contact_input import json_value_problem
 from app.extensions import db
+from app.http.dates import date_range
 from app.http.numbers import INT32_MAX, bounded_int
 from app.models import AbTestDecision, Segment, Sequence, Workspace
 from app.services import ab_tests
@@ -193,8 +194,11 @@ def analytics(sequence_id: str) -> Any:
     `unsubscribed` and `bounced` (messages with such an event at least once; `bot_click`
     is not a click) and `open_rate`/`click_rate` (0..1, null with nothing sent);
     `flow_order` lists step keys as a contact meets them, and `summary` has the totals,
-    rates and `converted` enrollments with their `conversion_rate`."""
-    return jsonify(analytics_service.sequence_analytics(_sequence(sequence_id)))
+    rates and `converted` enrollments with their `conversion_rate`. `?from=` and `?to=`
+    (YYYY-MM-DD, UTC days, both included) narrow the figures to a date range."""
+    sequence = _sequence(sequence_id)
+    dates = date_range(request.args.get("from"), request.args.get("to"))
+    return jsonify(analytics_service.sequence_analytics(sequence, dates.since, dates.until))
 
 
 @api_bp.post("/sequences/<sequence_id>/steps/<step_id>/winner")
