@@ -527,6 +527,30 @@ def api_schemas() -> dict[str, Schema]:
                 ),
             }
         ),
+        "AbTestDecision": _answer(
+            {
+                "step": {"type": "string", "description": "The step's id (its key)."},
+                "state": {"type": "string", "enum": ["decided", "stopped"]},
+                "winner": {
+                    "type": ["string", "null"],
+                    "description": "The variant every new send uses; null when stopped.",
+                },
+                "metric": {"type": "string", "enum": list(AB_METRICS)},
+                "decided_at": TIMESTAMP,
+                "decided_by": {"type": "string", "enum": list(AB_DECIDERS)},
+                "actor": {
+                    **NULLABLE_TEXT,
+                    "description": "Who decided by hand: a user's email or an API token.",
+                },
+                "figures": {
+                    "type": "object",
+                    "description": (
+                        "What the decision saw: per variant `sent`, `successes`, `rate` and "
+                        "its `interval`, then `best` and `p_value` once every variant has sends."
+                    ),
+                },
+            }
+        ),
         "Message": _answer(
             {
                 "id": UUID,
@@ -578,6 +602,17 @@ def paths() -> dict[str, dict[str, Any]]:
     yaml_text = {"application/yaml": {"schema": _ref("SequenceDefinition")}}
 
     status = _json(_ref("StatusChange"))
+    decision = _json(_ref("AbTestDecision"))
+    step_path = [
+        *sequence_id,
+        {
+            "name": "step_id",
+            "in": "path",
+            "required": True,
+            "description": "An email step's id as the sequence shows it (its key, e.g. email_1).",
+            "schema": {"type": "string"},
+        },
+    ]
     page = [
         _query(
             "limit",
@@ -688,6 +723,26 @@ def paths() -> dict[str, dict[str, Any]]:
                         {"type": "string", "format": "date"},
                     ),
                 ],
+            )
+        },
+        "/api/sequences/{sequence_id}/steps/{step_id}/winner": {
+            "post": _operation(
+                "Pick the winner of an email step's A/B test by hand",
+                {200: ("The decision: every new send of the step uses the winner", decision)},
+                (400, 404, 422),
+                body=_json(
+                    _obj({"variant": {"type": "string", "minLength": 1}}, ("variant",)),
+                    {"variant": "B"},
+                ),
+                parameters=step_path,
+            )
+        },
+        "/api/sequences/{sequence_id}/steps/{step_id}/ab-test/stop": {
+            "post": _operation(
+                "Stop an email step's A/B test without a winner (the split goes on)",
+                {200: ("The decision, stopped", decision)},
+                (404, 422),
+                parameters=step_path,
             )
         },
         "/api/sequences/{sequence_id}/export": {

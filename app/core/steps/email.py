@@ -88,6 +88,27 @@ class AbTest(Model):
         return self.pick_winner_after or self.min_sends
 
 
+METRIC_NAMES = {
+    "open_rate": "open rate",
+    "click_rate": "click rate",
+    "reply_rate": "reply rate",
+    "conversion_rate": "conversion rate",
+}
+
+
+def describe_test(test: AbTest) -> str:
+    """The test in a sentence, as the launch checklist and the panel say it: `click rate,
+    at least 200 sends each, 95% confidence, up to 14 days, then the best`."""
+    metric = METRIC_NAMES[test.metric]
+    if test.metric == "conversion_rate":
+        metric += f" ('{test.goal}' within {test.attribution_window})"
+    limit = f"up to {test.max_duration}" if test.max_duration else "no time limit"
+    then = "then the best" if test.fallback == "best" else "then keep the split"
+    confidence = f"{round(test.confidence * 100, 4):g}%"
+    sends = f"at least {test.sends_needed} sends each"
+    return f"{metric}, {sends}, {confidence} confidence, {limit}, {then}"
+
+
 class EmailConfig(Model):
     """Subject and body must be present but may be empty: drafts are saved while being written."""
 
