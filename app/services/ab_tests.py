@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -186,6 +186,70 @@ def decisions(sequence: Sequence) -> dict[uuid.UUID, AbTestDecision]:
         )
     )
     return {row.step_id: row for row in rows}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where one step's test stands: `collecting` with live figures, or `decided` / `stopped`
+    with the figures stored with the decision, who decided (auto, fallback or hand, and the
+    actor) and when. The builder's panel, the Report page and the analytics API show it."""
+
+    step: TestedStep
+    state: str
+    winner: str | None = None
+    decided_by: str | None = None
+    actor: str | None = None
+    decided_at: datetime | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sends(self) -> dict[str, int]:
+        """Each variant's sends, as of the figures."""
+        return {row["key"]: row["sent"] for row in self.figures.get("variants", [])}
+
+    @property
+    def progress(self) -> dict[str, int] | None:
+        """While collecting: the weakest variant's sends and the sends each one needs."""
+        if self.state != "collecting":
+            return None
+        weakest = min((self.sends.get(key, 0) for key in self.step.keys), default=0)
+        return {"sent": weakest, "needed": self.step.test.sends_needed}
+
+
+def standings(
+    sequence: Sequence, now: datetime, counts: dict[uuid.UUID, StepVariants] | None = None
+) -> dict[uuid.UUID, Standing]:
+    """Every tested step's standing, by step id: one query for the decisions and, unless the
+    caller has them (`counts`, over the whole test), three for the collecting tests' counts."""
+    tested = [found for s in sequence.steps if (found := tested_step(s, sequence)) is not None]
+    if not tested:
+        return {}
+    decided = decisions(sequence)
+    if counts is None:
+        collecting = [step for step in tested if step.id not in decided]
+        counts = variant_counts(
+            [step.id for step in collecting], {step.id: step.attribution() for step in collecting}
+        )
+    found = {}
+    for step in tested:
+        row = decided.get(step.id)
+        if row is None:
+            found_counts = counts.get(step.id)
+            live = experiments.decide(
+                arms(step, found_counts), step.rule(), first_send(found_counts), now
+            )
+            found[step.id] = Standing(step, "collecting", figures=live.figures)
+        else:
+            found[step.id] = Standing(
+                step,
+                row.state,
+                row.winner,
+                row.decided_by,
+                row.actor,
+                row.decided_at,
+                row.figures or {},
+            )
+    return found
 
 
 def _tested(sequence: Sequence, step_key: str) -> TestedStep:

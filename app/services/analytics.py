@@ -29,7 +29,6 @@ from app.core.steps import KINDS
 from app.core.steps.email import EmailConfig
 from app.extensions import db
 from app.models import (
-    AbTestDecision,
     ContactEvent,
     ContactSequence,
     Conversion,
@@ -227,18 +226,16 @@ def _variants(
     }
     attribution = {step_id: _attribution(step_id, tests) for step_id in configs}
     counts = variant_counts(configs, attribution, SendRange(since, until))
-    decided = ab_tests.decisions(sequence) if tests else {}
-    collecting = [step_id for step_id in tests if step_id not in decided]
-    whole = counts
-    if collecting and (since is not None or until is not None):
-        whole = variant_counts(collecting, attribution)  # a test's progress ignores the range
+    ranged = since is not None or until is not None
+    # A test's progress and live figures cover the whole test, whatever the range.
+    standing = ab_tests.standings(sequence, now, None if ranged else counts) if tests else {}
     found: dict[uuid.UUID, dict[str, Any]] = {}
     for step_id, config in configs.items():
         test = tests.get(step_id)
         confidence = test.test.confidence if test else DEFAULT_CONFIDENCE
         entry: dict[str, Any] = {"variants": _variant_rows(config, counts.get(step_id), confidence)}
-        if test is not None:
-            entry["ab_test"] = _test_entry(test, decided.get(step_id), whole.get(step_id), now)
+        if step_id in standing:
+            entry["ab_test"] = _test_entry(standing[step_id])
         found[step_id] = entry
     return found
 
@@ -288,38 +285,21 @@ def _variant_rows(
     return rows
 
 
-def _test_entry(
-    step: ab_tests.TestedStep,
-    decision: AbTestDecision | None,
-    counts: StepVariants | None,
-    now: datetime,
-) -> dict[str, Any]:
-    """Where the test stands: a decision's stored figures, or live ones while it collects."""
-    test = step.test
-    entry: dict[str, Any] = {
+def _test_entry(standing: ab_tests.Standing) -> dict[str, Any]:
+    """Where the test stands, as the API shows it."""
+    test = standing.step.test
+    decided_at = standing.decided_at
+    return {
         "metric": test.metric,
         "goal": test.goal,
         "min_sends": test.sends_needed,
         "confidence": test.confidence,
-    }
-    if decision is not None:
-        return entry | {
-            "state": decision.state,
-            "winner": decision.winner,
-            "decided_at": decision.decided_at.isoformat(),
-            "decided_by": decision.decided_by,
-            "figures": decision.figures,
-            "progress": None,
-        }
-    arms = ab_tests.arms(step, counts)
-    live = experiments.decide(arms, step.rule(), ab_tests.first_send(counts), now)
-    return entry | {
-        "state": "collecting",
-        "winner": None,
-        "decided_at": None,
-        "decided_by": None,
-        "figures": live.figures,
-        "progress": {"sent": min(arm.sent for arm in arms), "needed": test.sends_needed},
+        "state": standing.state,
+        "winner": standing.winner,
+        "decided_at": decided_at.isoformat() if decided_at is not None else None,
+        "decided_by": standing.decided_by,
+        "figures": standing.figures,
+        "progress": standing.progress,
     }
 
 

@@ -4,6 +4,7 @@ settings and state; its preview."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
@@ -11,7 +12,7 @@ from werkzeug.datastructures import MultiDict
 from app.core.steps.email import describe_test, with_variant
 from app.models import Contact, Sequence
 from app.services import panel_choices
-from app.services.ab_test_states import ab_test_states
+from app.services.ab_tests import standings
 from app.services.panel_choices import SampleContact
 from app.services.template_budget import email_budget_problems
 from app.web.form_toolkit import FormReader, dicts, drop_none, text_of
@@ -146,7 +147,10 @@ def _choices(sequence: Sequence) -> dict[str, Any]:
         "variables": _variables(custom_fields),
         "contacts": [(str(contact.id), contact_label(contact)) for contact in contacts],
         "goal_choices": [(name, name) for name in panel_choices.goal_names(sequence)],
-        "ab_test_states": ab_test_states(sequence),
+        "ab_test_states": {
+            standing.step.key: standing
+            for standing in standings(sequence, datetime.now(UTC)).values()
+        },
         "describe_test": describe_test,
     }
 
