@@ -20,6 +20,9 @@ from app.models.types import JsonDoc, UTCDateTime, uuid_pk
 MESSAGE_STATUSES = (
     "queued", "claimed", "sending", "sent", "captured", "failed", "skipped", "unknown"
 )  # fmt: skip
+SENT_STATUSES = ("sent", "captured")
+"""Messages that went out (captured: rendered with no SMTP server configured); the
+denominator of every engagement rate."""
 
 
 class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):

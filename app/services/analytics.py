@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, distinct, func, null, select, union_all
 
 from app.core import experiments
-from app.core.events import BOUNCED, CLICKED_LINK, OPENED, REPLIED, UNSUBSCRIBED
+from app.core.events import BOUNCED
 from app.core.gallery_facts import flow_order
 from app.core.steps import KINDS
 from app.core.steps.email import EmailConfig
@@ -38,9 +38,11 @@ from app.models import (
     StepLog,
 )
 from app.models.enrollment import ENROLLMENT_STATUSES
-from app.models.message import MESSAGE_STATUSES
+from app.models.message import MESSAGE_STATUSES, SENT_STATUSES
 from app.services import ab_tests
 from app.services.variant_stats import (
+    COUNTED_EVENTS,
+    EVENT_OF_MESSAGE,
     METRIC_COUNTS,
     Attribution,
     SendRange,
@@ -49,20 +51,9 @@ from app.services.variant_stats import (
     variant_counts,
 )
 
-SENT_STATUSES = ("sent", "captured")
-"""Messages that went out (captured: rendered with no SMTP server configured); the
-denominator of every engagement rate."""
-
-ENGAGEMENT = {
-    OPENED: "opened",
-    CLICKED_LINK: "clicked",
-    REPLIED: "replied",
-    UNSUBSCRIBED: "unsubscribed",
-    BOUNCED: "bounced",
-}
-"""Event type -> the key it is counted under, once per message however often it happened.
-`bot_click` (a link scanner, not the recipient) and `machine_open` (a mail client's proxy
-fetching the pixel) are deliberately not among them."""
+ENGAGEMENT = COUNTED_EVENTS | {BOUNCED: "bounced"}
+"""Event type -> the key a step's messages count it under (a variant's counts leave bounces
+out: no test or rate is about them)."""
 
 FUNNEL_COUNTS = (
     "entered",
@@ -179,11 +170,7 @@ def _engagement(
             ContactEvent.type,
             func.count(distinct(ContactEvent.message_id)),
         )
-        .join(
-            ContactEvent,
-            (ContactEvent.contact_id == OutboundMessage.contact_id)
-            & (ContactEvent.message_id == OutboundMessage.id),
-        )
+        .join(ContactEvent, EVENT_OF_MESSAGE)
         .where(
             OutboundMessage.sequence_id == sequence.id,
             OutboundMessage.status.in_(SENT_STATUSES),

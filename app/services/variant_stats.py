@@ -18,10 +18,7 @@ from sqlalchemy import distinct, func, select
 from app.core.events import CLICKED_LINK, OPENED, REPLIED, UNSUBSCRIBED
 from app.extensions import db
 from app.models import ContactEvent, Conversion, OutboundMessage
-
-SENT_STATUSES = ("sent", "captured")
-"""Messages that went out (captured: rendered with no SMTP server configured); the
-denominator of every engagement rate."""
+from app.models.message import SENT_STATUSES
 
 COUNTED_EVENTS = {
     OPENED: "opened",
@@ -29,7 +26,15 @@ COUNTED_EVENTS = {
     REPLIED: "replied",
     UNSUBSCRIBED: "unsubscribed",
 }
-"""Event type -> the count it adds to, once per message however often it happened."""
+"""Event type -> the count it adds to, once per message however often it happened.
+`bot_click` (a link scanner, not the recipient) and `machine_open` (a mail client's proxy
+fetching the pixel) are deliberately not among them."""
+
+EVENT_OF_MESSAGE = (ContactEvent.contact_id == OutboundMessage.contact_id) & (
+    ContactEvent.message_id == OutboundMessage.id
+)
+"""Joins a message's events; on the contact as well, so the events' (contact, type) index
+narrows the search."""
 
 METRIC_COUNTS = {
     "open_rate": "opened",
@@ -116,11 +121,7 @@ def variant_counts(
             ContactEvent.type,
             func.count(distinct(ContactEvent.message_id)),
         )
-        .join(
-            ContactEvent,
-            (ContactEvent.contact_id == OutboundMessage.contact_id)
-            & (ContactEvent.message_id == OutboundMessage.id),
-        )
+        .join(ContactEvent, EVENT_OF_MESSAGE)
         .where(
             *scope,
             ContactEvent.workspace_id == OutboundMessage.workspace_id,
