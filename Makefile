@@ -38,3 +38,4 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/processor.py
 	$(BIN)/python bench/bulk_enroll.py --sqlite
+	$(BIN)/python bench/ab_evaluation.py --sqlite

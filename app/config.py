@@ -42,6 +42,7 @@ class Settings:
     processor_batch_size: int = 1000
     dispatch_batch_size: int = 200
     bot_click_seconds: int = 5  # a click this soon after the send is a scanner; 0 disables
+    machine_open_seconds: int = 10  # an open this soon after the send is a proxy's prefetch
     tracking_dedup_seconds: int = 60  # repeat opens/clicks by one client within this are dropped
     proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* to trust
     # Crash-safe dispatch: how long a dispatcher holds the messages it claimed (and the one it
@@ -107,6 +108,7 @@ FLASK_KEYS: dict[str, str] = {
     "processor_batch_size": "PROCESSOR_BATCH_SIZE",
     "dispatch_batch_size": "DISPATCH_BATCH_SIZE",
     "bot_click_seconds": "BOT_CLICK_SECONDS",
+    "machine_open_seconds": "MACHINE_OPEN_SECONDS",
     "tracking_dedup_seconds": "TRACKING_DEDUP_SECONDS",
     "proxy_hops": "PROXY_HOPS",
     "dispatch_lease_seconds": "DISPATCH_LEASE_SECONDS",

@@ -40,6 +40,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(scheduling.process_contact_imports, interval_seconds=2),
     PeriodicJob(scheduling.refresh_segments, interval_seconds=300),
     PeriodicJob(scheduling.monitor_goals, interval_seconds=30),
+    PeriodicJob(scheduling.evaluate_ab_tests, interval_seconds=300),
 )
 
 

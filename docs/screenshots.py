@@ -20,8 +20,10 @@ sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
 from app.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo  # noqa: E402
+from app.extensions import db  # noqa: E402
 from app.services.scheduling import run_tick  # noqa: E402
 from tests.browser.chromium import CHROMIUM_ARGS  # noqa: E402
+from tests.report_data import seed_ab_report  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 PAGES = ("sequences", "enrollments", "outbox", "templates", "contacts", "segments", "forms")
@@ -38,7 +40,7 @@ def main() -> None:
         with app.app_context():
             upgrade()
             now = datetime.now(UTC)
-            seed_demo(now)
+            workspace, _ = seed_demo(now)
             run_tick(now)
             run_tick(now + timedelta(days=2, minutes=1))
         server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -59,10 +61,21 @@ def main() -> None:
                     page.goto(f"{base}/{name}")
                     page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
                     print(f"wrote {OUT / f'{name}.png'}")
+                with app.app_context():  # after the list pages, so they show the demo alone
+                    tested = seed_ab_report(app, db.session.merge(workspace), now)
+                shoot_report(page, f"{base}/sequences/{tested.sequence_id}/report")
                 shoot_builder(page, base)
                 browser.close()
         finally:
             server.shutdown()
+
+
+def shoot_report(page: Page, url: str) -> None:
+    """The report of a sequence whose A/B test has picked B, with a 20% holdout."""
+    page.goto(url)
+    page.wait_for_selector("#chart-funnel")
+    page.screenshot(path=str(OUT / "report.png"), full_page=True)
+    print(f"wrote {OUT / 'report.png'}")
 
 
 def shoot_builder(page: Page, base: str) -> None:

@@ -57,3 +57,8 @@ def refresh_segments(now: str | None = None) -> str:
 def monitor_goals(now: str | None = None) -> str:
     """The goal monitor: convert goals no event announced."""
     return _run(scheduling.monitor_goals, now)
+
+
+def evaluate_ab_tests(now: str | None = None) -> str:
+    """The A/B evaluation: decide the tests that can be decided."""
+    return _run(scheduling.evaluate_ab_tests, now)

@@ -19,8 +19,11 @@ from app.api import api_bp
 from app.core.contact_input import ContactInput
 from app.core.events import AUTO_REPLY, BOUNCED, REPLIED
 from app.core.format.document import SequenceDefinition
+from app.core.steps.email import METRICS as AB_METRICS
 from app.models.enrollment import ENROLLMENT_STATUSES
+from app.models.experiment import AB_DECIDERS
 from app.models.message import MESSAGE_STATUSES
+from app.services.analytics import FUNNEL_COUNTS
 from app.services.events import MAX_BATCH, MAX_CLIENT_ID, MAX_NAME
 
 Schema = dict[str, Any]
@@ -32,6 +35,7 @@ UUID: Schema = {"type": "string", "format": "uuid"}
 ADDRESS: Schema = {"type": "string", "format": "email"}
 COUNT: Schema = {"type": "integer", "minimum": 0}
 RATE: Schema = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+VARIANT_COUNTS = ("sent", "opened", "clicked", "replied", "unsubscribed", "converted")
 
 EXAMPLE_DEFINITION = {
     "format": "sequence/v1",
@@ -246,6 +250,69 @@ def api_schemas() -> dict[str, Schema]:
         "click_rate": RATE,
     }
     counts = {"type": "object", "additionalProperties": COUNT}
+    interval: Schema = {
+        "type": ["array", "null"],
+        "items": {"type": "number"},
+        "minItems": 2,
+        "maxItems": 2,
+        "description": "[low, high] at the test's confidence (0.95 without a test); null: no sends",
+    }
+    variant = _answer(
+        {
+            "key": {"type": "string"},
+            "weight": {"type": "integer", "minimum": 1},
+            **{name: COUNT for name in VARIANT_COUNTS},
+            **{metric: RATE for metric in AB_METRICS},
+            "intervals": _answer({metric: interval for metric in AB_METRICS}),
+        }
+    )
+    ab_test = _answer(
+        {
+            "state": {"type": "string", "enum": ["collecting", "decided", "stopped"]},
+            "winner": NULLABLE_TEXT,
+            "decided_at": NULLABLE_TIMESTAMP,
+            "decided_by": {"type": ["string", "null"], "enum": [*AB_DECIDERS, None]},
+            "metric": {"type": "string", "enum": list(AB_METRICS)},
+            "goal": NULLABLE_TEXT,
+            "min_sends": {"type": "integer", "minimum": 1},
+            "confidence": {"type": "number"},
+            "figures": {
+                "type": "object",
+                "description": "Per variant sent, successes, rate and interval; `p_value` "
+                "(Bonferroni-adjusted, one-sided) once every variant has sends. Stored with "
+                "the decision, or live while collecting.",
+            },
+            "progress": {
+                "type": ["object", "null"],
+                "properties": {"sent": COUNT, "needed": {"type": "integer", "minimum": 1}},
+                "required": ["sent", "needed"],
+                "description": "While collecting: the weakest variant's sends and `min_sends`.",
+            },
+        },
+        description="Present on email steps with variants and an `ab_test`.",
+    )
+    lift: Schema = {
+        "type": ["object", "null"],
+        "properties": {
+            "treated_rate": {"type": "number"},
+            "holdout_rate": {"type": "number"},
+            "difference": {"type": "number"},
+            "interval": {"type": "array", "items": {"type": "number"}},
+            "relative": {"type": ["number", "null"]},
+            "confidence": {"type": "number"},
+        },
+        "required": [
+            "treated_rate",
+            "holdout_rate",
+            "difference",
+            "interval",
+            "relative",
+            "confidence",
+        ],
+        "description": "Conversion rate of the emailed group minus the holdout's, with a "
+        "Wald interval; null until both groups have enrollments.",
+    }
+    groups = {"treated": COUNT, "holdout": COUNT}
     return {
         "Problem": problem,
         "Error": _answer(
@@ -391,12 +458,28 @@ def api_schemas() -> dict[str, Schema]:
                             "conversions": COUNT,
                             "emails": _answer({status: COUNT for status in MESSAGE_STATUSES}),
                             **engagement,
+                            "variants": {"type": "array", "items": variant},
+                            "ab_test": ab_test,
                         },
                         ("step", "name", "type", "taken", "waiting_here", "conversions"),
-                        description="Email steps also carry `emails` and the engagement counts.",
+                        description="Email steps also carry `emails` and the engagement "
+                        "counts; with variants, `variants` and (with a test) `ab_test`.",
                     ),
                 },
+                "period": _answer({"since": NULLABLE_TIMESTAMP, "until": NULLABLE_TIMESTAMP}),
                 "flow_order": {"type": "array", "items": {"type": "string"}},
+                "funnel": {
+                    "type": "array",
+                    "description": "The steps in flow order.",
+                    "items": _answer(
+                        {
+                            "step": {"type": "string"},
+                            "name": NULLABLE_TEXT,
+                            "type": {"type": "string"},
+                            **{name: COUNT for name in FUNNEL_COUNTS},
+                        }
+                    ),
+                },
                 "conversions": _answer(
                     {
                         "total": COUNT,
@@ -404,7 +487,34 @@ def api_schemas() -> dict[str, Schema]:
                             "type": "object",
                             "additionalProperties": _answer({"total": COUNT, "steps": counts}),
                         },
+                        "by_day": {
+                            "type": "array",
+                            "description": "Per UTC day with conversions, oldest first.",
+                            "items": _answer(
+                                {
+                                    "day": {"type": "string", "format": "date"},
+                                    "total": COUNT,
+                                    "goals": counts,
+                                }
+                            ),
+                        },
                     }
+                ),
+                "holdout": _answer(
+                    {
+                        "percent": {"type": "integer", "minimum": 0, "maximum": 50},
+                        "enrolled": _answer(groups),
+                        "converted": _answer(groups, description="Converted on any goal."),
+                        "lift": lift,
+                        "goals": {
+                            "type": "object",
+                            "additionalProperties": _answer(
+                                {"converted": _answer(groups), "lift": lift}
+                            ),
+                        },
+                    },
+                    description="The current run of each enrollment, emailed or held out; "
+                    "`converted` and `lift` on any goal, `goals` per goal.",
                 ),
                 "summary": _answer(
                     {
@@ -415,6 +525,30 @@ def api_schemas() -> dict[str, Schema]:
                         "conversion_rate": RATE,
                     }
                 ),
+            }
+        ),
+        "AbTestDecision": _answer(
+            {
+                "step": {"type": "string", "description": "The step's id (its key)."},
+                "state": {"type": "string", "enum": ["decided", "stopped"]},
+                "winner": {
+                    "type": ["string", "null"],
+                    "description": "The variant every new send uses; null when stopped.",
+                },
+                "metric": {"type": "string", "enum": list(AB_METRICS)},
+                "decided_at": TIMESTAMP,
+                "decided_by": {"type": "string", "enum": list(AB_DECIDERS)},
+                "actor": {
+                    **NULLABLE_TEXT,
+                    "description": "Who decided by hand: a user's email or an API token.",
+                },
+                "figures": {
+                    "type": "object",
+                    "description": (
+                        "What the decision saw: per variant `sent`, `successes`, `rate` and "
+                        "its `interval`, then `best` and `p_value` once every variant has sends."
+                    ),
+                },
             }
         ),
         "Message": _answer(
@@ -468,6 +602,17 @@ def paths() -> dict[str, dict[str, Any]]:
     yaml_text = {"application/yaml": {"schema": _ref("SequenceDefinition")}}
 
     status = _json(_ref("StatusChange"))
+    decision = _json(_ref("AbTestDecision"))
+    step_path = [
+        *sequence_id,
+        {
+            "name": "step_id",
+            "in": "path",
+            "required": True,
+            "description": "An email step's id as the sequence shows it (its key, e.g. email_1).",
+            "schema": {"type": "string"},
+        },
+    ]
     page = [
         _query(
             "limit",
@@ -561,10 +706,43 @@ def paths() -> dict[str, dict[str, Any]]:
         },
         "/api/sequences/{sequence_id}/analytics": {
             "get": _operation(
-                "Per-step counts, engagement rates and conversions",
+                "Per-step counts, engagement rates and conversions, A/B tests, holdout lift",
                 {200: ("The figures", _json(_ref("Analytics")))},
-                (404,),
-                parameters=sequence_id,
+                (400, 404),
+                parameters=[
+                    *sequence_id,
+                    _query(
+                        "from",
+                        "First UTC day counted, YYYY-MM-DD (enrollments, steps, messages and "
+                        "conversions by their own time)",
+                        {"type": "string", "format": "date"},
+                    ),
+                    _query(
+                        "to",
+                        "Last UTC day counted, YYYY-MM-DD, included",
+                        {"type": "string", "format": "date"},
+                    ),
+                ],
+            )
+        },
+        "/api/sequences/{sequence_id}/steps/{step_id}/winner": {
+            "post": _operation(
+                "Pick the winner of an email step's A/B test by hand",
+                {200: ("The decision: every new send of the step uses the winner", decision)},
+                (400, 404, 422),
+                body=_json(
+                    _obj({"variant": {"type": "string", "minLength": 1}}, ("variant",)),
+                    {"variant": "B"},
+                ),
+                parameters=step_path,
+            )
+        },
+        "/api/sequences/{sequence_id}/steps/{step_id}/ab-test/stop": {
+            "post": _operation(
+                "Stop an email step's A/B test without a winner (the split goes on)",
+                {200: ("The decision, stopped", decision)},
+                (404, 422),
+                parameters=step_path,
             )
         },
         "/api/sequences/{sequence_id}/export": {

@@ -1,4 +1,5 @@
-"""Sequence endpoints: define, read, replace, change status, enroll, list enrollments."""
+"""Sequence endpoints: define, read, replace, change status, enroll, list enrollments, and
+steer an email step's A/B test (pick its winner, stop it)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from app.api import ApiError, api_bp, json_body, owned
 from app.core import limits
 from app.core.contact_input import json_value_problem
 from app.extensions import db
+from app.http.dates import date_range
 from app.http.numbers import INT32_MAX, bounded_int
-from app.models import Segment, Sequence, Workspace
+from app.models import AbTestDecision, Segment, Sequence, Workspace
+from app.services import ab_tests
 from app.services import analytics as analytics_service
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
@@ -191,8 +194,63 @@ def analytics(sequence_id: str) -> Any:
     `unsubscribed` and `bounced` (messages with such an event at least once; `bot_click`
     is not a click) and `open_rate`/`click_rate` (0..1, null with nothing sent);
     `flow_order` lists step keys as a contact meets them, and `summary` has the totals,
-    rates and `converted` enrollments with their `conversion_rate`."""
-    return jsonify(analytics_service.sequence_analytics(_sequence(sequence_id)))
+    rates and `converted` enrollments with their `conversion_rate`. `?from=` and `?to=`
+    (YYYY-MM-DD, UTC days, both included) narrow the figures to a date range."""
+    sequence = _sequence(sequence_id)
+    dates = date_range(request.args.get("from"), request.args.get("to"))
+    return jsonify(analytics_service.sequence_analytics(sequence, dates.since, dates.until))
+
+
+@api_bp.post("/sequences/<sequence_id>/steps/<step_id>/winner")
+def pick_winner(sequence_id: str, step_id: str) -> Any:
+    """Decide the step's test by hand: every new send of the step uses `variant`."""
+    sequence = _sequence(sequence_id)
+    variant = json_body().get("variant")
+    if not isinstance(variant, str) or not variant.strip():
+        raise ApiError(
+            422,
+            "variant must be the key of one of the step's variants, e.g. 'B'",
+            "variant",
+            step_id,
+        )
+    _tested_step(sequence, step_id)
+    try:
+        decision = ab_tests.pick_winner(sequence, step_id, variant, g.actor, datetime.now(UTC))
+    except ab_tests.AbTestError as exc:  # the step and its test exist: the variant does not
+        raise ApiError(422, str(exc), "variant", step_id) from None
+    return jsonify(decision_to_dict(step_id, decision))
+
+
+@api_bp.post("/sequences/<sequence_id>/steps/<step_id>/ab-test/stop")
+def stop_test(sequence_id: str, step_id: str) -> Any:
+    """Stop the step's test without a winner: sends stay split by weight."""
+    sequence = _sequence(sequence_id)
+    _tested_step(sequence, step_id)
+    decision = ab_tests.stop_test(sequence, step_id, g.actor, datetime.now(UTC))
+    return jsonify(decision_to_dict(step_id, decision))
+
+
+def _tested_step(sequence: Sequence, step_id: str) -> None:
+    """422 naming the step when it is not in the sequence or has no A/B test."""
+    step = next((s for s in sequence.steps if s.key == step_id), None)
+    if step is None:
+        raise ApiError(422, f"step '{step_id}' is not in this sequence", "step_id", step_id)
+    if ab_tests.tested_step(step, sequence) is None:
+        message = f"step '{step_id}' has no A/B test: give it 'variants' and 'ab_test'"
+        raise ApiError(422, message, "config.ab_test", step_id)
+
+
+def decision_to_dict(step_key: str, decision: AbTestDecision) -> dict[str, Any]:
+    return {
+        "step": step_key,
+        "state": decision.state,
+        "winner": decision.winner,
+        "metric": decision.metric,
+        "decided_at": decision.decided_at.isoformat(),
+        "decided_by": decision.decided_by,
+        "actor": decision.actor,
+        "figures": decision.figures,
+    }
 
 
 def _segment(name: Any) -> Segment:

@@ -30,9 +30,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.core import waits
+from app.core.events import BOT_CLICK
 from app.core.timing import cached_duration, subtract_duration
 
-BOT_CLICK = "bot_click"
 FIELD_OPS = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "contains", "exists"})
 EVENT_CONDITIONS = frozenset({"event", "email_event"})
 UTC_ZONE = ZoneInfo("UTC")

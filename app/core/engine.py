@@ -61,7 +61,7 @@ class Step:
     """The first problem of a stored config its kind's model refuses (a rule newer than the
     row): an enrollment reaching the step fails there, naming it."""
     blocked: str | None = field(init=False, repr=False, compare=False)
-    """What this engine cannot run yet (an unknown type, a config its kind cannot run)."""
+    """What this engine cannot run (a type no kind is registered for)."""
 
     def __post_init__(self) -> None:
         kind = KINDS.get(self.type)
@@ -73,8 +73,6 @@ class Step:
                 parsed = kind.config_adapter.validate_python(self.config)
             except ValidationError as exc:
                 refused = str(problems_from(exc, {"config": self.config}, prefix=("config",))[0])
-            else:
-                blocked = kind.unsupported(parsed) if kind.unsupported else None
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "parsed", parsed)
         object.__setattr__(self, "refused", refused)
@@ -118,6 +116,9 @@ class Position:
     tags: frozenset[str] = frozenset()
     segments: frozenset[str] = frozenset()  # names of the contact's segments
     enrolled_at: datetime | None = None  # event conditions without a lookback count from here
+    run: int = 1  # which run of the enrollment: A/B draws are sticky per run
+    holdout: bool = False  # in the sequence's holdout group: no email is sent
+    winners: Mapping[str, str] = field(default_factory=dict)  # step id -> A/B winner
 
     @property
     def scope(self) -> dict[str, Any]:
@@ -129,11 +130,12 @@ class Position:
 class TakenStep:
     step_id: str
     rotation: int
-    # queued | waited | met | timed_out | reached | completed | exited | true | false
+    # queued | held_out | waited | met | timed_out | reached | completed | exited | true | false
     # | a split path's label | applied
     outcome: str
     # For an email right after a windowed delay: the window, re-checked when it is sent.
     send_window: Mapping[str, Any] | None = None
+    variant: str | None = None  # the A/B variant an email step queued
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             return out
 
         outcome = str(verdict.outcome)[:OUTCOME_MAX]  # step_logs.outcome
-        taken = _take(out, step, outcome, send_window if verdict.email else None)
+        taken = _take(out, step, outcome, send_window if verdict.email else None, verdict.variant)
         if verdict.email:
             out.emails.append(taken)
         if verdict.call is not None:
@@ -259,11 +261,15 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
 
 
 def _take(
-    out: Outcome, step: Step, outcome: str, send_window: Mapping[str, Any] | None = None
+    out: Outcome,
+    step: Step,
+    outcome: str,
+    send_window: Mapping[str, Any] | None = None,
+    variant: str | None = None,
 ) -> TakenStep:
     rotation = out.visits.get(step.id, 0)
     out.visits[step.id] = rotation + 1
-    taken = TakenStep(step.id, rotation, outcome, send_window)
+    taken = TakenStep(step.id, rotation, outcome, send_window, variant)
     out.taken.append(taken)
     return taken
 

@@ -13,6 +13,9 @@ OPENED = "opened"
 CLICKED_LINK = "clicked_link"
 BOT_CLICK = "bot_click"
 """A click by a link scanner: recorded, but never a real click."""
+MACHINE_OPEN = "machine_open"
+"""An open by a mail client's privacy proxy prefetching images (Apple Mail Privacy
+Protection), not by the recipient: recorded, never an open."""
 PAGE_VIEWED = "page_viewed"
 REPLIED = "replied"
 AUTO_REPLY = "auto_reply"
@@ -26,7 +29,7 @@ EMAIL_EVENTS = (OPENED, CLICKED_LINK, REPLIED, BOUNCED)
 In this order in the format's error messages ("expected 'opened', 'clicked_link', ...")."""
 URL_EVENTS = (PAGE_VIEWED, CLICKED_LINK)
 """Events carrying a `url` property, which a URL goal matches."""
-UNCOUNTED = frozenset({BOT_CLICK})
+UNCOUNTED = frozenset({BOT_CLICK, MACHINE_OPEN})
 """Recorded for the record only: no wait wakes and no goal or segment reacts to them."""
 RESERVED = frozenset({FIELD_CHANGED, OPENED, CLICKED_LINK, REPLIED, BOUNCED, UNSUBSCRIBED})
 """Event types this system records itself; accepting them from clients would let anyone

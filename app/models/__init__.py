@@ -10,6 +10,7 @@ from app.models.contact import (
 )
 from app.models.contact_import import ContactImport
 from app.models.enrollment import ContactSequence, Conversion, EnrollmentRun, StepLog
+from app.models.experiment import AbTestDecision
 from app.models.form import Form, FormSubmission
 from app.models.message import OutboundMessage
 from app.models.outbound_call import OutboundCall
@@ -19,6 +20,7 @@ from app.models.tenancy import ApiToken, Tenant, User, Workspace
 from app.models.tracking import TrackingHit
 
 __all__ = [
+    "AbTestDecision",
     "ApiToken",
     "Contact",
     "ContactEvent",

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -61,6 +63,8 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
     # Which run this is: a re-enrollment archives the finished run in `enrollment_runs` and
     # reuses this row, so UNIQUE(sequence_id, contact_id) holds and `visits` keeps counting.
     runs: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # In the sequence's holdout group for this run (drawn at enrollment): no email is sent.
+    holdout: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 def exited(reason: str | None, now: datetime) -> dict[str, Any]:
@@ -134,5 +138,6 @@ class StepLog(WorkspaceOwned, db.Model):
     step_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     rotation: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(32))
+    variant: Mapped[str | None] = mapped_column(String(32))  # an email's A/B variant
     detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,6 +20,9 @@ from app.models.types import JsonDoc, UTCDateTime, uuid_pk
 MESSAGE_STATUSES = (
     "queued", "claimed", "sending", "sent", "captured", "failed", "skipped", "unknown"
 )  # fmt: skip
+SENT_STATUSES = ("sent", "captured")
+"""Messages that went out (captured: rendered with no SMTP server configured); the
+denominator of every engagement rate."""
 
 
 class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
@@ -27,6 +30,7 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
     __table_args__ = (
         UniqueConstraint("enrollment_id", "step_id", "rotation"),
         Index("ix_outbound_messages_status_due", "status", "next_attempt_at"),
+        Index("ix_outbound_messages_step_variant", "step_id", "variant_key"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -149,8 +149,9 @@ def create_token(workspace: Workspace, name: str = "API token") -> str:
     return token
 
 
-def workspace_for_token(token: str, now: datetime) -> uuid.UUID:
-    """The workspace this API token acts for; AccountError says why it opens nothing."""
+def token_record(token: str, now: datetime) -> ApiToken:
+    """The API token's record (its workspace, and its name and prefix to say who acted);
+    AccountError says why it opens nothing."""
     record = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     if record is None:
         raise AccountError("this API token is not valid")
@@ -159,7 +160,7 @@ def workspace_for_token(token: str, now: datetime) -> uuid.UUID:
     if record.last_used_at is None or now - record.last_used_at >= LAST_USED_RESOLUTION:
         record.last_used_at = now
         db.session.commit()
-    return record.workspace_id
+    return record
 
 
 def list_tokens(workspace_id: uuid.UUID | None = None) -> list[ApiToken]:

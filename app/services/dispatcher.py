@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, func, literal, or_, select, text, update
 
 from app.config import current_settings
+from app.core.steps.email import with_variant
 from app.core.timing import in_window, load_zone, next_window_open
 from app.extensions import db
 from app.mail.compose import compose_message
@@ -292,6 +293,7 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             OutboundMessage.to_email,
             OutboundMessage.attempts,
             OutboundMessage.send_window,
+            OutboundMessage.variant_key,
             SequenceStep.config,
             Sequence.settings,
             Workspace.from_email.label("workspace_from_email"),
@@ -398,7 +400,7 @@ def deliver_one(
     reopens = window_reopens(row.send_window, now)
     if reopens is not None:
         return Result(row.id, "queued", "its delivery window closed", None, reopens, True)
-    config = row.config or {}
+    config = with_variant(row.config or {}, getattr(row, "variant_key", None))
     link = unsubscribe_url(row.id)
     try:
         rendered = render_email(
@@ -415,20 +417,21 @@ def deliver_one(
     if track:
         html, links = track_html(rendered.html, row.id, link)
         rendered = replace(rendered, html=html)
-    result = _send(row, rendered, transport, link, now, before_send)
+    result = _send(row, config, rendered, transport, link, now, before_send)
     result.links = links if result.rendered is not None else None
     return result
 
 
 def _send(
     row: Any,
+    config: dict[str, Any],
     rendered: RenderedEmail,
     transport: SmtpTransport | None,
     link: str,
     now: datetime,
     before_send: Callable[[], None] | None,
 ) -> Result:
-    config, settings = row.config or {}, row.settings or {}
+    settings = row.settings or {}
     if transport is None:
         return Result(row.id, "captured", rendered=rendered)
     try:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.core import reentry
+from app.core import experiments, reentry
 from app.core.steps import WAITING_STEP_TYPES
 from app.core.timing import resolve_zone
 from app.core.waiting import describe_wait, describe_zone_fallback
@@ -159,7 +159,7 @@ def _enroll(
         else:
             history.append(_history_row(sequence, contact.id, earlier))
             own = contexts.get(contact.id, context)
-            again.append(_restart(earlier, entry, now, reason, own))
+            again.append(_restart(sequence, contact.id, earlier, entry, now, reason, own))
             result.enrolled.append(contact.id)
     insert_rows(ContactSequence.__table__, rows)
     insert_rows(EnrollmentRun.__table__, history)
@@ -253,6 +253,7 @@ def _new_enrollment(
         "visits": {},
         "enroll_reason": reason,
         "runs": 1,
+        "holdout": _in_holdout(sequence, contact.id, 1),
         "created_at": now,
         "updated_at": now,
     }
@@ -275,7 +276,18 @@ def _history_row(sequence: Sequence, contact_id: uuid.UUID, earlier: _Earlier) -
     }
 
 
+def _in_holdout(sequence: Sequence, contact_id: uuid.UUID, run: int) -> bool:
+    """Drawn once per run from the sequence's `holdout_percent` and kept on the row, so a
+    later change of the percentage never moves someone already enrolled."""
+    percent = int((sequence.settings or {}).get("holdout_percent") or 0)
+    return experiments.in_holdout(
+        percent, experiments.holdout_seed(str(sequence.id), str(contact_id), run)
+    )
+
+
 def _restart(
+    sequence: Sequence,
+    contact_id: uuid.UUID,
     earlier: _Earlier,
     entry: uuid.UUID,
     now: datetime,
@@ -297,6 +309,7 @@ def _restart(
         "enroll_reason": reason,
         "exit_reason": None,
         "runs": earlier.runs + 1,
+        "holdout": _in_holdout(sequence, contact_id, earlier.runs + 1),
         "updated_at": now,
     }
 

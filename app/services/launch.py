@@ -17,10 +17,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 
 from app.config import current_settings
-from app.core.draft import check_draft
-from app.core.format.parse import step_config_problems
+from app.core.draft import DraftStep, check_draft
+from app.core.format.parse import ab_test_goal_problem, step_config_problems
 from app.core.graph import Problem
-from app.core.steps import WAITING_STEP_TYPES
+from app.core.steps import KINDS, WAITING_STEP_TYPES
+from app.core.steps.email import describe_test
 from app.extensions import db
 from app.mail.compose import make_message_id
 from app.mail.smtp import SendError
@@ -29,6 +30,7 @@ from app.services.builder import draft_of
 from app.services.dispatcher import Result, deliver_one, transport_for
 from app.services.forms import ensure_form
 from app.services.links import sender_domain
+from app.services.panel_choices import goal_names
 from app.services.segments import member_count
 from app.services.template_budget import SAMPLE_CONTACT
 
@@ -86,6 +88,8 @@ def launch_checklist(sequence: Sequence) -> list[ChecklistItem]:
             bool(emails) and not empty,
             _missing("add an email step", "missing content", emails, empty),
         ),
+        *_ab_test_items(sequence, emails),
+        *_holdout_item(sequence),
         ChecklistItem(
             "delays",
             "Delays and waits configured",
@@ -105,6 +109,38 @@ def launch_checklist(sequence: Sequence) -> list[ChecklistItem]:
             f"sent to {sequence.test_sent_to}" if sequence.test_sent_at else "not sent yet",
         ),
     ]
+
+
+def _ab_test_items(sequence: Sequence, emails: list[DraftStep]) -> list[ChecklistItem]:
+    """The plan of each email's A/B test; a conversion-rate test whose goal the sequence
+    does not have blocks (it could never decide), naming the step and the field."""
+    goals = goal_names(sequence)
+    items = []
+    for step in emails:
+        try:
+            config = KINDS["email"].config_adapter.validate_python(step.config_dict())
+        except ValueError:  # an unfinished email: the canvas item reports it
+            continue
+        if config.ab_test is None or not config.variants:
+            continue
+        plan = describe_test(config.ab_test)
+        problem = ab_test_goal_problem(step.id, config, goals)
+        detail = f"step '{step.id}', {problem.field}: {problem.message}" if problem else plan
+        items.append(
+            ChecklistItem("ab_test", f"A/B on {step.name or step.id}", problem is None, detail)
+        )
+    return items
+
+
+def _holdout_item(sequence: Sequence) -> list[ChecklistItem]:
+    percent = (sequence.settings or {}).get("holdout_percent") or 0
+    if not percent:
+        return []
+    detail = (
+        f"{percent}% of enrollments get no email; the report compares their goal "
+        "conversions with everyone else's"
+    )
+    return [ChecklistItem("holdout", f"Holdout group: {percent}%", True, detail)]
 
 
 def _trigger_status(trigger: dict[str, Any] | None) -> tuple[bool, str]:

@@ -40,6 +40,7 @@ from app.models import (
     StepLog,
     Workspace,
 )
+from app.services.ab_tests import ab_winners
 from app.services.bulk import insert_rows, update_rows
 from app.services.contact_changes import field_changed, record_events
 from app.services.goals import record_conversions
@@ -106,6 +107,7 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             ContactSequence.context_data,
             ContactSequence.enrolled_at,
             ContactSequence.runs,
+            ContactSequence.holdout,
             Sequence.version,
             Sequence.name.label("sequence_name"),
             Contact.email,
@@ -138,6 +140,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     sequences = load_sequences({row.sequence_id: row.version for row in rows})
     events = _events_for_batch(rows, sequences, now)
     segments = _segments_for_batch(rows, sequences)
+    winners = ab_winners({row.sequence_id for row in rows})
     domain = sender_domain()
     logs: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
@@ -162,6 +165,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
             tags,
             fields,
             segments.get(row.contact_id, frozenset()),
+            winners.get(row.sequence_id, {}),
         )
         if outcome.effects:
             contacts[row.contact_id] = engine.apply_effects(outcome.effects, tags, fields)
@@ -352,6 +356,7 @@ def _advance(
     tags: Iterable[str] = (),
     fields: dict[str, Any] | None = None,
     segments: frozenset[str] = frozenset(),
+    winners: dict[str, str] | None = None,
 ) -> engine.Outcome:
     """The engine's verdict for one claimed enrollment; a step it cannot run fails it, and
     so does a step no longer in the sequence (removed while the contact was on it)."""
@@ -369,6 +374,9 @@ def _advance(
         tags=frozenset(tags),
         segments=segments,
         enrolled_at=row.enrolled_at,
+        run=row.runs,
+        holdout=row.holdout,
+        winners=winners or {},
     )
     if step_id is not None and loaded.graph.steps.get(step_id) is None:
         return engine.failed(position, "step removed")
@@ -393,6 +401,7 @@ def _log_rows(
             "step_id": loaded.step_uuids[taken.step_id],
             "rotation": taken.rotation,
             "outcome": taken.outcome,
+            "variant": taken.variant,
             "detail": _call_detail(calls.get((taken.step_id, taken.rotation))),
             "executed_at": now,
         }
@@ -452,6 +461,7 @@ def _message_rows(
                 "contact_id": row.contact_id,
                 "rotation": email.rotation,
                 "message_id": make_message_id(message_uuid.hex, domain),
+                "variant_key": email.variant,
                 "to_email": row.email,
                 "status": "queued",
                 "attempts": 0,

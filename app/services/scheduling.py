@@ -11,6 +11,7 @@ from datetime import datetime
 
 from app.config import current_settings
 from app.services import goals
+from app.services.ab_tests import evaluate_tests
 from app.services.call_delivery import CallStats, deliver_due
 from app.services.contact_import import process_pending
 from app.services.dispatcher import DispatchStats, dispatch_due
@@ -26,6 +27,7 @@ class TickReport:
     processor: ProcessorStats
     dispatcher: DispatchStats
     calls: CallStats
+    decided: int = 0  # A/B tests decided at the start of the tick
 
     def summary(self) -> str:
         p, d, c = self.processor, self.dispatcher, self.calls
@@ -35,7 +37,7 @@ class TickReport:
             f"{p.failed} failed; sent {d.sent}, captured {d.captured}, failed {d.failed}, "
             f"retrying {d.retrying}, skipped {d.skipped}, unknown {d.unknown}, "
             f"requeued {d.requeued}; calls delivered {c.delivered}, retrying {c.retrying}, "
-            f"failed {c.failed}"
+            f"failed {c.failed}; A/B tests decided {self.decided}"
         )
 
 
@@ -53,8 +55,11 @@ def run_call_delivery(now: datetime) -> CallStats:
 
 
 def run_tick(now: datetime) -> TickReport:
-    """Process, then dispatch and deliver calls, so what falls due goes out in the same tick."""
-    return TickReport(now, run_processor(now), run_dispatcher(now), run_call_delivery(now))
+    """Decide the A/B tests that can be, then process, dispatch and deliver calls, so what
+    falls due goes out in the same tick, and with a winner as soon as there is one."""
+    decided = evaluate_tests(now)
+    processed = run_processor(now)
+    return TickReport(now, processed, run_dispatcher(now), run_call_delivery(now), decided)
 
 
 def process_sequences(now: datetime) -> str:
@@ -99,3 +104,9 @@ def refresh_segments(now: datetime) -> str:
 def monitor_goals(now: datetime) -> str:
     """The goal monitor: convert goals no event announced (a field set by an import)."""
     return f"recorded {goals.monitor(now)} conversion(s)"
+
+
+def evaluate_ab_tests(now: datetime) -> str:
+    """The A/B evaluation: decide every test whose variants have enough sends (or whose time
+    is up), so later sends of the step use the winner."""
+    return f"decided {evaluate_tests(now)} A/B test(s)"

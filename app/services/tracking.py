@@ -3,8 +3,10 @@
 A click token names a message and a link position, never a URL: the redirect goes only to
 the URL stored on that message at that position, so a tracking link cannot be turned into
 an open redirect. Scanner traffic (known user agents, HEAD requests, clicks faster than
-BOT_CLICK_SECONDS after the send) is recorded as `bot_click`, which no wait, branch or goal
-counts.
+BOT_CLICK_SECONDS after the send) is recorded as `bot_click`, and a privacy proxy's
+prefetch of the open pixel (Apple Mail Privacy Protection's bare `Mozilla/5.0` agent, or any
+open within MACHINE_OPEN_SECONDS of the send) as `machine_open`: no wait, branch, goal or
+A/B test counts either.
 
 Both endpoints are public, so a repeat costs no row: the same client (address and user
 agent) opening a message, or clicking the same link, again within TRACKING_DEDUP_SECONDS
@@ -26,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.config import current_settings
-from app.core.events import BOT_CLICK, CLICKED_LINK, OPENED
+from app.core.events import BOT_CLICK, CLICKED_LINK, MACHINE_OPEN, OPENED
 from app.extensions import db
 from app.mail.tracking import TRACKED_SCHEMES, add_open_pixel, rewrite_links
 from app.models import ContactEvent, OutboundMessage, SequenceStep, TrackingHit
@@ -173,6 +175,20 @@ def is_scanner(
     return seconds > 0 and sent_at is not None and now - sent_at < timedelta(seconds=seconds)
 
 
+PREFETCH_AGENTS = frozenset({"mozilla/5.0"})
+"""Whole user agents of image proxies that fetch every message's images on delivery (Apple
+Mail Privacy Protection sends exactly this), whether or not anyone reads it."""
+
+
+def is_machine_open(user_agent: str | None, sent_at: datetime | None, now: datetime) -> bool:
+    """Whether an open looks like a proxy prefetching images rather than the recipient."""
+    agent = (user_agent or "").strip().lower()
+    if agent in PREFETCH_AGENTS or any(fragment in agent for fragment in SCANNER_AGENTS):
+        return True
+    seconds = current_settings().machine_open_seconds
+    return seconds > 0 and sent_at is not None and now - sent_at < timedelta(seconds=seconds)
+
+
 def record_click(
     click: Click, ip: str, user_agent: str | None, method: str, now: datetime
 ) -> str | None:
@@ -188,16 +204,18 @@ def record_click(
 
 
 def record_open(token: str, ip: str, user_agent: str | None, now: datetime) -> bool:
-    """Store an `opened` event for a valid open token unless this client's last one is
-    within the dedup window; False when the token is not ours or it was a repeat."""
+    """Store an `opened` (or `machine_open`) event for a valid open token unless this
+    client's last one is within the dedup window; False when the token is not ours or it
+    was a repeat."""
     message_uuid = read_open_token(token)
     message = _message(message_uuid) if message_uuid is not None else None
     if message is None:
         return False
-    if not _first_hit(message.id, OPENED, ip, user_agent, now):
+    kind = MACHINE_OPEN if is_machine_open(user_agent, message.sent_at, now) else OPENED
+    if not _first_hit(message.id, kind, ip, user_agent, now):
         db.session.rollback()  # ends the read and releases the claim's row at once
         return False
-    _record(message, OPENED, now)
+    _record(message, kind, now)
     return True
 
 

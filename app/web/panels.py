@@ -1,5 +1,6 @@
-"""The builder's settings panels (HTMX fragments): a step's form, the sequence's settings
-and the email preview. See docs/builder.md for the contract with the page and the canvas.
+"""The builder's settings panels (HTMX fragments): a step's form, the sequence's settings,
+the email preview, and picking an A/B winner or stopping the test by hand. See
+docs/builder.md for the contract with the page and the canvas.
 
 Invalid input answers 200 with the form and inline errors (htmx swaps only 2xx answers)
 and saves nothing; a save answers the form again plus an HX-Trigger `pm-graph` event with
@@ -10,16 +11,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from app.core.steps import kind_of
 from app.mail.rendering import RenderError, render_email
 from app.models import Sequence, SequenceStep
-from app.services import builder, panel_choices
+from app.services import ab_tests, builder, panel_choices
 from app.services.dispatcher import template_context
 from app.services.render_limits import render_limits
 from app.services.template_budget import SAMPLE_CONTACT
@@ -88,6 +91,50 @@ def sequence_settings(sequence_id: uuid.UUID) -> ResponseReturnValue:
     except (builder.VersionConflict, builder.EditRefused) as exc:
         return refusal(exc)
     return _settings_fragment(sequence, settings_to_form(_settings_of(sequence)), state=state)
+
+
+@web_bp.post("/sequences/<uuid:sequence_id>/steps/<step_id>/ab-test/winner")
+@login_required
+def ab_test_winner(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
+    """'Use B for everyone': the signed-in user decides the step's test by hand."""
+    variant = request.form.get("variant", "").strip()
+    return _ab_decision(
+        sequence_id,
+        step_id,
+        lambda sequence, step, now: ab_tests.pick_winner(
+            sequence, step.key, variant, current_user.email, now
+        ),
+    )
+
+
+@web_bp.post("/sequences/<uuid:sequence_id>/steps/<step_id>/ab-test/stop")
+@login_required
+def ab_test_stop(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
+    """'Stop the test': no winner, the split goes on."""
+    return _ab_decision(
+        sequence_id,
+        step_id,
+        lambda sequence, step, now: ab_tests.stop_test(sequence, step.key, current_user.email, now),
+    )
+
+
+def _ab_decision(
+    sequence_id: uuid.UUID,
+    step_id: str,
+    decide: Callable[[Sequence, SequenceStep, datetime], object],
+) -> ResponseReturnValue:
+    """The step's panel again, showing the new decision; a refusal (no test on the step, a
+    variant no longer in it) answers 422 JSON naming the step, like a refused edit."""
+    sequence = owned_sequence(sequence_id)
+    step = _step_or_404(sequence, step_id)
+    try:
+        decide(sequence, step, datetime.now(UTC))
+    except ab_tests.AbTestError as exc:
+        return refusal(builder.EditRefused(str(exc), "ab_test", step.key))
+    form = form_from_config(step.type, step.config, step.name)
+    for key in ("preview.contact", "preview.variant"):
+        form.values.setlist(key, request.form.getlist(key))
+    return _step_fragment(sequence, step, form)
 
 
 @web_bp.post("/sequences/<uuid:sequence_id>/steps/<step_id>/preview")

@@ -1,5 +1,5 @@
 """The sequence's own settings form: name, entry trigger, goals, exit rules, re-enrollment,
-sending.
+sending, the holdout group.
 
 Same conventions as the step forms (flat dotted names, values as typed, one message per
 field), and checked by the definition's models, so the form accepts what an import accepts.
@@ -23,6 +23,7 @@ from app.web.form_toolkit import (
     compact,
     place_problems,
     properties_to_form,
+    text_of,
     value_from_text,
     value_to_text,
 )
@@ -63,6 +64,7 @@ def settings_to_form(data: Mapping[str, Any]) -> FormData:
         ("settings.timezone", str(settings.get("timezone") or DEFAULT_TIMEZONE)),
         ("settings.from_email", str(settings.get("from_email") or "")),
         ("settings.from_name", str(settings.get("from_name") or "")),
+        ("settings.holdout_percent", text_of(settings.get("holdout_percent"))),
     ]
     if exit_rules.get("on_reply"):
         pairs.append(("exit.on_reply", "on"))
@@ -165,10 +167,13 @@ def _re_enrollment(read: FormReader) -> dict[str, Any]:
 
 
 def _settings(read: FormReader) -> dict[str, Any]:
-    settings = {"timezone": read.text("settings.timezone") or DEFAULT_TIMEZONE}
+    settings: dict[str, Any] = {"timezone": read.text("settings.timezone") or DEFAULT_TIMEZONE}
     for key in ("from_email", "from_name"):
         if read.text(f"settings.{key}"):
             settings[key] = read.text(f"settings.{key}")
+    holdout = read.integer("settings.holdout_percent")  # the model checks 0 to 50
+    if holdout is not None:
+        settings["holdout_percent"] = holdout
     return settings
 
 

@@ -64,8 +64,13 @@ def backend(sqlite_backend: Backend) -> Backend:
 @pytest.fixture
 def targets(app: Flask, api: ApiClient) -> dict[str, str]:
     """A real object of the token's workspace for each id in a path, made through the API
-    (and one engine tick for the first email)."""
-    sequence = api.post("/api/sequences", json=onboarding_definition()).json["id"]
+    (and one engine tick for the first email, an A/B test of variants A and B)."""
+    definition = onboarding_definition()
+    definition["steps"][0]["config"] |= {
+        "variants": [{"key": "A", "weight": 1}, {"key": "B", "weight": 1, "subject": "B"}],
+        "ab_test": {"metric": "open_rate"},
+    }
+    sequence = api.post("/api/sequences", json=definition).json["id"]
     assert api.post(f"/api/sequences/{sequence}/activate").status_code == 200
     contact = api.post("/api/contacts", json={"email": "ada@example.test"}).json["id"]
     enrolled = api.post(f"/api/sequences/{sequence}/enroll", json={"contact_ids": [contact]})
@@ -78,6 +83,7 @@ def targets(app: Flask, api: ApiClient) -> dict[str, str]:
         "enrollment_id": enrollments[0]["id"],
         "message_id": api.get("/api/messages").json["messages"][0]["id"],
         "key": "saas_trial",
+        "step_id": definition["steps"][0]["id"],
     }
 
 

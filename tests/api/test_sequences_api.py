@@ -42,14 +42,15 @@ def test_status_changes_follow_the_lifecycle(api):
     assert api.post(f"/api/sequences/{seq_id}/resume").json["status"] == "active"
 
 
-def test_activation_refuses_steps_this_engine_cannot_run_yet(api):
+def test_activation_accepts_an_email_with_ab_variants_and_a_test(api):
     definition = onboarding_definition()
     first = definition["steps"][0]
     first["config"]["variants"] = [{"key": "A", "weight": 50}, {"key": "B", "weight": 50}]
+    first["config"]["ab_test"] = {"metric": "click_rate", "pick_winner_after": 100}
     seq_id = api.post("/api/sequences", json=definition).json["id"]
-    refused = api.post(f"/api/sequences/{seq_id}/activate")
-    assert refused.status_code == 422 and refused.json["error"]["step"] == first["id"]
-    assert api.get(f"/api/sequences/{seq_id}").json["status"] == "draft"
+    activated = api.post(f"/api/sequences/{seq_id}/activate")
+    assert activated.status_code == 200, activated.json
+    assert api.get(f"/api/sequences/{seq_id}").json["status"] == "active"
 
 
 def test_contacts_are_created_then_updated_by_email(api):

@@ -239,16 +239,7 @@ def test_missing_step_raises_key_error() -> None:
 # --- unsupported steps (only A/B variants remain) -------------------------------------------
 
 BRANCH = {"type": "branch", "condition": {"type": "tag", "tag": "x"}}
-UNSUPPORTED = [
-    (
-        "email",
-        {
-            "subject": "s",
-            "body": "b",
-            "variants": [{"key": "A", "weight": 50}, {"key": "B", "weight": 50}],
-        },
-    ),
-]
+UNSUPPORTED = [("teleport", {"to": "mars"})]
 
 
 @pytest.mark.parametrize(("type_", "config"), UNSUPPORTED)

@@ -22,24 +22,40 @@ from app.core.steps.runtime import Context, Verdict
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 EXAMPLE_CONFIGS: dict[str, dict[str, Any]] = {
+    "email": {
+        "subject": "Welcome",
+        "body": "<p>Hello</p>",
+        "variants": [
+            {"key": "A", "weight": 50},
+            {"key": "B", "weight": 50, "subject": "Welcome aboard", "from_name": "Ann"},
+        ],
+        "ab_test": {
+            "metric": "click_rate",
+            "min_sends": 200,
+            "confidence": 0.95,
+            "max_duration": "14 days",
+            "fallback": "best",
+        },
+    },
     "wait_until": {"conditions": [{"event": "signed_up", "timeout": "1 day"}]},
     "branch": {"condition": {"type": "tag", "tag": "vip"}},
     "action": {"action": "add_tag", "tag": "vip"},
     "goal": {"goal": "Booked a demo"},
     "webhook": {"url": "https://hooks.example.com/penguinmails"},
 }
-"""A finished config for each kind whose palette default is left for the author to finish."""
+"""A finished config for each kind whose palette default is left for the author to finish,
+and for a kind whose default leaves out what the example shows (an email's A/B test)."""
 
 kinds = pytest.mark.parametrize("kind", list(KINDS.values()), ids=list(KINDS))
 
 
 def valid_config(kind: StepKind) -> dict[str, Any]:
-    """The kind's default when it is already valid, else its example above."""
-    if not step_config_problems(kind.type, dict(kind.default_config)):
-        return dict(kind.default_config)
-    if kind.type not in EXAMPLE_CONFIGS:
+    """The kind's example above when it has one, else its default (which must be valid)."""
+    if kind.type in EXAMPLE_CONFIGS:
+        return EXAMPLE_CONFIGS[kind.type]
+    if step_config_problems(kind.type, dict(kind.default_config)):
         pytest.fail(f"give step kind {kind.type!r} a valid config in EXAMPLE_CONFIGS")
-    return EXAMPLE_CONFIGS[kind.type]
+    return dict(kind.default_config)
 
 
 def alone(kind: StepKind, config: dict[str, Any]) -> Graph:

@@ -42,6 +42,8 @@ def _claimed(step_id: str) -> SimpleNamespace:
         fields={},
         context_data={},
         enrolled_at=T0,
+        runs=1,
+        holdout=False,
     )
 
 

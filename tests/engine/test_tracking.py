@@ -155,6 +155,7 @@ def test_scanners_are_recorded_as_bot_clicks_and_still_redirected(
 
 def test_the_too_fast_rule_can_be_turned_off(app, api, smtp_sink):
     app.config["BOT_CLICK_SECONDS"] = 0
+    app.config["MACHINE_OPEN_SECONDS"] = 0
     html, _ = send(app, api, smtp_sink, timedelta(seconds=0))
     assert request(app, "GET", tracked_paths(html)[0]).status_code == 302
     assert [e.type for e in events()] == ["clicked_link"]

@@ -14,9 +14,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from app.core.format.problems import DefinitionError
 from app.extensions import db
 from app.models import ContactSequence, Form, Segment, Sequence, SequenceStep
-from app.services import accounts, contacts, segments, sequences
+from app.services import accounts, builder, contacts, segments, sequences
 from tests.helpers import onboarding_definition
 from tests.web.client import Web
 
@@ -378,3 +379,70 @@ def test_a_test_send_stops_a_template_that_runs_away_for_the_chosen_contact(app,
     assert html.escape(reason) in page.text
     assert len(smtp_sink.wait_for(2)) == 2, "the other two steps are still sent"
     assert checklist(web, sequence_id)["test"] is False
+
+
+VARIANTS = [{"key": "A", "weight": 50}, {"key": "B", "weight": 50, "subject": "Welcome, B"}]
+
+
+def with_ab_test(app: Flask, ab_test: dict[str, Any], **settings: Any) -> uuid.UUID:
+    definition = onboarding_definition()
+    definition["steps"][0]["config"] |= {"variants": VARIANTS, "ab_test": ab_test}
+    definition["settings"] |= settings
+    return onboarding(app, **definition)
+
+
+def test_the_checklist_states_each_tests_plan_and_the_holdout(app, web):
+    sequence_id = with_ab_test(app, {"metric": "click_rate"}, holdout_percent=20)
+    plan = html.unescape(item(web, sequence_id, "ab_test"))
+    assert 'class="check done"' in plan
+    assert "A/B on Welcome & Getting Started" in plan
+    assert (
+        "click rate, at least 200 sends each, 95% confidence, up to 14 days, then the best" in plan
+    )
+    holdout = html.unescape(item(web, sequence_id, "holdout"))
+    assert "Holdout group: 20%" in holdout
+    assert "20% of enrollments get no email" in holdout
+    other = with_ab_test(
+        app,
+        {
+            "metric": "conversion_rate",
+            "goal": "Paid Subscription",
+            "attribution_window": "3 days",
+            "pick_winner_after": 500,
+            "confidence": 0.99,
+            "max_duration": None,
+            "fallback": "keep_split",
+        },
+        holdout_percent=0,
+    )
+    assert (
+        "conversion rate ('Paid Subscription' within 3 days), at least 500 sends each, "
+        "99% confidence, no time limit, then keep the split"
+    ) in html.unescape(item(web, other, "ab_test"))
+    assert item(web, other, "holdout") == ""
+    assert item(web, onboarding(app), "ab_test") == ""
+
+
+def test_a_conversion_test_on_a_goal_the_sequence_lacks_blocks_activation(app, web):
+    ab_test = {"metric": "conversion_rate", "goal": "Paid Subscription"}
+    sequence_id = with_ab_test(app, ab_test)
+    mark_tested(app, sequence_id)
+    with app.app_context():  # the panel stores a step's settings alone: its goal may be gone
+        sequence = db.session.get(Sequence, sequence_id)
+        email = next(step for step in sequence.steps if step.key == "email_1")
+        config = {**email.config, "ab_test": {**ab_test, "goal": "Renewed"}}
+        builder.update_step(sequence, "email_1", name=email.name, config=config, version=1)
+    blocked = html.unescape(item(web, sequence_id, "ab_test"))
+    assert 'class="check todo"' in blocked
+    assert (
+        "step 'email_1', config.ab_test.goal: the A/B test counts goal 'Renewed', "
+        "which is neither in 'goals' nor a goal step"
+    ) in blocked
+    csrf = web.csrf_token("/sequences")
+    refused = web.post(f"/sequences/{sequence_id}/status/activate", data={"csrf_token": csrf})
+    assert "Finish the checklist" in refused.text
+    with app.app_context(), pytest.raises(DefinitionError) as refusal:
+        sequences.set_status(db.session.get(Sequence, sequence_id), "activate", datetime.now(UTC))
+    problem = refusal.value.problems[0]
+    assert (problem.step, problem.field) == ("email_1", "config.ab_test.goal")
+    assert status_of(app, sequence_id) == "draft"

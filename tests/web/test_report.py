@@ -1,6 +1,6 @@
 """The sequence report page: the funnel by step in flow order, unique opens and clicks per
 sent message (link scanners not counted), conversions by goal and step; scoped to the
-workspace, and a fixed number of statements however many steps and enrollments."""
+workspace, and a fixed number of statements however many steps, variants and enrollments."""
 
 from __future__ import annotations
 
@@ -110,6 +110,7 @@ def rows(page: str, attribute: str) -> dict[str, list[str]]:
 
 def test_the_report_counts_what_the_contacts_did(app, api, web, smtp_sink):
     app.config["BOT_CLICK_SECONDS"] = 0  # the test clicks right after the send
+    app.config["MACHINE_OPEN_SECONDS"] = 0
     seq_id, t0, ids = launch(api, DEFINITION, PEOPLE)
     tick(app, t0)
     mail = {str(m["To"].addresses[0].addr_spec): m for m in smtp_sink.wait_for(3)}
@@ -196,13 +197,18 @@ def test_another_workspace_cannot_see_the_report(app, web):
     assert "Theirs" not in web.get("/enrollments").text
 
 
+VARIANTS = [{"key": "A", "weight": 1}, {"key": "B", "weight": 1, "subject": "Other"}]
+
+
 def chain(name: str, emails: int) -> dict[str, Any]:
-    """`emails` emails, a one-day delay between each two."""
+    """`emails` emails, a one-day delay between each two; each email tests two variants."""
     steps: list[dict[str, Any]] = []
     for n in range(1, emails + 1):
         if n > 1:
             steps.append({"id": f"wait_{n}", "type": "delay", "config": {"duration": "1 day"}})
-        steps.append(email(f"email_{n}", f"{name} {n}"))
+        tested = email(f"email_{n}", f"{name} {n}")
+        tested["config"] |= {"variants": VARIANTS, "ab_test": {"metric": "click_rate"}}
+        steps.append(tested)
     keys = [step["id"] for step in steps]
     return {
         **DEFINITION,
@@ -216,6 +222,7 @@ def chain(name: str, emails: int) -> dict[str, Any]:
 def report_statements(app: Flask, api: ApiClient, web: Web, name: str, emails: int, people: int):
     """Statements run by one report page of a sequence sent to `people` contacts who all
     opened the first email."""
+    app.config["MACHINE_OPEN_SECONDS"] = 0  # the opens come right after the send
     addresses = tuple(f"p{n}@{name.lower()}.test" for n in range(people))
     seq_id, t0, _ = launch(api, chain(name, emails), addresses)
     tick(app, t0)
@@ -230,19 +237,27 @@ def report_statements(app: Flask, api: ApiClient, web: Web, name: str, emails: i
     def record(conn, cursor, statement, parameters, context, executemany):
         seen.append(statement)
 
-    sa_event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        page = web.get(f"/sequences/{seq_id}/report")
-    finally:
-        sa_event.remove(db.engine, "before_cursor_execute", record)
-    assert page.status_code == 200
-    assert card(page.text, "open-rate") == f"Open rate 100.0% {people} opened"
-    assert len(rows(page.text, "data-step")) == 2 * emails - 1
-    return len(seen)
+    counted = []
+    for query in ("", f"?from={t0.date()}&to={t0.date()}"):  # a range re-counts the tests
+        seen.clear()
+        sa_event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            page = web.get(f"/sequences/{seq_id}/report{query}")
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", record)
+        assert page.status_code == 200
+        assert card(page.text, "open-rate") == f"Open rate 100.0% {people} opened"
+        assert len(rows(page.text, "data-step")) == 2 * emails - 1
+        assert len(rows(page.text, "data-funnel")) == 2 * emails - 1
+        assert "Collecting: " in page.text
+        assert page.text.count("<tr data-variant=") == 2 * emails
+        counted.append(len(seen))
+    return counted
 
 
-def test_statements_do_not_grow_with_steps_or_enrollments(app, api, web):
+def test_statements_do_not_grow_with_steps_variants_or_enrollments(app, api, web):
     small = report_statements(app, api, web, "Small", emails=1, people=1)
     large = report_statements(app, api, web, "Large", emails=5, people=8)
     assert small == large
-    assert small <= 15
+    whole, within = small
+    assert whole <= 18 and within == whole + 3

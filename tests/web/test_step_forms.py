@@ -28,9 +28,40 @@ ROUND_TRIPS: list[tuple[str, dict[str, Any]]] = [
             "from_name": "Ann from Acme",
             "variants": [
                 {"key": "A", "weight": 50, "subject": "3 things to do today"},
-                {"key": "B", "weight": 50, "body": "<p>B</p>", "text": "B"},
+                {"key": "B", "weight": 50, "body": "<p>B</p>", "text": "B", "from_name": "Bo"},
             ],
-            "ab_test": {"metric": "click_rate", "pick_winner_after": 200},
+            "ab_test": {
+                "metric": "click_rate",
+                "min_sends": 200,
+                "confidence": 0.95,
+                "max_duration": "14 days",
+                "fallback": "best",
+            },
+        },
+    ),
+    (
+        "email",
+        {
+            "subject": "Main",
+            "body": "<p>Main</p>",
+            "variants": [{"key": "A", "weight": 1}, {"key": "B", "weight": 3, "subject": "B"}],
+            "ab_test": {
+                "metric": "conversion_rate",
+                "goal": "Paid",
+                "attribution_window": "3 days",
+                "min_sends": 50,
+                "confidence": 0.975,
+                "max_duration": None,
+                "fallback": "keep_split",
+            },
+        },
+    ),
+    (
+        "email",
+        {
+            "subject": "Split only",
+            "body": "<p>No test</p>",
+            "variants": [{"key": "A", "weight": 1}, {"key": "B", "weight": 1, "subject": "B"}],
         },
     ),
     ("delay", {"duration": "2 days"}),
@@ -240,7 +271,7 @@ def test_email_errors_point_at_their_fields():
             "body": "b",
             "variants.0.key": "A",
             "variants.0.weight": "lots",
-            "ab_test.pick_winner_after": "100",
+            "ab_test.min_sends": "100",
         },
     )
     assert "valid integer" in errors["variants.0.weight"]
@@ -250,6 +281,73 @@ def test_email_errors_point_at_their_fields():
         "email", {"subject": "", "body": "", "variants.0.key": "A", "variants.0.weight": "1"}
     )
     assert single["variants"] == "A/B testing needs at least two variants"
+
+
+TWO_VARIANTS = {
+    "subject": "s",
+    "body": "b",
+    "variants.0.key": "A",
+    "variants.0.weight": "1",
+    "variants.1.key": "B",
+    "variants.1.weight": "1",
+}
+
+
+@pytest.mark.parametrize(
+    ("typed", "field", "message"),
+    [
+        ({"ab_test.confidence": "120"}, "ab_test.confidence", "from 50 to 99.9"),
+        ({"ab_test.confidence": "very"}, "ab_test.confidence", "such as 95"),
+        ({"ab_test.min_sends": "0"}, "ab_test.min_sends", "greater than or equal to 1"),
+        ({"ab_test.max_duration": "soon"}, "ab_test.max_duration", "soon"),
+        ({"ab_test.metric": "conversion_rate"}, "ab_test.goal", "needs the 'goal' it counts"),
+        ({"ab_test.fallback": "coin"}, "ab_test.fallback", "best"),
+    ],
+)
+def test_a_bad_ab_test_setting_is_reported_on_its_own_field(typed, field, message):
+    errors = errors_for("email", TWO_VARIANTS | {"ab_test.metric": "click_rate"} | typed)
+    assert message in errors[field], errors
+
+
+def test_a_first_wave_pick_winner_after_is_shown_as_min_sends_and_saved_with_the_defaults():
+    stored = {
+        "subject": "s",
+        "body": "b",
+        "variants": [{"key": "A", "weight": 1}, {"key": "B", "weight": 1}],
+        "ab_test": {"metric": "open_rate", "pick_winner_after": 300},
+    }
+    form = form_from_config("email", stored)
+    assert form.get("ab_test.min_sends") == "300"
+    assert form.get("ab_test.confidence") == "95"
+    config, _ = config_from_form("email", form.values)
+    assert config["ab_test"] == {
+        "metric": "open_rate",
+        "min_sends": 300,
+        "confidence": 0.95,
+        "max_duration": "14 days",
+        "fallback": "best",
+    }
+
+
+def test_choosing_a_metric_fills_the_tests_boxes_with_the_formats_defaults():
+    chosen = apply_step_op(
+        "email", MultiDict(TWO_VARIANTS | {"ab_test.metric": "reply_rate"}), "refresh"
+    )
+    assert [chosen[f"ab_test.{name}"] for name in ("min_sends", "confidence", "max_duration")] == [
+        "200",
+        "95",
+        "14 days",
+    ]
+    assert chosen["ab_test.fallback"] == "best"
+    typed = apply_step_op(
+        "email",
+        MultiDict(TWO_VARIANTS | {"ab_test.metric": "reply_rate", "ab_test.max_duration": ""}),
+        "refresh",
+    )
+    assert typed["ab_test.max_duration"] == "", "an emptied box stays empty: no time limit"
+    assert (
+        apply_step_op("email", MultiDict(TWO_VARIANTS), "refresh").get("ab_test.min_sends") is None
+    )
 
 
 def test_delay_errors_point_at_their_fields():
@@ -527,7 +625,10 @@ def test_the_preview_uses_posted_fields_else_the_stored_step():
     stored = {
         "subject": "Stored",
         "body": "<p>Stored</p>",
-        "variants": [{"key": "A", "weight": 1, "subject": "SA"}, {"key": "B", "weight": 1}],
+        "variants": [
+            {"key": "A", "weight": 1, "subject": "SA", "text": "Text A"},
+            {"key": "B", "weight": 1, "body": "  "},
+        ],
     }
     assert email_preview_parts(MultiDict({"subject": "Typed", "body": "<p>T</p>"}), stored) == (
         "Typed",
@@ -536,7 +637,9 @@ def test_the_preview_uses_posted_fields_else_the_stored_step():
     )
     assert email_preview_parts(MultiDict(), stored) == ("Stored", "<p>Stored</p>", None)
     chosen = MultiDict({"preview.variant": "A"})
-    assert email_preview_parts(chosen, stored) == ("SA", "<p>Stored</p>", None)
+    assert email_preview_parts(chosen, stored) == ("SA", "<p>Stored</p>", "Text A")
+    blank_body = MultiDict({"preview.variant": "B"})
+    assert email_preview_parts(blank_body, stored) == ("Stored", "<p>Stored</p>", None)
 
 
 # --- sequence settings --------------------------------------------------------------------------
@@ -573,7 +676,12 @@ SETTINGS = {
     ],
     "exit": {"on_reply": True, "goals": ["Paid"]},
     "re_enrollment": {"mode": "after_delay", "delay": "90 days", "max_times": 3},
-    "settings": {"timezone": "Europe/Paris", "from_email": "team@acme.test", "from_name": "Acme"},
+    "settings": {
+        "timezone": "Europe/Paris",
+        "from_email": "team@acme.test",
+        "from_name": "Acme",
+        "holdout_percent": 20,
+    },
 }
 
 
@@ -626,6 +734,7 @@ def test_settings_errors_point_at_their_fields():
         "re_enrollment.max_times": "0",
         "settings.timezone": "Nowhere/City",
         "settings.from_email": "team-at-acme",
+        "settings.holdout_percent": "60",
     }
     for key, value in typed.items():
         values[key] = value
@@ -644,4 +753,14 @@ def test_settings_errors_point_at_their_fields():
         ),
         "settings.from_email": "'team-at-acme' is not an email address: "
         "an email address must have an @-sign",
+        "settings.holdout_percent": "should be less than or equal to 50, got 60",
     }
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("0", 0), ("50", 50), ("", None)])
+def test_the_holdout_share_is_stored_as_typed_and_an_empty_box_means_none(typed, stored):
+    values = settings_to_form(SETTINGS).values
+    values["settings.holdout_percent"] = typed
+    data, form = settings_from_form(values, ["Paid"])
+    assert form.errors == {}
+    assert data is not None and data["settings"].get("holdout_percent") == stored

@@ -19,6 +19,7 @@ from app.models import Sequence
 from app.services import accounts, builder, sequences
 from app.web.form_toolkit import FormReader, compact
 from app.web.steps import FORMS, config_from_form, form_from_config
+from tests.core.test_step_kind_contract import EXAMPLE_CONFIGS
 from tests.web.client import CSRF_INPUT, PASSWORD, Web
 
 TEMPLATES = Path(app_package.__file__).parent / "templates" / "builder" / "steps"
@@ -55,6 +56,14 @@ def test_a_kinds_default_config_comes_back_from_its_form(step_type):
     read_back = FORMS[step_type].from_form(FormReader(compact(shown)))
     assert _filled(form_from_config(step_type, read_back).values) == _filled(shown)
     assert form.errors, "a refused form says why"
+
+
+@pytest.mark.parametrize("step_type", sorted(EXAMPLE_CONFIGS))
+def test_a_kinds_finished_example_comes_back_from_its_form(step_type):
+    example = EXAMPLE_CONFIGS[step_type]
+    config, form = config_from_form(step_type, form_from_config(step_type, example).values)
+    assert form.errors == {}
+    assert config == example
 
 
 def _filled(values: MultiDict[str, str]) -> list[tuple[str, str]]:

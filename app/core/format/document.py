@@ -121,6 +121,8 @@ class Settings(Model):
     timezone: TimeZoneName = "UTC"
     from_email: Annotated[str, AfterValidator(email_address_value)] | None = None
     from_name: OneLine | None = None
+    holdout_percent: int | None = Field(default=None, ge=0, le=50)
+    """The share of enrollments, drawn per run, that receive no email (the control group)."""
 
 
 Coordinate = Annotated[int, Field(gt=-limits.POSITION, lt=limits.POSITION)]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 import yaml
@@ -162,7 +163,8 @@ def _pop_inline_paths(step: StepModel) -> list[tuple[str, str, str]]:
 
 
 def _goal_problems(defn: SequenceDefinition) -> list[Problem]:
-    """Goal names must be unique, and exit goals must name a defined goal or a goal step."""
+    """Goal names must be unique; exit goals and conversion-rate A/B tests must name a
+    defined goal or a goal step."""
     problems = []
     names = [goal.name for goal in defn.goals]
     for index, name in enumerate(names):
@@ -174,7 +176,17 @@ def _goal_problems(defn: SequenceDefinition) -> list[Problem]:
         if name not in known:
             message = f"exit goal {name!r} is neither in 'goals' nor a goal step"
             problems.append(Problem(message, f"exit.goals[{index}]"))
-    return problems
+    tests = (ab_test_goal_problem(step.id, step.config, known) for step in defn.steps)
+    return problems + [problem for problem in tests if problem is not None]
+
+
+def ab_test_goal_problem(step_id: str, config: Any, goals: Collection[str]) -> Problem | None:
+    """A conversion-rate A/B test counts a goal of its sequence, or it could never decide."""
+    test = getattr(config, "ab_test", None)
+    if test is None or test.metric != "conversion_rate" or test.goal in goals:
+        return None
+    message = f"the A/B test counts goal {test.goal!r}, which is neither in 'goals' nor a goal step"
+    return Problem(message, "config.ab_test.goal", step_id)
 
 
 # --- Export ----------------------------------------------------------------------------------

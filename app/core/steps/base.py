@@ -23,7 +23,6 @@ LegacyPath = tuple[str, str, str | None]
 """(config key, connection label, target step id or None) of an inline next-step key."""
 LegacyPaths = Callable[[Any], list[LegacyPath]]
 Run = Callable[["Step", "Context"], "Verdict"]
-Check = Callable[[Any], str | None]
 Reads = Callable[[Any], conditions.Needs]
 WaitingText = Callable[[Mapping[str, Any], str], str]
 NominalWaitOf = Callable[[Mapping[str, Any]], "NominalWait"]
@@ -87,9 +86,8 @@ class StepKind:
     unfinished config (the caller shows a hint instead).
 
     `run(step, ctx)` is the kind's engine semantics (see `runtime`): it reads the step's
-    config as parsed by `config_model` (`step.parsed`) and returns a `Verdict`. A kind
-    whose valid configs the engine cannot all run yet says so with `unsupported(parsed)`
-    (what cannot run, or None); `reads(parsed)` declares what its conditions need loaded
+    config as parsed by `config_model` (`step.parsed`) and returns a `Verdict`.
+    `reads(parsed)` declares what its conditions need loaded
     (event types, lookback, segments); a kind that waits for events lists their types with
     `awaited_events(config)`, so the processor loads them for contacts waiting there.
 
@@ -114,7 +112,6 @@ class StepKind:
     default_config: Mapping[str, Any] = field(default_factory=dict)
     outputs: Outputs = one_next_step
     waits: bool = False
-    unsupported: Check | None = None
     reads: Reads | None = None
     awaited_events: EventNames | None = None
     waiting_text: WaitingText | None = None

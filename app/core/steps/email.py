@@ -9,8 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from app.core import limits
-from app.core.format.values import Body, FieldError, Model, NonBlank, OneLine, Subject
+from app.core import experiments, limits
+from app.core.format.values import (
+    Body,
+    DurationText,
+    FieldError,
+    Model,
+    NonBlank,
+    OneLine,
+    Subject,
+)
 from app.core.steps.base import StepKind
 from app.core.steps.runtime import Context, Verdict
 
@@ -39,11 +47,12 @@ def _check_link_schemes(body: str | None) -> None:
 
 
 class Variant(Model):
-    key: NonBlank
+    key: Annotated[NonBlank, Field(max_length=32)]  # stored on messages and step logs
     weight: int = Field(gt=0)
     subject: Subject | None = None
     body: Body | None = None
     text: Body | None = None
+    from_name: OneLine | None = None
 
     @model_validator(mode="after")
     def _safe_links(self) -> Variant:
@@ -51,9 +60,53 @@ class Variant(Model):
         return self
 
 
+METRICS = ("open_rate", "click_rate", "reply_rate", "conversion_rate")
+
+
 class AbTest(Model):
-    metric: Literal["open_rate", "click_rate", "reply_rate"]
-    pick_winner_after: int | None = Field(default=None, ge=1)
+    """How the winner is picked; `pick_winner_after` is the first wave's name of `min_sends`."""
+
+    metric: Literal[METRICS]  # type: ignore[valid-type]
+    min_sends: int = Field(default=200, ge=1, le=10_000_000)
+    pick_winner_after: int | None = Field(default=None, ge=1, le=10_000_000)
+    confidence: float = Field(default=0.95, ge=0.5, le=0.999)
+    max_duration: DurationText | None = "14 days"
+    fallback: Literal["best", "keep_split"] = "best"
+    goal: OneLine | None = None
+    attribution_window: DurationText = "7 days"
+
+    @model_validator(mode="after")
+    def _goal_for_conversions(self) -> AbTest:
+        if self.metric == "conversion_rate" and not self.goal:
+            raise FieldError("goal", "metric 'conversion_rate' needs the 'goal' it counts")
+        if self.metric != "conversion_rate" and self.goal:
+            raise FieldError("goal", "a 'goal' only applies to metric 'conversion_rate'")
+        return self
+
+    @property
+    def sends_needed(self) -> int:
+        return self.pick_winner_after or self.min_sends
+
+
+METRIC_NAMES = {
+    "open_rate": "open rate",
+    "click_rate": "click rate",
+    "reply_rate": "reply rate",
+    "conversion_rate": "conversion rate",
+}
+
+
+def describe_test(test: AbTest) -> str:
+    """The test in a sentence, as the launch checklist and the panel say it: `click rate,
+    at least 200 sends each, 95% confidence, up to 14 days, then the best`."""
+    metric = METRIC_NAMES[test.metric]
+    if test.metric == "conversion_rate":
+        metric += f" ('{test.goal}' within {test.attribution_window})"
+    limit = f"up to {test.max_duration}" if test.max_duration else "no time limit"
+    then = "then the best" if test.fallback == "best" else "then keep the split"
+    confidence = f"{round(test.confidence * 100, 4):g}%"
+    sends = f"at least {test.sends_needed} sends each"
+    return f"{metric}, {sends}, {confidence} confidence, {limit}, {then}"
 
 
 class EmailConfig(Model):
@@ -86,6 +139,19 @@ class EmailConfig(Model):
         return self
 
 
+VARIANT_PARTS = ("subject", "body", "text", "from_name")
+
+
+def with_variant(config: Mapping[str, Any], key: str | None) -> dict[str, Any]:
+    """The email as variant `key` sends it: its subject, body, text and sender name override
+    the step's (a variant no longer in the step sends the step's own email)."""
+    merged = dict(config)
+    for variant in config.get("variants") or [] if key is not None else []:
+        if isinstance(variant, Mapping) and variant.get("key") == key:
+            merged |= {part: variant[part] for part in VARIANT_PARTS if variant.get(part)}
+    return merged
+
+
 def _summary(config: Mapping[str, Any]) -> str:
     subject = str(config.get("subject") or "").strip()
     return subject or "No subject yet"
@@ -93,14 +159,26 @@ def _summary(config: Mapping[str, Any]) -> str:
 
 def _run(step: Step, ctx: Context) -> Verdict:
     """Queue the email (the dispatcher renders and sends it), unless the delay before found
-    its target already passed and asked to skip a reminder that would come too late."""
+    its target already passed and asked to skip a reminder that would come too late, or the
+    enrollment is in the sequence's holdout group (it goes on through waits and goals, and
+    nothing is sent: the report compares it with everyone else)."""
     if ctx.skip_email:
         return Verdict.go("skipped_late")
-    return Verdict.go("queued", email=True)
+    if ctx.position.holdout:
+        return Verdict.go("held_out")
+    return Verdict.go("queued", email=True, variant=_variant(step, ctx))
 
 
-def _unsupported(config: EmailConfig) -> str | None:
-    return "an email with A/B variants" if config.variants else None
+def _variant(step: Step, ctx: Context) -> str | None:
+    """The test's winner once there is one, else the run's sticky draw by weight."""
+    config: EmailConfig = step.parsed
+    if not config.variants:
+        return None
+    winner = ctx.position.winners.get(step.id)
+    if winner is not None and any(v.key == winner for v in config.variants):
+        return winner
+    seed = experiments.variant_seed(ctx.position.enrollment_id, ctx.position.run, step.id)
+    return experiments.pick_variant([(v.key, v.weight) for v in config.variants], seed)
 
 
 KIND = StepKind(
@@ -111,7 +189,6 @@ KIND = StepKind(
     order=10,
     summary=_summary,
     run=_run,
-    unsupported=_unsupported,
     config_model=EmailConfig,
     default_config={"subject": "", "body": ""},
 )

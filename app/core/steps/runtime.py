@@ -84,7 +84,7 @@ class Verdict(NamedTuple):
     failed, with `reason`). A taken step may queue its email, record a goal's conversion,
     ask for an effect on the contact, ask for an outside call (`call`: the kind of call,
     recorded with the step and made by the call delivery job, e.g. "webhook"), or set the
-    pacing of the steps after it.
+    pacing of the steps after it. A queued email names its A/B `variant`, if any.
     """
 
     outcome: str | None = None
@@ -97,6 +97,7 @@ class Verdict(NamedTuple):
     effect: Effect | None = None
     call: str | None = None
     pacing: Pacing | None = None
+    variant: str | None = None  # the A/B variant of the queued email
 
     @classmethod
     def wait(cls, until: datetime | None) -> Verdict:

@@ -1,21 +1,35 @@
-"""The email step's panel: subject, sender name, body and text, A/B variants; its preview."""
+"""The email step's panel: subject, sender name, body and text, A/B variants and the test's
+settings and state; its preview."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from app.core.steps.email import describe_test, with_variant
 from app.models import Contact, Sequence
 from app.services import panel_choices
+from app.services.ab_tests import standings
 from app.services.panel_choices import SampleContact
 from app.services.template_budget import email_budget_problems
 from app.web.form_toolkit import FormReader, dicts, drop_none, text_of
 from app.web.steps.base import StepForm
 
 PREVIEW_CONTACTS = 50
-_VARIANT_PARTS = ("subject", "body", "text")
+_VARIANT_FIELDS = ("subject", "from_name", "body", "text")
+AB_DEFAULTS = {
+    "min_sends": "200",
+    "confidence": "95",
+    "max_duration": "14 days",
+    "fallback": "best",
+    "attribution_window": "7 days",
+}
+"""What the A/B boxes show when a metric is first chosen (the format's defaults, in the
+form's units: confidence in percent); a saved test stores every setting explicitly."""
+CONVERSION = "conversion_rate"
 
 
 def _to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
@@ -24,11 +38,34 @@ def _to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
         row = f"variants.{index}"
         pairs += [(f"{row}.key", text_of(variant.get("key")))]
         pairs += [(f"{row}.weight", text_of(variant.get("weight")))]
-        pairs += [(f"{row}.{part}", text_of(variant.get(part))) for part in _VARIANT_PARTS]
+        pairs += [(f"{row}.{part}", text_of(variant.get(part))) for part in _VARIANT_FIELDS]
     ab_test = config.get("ab_test") if isinstance(config.get("ab_test"), dict) else {}
-    pairs += [("ab_test.metric", text_of(ab_test.get("metric")))]
-    pairs += [("ab_test.pick_winner_after", text_of(ab_test.get("pick_winner_after")))]
+    return pairs + _ab_test_to_form(ab_test)
+
+
+def _ab_test_to_form(ab_test: dict[str, Any]) -> list[tuple[str, str]]:
+    """The test's settings; `pick_winner_after` shows as the sends it means, and a stored
+    `max_duration: null` (no time limit) as an empty box."""
+    pairs = [("ab_test.metric", text_of(ab_test.get("metric")))]
+    if not ab_test:
+        return pairs
+    confidence = ab_test.get("confidence")
+    shown = {
+        "min_sends": ab_test.get("pick_winner_after") or ab_test.get("min_sends"),
+        "confidence": _percent(confidence) if isinstance(confidence, float | int) else confidence,
+        "max_duration": ab_test.get("max_duration", AB_DEFAULTS["max_duration"]),
+        "fallback": ab_test.get("fallback"),
+        "goal": ab_test.get("goal"),
+        "attribution_window": ab_test.get("attribution_window"),
+    }
+    for name, value in shown.items():
+        missing = value is None and name != "max_duration"
+        pairs.append((f"ab_test.{name}", AB_DEFAULTS.get(name, "") if missing else text_of(value)))
     return pairs
+
+
+def _percent(fraction: float) -> str:
+    return f"{round(fraction * 100, 4):g}"
 
 
 def _from_form(read: FormReader) -> dict[str, Any]:
@@ -37,16 +74,12 @@ def _from_form(read: FormReader) -> dict[str, Any]:
         row = f"variants.{index}"
         variant = {"key": read.text(f"{row}.key"), "weight": read.integer(f"{row}.weight")}
         variant["subject"] = read.optional(f"{row}.subject")
+        variant["from_name"] = read.optional(f"{row}.from_name")
         variant["body"] = read.optional_long_text(f"{row}.body")
         variant["text"] = read.optional_long_text(f"{row}.text")
         if variant["weight"] is None:
             read.form.add_error(f"{row}.weight", "give each variant a weight, such as 50")
         variants.append(drop_none(variant))
-    metric = read.optional("ab_test.metric")
-    pick_after = read.integer("ab_test.pick_winner_after")
-    if pick_after is not None and metric is None:
-        read.form.add_error("ab_test.metric", "choose the metric that picks the winner")
-    ab_test = drop_none({"metric": metric, "pick_winner_after": pick_after}) if metric else None
     return drop_none(
         {
             "subject": read.text("subject"),
@@ -54,9 +87,56 @@ def _from_form(read: FormReader) -> dict[str, Any]:
             "text": read.optional_long_text("text"),
             "from_name": read.optional("from_name"),
             "variants": variants or None,
-            "ab_test": ab_test,
+            "ab_test": _ab_test(read),
         }
     )
+
+
+def _ab_test(read: FormReader) -> dict[str, Any] | None:
+    """The test as set: every box shown is stored, so what ran is what the panel said.
+    An empty time limit is stored as no limit; boxes the form did not show keep the
+    format's defaults."""
+    metric = read.optional("ab_test.metric")
+    if metric is None:
+        if read.text("ab_test.min_sends") or read.text("ab_test.goal"):
+            read.form.add_error("ab_test.metric", "choose the metric that picks the winner")
+        return None
+    test: dict[str, Any] = {"metric": metric, "min_sends": read.integer("ab_test.min_sends")}
+    test["confidence"] = _confidence(read)
+    test["fallback"] = read.optional("ab_test.fallback")
+    if metric == CONVERSION:
+        test["goal"] = read.optional("ab_test.goal")
+        test["attribution_window"] = read.optional("ab_test.attribution_window")
+    test = drop_none(test)
+    if "ab_test.max_duration" in read.form.values:  # an empty box: no time limit
+        test["max_duration"] = read.optional("ab_test.max_duration")
+    return test
+
+
+def _confidence(read: FormReader) -> float | None:
+    """The confidence box is a percentage (95 means 0.95), from 50 to 99.9."""
+    text = read.text("ab_test.confidence").removesuffix("%").strip()
+    if not text:
+        return None
+    try:
+        percent = float(text)
+    except ValueError:
+        percent = -1.0
+    if not 50 <= percent <= 99.9:
+        read.form.add_error("ab_test.confidence", "give a percentage from 50 to 99.9, such as 95")
+        return None
+    return round(percent / 100, 6)
+
+
+def _filled(values: MultiDict[str, str]) -> MultiDict[str, str]:
+    """A metric just chosen shows the format's defaults in the boxes it switched on."""
+    if not values.get("ab_test.metric", "").strip():
+        return values
+    filled = MultiDict(values)
+    for name, default in AB_DEFAULTS.items():
+        if f"ab_test.{name}" not in filled:
+            filled[f"ab_test.{name}"] = default
+    return filled
 
 
 def _choices(sequence: Sequence) -> dict[str, Any]:
@@ -66,6 +146,12 @@ def _choices(sequence: Sequence) -> dict[str, Any]:
         "custom_fields": custom_fields,
         "variables": _variables(custom_fields),
         "contacts": [(str(contact.id), contact_label(contact)) for contact in contacts],
+        "goal_choices": [(name, name) for name in panel_choices.goal_names(sequence)],
+        "ab_test_states": {
+            standing.step.key: standing
+            for standing in standings(sequence, datetime.now(UTC)).values()
+        },
+        "describe_test": describe_test,
     }
 
 
@@ -91,22 +177,16 @@ def contact_label(contact: Contact | SampleContact) -> str:
 def email_preview_parts(
     values: MultiDict[str, str], stored: dict[str, Any]
 ) -> tuple[str, str, str | None]:
-    """Subject, HTML and text to preview, with the chosen variant's overrides.
+    """Subject, HTML and text to preview, with the chosen variant's overrides applied as
+    a send applies them (`with_variant`).
 
     The posted fields are previewed as typed; a form that posts none (its fields are
     disabled while the sequence is active) previews the stored step instead.
     """
     source = values if "body" in values else MultiDict(_to_form(dict(stored or {})))
-    read = FormReader(source)
-    parts = {"subject": read.text("subject"), "body": read.long_text("body")}
-    parts["text"] = read.long_text("text")
-    chosen = values.get("preview.variant", "").strip()
-    for index in read.rows("variants") if chosen else []:
-        row = f"variants.{index}"
-        if read.text(f"{row}.key") == chosen:
-            overrides = {part: read.long_text(f"{row}.{part}") for part in _VARIANT_PARTS}
-            parts |= {part: text for part, text in overrides.items() if text.strip()}
-    return parts["subject"].strip(), parts["body"], parts["text"] or None
+    config = _from_form(FormReader(source))
+    email = with_variant(config, values.get("preview.variant", "").strip() or None)
+    return email["subject"].strip(), email["body"], email.get("text")
 
 
 FORM = StepForm(
@@ -115,5 +195,6 @@ FORM = StepForm(
     from_form=_from_form,
     choices=_choices,
     rows={"variants": (("key", ""), ("weight", "50"), ("subject", ""))},
+    filled=_filled,
     save_problems=email_budget_problems,
 )
