@@ -150,6 +150,7 @@ def test_the_holdout_counts_both_groups_and_their_lift_on_each_goal(
     assert holdout["goals"] == {"Paid": {"converted": converted, "lift": expected}}
 
 
+@pytest.mark.local_time  # a date range and conversions per UTC day
 def test_the_date_range_keeps_the_sends_enrollments_and_conversions_inside_it(
     app: Flask, api: ApiClient, scenario: Scenario
 ):
@@ -191,6 +192,7 @@ def test_the_date_range_keeps_the_sends_enrollments_and_conversions_inside_it(
         ("from=2026-12-07&to=2026-12-01", "to"),
     ],
 )
+@pytest.mark.local_time  # dates parsed from the query
 def test_a_bad_date_is_refused_naming_the_parameter(
     app: Flask, api: ApiClient, web: Web, scenario: Scenario, query: str, field: str
 ):
