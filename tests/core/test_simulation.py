@@ -43,7 +43,10 @@ def subject(step, variant, tags, fields) -> str:
     return str(step.config["subject"])
 
 
-def run(graph: Graph, events=(), rules=simulation.Rules(), **bounds) -> list[simulation.Entry]:
+NO_RULES = simulation.Rules()
+
+
+def run(graph: Graph, events=(), rules=NO_RULES, **bounds) -> list[simulation.Entry]:
     contact = simulation.Contact(NEW_YORK)
     return simulation.simulate(graph, contact, START, list(events), rules, subject, **bounds)
 
