@@ -78,7 +78,7 @@ def test_a_bad_form_answers_what_is_wrong(app):
 
 
 def test_another_workspaces_sequence_is_not_found(app):
-    web, path, token = builder_with_sequence(app)
+    _, path, _ = builder_with_sequence(app)
     stranger = signed_in(app, "Other", "eve@other.test")
     token = stranger.csrf_token("/sequences")
     answer = stranger.post(
