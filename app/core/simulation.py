@@ -243,17 +243,15 @@ def _field_changes(
     effects: Sequence[engine.Effect], fields: Mapping[str, Any], now: datetime
 ) -> list[waits.SeenEvent]:
     """`field_changed` events for the values update_field actions really change."""
-    current, found = dict(fields), []
-    for effect in effects:
-        if effect.action != "update_field" or effect.field is None:
-            continue
-        old = current.get(effect.field)
-        if old == effect.value:
-            continue
-        current[effect.field] = effect.value
-        properties = {"field": effect.field, "from": old, "to": effect.value}
-        found.append(waits.SeenEvent(FIELD_CHANGED, properties, now, SIMULATED_ENROLLMENT))
-    return found
+    return [
+        waits.SeenEvent(
+            FIELD_CHANGED,
+            {"field": change.field, "from": change.old, "to": change.new},
+            now,
+            SIMULATED_ENROLLMENT,
+        )
+        for change in engine.field_changes(effects, fields)
+    ]
 
 
 _ACTIONS = {
