@@ -120,7 +120,7 @@ def register_cli(app: Flask) -> None:
     @sequences.command("tick")
     @click.option("--now", "now_text", default=None, help="Act as of this instant (ISO 8601).")
     def tick(now_text: str | None) -> None:
-        """One processor pass and one dispatch pass, then exit."""
+        """One A/B evaluation, processor, dispatch and call delivery pass, then exit."""
         report = run_tick(_parse_now(now_text))
         click.echo(report.summary())
 

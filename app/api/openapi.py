@@ -62,6 +62,22 @@ EXAMPLE_CONTACT = {
     "fields": {"plan": "trial"},
     "tags": ["beta"],
 }
+EXAMPLE_SIMULATION = {
+    "contact": {"first_name": "Ada", "timezone": "America/New_York", "fields": {"plan": "trial"}},
+    "start": "2026-12-03T20:30:00-05:00",
+    "events": [
+        {
+            "at": "2026-12-05T10:00:00-05:00",
+            "event": "clicked_link",
+            "properties": {"url": "https://example.com/book-demo"},
+        },
+        {
+            "at": "2026-12-09T10:00:00-05:00",
+            "event": "field_changed",
+            "properties": {"field": "plan", "to": "paid"},
+        },
+    ],
+}
 EXAMPLE_EMAIL = (
     "From: Ada <ada@example.com>\r\nTo: team@example.com\r\nSubject: Re: Welcome\r\n"
     "In-Reply-To: <seq-1@penguinmails.localhost>\r\n\r\nThanks, see you Monday.\r\n"
@@ -380,6 +396,70 @@ def api_schemas() -> dict[str, Schema]:
             },
             ("id", "status"),
         ),
+        "SimulateRequest": _obj(
+            {
+                "contact": {
+                    "type": "object",
+                    "description": "The hypothetical contact: email, first_name, last_name, "
+                    "timezone, tags, fields (as for contacts), and segments (names).",
+                },
+                "start": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When the contact is enrolled (with its UTC offset).",
+                },
+                "events": {
+                    "type": "array",
+                    "maxItems": 100,
+                    "items": _obj(
+                        {
+                            "at": {"type": "string", "format": "date-time"},
+                            "event": {
+                                "type": "string",
+                                "description": "opened, clicked_link, replied (properties "
+                                "`email_step_id`: the email step's key, the last email sent "
+                                "when absent; `url` for a click), field_changed (properties "
+                                "`field` and `to`) or a custom event's name.",
+                            },
+                            "properties": {"type": "object"},
+                        },
+                        ("at", "event"),
+                    ),
+                },
+                "version": {
+                    "type": "integer",
+                    "description": "Not yet supported: only the current definition runs "
+                    "(422 when given).",
+                },
+            },
+            ("start",),
+        ),
+        "TimelineEntry": _answer(
+            {
+                "at": {"type": "string", "format": "date-time"},
+                "local": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "The same instant in the contact's time zone.",
+                },
+                "step": {"type": ["string", "null"], "description": "The step's key."},
+                "type": {
+                    "type": "string",
+                    "description": "The step's type, or event, goal, sequence.",
+                },
+                "action": {
+                    "type": "string",
+                    "description": "queued email, waited, met, timed_out, true, false, "
+                    "split path, applied, goal reached, an event's name, completed, exited, "
+                    "failed, stopped...",
+                },
+                "detail": {
+                    "type": "string",
+                    "description": "An email's rendered subject; a wait's or a branch's "
+                    "reason in words.",
+                },
+            }
+        ),
         "EnrollRequest": _obj(
             {
                 "contacts": {
@@ -633,6 +713,7 @@ def paths() -> dict[str, dict[str, Any]]:
         }
 
     message_form = _obj({"message": {"type": "string"}}, ("message",))
+    timeline = _json(_list_of("timeline", "TimelineEntry"))
     return {
         "/api/openapi.json": {
             "get": _operation(
@@ -702,6 +783,15 @@ def paths() -> dict[str, dict[str, Any]]:
                 {200: ("The enrollments", _json(_ref("EnrollmentPage")))},
                 (400, 404),
                 parameters=[*sequence_id, *page],
+            )
+        },
+        "/api/sequences/{sequence_id}/simulate": {
+            "post": _operation(
+                "Preview the timeline of a hypothetical contact (no writes, no sends)",
+                {200: ("Every step, event, goal and the end, in time order", timeline)},
+                (400, 404, 422),
+                body=_json(_ref("SimulateRequest"), EXAMPLE_SIMULATION),
+                parameters=sequence_id,
             )
         },
         "/api/sequences/{sequence_id}/analytics": {

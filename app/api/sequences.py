@@ -16,7 +16,7 @@ from app.extensions import db
 from app.http.dates import date_range
 from app.http.numbers import INT32_MAX, bounded_int
 from app.models import AbTestDecision, Segment, Sequence, Workspace
-from app.services import ab_tests
+from app.services import ab_tests, simulation
 from app.services import analytics as analytics_service
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
@@ -184,6 +184,19 @@ def enrollments(sequence_id: str) -> Any:
         "next_offset": offset + limit if len(rows) > limit else None,
     }
     return jsonify(body)
+
+
+@api_bp.post("/sequences/<sequence_id>/simulate")
+def simulate(sequence_id: str) -> Any:
+    """The timeline a hypothetical contact would take through the current definition, on a
+    simulated clock, given hypothetical events; nothing is written or sent."""
+    sequence = _sequence(sequence_id)
+    try:
+        wanted = simulation.parse_request(json_body(), simulation.email_step_keys(sequence))
+    except simulation.SimulationInputError as exc:
+        raise ApiError(422, exc.message, exc.field) from None
+    timeline = simulation.simulate(sequence, wanted)
+    return jsonify({"timeline": [line.as_json() for line in timeline]})
 
 
 @api_bp.get("/sequences/<sequence_id>/analytics")

@@ -190,6 +190,31 @@ def apply_effects(
     return new_tags, new_fields
 
 
+@dataclass(frozen=True)
+class FieldChange:
+    """A contact value an update_field action really changed, in action order."""
+
+    step_id: str
+    field: str
+    old: Any
+    new: Any
+
+
+def field_changes(effects: Sequence[Effect], fields: Mapping[str, Any]) -> list[FieldChange]:
+    """The update_field effects that change a value (setting a field to what it already
+    holds changes nothing), each with the value before it: what `field_changed` records."""
+    current, found = dict(fields), []
+    for effect in effects:
+        if effect.action != "update_field" or effect.field is None:
+            continue
+        old = current.get(effect.field)
+        if old == effect.value:
+            continue
+        current[effect.field] = effect.value
+        found.append(FieldChange(effect.step_id, effect.field, old, effect.value))
+    return found
+
+
 def failed(position: Position, reason: str) -> Outcome:
     """The enrollment stops where it stands, with the reason recorded."""
     outcome = Outcome("failed", position.step_id, None, None, dict(position.visits))

@@ -249,30 +249,20 @@ def _field_events(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """`field_changed` rows for the values update_field actions really changed."""
-    found = []
-    current = dict(fields)
-    for effect in outcome.effects:
-        if effect.action != "update_field" or effect.field is None:
-            continue
-        old = current.get(effect.field)
-        if old == effect.value:
-            continue
-        current[effect.field] = effect.value
-        step_id = loaded.step_uuids.get(effect.step_id)
-        found.append(
-            field_changed(
-                row,
-                row.contact_id,
-                effect.field,
-                old,
-                effect.value,
-                now,
-                "engine",
-                enrollment_id=row.id,
-                step_id=step_id,
-            )
+    return [
+        field_changed(
+            row,
+            row.contact_id,
+            change.field,
+            change.old,
+            change.new,
+            now,
+            "engine",
+            enrollment_id=row.id,
+            step_id=loaded.step_uuids.get(change.step_id),
         )
-    return found
+        for change in engine.field_changes(outcome.effects, fields)
+    ]
 
 
 def _events_for_batch(

@@ -16,6 +16,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     report,
     segments,
     settings,
+    timeline,
     tracking,
     unsubscribe,
 )

@@ -18,6 +18,7 @@ from app.services import builder
 from app.services.launch import launch_checklist, ready_to_launch
 from app.services.sequences import get_sequence
 from app.web import web_bp
+from app.web.form_toolkit import timezone_names
 
 
 def owned_sequence(sequence_id: uuid.UUID) -> Sequence:
@@ -46,6 +47,7 @@ def builder_page(sequence_id: uuid.UUID) -> Any:
         kinds={kind.type: {"label": kind.label, "colour": kind.colour} for kind in KINDS.values()},
         checklist=items,
         ready=ready_to_launch(items),
+        timezones=timezone_names(),
     )
 
 

@@ -89,6 +89,13 @@ def test_booking_a_meeting_during_the_delay_exits_and_counts_on_the_delay(app, a
     assert stats["conversions"] == {
         "total": 1,
         "goals": {"Booked Meeting": {"total": 1, "steps": {"wait_3d": 1}}},
+        "by_day": [
+            {
+                "day": conversion.converted_at.date().isoformat(),
+                "total": 1,
+                "goals": {"Booked Meeting": 1},
+            }
+        ],
     }
     assert stats["enrollments"]["exited"] == 1
 
