@@ -29,6 +29,8 @@ from app.services import accounts, contacts, enrollment, events, sequences, trac
 from tests.conftest import ApiClient, _app_for
 from tests.helpers import tick
 
+pytestmark = pytest.mark.local_time  # emails' instants and waits in New York time
+
 GALLERY = Path(__file__).resolve().parents[2] / "app" / "gallery"
 START = datetime(2026, 12, 4, 1, 30, tzinfo=UTC)  # Thursday 3 Dec, 20:30 in New York
 DAY = timedelta(days=1)
