@@ -116,7 +116,7 @@ class Position:
     tags: frozenset[str] = frozenset()
     segments: frozenset[str] = frozenset()  # names of the contact's segments
     enrolled_at: datetime | None = None  # event conditions without a lookback count from here
-    run: int = 1  # which run of the enrollment: A/B draws are sticky per run
+    draw: int | None = None  # the run's draw number: its A/B variants (experiments.py)
     holdout: bool = False  # in the sequence's holdout group: no email is sent
     winners: Mapping[str, str] = field(default_factory=dict)  # step id -> A/B winner
 

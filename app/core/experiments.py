@@ -1,8 +1,13 @@
 """A/B tests and holdouts: sticky assignment, the winner test, intervals and lift.
 
-Pure: no database, no clock. Assignment hashes a seed with SHA-256 (stable across processes
-and machines, unlike Python's `hash`), so the same enrollment run always lands in the same
-variant or group without storing a draw first.
+Pure: no database, no clock. Assignment is permuted-block randomisation over each
+enrollment run's draw number (`contact_sequences.draw`, handed out in order by the
+sequence at enrollment): the runs are cut into blocks as long as the weights' smallest
+whole ratio (50/50: 2; a 20% holdout: 5), and each block is a shuffle, seeded by SHA-256
+(stable across processes and machines, unlike Python's `hash`), of exactly the weights'
+shares. So every block is split exactly by weight, which one gets what within a block is
+random, and the same run always lands in the same variant or group without storing a
+draw. A run without a draw number (enrolled before draws existed) hashes its id instead.
 
 The winner test is a two-proportion z-test of the best variant against each other one,
 one-sided, Bonferroni-corrected for the number of comparisons: closed-form, deterministic
@@ -16,9 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache, reduce
 from statistics import NormalDist
 from typing import Any, Literal
 
@@ -44,18 +51,44 @@ def pick_variant(weighted: Sequence[tuple[str, int]], seed: str) -> str:
     return weighted[-1][0]
 
 
-def in_holdout(percent: int, seed: str) -> bool:
-    """Whether `seed` falls in the first `percent` of the range (0: nobody)."""
-    return percent > 0 and bucket(seed) * 100 < percent
+MAX_BLOCK = 100
+"""Longest block; weights whose smallest whole ratio is longer (e.g. 33/67) are drawn by
+hash alone, which keeps the shares only on average."""
 
 
-def variant_seed(enrollment_id: str | None, run: int, step_id: str) -> str:
-    """One draw per enrollment run and step: sticky on a second visit in the same run."""
-    return f"variant:{enrollment_id}:{run}:{step_id}"
+def block_pick(weighted: Sequence[tuple[str, int]], draw: int, salt: str) -> str:
+    """The key at position `draw` of the shuffled blocks of `weighted` (see the module)."""
+    divisor = reduce(math.gcd, (weight for _, weight in weighted))
+    shares = tuple((key, weight // divisor) for key, weight in weighted)
+    size = sum(share for _, share in shares)
+    if size > MAX_BLOCK:
+        return pick_variant(weighted, f"{salt}:{draw}")
+    block, position = divmod(draw, size)
+    return _shuffled_block(shares, salt, block)[position]
 
 
-def holdout_seed(sequence_id: str, contact_id: str, run: int) -> str:
-    return f"holdout:{sequence_id}:{contact_id}:{run}"
+@lru_cache(maxsize=4096)
+def _shuffled_block(shares: tuple[tuple[str, int], ...], salt: str, block: int) -> list[str]:
+    slots = [key for key, share in shares for _ in range(share)]
+    random.Random(bucket(f"{salt}:{block}")).shuffle(slots)
+    return slots
+
+
+def in_holdout(percent: int, draw: int, salt: str) -> bool:
+    """Whether run number `draw` is in a `percent` holdout (0: nobody)."""
+    if percent <= 0:
+        return False
+    return block_pick([("held", percent), ("sent", 100 - percent)], draw, salt) == "held"
+
+
+def variant_for(
+    weighted: Sequence[tuple[str, int]], draw: int | None, enrollment_id: str | None, step_id: str
+) -> str:
+    """An enrollment run's variant at an email step: by its draw number, or by a hash of the
+    enrollment for a run that has none. Sticky on a second visit in the same run."""
+    if draw is None:
+        return pick_variant(weighted, f"variant:{enrollment_id}:{step_id}")
+    return block_pick(weighted, draw, f"variant:{step_id}")
 
 
 # --- statistics -----------------------------------------------------------------------------

@@ -63,6 +63,9 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
     # Which run this is: a re-enrollment archives the finished run in `enrollment_runs` and
     # reuses this row, so UNIQUE(sequence_id, contact_id) holds and `visits` keeps counting.
     runs: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # This run's number among the sequence's runs, in enrollment order: its holdout group
+    # and A/B variants are drawn from it (app/core/experiments.py); None before draws existed.
+    draw: Mapped[int | None] = mapped_column(Integer)
     # In the sequence's holdout group for this run (drawn at enrollment): no email is sent.
     holdout: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

@@ -31,6 +31,8 @@ class Sequence(WorkspaceOwned, Timestamped, db.Model):
     goals_config: Mapped[list[dict[str, Any]]] = json_column([])
     settings: Mapped[dict[str, Any]] = json_column({})
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Draw numbers handed out so far, one per enrollment run (see ContactSequence.draw).
+    draws: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="SET NULL")
     )

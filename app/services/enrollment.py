@@ -159,8 +159,9 @@ def _enroll(
         else:
             history.append(_history_row(sequence, contact.id, earlier))
             own = contexts.get(contact.id, context)
-            again.append(_restart(sequence, contact.id, earlier, entry, now, reason, own))
+            again.append(_restart(earlier, entry, now, reason, own))
             result.enrolled.append(contact.id)
+    _draw(sequence, rows + again)
     insert_rows(ContactSequence.__table__, rows)
     insert_rows(EnrollmentRun.__table__, history)
     update_rows(ContactSequence.__table__, again)
@@ -253,7 +254,6 @@ def _new_enrollment(
         "visits": {},
         "enroll_reason": reason,
         "runs": 1,
-        "holdout": _in_holdout(sequence, contact.id, 1),
         "created_at": now,
         "updated_at": now,
     }
@@ -276,18 +276,27 @@ def _history_row(sequence: Sequence, contact_id: uuid.UUID, earlier: _Earlier) -
     }
 
 
-def _in_holdout(sequence: Sequence, contact_id: uuid.UUID, run: int) -> bool:
-    """Drawn once per run from the sequence's `holdout_percent` and kept on the row, so a
-    later change of the percentage never moves someone already enrolled."""
+def _draw(sequence: Sequence, runs: list[dict[str, Any]]) -> None:
+    """Give each new run its draw number, in order, and its holdout group from it: one
+    UPDATE ... RETURNING takes the numbers from the sequence's counter, so concurrent
+    enrollments never share one. Kept on the row, so a later change of the percentage
+    never moves someone already enrolled (app/core/experiments.py)."""
+    if not runs:
+        return
+    table = Sequence.__table__
+    last = db.session.execute(
+        update(table)
+        .where(table.c.id == sequence.id)
+        .values(draws=table.c.draws + len(runs))
+        .returning(table.c.draws)
+    ).scalar_one()
     percent = int((sequence.settings or {}).get("holdout_percent") or 0)
-    return experiments.in_holdout(
-        percent, experiments.holdout_seed(str(sequence.id), str(contact_id), run)
-    )
+    for number, run in enumerate(runs, start=last - len(runs)):
+        run["draw"] = number
+        run["holdout"] = experiments.in_holdout(percent, number, f"holdout:{sequence.id}")
 
 
 def _restart(
-    sequence: Sequence,
-    contact_id: uuid.UUID,
     earlier: _Earlier,
     entry: uuid.UUID,
     now: datetime,
@@ -309,7 +318,6 @@ def _restart(
         "enroll_reason": reason,
         "exit_reason": None,
         "runs": earlier.runs + 1,
-        "holdout": _in_holdout(sequence, contact_id, earlier.runs + 1),
         "updated_at": now,
     }
 

@@ -108,6 +108,7 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             ContactSequence.enrolled_at,
             ContactSequence.runs,
             ContactSequence.holdout,
+            ContactSequence.draw,
             Sequence.version,
             Sequence.name.label("sequence_name"),
             Contact.email,
@@ -364,7 +365,7 @@ def _advance(
         tags=frozenset(tags),
         segments=segments,
         enrolled_at=row.enrolled_at,
-        run=row.runs,
+        draw=row.draw,
         holdout=row.holdout,
         winners=winners or {},
     )

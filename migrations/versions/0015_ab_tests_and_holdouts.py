@@ -1,5 +1,6 @@
 """A/B tests and holdouts: the decision of each email step's test, the variant on the step
-log, the holdout flag on enrollments, and the index the per-variant counts group by
+log, the holdout flag and draw number on enrollments (with the sequence's draw counter),
+and the index the per-variant counts group by
 
 Revision ID: 0015
 Revises: 0014
@@ -58,6 +59,9 @@ def upgrade():
         batch_op.add_column(
             sa.Column("holdout", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
+        batch_op.add_column(sa.Column("draw", sa.Integer(), nullable=True))
+    with op.batch_alter_table("sequences", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("draws", sa.Integer(), server_default="0", nullable=False))
     with op.batch_alter_table("sequence_step_logs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("variant", sa.String(length=32), nullable=True))
     with op.batch_alter_table("outbound_messages", schema=None) as batch_op:
@@ -69,7 +73,10 @@ def downgrade():
         batch_op.drop_index("ix_outbound_messages_step_variant")
     with op.batch_alter_table("sequence_step_logs", schema=None) as batch_op:
         batch_op.drop_column("variant")
+    with op.batch_alter_table("sequences", schema=None) as batch_op:
+        batch_op.drop_column("draws")
     with op.batch_alter_table("contact_sequences", schema=None) as batch_op:
+        batch_op.drop_column("draw")
         batch_op.drop_column("holdout")
     with op.batch_alter_table("ab_test_decisions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ab_test_decisions_workspace_id"))

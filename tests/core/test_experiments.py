@@ -41,11 +41,38 @@ def test_draws_split_by_weight() -> None:
     assert 0.49 < counts["C"] / 20_000 < 0.51
 
 
-def test_a_holdout_takes_its_percentage_and_zero_takes_nobody() -> None:
-    seeds = [experiments.holdout_seed("s", f"c{n}", 1) for n in range(20_000)]
-    held = sum(experiments.in_holdout(20, seed) for seed in seeds)
-    assert 0.19 < held / 20_000 < 0.21
-    assert not any(experiments.in_holdout(0, seed) for seed in seeds)
+def test_a_holdout_takes_exactly_its_share_of_every_block_and_zero_takes_nobody() -> None:
+    held = [experiments.in_holdout(20, draw, "holdout:s") for draw in range(1000)]
+    assert sum(held) == 200
+    assert all(sum(held[start : start + 5]) == 1 for start in range(0, 1000, 5))
+    assert not any(experiments.in_holdout(0, draw, "holdout:s") for draw in range(1000))
+    assert sum(experiments.in_holdout(15, draw, "holdout:s") for draw in range(1000)) == 150
+
+
+def test_which_run_of_a_block_is_held_out_is_random() -> None:
+    held_at = Counter(
+        next(i for i in range(5) if experiments.in_holdout(20, block * 5 + i, "holdout:s"))
+        for block in range(2000)
+    )
+    assert set(held_at) == {0, 1, 2, 3, 4}
+    assert all(300 < count < 500 for count in held_at.values())
+
+
+def test_block_draws_split_exactly_by_weight_and_are_sticky() -> None:
+    weighted = [("A", 20), ("B", 30), ("C", 50)]
+    picks = [experiments.block_pick(weighted, draw, "step") for draw in range(1000)]
+    assert Counter(picks) == {"A": 200, "B": 300, "C": 500}
+    assert picks == [experiments.block_pick(weighted, draw, "step") for draw in range(1000)]
+    assert picks != [experiments.block_pick(weighted, draw, "other") for draw in range(1000)]
+
+
+def test_weights_without_a_short_block_are_drawn_by_hash() -> None:
+    weighted = [("A", 33), ("B", 67)]  # a block of 100 would be the shortest exact one
+    counts = Counter(experiments.block_pick(weighted, draw, "s") for draw in range(10_000))
+    assert counts["A"] == 3300
+    odd = [("A", 101), ("B", 100)]
+    counts = Counter(experiments.block_pick(odd, draw, "s") for draw in range(10_000))
+    assert 4800 < counts["A"] < 5300
 
 
 def test_a_test_collects_until_every_variant_has_its_minimum_sends() -> None:
@@ -138,16 +165,22 @@ def _position(enrollment: str, **extra: object) -> Position:
 
 def test_an_email_with_variants_queues_the_runs_sticky_draw() -> None:
     graph = _ab_graph()
-    first = advance(graph, _position("enr-1"), T0).emails[0].variant
-    again = advance(graph, _position("enr-1"), T0 + timedelta(days=1)).emails[0].variant
+    first = advance(graph, _position("enr-1", draw=7), T0).emails[0].variant
+    again = advance(graph, _position("enr-1", draw=7), T0 + timedelta(days=1)).emails[0].variant
     assert first == again and first in ("A", "B")
-    assert advance(graph, _position("enr-1"), T0).taken[0].variant == first
+    assert advance(graph, _position("enr-1", draw=7), T0).taken[0].variant == first
 
 
-def test_a_new_run_draws_again() -> None:
+def test_runs_in_draw_order_split_exactly_by_weight() -> None:
     graph = _ab_graph()
-    draws = {advance(graph, _position("enr-1", run=run), T0).emails[0].variant for run in range(20)}
-    assert draws == {"A", "B"}
+    sent = [advance(graph, _position("e", draw=draw), T0).emails[0].variant for draw in range(600)]
+    assert Counter(sent) == {"A": 300, "B": 300}
+
+
+def test_a_run_without_a_draw_number_draws_by_its_enrollment() -> None:
+    graph = _ab_graph()
+    sent = Counter(advance(graph, _position(f"e{n}"), T0).emails[0].variant for n in range(400))
+    assert set(sent) == {"A", "B"} and 150 < sent["A"] < 250
 
 
 def test_once_a_winner_is_decided_every_new_send_uses_it() -> None:

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
+from app.core import experiments
 from app.extensions import db
-from app.models import AbTestDecision, ContactEvent, OutboundMessage, Workspace
+from app.models import AbTestDecision, ContactEvent, ContactSequence, OutboundMessage, Workspace
 from app.services import ab_tests, contacts, enrollment, sequences
 from app.services.contact_changes import record_events
 from tests.helpers import tick
@@ -162,3 +163,44 @@ def test_a_variant_overrides_subject_and_sender_name_when_sent(app: Flask, api, 
         senders.setdefault(str(message["Subject"]), set()).add(name)
     assert senders["From B"] == {"Bea"}
     assert "Bea" not in senders["From A"]
+
+
+def test_each_run_takes_the_next_draw_number_and_the_holdout_takes_one_in_every_five(
+    app: Flask, api
+) -> None:
+    workspace = db.session.get(Workspace, api.workspace_id)
+    document = definition("draws")
+    document["settings"] = {"holdout_percent": 20}
+    document["re_enrollment"] = {"mode": "always"}
+    sequence = sequences.create_sequence(workspace, sequences.parse_input(document))
+    sequences.set_status(sequence, "activate", T0)
+    people = [contacts.upsert_contact(workspace, {"email": f"d{n}@x.test"})[0] for n in range(7)]
+    enrollment.enroll_contacts(sequence, people[:4], T0)
+    enrollment.enroll_contacts(sequence, people[4:], T0)
+    rows = db.session.execute(
+        select(ContactSequence.contact_id, ContactSequence.draw, ContactSequence.holdout)
+    ).all()
+    assert sorted(draw for _, draw, _ in rows) == list(range(7))
+    assert sum(held for _, _, held in rows) == sum(
+        experiments.in_holdout(20, draw, f"holdout:{sequence.id}") for _, draw, _ in rows
+    )
+
+    tick(app, T0)  # everyone finishes the two emails
+    enrollment.enroll_contacts(sequence, people[:1], T0 + timedelta(days=1))
+    again = db.session.scalar(
+        select(ContactSequence.draw).where(ContactSequence.contact_id == people[0].id)
+    )
+    assert again == 7  # a re-enrollment is a new run with the next number
+
+    more = [contacts.upsert_contact(workspace, {"email": f"m{n}@x.test"})[0] for n in range(92)]
+    enrollment.enroll_contacts(sequence, more, T0 + timedelta(days=1))
+    held = db.session.scalar(
+        select(func.count()).where(
+            ContactSequence.sequence_id == sequence.id, ContactSequence.holdout.is_(True)
+        )
+    )
+    # Draws 0..99 were handed out, one in every five held out; draw 0's run was replaced by
+    # the re-enrollment's draw 7, so the rows hold 19 or 20 of them.
+    salt = f"holdout:{sequence.id}"
+    expected = sum(experiments.in_holdout(20, draw, salt) for draw in range(1, 100))
+    assert held == expected and 19 <= held <= 20

@@ -177,8 +177,9 @@ def _variant(step: Step, ctx: Context) -> str | None:
     winner = ctx.position.winners.get(step.id)
     if winner is not None and any(v.key == winner for v in config.variants):
         return winner
-    seed = experiments.variant_seed(ctx.position.enrollment_id, ctx.position.run, step.id)
-    return experiments.pick_variant([(v.key, v.weight) for v in config.variants], seed)
+    weighted = [(v.key, v.weight) for v in config.variants]
+    position = ctx.position
+    return experiments.variant_for(weighted, position.draw, position.enrollment_id, step.id)
 
 
 KIND = StepKind(
