@@ -42,7 +42,7 @@ def _claimed(step_id: str) -> SimpleNamespace:
         fields={},
         context_data={},
         enrolled_at=T0,
-        runs=1,
+        draw=None,
         holdout=False,
     )
 
