@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core import experiments
 from app.core.durations import parse_duration
 from app.core.steps import KINDS
-from app.core.steps.email import AbTest, EmailConfig
+from app.core.steps.email import VARIANT_KEY_MAX, AbTest, EmailConfig
 from app.extensions import db
 from app.models import AbTestDecision, Sequence, SequenceStep
 from app.services.bulk import insert_rows
@@ -268,6 +268,10 @@ def pick_winner(
     """Decide the test by hand: from now on every new send of the step uses `variant`.
     A decision already taken (by the test or by hand) is replaced. Commits."""
     step = _tested(sequence, step_key)
+    if len(variant) > VARIANT_KEY_MAX:
+        raise AbTestError(
+            f"step '{step_key}': a variant key has at most {VARIANT_KEY_MAX} characters"
+        )
     if variant not in step.keys:
         known = ", ".join(repr(key) for key in step.keys)
         raise AbTestError(f"step '{step_key}': variant {variant!r} is not one of {known}")

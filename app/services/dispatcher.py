@@ -329,6 +329,18 @@ def template_context(row: Any, unsubscribe: str) -> dict[str, Any]:
     return {"contact": contact, "enrollment": enrollment, "unsubscribe_url": unsubscribe}
 
 
+def render_step_email(config: dict[str, Any], row: Any, unsubscribe: str) -> RenderedEmail:
+    """An email step's config (a variant's overrides applied) rendered for one contact, in
+    the sandbox and within the render budget; RenderError when the templates refuse."""
+    return render_email(
+        config.get("subject", ""),
+        config.get("body", ""),
+        config.get("text"),
+        template_context(row, unsubscribe),
+        **render_limits(),
+    )
+
+
 def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta) -> list[Result]:
     """Send the claimed messages one by one; what SMTP said is committed at once, outcomes
     without SMTP (captured, refused templates, no connection) with the batch."""
@@ -403,13 +415,7 @@ def deliver_one(
     config = with_variant(row.config or {}, getattr(row, "variant_key", None))
     link = unsubscribe_url(row.id)
     try:
-        rendered = render_email(
-            config.get("subject", ""),
-            config.get("body", ""),
-            config.get("text"),
-            template_context(row, link),
-            **render_limits(),
-        )
+        rendered = render_step_email(config, row, link)
     except RenderError as exc:
         return Result(row.id, "failed", str(exc))
     rendered = ensure_unsubscribe_link(rendered, link)

@@ -29,13 +29,12 @@ from app.core.engine import Step
 from app.core.events import FIELD_CHANGED, RESERVED, UNCOUNTED
 from app.core.steps.email import with_variant
 from app.extensions import db
-from app.mail.rendering import RenderError, render_email
+from app.mail.rendering import RenderError
 from app.models import Sequence as SequenceRow
 from app.models import Workspace
 from app.services.ab_tests import ab_winners
-from app.services.dispatcher import template_context
+from app.services.dispatcher import render_step_email
 from app.services.graphs import load_sequences
-from app.services.render_limits import render_limits
 
 MAX_EVENTS = 100
 """Hypothetical events per request."""
@@ -158,16 +157,9 @@ def _subject_renderer(contact: Mapping[str, Any]) -> simulation.Subject:
             enrollment_context={},
         )
         try:
-            rendered = render_email(
-                config.get("subject", ""),
-                config.get("body", ""),
-                config.get("text"),
-                template_context(row, UNSUBSCRIBE_PLACEHOLDER),
-                **render_limits(),
-            )
+            return render_step_email(config, row, UNSUBSCRIBE_PLACEHOLDER).subject
         except RenderError as exc:
             return f"would fail to render: {exc}"
-        return rendered.subject
 
     return subject
 

@@ -82,6 +82,18 @@ def test_an_unknown_variant_is_a_422_naming_the_step_and_the_variants(app, api):
     assert db.session.scalars(select(AbTestDecision)).all() == []
 
 
+def test_an_overlong_variant_is_a_422_that_does_not_echo_it(app, api):
+    sequence_id = active_test(api)
+    answer = api.post(
+        f"/api/sequences/{sequence_id}/steps/email_1/winner", json={"variant": "B" * 50_000}
+    )
+    assert answer.status_code == 422
+    error = answer.get_json()["error"]
+    assert (error["field"], error["step"]) == ("variant", "email_1")
+    assert "at most 32 characters" in error["message"] and len(error["message"]) < 200
+    assert db.session.scalars(select(AbTestDecision)).all() == []
+
+
 def test_a_missing_or_blank_variant_is_a_422_and_a_body_that_is_no_object_a_400(app, api):
     sequence_id = active_test(api)
     url = f"/api/sequences/{sequence_id}/steps/email_1/winner"

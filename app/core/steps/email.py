@@ -46,8 +46,12 @@ def _check_link_schemes(body: str | None) -> None:
             )
 
 
+VARIANT_KEY_MAX = 32
+"""A variant key is stored on messages and step logs (VARCHAR(32))."""
+
+
 class Variant(Model):
-    key: Annotated[NonBlank, Field(max_length=32)]  # stored on messages and step logs
+    key: Annotated[NonBlank, Field(max_length=VARIANT_KEY_MAX)]
     weight: int = Field(gt=0)
     subject: Subject | None = None
     body: Body | None = None
