@@ -20,11 +20,10 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from app.core.steps import kind_of
-from app.mail.rendering import RenderError, render_email
+from app.mail.rendering import RenderError
 from app.models import Sequence, SequenceStep
 from app.services import ab_tests, builder, panel_choices
-from app.services.dispatcher import template_context
-from app.services.render_limits import render_limits
+from app.services.dispatcher import render_step_email
 from app.services.template_budget import SAMPLE_CONTACT
 from app.web import web_bp
 from app.web.builder import editor_version, owned_sequence, refusal
@@ -150,9 +149,8 @@ def email_preview(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
         sequence.workspace_id, request.form.get("preview.contact", "")
     )
     try:
-        rendered = render_email(
-            subject, html, text, template_context(contact, "#unsubscribe"), **render_limits()
-        )
+        parts = {"subject": subject, "body": html, "text": text}
+        rendered = render_step_email(parts, contact, "#unsubscribe")
     except RenderError as exc:
         return _fragment(render_template("builder/preview.html", error=exc.reason))
     recipient = contact_label(contact)
