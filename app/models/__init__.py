@@ -9,7 +9,13 @@ from app.models.contact import (
     Suppression,
 )
 from app.models.contact_import import ContactImport
-from app.models.enrollment import ContactSequence, Conversion, EnrollmentRun, StepLog
+from app.models.enrollment import (
+    ContactSequence,
+    Conversion,
+    EnrollmentChange,
+    EnrollmentRun,
+    StepLog,
+)
 from app.models.experiment import AbTestDecision
 from app.models.form import Form, FormSubmission
 from app.models.message import OutboundMessage
@@ -18,6 +24,7 @@ from app.models.sequence import Sequence, SequenceConnection, SequenceStep
 from app.models.template import SequenceTemplate
 from app.models.tenancy import ApiToken, Tenant, User, Workspace
 from app.models.tracking import TrackingHit
+from app.models.version import SequenceVersion
 
 __all__ = [
     "AbTestDecision",
@@ -27,6 +34,7 @@ __all__ = [
     "ContactImport",
     "ContactSequence",
     "Conversion",
+    "EnrollmentChange",
     "EnrollmentRun",
     "EventReceipt",
     "Form",
@@ -39,6 +47,7 @@ __all__ = [
     "SequenceConnection",
     "SequenceStep",
     "SequenceTemplate",
+    "SequenceVersion",
     "StepLog",
     "Suppression",
     "Tenant",

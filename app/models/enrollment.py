@@ -68,6 +68,9 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
     draw: Mapped[int | None] = mapped_column(Integer)
     # In the sequence's holdout group for this run (drawn at enrollment): no email is sent.
     holdout: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The published sequence version this run follows (sequence_versions.number); a publish
+    # moves runs on the live version to the new one unless its plan says to finish on it.
+    version: Mapped[int | None] = mapped_column(Integer)
 
 
 def exited(reason: str | None, now: datetime) -> dict[str, Any]:
@@ -144,3 +147,27 @@ class StepLog(WorkspaceOwned, db.Model):
     variant: Mapped[str | None] = mapped_column(String(32))  # an email's A/B variant
     detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EnrollmentChange(WorkspaceOwned, db.Model):
+    """Something done to an enrollment from outside its own run (a version migration), kept
+    as its history: who, when, what, from where to where."""
+
+    __tablename__ = "enrollment_changes"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("contact_sequences.id", ondelete="CASCADE"), index=True
+    )
+    sequence_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # version_migration
+    action: Mapped[str] = mapped_column(String(16))  # keep | retime | move | exit | stay
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    from_step: Mapped[str | None] = mapped_column(String(64))  # step ids (keys)
+    to_step: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -45,6 +45,9 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
     rotation: Mapped[int] = mapped_column(Integer)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     variant_key: Mapped[str | None] = mapped_column(String(32))
+    # The published sequence version that queued it: its content is rendered from that
+    # version (a message queued before a publish is sent as it was queued).
+    sequence_version: Mapped[int | None] = mapped_column(Integer)
     to_email: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -30,7 +30,16 @@ class Sequence(WorkspaceOwned, Timestamped, db.Model):
     re_enrollment_config: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     goals_config: Mapped[list[dict[str, Any]]] = json_column([])
     settings: Mapped[dict[str, Any]] = json_column({})
+    # The edit counter: every saved change claims the next one (services/versioning.py).
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The live published version (sequence_versions.number); None until first activated.
+    published_version: Mapped[int | None] = mapped_column(Integer)
+    # Set on the draft of the next version of a published sequence: the live sequence it
+    # will replace when published, and the live version it was started from.
+    draft_of_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("sequences.id", ondelete="CASCADE"), index=True
+    )
+    draft_base: Mapped[int | None] = mapped_column(Integer)
     # Draw numbers handed out so far, one per enrollment run (see ContactSequence.draw).
     draws: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[uuid.UUID | None] = mapped_column(
@@ -41,8 +50,12 @@ class Sequence(WorkspaceOwned, Timestamped, db.Model):
     test_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     test_sent_to: Mapped[str | None] = mapped_column(String(320))
 
+    # The live graph: steps a published version removed stay as retired rows (enrollments
+    # finishing on an older version still point at them) but are not part of it.
     steps: Mapped[list[SequenceStep]] = relationship(
         back_populates="sequence",
+        primaryjoin="and_(Sequence.id == foreign(SequenceStep.sequence_id), "
+        "SequenceStep.retired_in.is_(None))",
         order_by="SequenceStep.sort_order",
         cascade="all, delete-orphan",
         passive_deletes=True,
@@ -70,8 +83,14 @@ class SequenceStep(Timestamped, db.Model):
     ui_position_x: Mapped[int | None] = mapped_column(Integer)
     ui_position_y: Mapped[int | None] = mapped_column(Integer)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    # The published version that removed this step; None while it is in the live graph.
+    retired_in: Mapped[int | None] = mapped_column(Integer)
 
-    sequence: Mapped[Sequence] = relationship(back_populates="steps")
+    sequence: Mapped[Sequence] = relationship(
+        back_populates="steps",
+        primaryjoin="and_(Sequence.id == foreign(SequenceStep.sequence_id), "
+        "SequenceStep.retired_in.is_(None))",
+    )
 
 
 class SequenceConnection(db.Model):
