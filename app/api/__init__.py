@@ -98,4 +98,5 @@ from app.api import (  # noqa: E402,F401  (routes register on import)
     openapi,
     sequences,
     transfer,
+    versions,
 )

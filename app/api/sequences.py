@@ -10,13 +10,14 @@ from typing import Any
 from flask import g, jsonify, request
 
 from app.api import ApiError, api_bp, json_body, owned
+from app.api.versions import version_summary
 from app.core import limits
 from app.core.contact_input import json_value_problem
 from app.extensions import db
 from app.http.dates import date_range
 from app.http.numbers import INT32_MAX, bounded_int
 from app.models import AbTestDecision, Segment, Sequence, Workspace
-from app.services import ab_tests, simulation
+from app.services import ab_tests, drafts, publishing, simulation
 from app.services import analytics as analytics_service
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
@@ -24,6 +25,7 @@ from app.services import sequences as sequence_service
 from app.services.launch import activation_warnings
 from app.services.versioning import NotEditable, VersionConflict
 
+MIGRATE_SHAPE = "migrate maps each removed step id to a new step id, 'exit' or 'stay'"
 MAX_DETAILS = 1000
 """Ids and skip details listed per enroll answer; a 100,000-contact segment gets counts."""
 
@@ -34,13 +36,21 @@ def _sequence(sequence_id: str) -> Sequence:
 
 
 def sequence_document(sequence: Sequence) -> dict[str, Any]:
+    """The live definition; `version` is the live version's number once published (the
+    draft's edit count before), `draft_version` the number a started draft would get."""
     document = sequence_service.export_definition(sequence)
-    return {
+    body: dict[str, Any] = {
         "id": str(sequence.id),
         "status": sequence.status,
-        "version": sequence.version,
-        **document,
+        "version": api_version(sequence),
     }
+    if sequence.published_version is not None and drafts.draft_for(sequence) is not None:
+        body["draft_version"] = sequence.published_version + 1
+    return {**body, **document}
+
+
+def api_version(sequence: Sequence) -> int:
+    return sequence.published_version or sequence.version
 
 
 @api_bp.post("/sequences")
@@ -61,7 +71,7 @@ def list_sequences() -> Any:
                     "id": str(seq.id),
                     "name": seq.name,
                     "status": seq.status,
-                    "version": seq.version,
+                    "version": api_version(seq),
                     "active_enrollments": active,
                 }
                 for seq, active in rows
@@ -78,14 +88,23 @@ def get_sequence(sequence_id: str) -> Any:
 @api_bp.patch("/sequences/<sequence_id>")
 def patch_sequence(sequence_id: str) -> Any:
     """Merge the given top-level keys over the current definition, then replace it whole, on
-    the `version` sent (or the one just read): the same claim as the builder's edits."""
+    the `version` sent (or the one just read). A published sequence gets its next version,
+    published at once, with `migrate` saying where the contacts on removed steps go."""
     sequence = _sequence(sequence_id)
     changes = json_body()
     seen = changes.pop("version", None)
+    migrate = changes.pop("migrate", None) or {}
+    note = changes.pop("note", None)
     if seen is None:
-        seen = sequence.version
+        seen = api_version(sequence)
     if type(seen) is not int:
         raise ApiError(422, "version must be the integer version GET answered", "version")
+    if not isinstance(migrate, dict):
+        raise ApiError(422, MIGRATE_SHAPE, "migrate")
+    if note is not None and not isinstance(note, str):
+        raise ApiError(422, "note must be text", "note")
+    if sequence.published_version is not None:
+        return _publish(sequence, changes, migrate, note, seen)
     try:
         sequence_service.patch_definition(sequence, changes, seen)
     except VersionConflict as exc:
@@ -98,6 +117,32 @@ def patch_sequence(sequence_id: str) -> Any:
     except NotEditable as exc:
         raise ApiError(409, str(exc), "status") from None
     return jsonify(sequence_document(sequence))
+
+
+def _publish(
+    sequence: Sequence,
+    changes: dict[str, Any],
+    migrate: dict[str, Any],
+    note: str | None,
+    seen: int,
+) -> Any:
+    if sequence.status == "archived":
+        raise ApiError(409, "the sequence is archived: it is read-only", "status")
+    merged = {**sequence_service.export_definition(sequence), **changes}
+    definition = sequence_service.parse_input(merged)
+    try:
+        version = publishing.publish(
+            sequence,
+            definition,
+            migrate,
+            actor=g.actor,
+            note=note,
+            now=datetime.now(UTC),
+            seen=seen,
+        )
+    except publishing.PublishConflict as exc:
+        raise ApiError(409, str(exc), "version") from None
+    return jsonify({**sequence_document(sequence), "published": version_summary(version)})
 
 
 def _status_change(sequence_id: str, action: str) -> Any:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,6 +55,7 @@ from app.models.contact import PROFILE_COLUMNS
 from app.models.enrollment import exited
 from app.services.links import unsubscribe_url
 from app.services.render_limits import render_limits
+from app.services.snapshots import load_snapshots
 from app.services.tracking import track_html
 
 log = logging.getLogger(__name__)
@@ -294,6 +296,10 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             OutboundMessage.attempts,
             OutboundMessage.send_window,
             OutboundMessage.variant_key,
+            OutboundMessage.sequence_id,
+            OutboundMessage.step_id,
+            OutboundMessage.sequence_version,
+            Sequence.published_version,
             SequenceStep.config,
             Sequence.settings,
             Workspace.from_email.label("workspace_from_email"),
@@ -308,7 +314,31 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
         .outerjoin(ContactSequence, ContactSequence.id == OutboundMessage.enrollment_id)
         .where(OutboundMessage.id.in_(ids))
     )
-    return list(db.session.execute(stmt))
+    return as_queued(list(db.session.execute(stmt)))
+
+
+def as_queued(rows: list[Any]) -> list[Any]:
+    """Each message with the content of the version that queued it: one queued before a
+    newer version went live is sent as it was queued (docs/versions.md), its step and
+    settings read from that version's snapshot instead of the live rows."""
+    older = {
+        (row.sequence_id, row.sequence_version)
+        for row in rows
+        if row.sequence_version is not None and row.sequence_version != row.published_version
+    }
+    if not older:
+        return rows
+    snapshots = load_snapshots(older)
+    out = []
+    for row in rows:
+        snapshot = snapshots.get((row.sequence_id, row.sequence_version))
+        step = snapshot.step(row.step_id) if snapshot else None
+        if snapshot is None or step is None:
+            out.append(row)
+            continue
+        content = {"config": step.get("config") or {}, "settings": snapshot.settings}
+        out.append(SimpleNamespace(**{**row._asdict(), **content}))
+    return out
 
 
 def template_context(row: Any, unsubscribe: str) -> dict[str, Any]:

@@ -161,6 +161,8 @@ def _enroll(
             own = contexts.get(contact.id, context)
             again.append(_restart(earlier, entry, now, reason, own))
             result.enrolled.append(contact.id)
+    for run in rows + again:  # the version whose entry step it starts on (a publish
+        run["version"] = sequence.published_version  # committed meanwhile leaves it there)
     _draw(sequence, rows + again)
     insert_rows(ContactSequence.__table__, rows)
     insert_rows(EnrollmentRun.__table__, history)

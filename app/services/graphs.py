@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from threading import Lock
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import select
 
@@ -20,6 +20,7 @@ from app.core.engine import Graph, Step
 from app.core.graph import entry_step_id
 from app.extensions import db
 from app.models import Sequence, SequenceConnection, SequenceStep
+from app.services.snapshots import Snapshot, VersionKey, load_snapshots
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,53 @@ class _Node(NamedTuple):
     id: str
 
 
+class _SnapshotStep(NamedTuple):
+    id: uuid.UUID
+    key: str
+    type: str
+    config: dict[str, Any]
+    sort_order: int
+
+
+class _SnapshotConnection(NamedTuple):
+    source_step_id: uuid.UUID
+    target_step_id: uuid.UUID
+    condition_label: str | None
+
+
 class _Edge(NamedTuple):
     source: str
     target: str
     label: str | None
 
 
+class StepRow(Protocol):
+    """A step as stored: a row of `sequence_steps` or a step of a published snapshot."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def sort_order(self) -> int: ...
+
+
+class ConnectionRow(Protocol):
+    @property
+    def source_step_id(self) -> uuid.UUID: ...
+    @property
+    def target_step_id(self) -> uuid.UUID: ...
+    @property
+    def condition_label(self) -> str | None: ...
+
+
 def build_graph(
-    steps: Iterable[SequenceStep],
-    connections: Iterable[SequenceConnection],
+    steps: Iterable[StepRow],
+    connections: Iterable[ConnectionRow],
     exit_goals: Iterable[str] = (),
 ) -> Graph:
     """The engine's view of stored rows; the entry step follows the format's rule.
@@ -87,7 +126,11 @@ def load_sequences(versions: dict[uuid.UUID, int]) -> dict[uuid.UUID, LoadedSequ
     if not missing:
         return found
     sequences = db.session.scalars(select(Sequence).where(Sequence.id.in_(missing))).all()
-    steps = db.session.scalars(select(SequenceStep).where(SequenceStep.sequence_id.in_(missing)))
+    steps = db.session.scalars(
+        select(SequenceStep).where(
+            SequenceStep.sequence_id.in_(missing), SequenceStep.retired_in.is_(None)
+        )
+    )
     conns = db.session.scalars(
         select(SequenceConnection).where(SequenceConnection.sequence_id.in_(missing))
     )
@@ -115,3 +158,31 @@ def load_sequences(versions: dict[uuid.UUID, int]) -> dict[uuid.UUID, LoadedSequ
         while len(_cache) > GRAPH_CACHE_SIZE:
             _cache.popitem(last=False)
     return found
+
+
+def load_versions(keys: Iterable[VersionKey]) -> dict[VersionKey, LoadedSequence]:
+    """Graphs of published versions (for runs still on an older one), from their snapshots."""
+    return {key: loaded_version(snap) for key, snap in load_snapshots(keys).items()}
+
+
+def loaded_version(snapshot: Snapshot) -> LoadedSequence:
+    """A published version as the engine runs it: the same row ids as the live graph, so a
+    run moved between versions keeps its step, its visits and its step log keys."""
+    definition = snapshot.definition
+    ids = {key: uuid.UUID(row_id) for key, row_id in snapshot.step_ids.items()}
+    steps = [
+        _SnapshotStep(ids[spec["id"]], spec["id"], spec["type"], spec.get("config") or {}, order)
+        for order, spec in enumerate(definition.get("steps", []))
+    ]
+    connections = [
+        _SnapshotConnection(ids[c["source"]], ids[c["target"]], c.get("label"))
+        for c in definition.get("connections", [])
+    ]
+    graph = build_graph(steps, connections, (definition.get("exit") or {}).get("goals") or ())
+    return LoadedSequence(
+        snapshot.sequence_id,
+        snapshot.number,
+        graph,
+        (definition.get("settings") or {}).get("timezone"),
+        {str(row_id): row_id for row_id in ids.values()},
+    )

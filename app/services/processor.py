@@ -44,7 +44,7 @@ from app.services.ab_tests import ab_winners
 from app.services.bulk import insert_rows, update_rows
 from app.services.contact_changes import field_changed, record_events
 from app.services.goals import record_conversions
-from app.services.graphs import LoadedSequence, load_sequences
+from app.services.graphs import LoadedSequence, load_sequences, load_versions
 from app.services.links import sender_domain
 from app.services.moves import Move, move_contacts
 
@@ -109,7 +109,9 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             ContactSequence.runs,
             ContactSequence.holdout,
             ContactSequence.draw,
+            ContactSequence.version.label("run_version"),
             Sequence.version,
+            Sequence.published_version,
             Sequence.name.label("sequence_name"),
             Contact.email,
             Contact.timezone,
@@ -138,7 +140,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     if not rows:
         db.session.rollback()
         return stats
-    sequences = load_sequences({row.sequence_id: row.version for row in rows})
+    sequences = _graphs_for_batch(rows)
     events = _events_for_batch(rows, sequences, now)
     segments = _segments_for_batch(rows, sequences)
     winners = ab_winners({row.sequence_id for row in rows})
@@ -156,7 +158,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     moves: list[Move] = []
 
     for row in rows:
-        loaded = sequences[row.sequence_id]
+        loaded = sequences[_graph_key(row)]
         tags, fields = contacts.get(row.contact_id) or (list(row.tags or []), row.fields or {})
         outcome = _advance(
             row,
@@ -205,6 +207,27 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     record_events(field_events, now, changed=changed, after_commit=move)
     stats.batches, stats.enrollments = 1, len(rows)
     return stats
+
+
+GraphKey = tuple[uuid.UUID, int | None]
+
+
+def _graph_key(row: Any) -> GraphKey:
+    """The graph a claimed run follows: its sequence's live graph (None), or the published
+    version it was left to finish on when a newer one went live."""
+    old = row.run_version is not None and row.run_version != row.published_version
+    return (row.sequence_id, row.run_version if old else None)
+
+
+def _graphs_for_batch(rows: list[Any]) -> dict[GraphKey, LoadedSequence]:
+    """Live graphs from the step rows (cached per edit version), older versions from their
+    snapshots (cached for good): at most 2 queries each, for the whole batch."""
+    live = load_sequences({row.sequence_id: row.version for row in rows})
+    graphs: dict[GraphKey, LoadedSequence] = {(seq_id, None): g for seq_id, g in live.items()}
+    older = {key for key in map(_graph_key, rows) if key[1] is not None}
+    for (seq_id, number), loaded in load_versions((s, n) for s, n in older if n).items():
+        graphs[(seq_id, number)] = loaded
+    return graphs
 
 
 def _changed_contacts(
@@ -267,7 +290,7 @@ def _field_events(
 
 
 def _events_for_batch(
-    rows: list[Any], sequences: dict[uuid.UUID, LoadedSequence], now: datetime
+    rows: list[Any], sequences: dict[GraphKey, LoadedSequence], now: datetime
 ) -> dict[uuid.UUID, list[waits.SeenEvent]]:
     """The events this batch's waits and branches may read, in one query: only the
     contacts concerned, only the event types their steps name, only since the earliest
@@ -281,7 +304,7 @@ def _events_for_batch(
     kinds: set[str] = set()
     starts: list[datetime] = []
     for row in rows:
-        graph = sequences[row.sequence_id].graph
+        graph = sequences[_graph_key(row)].graph
         step_id = str(row.current_step_id) if row.current_step_id else None
         step = graph.steps.get(step_id) if step_id else None
         awaited = step.kind.awaited_events if step is not None and step.kind else None
@@ -321,11 +344,11 @@ def _events_for_batch(
 
 
 def _segments_for_batch(
-    rows: list[Any], sequences: dict[uuid.UUID, LoadedSequence]
+    rows: list[Any], sequences: dict[GraphKey, LoadedSequence]
 ) -> dict[uuid.UUID, frozenset[str]]:
     """Segment names of the contacts whose graphs test segments, in one query (none at all
     when no graph of the batch does)."""
-    contacts = {row.contact_id for row in rows if sequences[row.sequence_id].graph.needs.segments}
+    contacts = {row.contact_id for row in rows if sequences[_graph_key(row)].graph.needs.segments}
     if not contacts:
         return {}
     found: dict[uuid.UUID, set[str]] = {}
@@ -453,6 +476,7 @@ def _message_rows(
                 "rotation": email.rotation,
                 "message_id": make_message_id(message_uuid.hex, domain),
                 "variant_key": email.variant,
+                "sequence_version": row.run_version,
                 "to_email": row.email,
                 "status": "queued",
                 "attempts": 0,

@@ -14,13 +14,22 @@ from app.core.format.parse import definition_to_dict, load_document, parse_defin
 from app.core.format.problems import DefinitionError
 from app.core.graph import Problem
 from app.extensions import db
-from app.models import ContactSequence, Sequence, SequenceConnection, SequenceStep, Workspace
+from app.models import (
+    ContactSequence,
+    Sequence,
+    SequenceConnection,
+    SequenceStep,
+    SequenceVersion,
+    Workspace,
+)
 from app.services.graphs import build_graph
 from app.services.template_budget import check_definition
 from app.services.versioning import claim_version
 
 # Keys a GET adds to the definition; they are accepted back on input and ignored.
-READ_ONLY_KEYS = ("id", "status", "version", "created_at", "updated_at")
+READ_ONLY_KEYS = ("id", "status", "version", "draft_version", "created_at", "updated_at")
+NOTE_MAX = 2000
+"""Characters kept of a version's note."""
 
 
 class SequenceStateError(Exception):
@@ -51,7 +60,7 @@ def list_sequences(workspace_id: uuid.UUID) -> list[tuple[Sequence, int]]:
     )
     stmt = (
         select(Sequence, active)
-        .where(Sequence.workspace_id == workspace_id)
+        .where(Sequence.workspace_id == workspace_id, Sequence.draft_of_id.is_(None))
         .order_by(Sequence.created_at.desc())
     )
     return [(seq, count) for seq, count in db.session.execute(stmt)]
@@ -69,7 +78,7 @@ def create_sequence(
         version=1,
     )
     db.session.add(sequence)
-    _store(sequence, definition)
+    store_definition(sequence, definition)
     db.session.commit()
     return sequence
 
@@ -104,7 +113,7 @@ def _replace_definition(sequence: Sequence, definition: SequenceDefinition) -> N
             for key, count in waiting.items()
         ]
         raise DefinitionError(problems)
-    _store(sequence, definition)
+    store_definition(sequence, definition)
 
 
 def enrollments_on_steps(sequence: Sequence, keys: set[str]) -> dict[str, int]:
@@ -123,8 +132,9 @@ def enrollments_on_steps(sequence: Sequence, keys: set[str]) -> dict[str, int]:
     return {key: count for key, count in db.session.execute(stmt)}
 
 
-def _store(sequence: Sequence, definition: SequenceDefinition) -> None:
-    """Settings into the sequence row, the graph into step and connection rows."""
+def store_definition(sequence: Sequence, definition: SequenceDefinition) -> None:
+    """Settings into the sequence row, the graph into step and connection rows (steps keep
+    their row ids by step id; a step left out is deleted, unless publishing retired it)."""
     data = definition_to_dict(definition)
     _apply_settings(sequence, data)
     db.session.flush()
@@ -209,9 +219,16 @@ def _export_step(step: SequenceStep) -> dict[str, Any]:
     return out
 
 
-def set_status(sequence: Sequence, action: str, now: datetime) -> Sequence:
-    """activate | pause | resume, with the checks each needs."""
+def set_status(
+    sequence: Sequence, action: str, now: datetime, actor: str | None = None
+) -> Sequence:
+    """activate | pause | resume, with the checks each needs; the first activation
+    publishes version 1."""
     allowed = {"activate": ("draft", "paused"), "pause": ("active",), "resume": ("paused",)}
+    if sequence.draft_of_id is not None:
+        raise SequenceStateError(
+            "this is the draft of the next version of a live sequence: publish it instead"
+        )
     if sequence.status not in allowed[action]:
         raise SequenceStateError(f"cannot {action} a sequence that is {sequence.status}")
     if action in ("activate", "resume"):
@@ -220,10 +237,37 @@ def set_status(sequence: Sequence, action: str, now: datetime) -> Sequence:
         except DefinitionError:
             db.session.rollback()  # a refusal leaves nothing pending for the caller's next write
             raise
+    if action == "activate" and sequence.published_version is None:
+        sequence.published_version = 1
+        db.session.add(snapshot_version(sequence, 1, actor=actor, note="First version", now=now))
     sequence.status = "paused" if action == "pause" else "active"
     sequence.updated_at = now
     db.session.commit()
     return sequence
+
+
+def snapshot_version(
+    sequence: Sequence,
+    number: int,
+    *,
+    actor: str | None,
+    now: datetime,
+    note: str | None = None,
+    plan: list[dict[str, Any]] | None = None,
+) -> SequenceVersion:
+    """Version `number` as the rows now stand: the definition and each step's row id."""
+    return SequenceVersion(
+        tenant_id=sequence.tenant_id,
+        workspace_id=sequence.workspace_id,
+        sequence_id=sequence.id,
+        number=number,
+        definition=export_definition(sequence),
+        step_ids={step.key: str(step.id) for step in sequence.steps},
+        plan=plan or [],
+        note=(note or "").strip()[:NOTE_MAX] or None,
+        published_by=actor,
+        published_at=now,
+    )
 
 
 def _check_runnable(sequence: Sequence) -> None:
@@ -250,11 +294,24 @@ def create_blank(workspace: Workspace, name: str, created_by: uuid.UUID | None) 
 
 def duplicate_sequence(sequence: Sequence, created_by: uuid.UUID | None) -> Sequence:
     """A draft copy with the same settings and graph, unfinished parts included."""
+    copy = copy_sequence(sequence, f"Copy of {sequence.name}"[:255], created_by)
+    db.session.commit()
+    return copy
+
+
+def copy_sequence(
+    sequence: Sequence,
+    name: str,
+    created_by: uuid.UUID | None,
+    draft_of: Sequence | None = None,
+) -> Sequence:
+    """A new draft with the same settings and graph (step ids kept), not yet committed; with
+    `draft_of`, it is that live sequence's draft of its next version."""
     copy = Sequence(
         tenant_id=sequence.tenant_id,
         workspace_id=sequence.workspace_id,
         created_by=created_by,
-        name=f"Copy of {sequence.name}"[:255],
+        name=name,
         description=sequence.description,
         status="draft",
         version=1,
@@ -263,6 +320,8 @@ def duplicate_sequence(sequence: Sequence, created_by: uuid.UUID | None) -> Sequ
         re_enrollment_config=sequence.re_enrollment_config,
         goals_config=sequence.goals_config,
         settings=sequence.settings,
+        draft_of_id=draft_of.id if draft_of else None,
+        draft_base=draft_of.published_version if draft_of else None,
     )
     db.session.add(copy)
     db.session.flush()
@@ -291,7 +350,7 @@ def duplicate_sequence(sequence: Sequence, created_by: uuid.UUID | None) -> Sequ
                 sort_order=conn.sort_order,
             )
         )
-    db.session.commit()
+    db.session.flush()
     return copy
 
 

@@ -5,7 +5,9 @@ a guarded `UPDATE sequences SET version = version + 1 WHERE id = :id AND version
 status IN (editable)`. On PostgreSQL the UPDATE takes the row lock, so of two writers that
 read the same version the second waits for the first to commit, then matches no row and is
 refused (VersionConflict) instead of writing version N+1 a second time. Only drafts and
-paused sequences may be changed: an active one is running contacts through its steps.
+paused sequences that were never published may be changed in place: once a sequence has
+run, its rows are its live version, changed only by publishing the next one
+(services/publishing.py), and its edits go to a draft of that version (services/drafts.py).
 """
 
 from __future__ import annotations
@@ -34,13 +36,20 @@ class VersionConflict(Exception):
 class NotEditable(Exception):
     """The sequence's status does not allow changes (it is active or archived)."""
 
-    def __init__(self, status: str) -> None:
-        super().__init__(f"pause the sequence to edit it; it is {status}")
+    def __init__(self, status: str, published: int | None = None) -> None:
+        if status == "archived":
+            message = "the sequence is archived: it is read-only"
+        else:
+            message = (
+                f"the sequence is {status} and runs version {published}: edit a draft of "
+                "the next version and publish it"
+            )
+        super().__init__(message)
         self.status = status
 
 
 def is_editable(sequence: Sequence) -> bool:
-    return sequence.status in EDITABLE_STATUSES
+    return sequence.status in EDITABLE_STATUSES and sequence.published_version is None
 
 
 def claim_version(sequence: Sequence, seen: int) -> None:
@@ -59,6 +68,7 @@ def claim_version(sequence: Sequence, seen: int) -> None:
                 Sequence.id == sequence.id,
                 Sequence.version == seen,
                 Sequence.status.in_(EDITABLE_STATUSES),
+                Sequence.published_version.is_(None),
             )
             .values(version=Sequence.version + 1, updated_at=utcnow())
             .execution_options(synchronize_session=False)
@@ -68,10 +78,12 @@ def claim_version(sequence: Sequence, seen: int) -> None:
     if not claimed:
         sequence_id = sequence.id
         db.session.rollback()
-        status, current = db.session.execute(
-            select(Sequence.status, Sequence.version).where(Sequence.id == sequence_id)
+        status, current, published = db.session.execute(
+            select(Sequence.status, Sequence.version, Sequence.published_version).where(
+                Sequence.id == sequence_id
+            )
         ).one()
-        if status not in EDITABLE_STATUSES:
-            raise NotEditable(status)
+        if status not in EDITABLE_STATUSES or published is not None:
+            raise NotEditable(status, published)
         raise VersionConflict(seen, current)
     set_committed_value(sequence, "version", seen + 1)
