@@ -512,8 +512,9 @@ def api_schemas() -> dict[str, Schema]:
                 },
                 "version": {
                     "type": "integer",
-                    "description": "Not yet supported: only the current definition runs "
-                    "(422 when given).",
+                    "minimum": 1,
+                    "description": "A published version to simulate, as its snapshot has it "
+                    "(what its runs still follow); the live definition when absent.",
                 },
             },
             ("start",),
