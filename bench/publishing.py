@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flask_migrate import upgrade
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,7 +33,7 @@ from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Contact, ContactSequence, EnrollmentChange, SequenceStep  # noqa: E402
 from app.services import accounts, publishing, sequences  # noqa: E402
-from bench.processor import T0, bench_config, say, throwaway_database  # noqa: E402
+from bench.processor import T0, bench_config, counted_statements, on_each_database, say  # noqa: E402
 
 CHUNK = 10_000
 DEFINITION: dict[str, Any] = {
@@ -110,18 +109,12 @@ def measure(url: str, in_flight: int, label: str) -> None:
         seeded = time.perf_counter() - started
         say(f"  {label}: seeded {in_flight:,} contacts in flight in {seeded:.1f} s")
         definition = sequences.parse_input(version_two())
-        statements: list[str] = []
-
-        def count(conn, cursor, statement, parameters, context, executemany) -> None:
-            statements.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        started = time.perf_counter()
-        version = publishing.publish(
-            sequence, definition, {"d2": "e3"}, actor="bench", note=None, now=T0
-        )
-        elapsed = time.perf_counter() - started
-        event.remove(db.engine, "before_cursor_execute", count)
+        with counted_statements() as statements:
+            started = time.perf_counter()
+            version = publishing.publish(
+                sequence, definition, {"d2": "e3"}, actor="bench", note=None, now=T0
+            )
+            elapsed = time.perf_counter() - started
         if "--statements" in sys.argv:
             say("\n".join(" ".join(s.split())[:110] for s in statements))
         actions = Counter(
@@ -148,13 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     say("Publishing a version: statements and time, by number of contacts in flight")
-    for in_flight in sizes:
-        with throwaway_database() as url:
-            measure(url, in_flight, "PostgreSQL")
-    if args.sqlite:
-        for in_flight in sizes:
-            with tempfile.TemporaryDirectory() as folder:
-                measure(f"sqlite:///{folder}/bench.db", in_flight, "SQLite")
+    on_each_database(sizes, args.sqlite, measure)
 
 
 if __name__ == "__main__":
