@@ -121,6 +121,12 @@ class Settings(Model):
     timezone: TimeZoneName = "UTC"
     from_email: Annotated[str, AfterValidator(email_address_value)] | None = None
     from_name: OneLine | None = None
+    reply_to: Annotated[str, AfterValidator(email_address_value)] | None = None
+    """Where replies go (e.g. a connected inbox), when not the From address."""
+    on_send_failure: Literal["fail", "skip"] | None = None
+    """A permanent send failure (5xx, invalid address, a template refused) ends the
+    enrollment as failed with the reason ("fail", the default), or skips that email and
+    goes on ("skip")."""
     holdout_percent: int | None = Field(default=None, ge=0, le=50)
     """The share of enrollments, drawn per run, that receive no email (the control group)."""
 

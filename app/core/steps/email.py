@@ -121,6 +121,9 @@ class EmailConfig(Model):
     body: Body
     text: Body | None = None
     from_name: OneLine | None = None
+    thread: bool | None = None
+    """Reply in the same thread: sent as a reply to the enrollment's previous email
+    (In-Reply-To, References, "Re: <its subject>"); the step's own subject when none."""
     variants: Annotated[list[Variant], Field(max_length=limits.VARIANTS)] | None = None
     ab_test: AbTest | None = None
 
