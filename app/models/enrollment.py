@@ -73,10 +73,11 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
     version: Mapped[int | None] = mapped_column(Integer)
 
 
-def exited(reason: str | None, now: datetime) -> dict[str, Any]:
-    """The columns every early end of an enrollment writes (goal, removal, suppression)."""
+def exited(reason: str | None, now: datetime, status: str = "exited") -> dict[str, Any]:
+    """The columns every early end of an enrollment writes (goal, removal, suppression);
+    `failed` for an end by a delivery failure (a hard bounce)."""
     return {
-        "status": "exited",
+        "status": status,
         "exit_reason": reason,
         "finished_at": now,
         "next_execution_at": None,
