@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 from app.core.format.problems import DefinitionError
 from app.extensions import htmx
 from app.models import Sequence
+from app.models.message import MESSAGE_STATUSES
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services import outbox as outbox_service
@@ -137,8 +138,15 @@ def _local_path(raw: str | None) -> str | None:
 @web_bp.get("/outbox")
 @login_required
 def outbox() -> Any:
-    rows = outbox_service.list_messages(current_user.workspace_id)
-    return render_template("pages/outbox.html", rows=rows)
+    """Newest first, optionally only one status (`?status=failed`), with the count of each."""
+    status = request.args.get("status") or None
+    if status is not None and status not in MESSAGE_STATUSES:
+        abort(400, description=f"status must be one of {', '.join(MESSAGE_STATUSES)}")
+    rows = outbox_service.list_messages(current_user.workspace_id, status=status)
+    counts = outbox_service.status_counts(current_user.workspace_id)
+    return render_template(
+        "pages/outbox.html", rows=rows, status=status, counts=counts, statuses=MESSAGE_STATUSES
+    )
 
 
 @web_bp.post("/outbox/<uuid:message_id>/send-again")
