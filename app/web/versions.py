@@ -270,7 +270,14 @@ def drafts_by_live(workspace_id: uuid.UUID) -> set[uuid.UUID]:
 
 
 def _publish_page(review: Review, note: str, errors: list[str] | None = None) -> str:
-    return render_template("versions/publish.html", review=review, note=note, errors=errors or [])
+    """The dialog; after a refused POST, removed steps still without a choice say so."""
+    return render_template(
+        "versions/publish.html",
+        review=review,
+        note=note,
+        errors=errors or [],
+        refused=request.method == "POST",
+    )
 
 
 def _choices(form: Mapping[str, str]) -> dict[str, str]:

@@ -230,6 +230,7 @@ def test_the_publish_dialog_counts_the_contacts_on_each_step_before_anything_cha
     assert "2 contacts wait at 'Wait 2 days' removed :" in words
     assert "move them to 'Key Features Overview'" in words
     assert "exit the sequence" in words and "finish on version 1" in words
+    assert "publishing waits for it" not in words  # an error only once a publish is refused
     assert (
         "3 contacts at 'Wait 3 days' stay, retimed: Wait 3 days → Wait 5 days: "
         "due times recomputed from when each contact entered."
