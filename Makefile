@@ -39,3 +39,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/processor.py
 	$(BIN)/python bench/bulk_enroll.py --sqlite
 	$(BIN)/python bench/ab_evaluation.py --sqlite
+	$(BIN)/python bench/publishing.py --sqlite

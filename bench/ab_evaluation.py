@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from flask_migrate import upgrade
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,7 +40,7 @@ from app.models import (  # noqa: E402
 )
 from app.services import accounts, sequences  # noqa: E402
 from app.services.ab_tests import evaluate_tests  # noqa: E402
-from bench.processor import T0, bench_config, say, throwaway_database  # noqa: E402
+from bench.processor import T0, bench_config, counted_statements, on_each_database, say  # noqa: E402
 
 CHUNK = 10_000
 DEFINITION = {
@@ -176,16 +175,10 @@ def measure(url: str, sends: int, label: str) -> None:
         started = time.perf_counter()
         seed(sends)
         say(f"  {label}: seeded {sends:,} sends in {time.perf_counter() - started:.1f} s")
-        statements: list[str] = []
-
-        def count(conn, cursor, statement, parameters, context, executemany) -> None:
-            statements.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        started = time.perf_counter()
-        decided = evaluate_tests(T0 + timedelta(days=2))
-        elapsed = time.perf_counter() - started
-        event.remove(db.engine, "before_cursor_execute", count)
+        with counted_statements() as statements:
+            started = time.perf_counter()
+            decided = evaluate_tests(T0 + timedelta(days=2))
+            elapsed = time.perf_counter() - started
         row = db.session.scalars(select(AbTestDecision)).one_or_none()
         verdict = f"{row.state}, winner {row.winner}" if row else "collecting"
         p_value = row.figures.get("p_value") if row else None
@@ -207,13 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     say("A/B evaluation: statements and time per pass, by number of sends")
-    for sends in sizes:
-        with throwaway_database() as url:
-            measure(url, sends, "PostgreSQL")
-    if args.sqlite:
-        for sends in sizes:
-            with tempfile.TemporaryDirectory() as folder:
-                measure(f"sqlite:///{folder}/bench.db", sends, "SQLite")
+    on_each_database(sizes, args.sqlite, measure)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import Any
 
 import psycopg
 from flask_migrate import upgrade
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -79,6 +81,33 @@ def throwaway_database():
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def on_each_database(sizes: list[int], sqlite: bool, measure: Callable[[str, int, str], None]):
+    """`measure(url, size, label)` per size on a throwaway PostgreSQL database, then (with
+    `sqlite`) on a throwaway SQLite file."""
+    for size in sizes:
+        with throwaway_database() as url:
+            measure(url, size, "PostgreSQL")
+    if sqlite:
+        for size in sizes:
+            with tempfile.TemporaryDirectory() as folder:
+                measure(f"sqlite:///{folder}/bench.db", size, "SQLite")
+
+
+@contextmanager
+def counted_statements() -> Iterator[list[str]]:
+    """The SQL statements issued inside the block (COPY through the driver is not seen)."""
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
 
 
 @contextmanager

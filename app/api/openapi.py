@@ -166,6 +166,16 @@ def _path_id(name: str, what: str) -> Schema:
     }
 
 
+def version_number(name: str) -> Schema:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": "A published version's number (1, 2, ...).",
+        "schema": {"type": "string"},
+    }
+
+
 def _query(name: str, description: str, schema: Schema) -> Schema:
     return {
         "name": name,
@@ -188,7 +198,17 @@ def definition_schemas() -> dict[str, Schema]:
     document["properties"] |= {
         "id": UUID,
         "status": {"type": "string", "enum": list(SEQUENCE_STATUSES)},
-        "version": {"type": "integer", "minimum": 1},
+        "version": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The live version's number once published; the draft's edit count "
+            "before.",
+        },
+        "draft_version": {
+            "type": "integer",
+            "description": "The number a started draft of the next version would get.",
+        },
+        "published": _ref("VersionSummary"),
     }
     document["required"] = [*generated["required"], "id", "status", "version"]
     schemas["SequenceDocument"] = document
@@ -198,9 +218,73 @@ def definition_schemas() -> dict[str, Schema]:
         "type": "integer",
         "description": "The version the change was made on; another one answers 409.",
     }
+    patch["properties"]["migrate"] = {
+        "type": "object",
+        "description": "For a published sequence: where the contacts on each removed step go "
+        "(a step id of the new version, 'exit' or 'stay' to finish on their version).",
+        "additionalProperties": {"type": "string"},
+    }
+    patch["properties"]["note"] = {"type": "string", "description": "The new version's note."}
     patch.pop("required")
     schemas["SequencePatch"] = patch
     return schemas
+
+
+def version_schemas() -> dict[str, Schema]:
+    """Published versions: the summary, the list, one version, a diff."""
+    text = {"type": "string"}
+    edge = _answer({"source": text, "target": text, "label": NULLABLE_TEXT})
+    summary = {
+        "version": {"type": "integer", "minimum": 1},
+        "published_at": TIMESTAMP,
+        "published_by": NULLABLE_TEXT,
+        "note": NULLABLE_TEXT,
+        "migration": {
+            "type": "array",
+            "description": "Where the contacts in flight went, per step of the previous version.",
+            "items": {"type": "object"},
+        },
+    }
+    return {
+        "VersionSummary": _answer(summary),
+        "VersionList": _answer(
+            {
+                "live": {"type": ["integer", "null"]},
+                "versions": {
+                    "type": "array",
+                    "items": _answer(
+                        {**summary, "runs": {"type": "object", "additionalProperties": COUNT}}
+                    ),
+                },
+            }
+        ),
+        "Version": _answer({**summary, "definition": _ref("SequenceDefinition")}),
+        "VersionDiff": _answer(
+            {
+                "from": {"type": "integer"},
+                "to": {"type": "integer"},
+                "steps": {
+                    "type": "array",
+                    "items": _answer(
+                        {
+                            "id": {"type": "string"},
+                            "name": NULLABLE_TEXT,
+                            "type": {"type": "string"},
+                            "status": {"type": "string", "enum": ["added", "removed", "changed"]},
+                            "fields": {"type": "array", "items": {"type": "string"}},
+                        }
+                    ),
+                },
+                "connections": _answer(
+                    {
+                        "added": {"type": "array", "items": edge},
+                        "removed": {"type": "array", "items": edge},
+                    }
+                ),
+                "sequence": {"type": "array", "items": {"type": "string"}},
+            }
+        ),
+    }
 
 
 def contact_schemas() -> dict[str, Schema]:
@@ -428,8 +512,9 @@ def api_schemas() -> dict[str, Schema]:
                 },
                 "version": {
                     "type": "integer",
-                    "description": "Not yet supported: only the current definition runs "
-                    "(422 when given).",
+                    "minimum": 1,
+                    "description": "A published version to simulate, as its snapshot has it "
+                    "(what its runs still follow); the live definition when absent.",
                 },
             },
             ("start",),
@@ -504,9 +589,14 @@ def api_schemas() -> dict[str, Schema]:
                     "type": ["string", "null"],
                     "description": "Why it waits and until when.",
                 },
+                "version": {
+                    "type": ["integer", "null"],
+                    "description": "The published version this run follows.",
+                },
                 "earlier_runs": {"type": "array", "items": _ref("EnrollmentRun")},
             }
         ),
+        **version_schemas(),
         "EnrollmentPage": _answer(
             {
                 "enrollments": {"type": "array", "items": _ref("Enrollment")},
@@ -783,6 +873,30 @@ def paths() -> dict[str, dict[str, Any]]:
                 {200: ("The enrollments", _json(_ref("EnrollmentPage")))},
                 (400, 404),
                 parameters=[*sequence_id, *page],
+            )
+        },
+        "/api/sequences/{sequence_id}/versions": {
+            "get": _operation(
+                "The published versions, newest first, with the runs on each",
+                {200: ("The versions", _json(_ref("VersionList")))},
+                (404,),
+                parameters=sequence_id,
+            )
+        },
+        "/api/sequences/{sequence_id}/versions/{number}": {
+            "get": _operation(
+                "One published version: the definition as it was",
+                {200: ("The version", _json(_ref("Version")))},
+                (404,),
+                parameters=[*sequence_id, version_number("number")],
+            )
+        },
+        "/api/sequences/{sequence_id}/versions/{a}/diff/{b}": {
+            "get": _operation(
+                "What changed from version a to version b",
+                {200: ("Steps added, removed and changed", _json(_ref("VersionDiff")))},
+                (404,),
+                parameters=[*sequence_id, version_number("a"), version_number("b")],
             )
         },
         "/api/sequences/{sequence_id}/simulate": {

@@ -233,14 +233,15 @@ def enrollments(sequence_id: str) -> Any:
 
 @api_bp.post("/sequences/<sequence_id>/simulate")
 def simulate(sequence_id: str) -> Any:
-    """The timeline a hypothetical contact would take through the current definition, on a
-    simulated clock, given hypothetical events; nothing is written or sent."""
+    """The timeline a hypothetical contact would take through the live definition (or a
+    published `version`), on a simulated clock, given hypothetical events; nothing is
+    written or sent."""
     sequence = _sequence(sequence_id)
     try:
         wanted = simulation.parse_request(json_body(), simulation.email_step_keys(sequence))
+        timeline = simulation.simulate(sequence, wanted)
     except simulation.SimulationInputError as exc:
         raise ApiError(422, exc.message, exc.field) from None
-    timeline = simulation.simulate(sequence, wanted)
     return jsonify({"timeline": [line.as_json() for line in timeline]})
 
 

@@ -88,7 +88,7 @@ def plan_migration(
         contacts = int(counts.get(key, 0))
         if key in removed:
             entry = _removed(spec, contacts, choices.get(key), new_steps)
-            if entry.action is None:
+            if entry.action is None and key not in choices:  # a bad choice is reported
                 problems.append(
                     Problem(
                         f"{contacts} contact(s) are on {entry.label}, which this version "

@@ -6,7 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -63,6 +72,11 @@ class Sequence(WorkspaceOwned, Timestamped, db.Model):
     connections: Mapped[list[SequenceConnection]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="SequenceConnection.sort_order"
     )
+
+    @classmethod
+    def listed(cls) -> ColumnElement[bool]:
+        """Sequences in lists and choices: not the hidden draft of another's next version."""
+        return cls.draft_of_id.is_(None)
 
 
 class SequenceStep(Timestamped, db.Model):

@@ -440,6 +440,7 @@ def enrollment_to_dict(row: Any, history: Iterable[EnrollmentRun] = ()) -> dict[
         "exit_reason": enrollment.exit_reason,
         "waiting": waiting_reason(row),
         "run": enrollment.runs,
+        "version": enrollment.version,
         "earlier_runs": [run_to_dict(run) for run in history],
     }
 

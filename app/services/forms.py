@@ -420,7 +420,9 @@ def _insert_missing(workspace_id: uuid.UUID, tenant_id: uuid.UUID, names: list[s
 def _form_sequences(workspace_id: uuid.UUID) -> list[Sequence]:
     """The workspace's sequences (archived aside) whose trigger names a form."""
     candidates = db.session.scalars(
-        Sequence.in_workspace(workspace_id, Sequence.status != "archived").order_by(Sequence.name)
+        Sequence.in_workspace(
+            workspace_id, Sequence.status != "archived", Sequence.listed()
+        ).order_by(Sequence.name)
     )
     return [s for s in candidates if _form_name(s)]
 

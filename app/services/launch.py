@@ -239,6 +239,7 @@ def move_target_problems(sequence: Sequence) -> tuple[list[Problem], list[str]]:
             Sequence.workspace_id == sequence.workspace_id,
             Sequence.name.in_(names),
             Sequence.status != "archived",
+            Sequence.listed(),
         )
     )
     for name, status in rows:

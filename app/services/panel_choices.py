@@ -76,6 +76,7 @@ def other_sequence_names(sequence: Sequence) -> list[str]:
             Sequence.workspace_id == sequence.workspace_id,
             Sequence.id != sequence.id,
             Sequence.archived_at.is_(None),
+            Sequence.listed(),
         )
         .order_by(Sequence.name)
     )

@@ -37,6 +37,7 @@ from app.models import (
     SequenceVersion,
 )
 from app.services.sequences import snapshot_version, store_definition
+from app.services.template_budget import check_definition
 from app.services.versions import get_version, live_version
 
 IN_FLIGHT = ("active", "paused")
@@ -108,6 +109,7 @@ def publish(
     if current is None:
         raise PublishConflict(seen, None)
     try:
+        check_definition(definition)  # templates within the render budget, as on any save
         plan = plan_publish(sequence, definition, choices)
         if not plan.ready:
             raise MigrationNeeded(plan)

@@ -60,7 +60,7 @@ def list_sequences(workspace_id: uuid.UUID) -> list[tuple[Sequence, int]]:
     )
     stmt = (
         select(Sequence, active)
-        .where(Sequence.workspace_id == workspace_id, Sequence.draft_of_id.is_(None))
+        .where(Sequence.workspace_id == workspace_id, Sequence.listed())
         .order_by(Sequence.created_at.desc())
     )
     return [(seq, count) for seq, count in db.session.execute(stmt)]

@@ -5,8 +5,8 @@ nothing is sent.
 
 A request is bounded (MAX_EVENTS events, each within the simulator's horizon of the
 start) and so is the run (`simulation.MAX_PASSES` passes, `simulation.HORIZON`).
-Only the sequence's current definition can be simulated: there are no published versions
-to choose from yet.
+The live definition is simulated (for a draft, the draft as it stands), or with `version`
+a published version as its snapshot has it (what its runs still follow).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
+
+from sqlalchemy import select
 
 from app.core import limits, simulation, timing
 from app.core.contact_input import (
@@ -31,10 +33,11 @@ from app.core.steps.email import with_variant
 from app.extensions import db
 from app.mail.rendering import RenderError
 from app.models import Sequence as SequenceRow
-from app.models import Workspace
+from app.models import SequenceStep, Workspace
 from app.services.ab_tests import ab_winners
 from app.services.dispatcher import render_step_email
-from app.services.graphs import load_sequences
+from app.services.graphs import load_sequences, loaded_version
+from app.services.snapshots import load_snapshots
 
 MAX_EVENTS = 100
 """Hypothetical events per request."""
@@ -59,6 +62,7 @@ class Request:
     segments: frozenset[str]
     start: datetime
     events: list[simulation.HypotheticalEvent]
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,12 +95,9 @@ def parse_request(data: Any, email_steps: set[str]) -> Request:
     unknown = set(data) - {"contact", "start", "events", "version"}
     if unknown:
         raise SimulationInputError(f"unknown key {sorted(unknown)[0]!r}", sorted(unknown)[0])
-    if "version" in data:
-        raise SimulationInputError(
-            "only the current definition can be simulated: published versions do not exist "
-            "yet, leave 'version' out",
-            "version",
-        )
+    version = data.get("version")
+    if version is not None and (type(version) is not int or version < 1):
+        raise SimulationInputError("version must be a published version's number", "version")
     contact, segments = _contact(data.get("contact", {}))
     start = _instant(data.get("start"), "start")
     raw_events = data.get("events", [])
@@ -107,12 +108,23 @@ def parse_request(data: Any, email_steps: set[str]) -> Request:
     events = [
         _event(raw, f"events[{index}]", start, email_steps) for index, raw in enumerate(raw_events)
     ]
-    return Request(contact, segments, start, events)
+    return Request(contact, segments, start, events, version)
 
 
 def simulate(sequence: SequenceRow, request: Request) -> list[Line]:
-    """The timeline of `request`'s contact through the sequence's current definition."""
-    loaded = load_sequences({sequence.id: sequence.version})[sequence.id]
+    """The timeline of `request`'s contact through the live definition or a version."""
+    if request.version is None:
+        loaded = load_sequences({sequence.id: sequence.version})[sequence.id]
+        exit_rules, goals = sequence.exit_config or {}, sequence.goals_config or []
+    else:
+        snapshot = load_snapshots([(sequence.id, request.version)]).get(
+            (sequence.id, request.version)
+        )
+        if snapshot is None:
+            raise SimulationInputError(f"no version {request.version} of this sequence", "version")
+        loaded = loaded_version(snapshot)
+        exit_rules = snapshot.definition.get("exit") or {}
+        goals = snapshot.definition.get("goals") or []
     workspace_zone = db.session.get_one(Workspace, sequence.workspace_id).timezone
     zone = timing.resolve_zone(request.contact.get("timezone"), loaded.timezone, workspace_zone)
     contact = simulation.Contact(
@@ -122,8 +134,8 @@ def simulate(sequence: SequenceRow, request: Request) -> list[Line]:
         segments=request.segments,
     )
     rules = simulation.Rules(
-        exit_on_reply=(sequence.exit_config or {}).get("on_reply") is True,
-        goals=list(sequence.goals_config or []),
+        exit_on_reply=exit_rules.get("on_reply") is True,
+        goals=list(goals),
         winners=ab_winners([sequence.id]).get(sequence.id, {}),
     )
     subject = _subject_renderer(request.contact)
@@ -136,7 +148,11 @@ def simulate(sequence: SequenceRow, request: Request) -> list[Line]:
 
 
 def email_step_keys(sequence: SequenceRow) -> set[str]:
-    return {step.key for step in sequence.steps if step.type == "email"}
+    """Email steps events may name: the live ones and those earlier versions had."""
+    stmt = select(SequenceStep.key).where(
+        SequenceStep.sequence_id == sequence.id, SequenceStep.type == "email"
+    )
+    return set(db.session.scalars(stmt))
 
 
 def _subject_renderer(contact: Mapping[str, Any]) -> simulation.Subject:

@@ -84,6 +84,9 @@ def targets(app: Flask, api: ApiClient) -> dict[str, str]:
         "message_id": api.get("/api/messages").json["messages"][0]["id"],
         "key": "saas_trial",
         "step_id": definition["steps"][0]["id"],
+        "number": "1",  # activation published version 1
+        "a": "1",
+        "b": "1",
     }
 
 

@@ -1,5 +1,5 @@
 """PATCH claims the sequence version like the builder does: one writer per version, and only
-drafts and paused sequences can be changed."""
+drafts are changed in place, published sequences get their next version."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, select
 
 from app.extensions import db
 from app.models import Sequence
+from app.services.sequences import archive_sequence
 from tests.conftest import ApiClient
 from tests.helpers import onboarding_definition
 
@@ -60,20 +62,31 @@ def test_two_concurrent_patches_on_the_same_version_save_one_and_refuse_the_othe
     assert tuple(stored) == (2, winner)
 
 
-def test_an_active_sequence_is_patched_only_after_pausing_it_like_in_the_builder(api):
+def test_a_patch_of_a_live_sequence_publishes_its_next_version_on_the_version_read(api):
     seq_id = api.post("/api/sequences", json=onboarding_definition()).json["id"]
     api.post(f"/api/sequences/{seq_id}/activate")
-    refused = api.patch(f"/api/sequences/{seq_id}", json={"name": "Live edit"})
-    assert refused.status_code == 409
-    assert refused.json["error"] == {
-        "message": "pause the sequence to edit it; it is active",
-        "field": "status",
-        "step": None,
-    }
     assert api.get(f"/api/sequences/{seq_id}").json["version"] == 1
-    api.post(f"/api/sequences/{seq_id}/pause")
-    saved = api.patch(f"/api/sequences/{seq_id}", json={"name": "Paused edit", "version": 1})
+    saved = api.patch(f"/api/sequences/{seq_id}", json={"name": "Live edit", "version": 1})
     assert saved.status_code == 200 and saved.json["version"] == 2
+    assert saved.json["published"]["version"] == 2
+    stale = api.patch(f"/api/sequences/{seq_id}", json={"name": "Stale edit", "version": 1})
+    assert stale.status_code == 409 and stale.json["error"]["field"] == "version"
+    assert "version 2 was published since you read version 1" in stale.json["error"]["message"]
+    api.post(f"/api/sequences/{seq_id}/pause")
+    paused = api.patch(f"/api/sequences/{seq_id}", json={"name": "Paused edit"})
+    assert paused.status_code == 200 and paused.json["version"] == 3
+    assert paused.json["status"] == "paused" and paused.json["name"] == "Paused edit"
+
+
+def test_an_archived_sequence_is_not_patched(api):
+    seq_id = api.post("/api/sequences", json=onboarding_definition()).json["id"]
+    api.post(f"/api/sequences/{seq_id}/activate")
+    api.post(f"/api/sequences/{seq_id}/pause")
+    archive_sequence(db.session.get_one(Sequence, uuid.UUID(seq_id)), datetime.now(UTC))
+    refused = api.patch(f"/api/sequences/{seq_id}", json={"name": "Too late"})
+    assert refused.status_code == 409
+    assert refused.json["error"]["message"] == "the sequence is archived: it is read-only"
+    assert api.get(f"/api/sequences/{seq_id}").json["name"] == "New User Onboarding"
 
 
 def test_a_version_that_is_not_an_integer_is_refused_naming_it(api):

@@ -46,7 +46,7 @@ def test_a_simulation_answers_the_timeline_with_local_times_and_writes_nothing(a
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"version": 1}, "version"),
+        ({"version": "1"}, "version"),
         ({"start": "2026-12-03T20:30:00"}, "start"),
         ({"start": "tomorrow"}, "start"),
         ({"contact": {"timezone": "Mars/Base"}}, "contact.timezone"),
@@ -81,9 +81,14 @@ def test_a_bad_request_is_refused_with_422_naming_the_field(api, sequence_id, ch
     assert answer.get_json()["error"]["field"] == field
 
 
-def test_a_version_is_refused_because_only_the_current_definition_runs(api, sequence_id):
-    answer = simulate(api, sequence_id, {**BODY, "version": 2})
-    assert "only the current definition" in answer.get_json()["error"]["message"]
+def test_a_version_that_was_never_published_is_refused_by_name(api, sequence_id):
+    answer = simulate(api, sequence_id, {**BODY, "version": 9})
+    assert answer.status_code == 422
+    assert answer.get_json()["error"] == {
+        "message": "no version 9 of this sequence",
+        "field": "version",
+        "step": None,
+    }
 
 
 def test_more_events_than_the_limit_are_refused(api, sequence_id):
@@ -101,3 +106,19 @@ def test_another_workspaces_sequence_answers_404(app, api, sequence_id):
 
 def test_a_body_that_is_not_an_object_answers_400(api, sequence_id):
     assert simulate(api, sequence_id, ["x"]).status_code == 400
+
+
+def test_a_published_version_is_simulated_as_its_snapshot_has_it(api, sequence_id):
+    api.post(f"/api/sequences/{sequence_id}/activate")
+    live = api.get(f"/api/sequences/{sequence_id}").get_json()
+    steps = live["steps"]
+    steps[0]["config"]["subject"] = "A new welcome"
+    assert api.patch(f"/api/sequences/{sequence_id}", json={"steps": steps}).status_code == 200
+
+    def first_subject(extra: dict) -> str:
+        timeline = simulate(api, sequence_id, {**BODY, **extra}).get_json()["timeline"]
+        return next(line["detail"] for line in timeline if line["type"] == "email")
+
+    assert "A new welcome" in first_subject({})
+    assert "Welcome to PenguinMails!" in first_subject({"version": 1})
+    assert "A new welcome" in first_subject({"version": 2})

@@ -103,7 +103,7 @@ FACTORIES: dict[str, Callable[[WorkspaceA], Any]] = {
     # shipped templates are everyone's by design; a workspace's own is keyed by its row id
     "key": lambda a: gallery.save_as_template(a.sequence, "A's template", None).id,
     "token_id": lambda a: only(select(ApiToken.id).where(ApiToken.workspace_id == a.workspace.id)),
-    # version numbers count per sequence: version 1 of A's sequence, which activation published
+    # published version numbers of A's sequence (activation published version 1)
     "number": lambda a: a.sequence.published_version,
     "a": lambda a: a.sequence.published_version,
     "b": lambda a: a.sequence.published_version,
