@@ -327,7 +327,7 @@ def test_the_publish_dialog_is_only_for_drafts_of_a_next_version(live):
 
 def published_twice(live: Live) -> Sequence:
     """Version 2: 'Wait 2 days' removed (its contacts moved on), a step added, a subject
-    changed, and a step renamed to markup."""
+    changed, a step renamed to markup, and the description changed."""
     draft = open_draft(live)
     delete_steps(draft, "wait_2d")
     draft = db.session.get_one(Sequence, draft.id)
@@ -347,6 +347,9 @@ def published_twice(live: Live) -> Sequence:
     )
     draft = db.session.get_one(Sequence, draft.id)
     builder.connect(draft, "email_3", key, None, draft.version)
+    draft = db.session.get_one(Sequence, draft.id)
+    draft.description = "Onboarding, shorter"
+    db.session.commit()
     response = publish(live, the_draft(live), **{"choice:wait_2d": "email_2", "note": "v2"})
     assert response.status_code == 302, text_of(response.text)
     return db.session.get_one(Sequence, live.id)
@@ -387,6 +390,7 @@ def test_the_diff_page_draws_added_removed_and_changed_steps_with_their_fields(l
     assert 'class="vedge vedge-removed" data-source="email_1" data-target="wait_2d"' in page
     assert 'class="vedge vedge-added" data-source="email_3" data-target="goal_1"' in page
     assert "legend-added" in page and "legend-removed" in page
+    assert "settings sequence: description" in text_of(page)
 
 
 def test_a_version_page_draws_that_version_alone(live):
