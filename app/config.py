@@ -37,6 +37,9 @@ class Settings:
     smtp_url: str | None = None
     base_url: str = "http://127.0.0.1:5000"
     secret_key: str = DEV_SECRET_KEY
+    # Secrets at rest (mailbox passwords, provider keys) are sealed with this key, or with
+    # one derived from SECRET_KEY when unset; a Fernet key (32 url-safe base64 bytes).
+    encryption_key: str | None = None
     embedded_scheduler: bool = True
     default_from_email: str = "sequences@penguinmails.localhost"
     processor_batch_size: int = 1000
@@ -103,6 +106,7 @@ FLASK_KEYS: dict[str, str] = {
     "smtp_url": "SMTP_URL",
     "base_url": "BASE_URL",
     "secret_key": "SECRET_KEY",
+    "encryption_key": "ENCRYPTION_KEY",
     "embedded_scheduler": "EMBEDDED_SCHEDULER",
     "default_from_email": "DEFAULT_FROM_EMAIL",
     "processor_batch_size": "PROCESSOR_BATCH_SIZE",

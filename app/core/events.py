@@ -20,6 +20,11 @@ PAGE_VIEWED = "page_viewed"
 REPLIED = "replied"
 AUTO_REPLY = "auto_reply"
 BOUNCED = "bounced"
+"""A permanent delivery failure (a hard bounce): the address is suppressed."""
+SOFT_BOUNCED = "soft_bounced"
+"""A temporary delivery failure reported by a provider: counted, nothing suppressed."""
+COMPLAINED = "complained"
+"""The recipient marked the email as spam (a feedback-loop report): the address is suppressed."""
 UNSUBSCRIBED = "unsubscribed"
 SEGMENT_JOINED = "segment_joined"
 SEGMENT_LEFT = "segment_left"
@@ -31,6 +36,8 @@ URL_EVENTS = (PAGE_VIEWED, CLICKED_LINK)
 """Events carrying a `url` property, which a URL goal matches."""
 UNCOUNTED = frozenset({BOT_CLICK, MACHINE_OPEN})
 """Recorded for the record only: no wait wakes and no goal or segment reacts to them."""
-RESERVED = frozenset({FIELD_CHANGED, OPENED, CLICKED_LINK, REPLIED, BOUNCED, UNSUBSCRIBED})
+RESERVED = frozenset(
+    {FIELD_CHANGED, OPENED, CLICKED_LINK, REPLIED, BOUNCED, SOFT_BOUNCED, COMPLAINED, UNSUBSCRIBED}
+)
 """Event types this system records itself; accepting them from clients would let anyone
 fake a field change or an email click that a waiting step listens for."""

@@ -18,8 +18,10 @@ from app.models.enrollment import (
 )
 from app.models.experiment import AbTestDecision
 from app.models.form import Form, FormSubmission
+from app.models.inbox import InboxReceipt, Mailbox
 from app.models.message import OutboundMessage
 from app.models.outbound_call import OutboundCall
+from app.models.provider_hook import ProviderHook
 from app.models.sequence import Sequence, SequenceConnection, SequenceStep
 from app.models.template import SequenceTemplate
 from app.models.tenancy import ApiToken, Tenant, User, Workspace
@@ -39,8 +41,11 @@ __all__ = [
     "EventReceipt",
     "Form",
     "FormSubmission",
+    "InboxReceipt",
+    "Mailbox",
     "OutboundCall",
     "OutboundMessage",
+    "ProviderHook",
     "Segment",
     "SegmentMembership",
     "Sequence",
