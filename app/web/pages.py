@@ -20,6 +20,7 @@ from app.services import outbox as outbox_service
 from app.services import sequences as sequence_service
 from app.web import web_bp
 from app.web.builder import owned_sequence
+from app.web.versions import drafts_by_live
 
 
 @web_bp.get("/")
@@ -31,7 +32,9 @@ def home() -> Any:
 @login_required
 def sequences() -> Any:
     rows = sequence_service.list_sequences(current_user.workspace_id)
-    return render_template("pages/sequences.html", rows=rows)
+    return render_template(
+        "pages/sequences.html", rows=rows, drafts=drafts_by_live(current_user.workspace_id)
+    )
 
 
 @web_bp.post("/sequences")
@@ -43,7 +46,11 @@ def create_sequence() -> Any:
     except DefinitionError as exc:
         rows = sequence_service.list_sequences(current_user.workspace_id)
         page = render_template(
-            "pages/sequences.html", rows=rows, name_error=exc.first.message, new_name=name
+            "pages/sequences.html",
+            rows=rows,
+            drafts=drafts_by_live(current_user.workspace_id),
+            name_error=exc.first.message,
+            new_name=name,
         )
         return page, 422
     return redirect(url_for("web.builder_page", sequence_id=sequence.id))
