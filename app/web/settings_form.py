@@ -64,6 +64,8 @@ def settings_to_form(data: Mapping[str, Any]) -> FormData:
         ("settings.timezone", str(settings.get("timezone") or DEFAULT_TIMEZONE)),
         ("settings.from_email", str(settings.get("from_email") or "")),
         ("settings.from_name", str(settings.get("from_name") or "")),
+        ("settings.reply_to", str(settings.get("reply_to") or "")),
+        ("settings.on_send_failure", str(settings.get("on_send_failure") or "fail")),
         ("settings.holdout_percent", text_of(settings.get("holdout_percent"))),
     ]
     if exit_rules.get("on_reply"):
@@ -168,9 +170,11 @@ def _re_enrollment(read: FormReader) -> dict[str, Any]:
 
 def _settings(read: FormReader) -> dict[str, Any]:
     settings: dict[str, Any] = {"timezone": read.text("settings.timezone") or DEFAULT_TIMEZONE}
-    for key in ("from_email", "from_name"):
+    for key in ("from_email", "from_name", "reply_to"):
         if read.text(f"settings.{key}"):
             settings[key] = read.text(f"settings.{key}")
+    if read.text("settings.on_send_failure") == "skip":
+        settings["on_send_failure"] = "skip"
     holdout = read.integer("settings.holdout_percent")  # the model checks 0 to 50
     if holdout is not None:
         settings["holdout_percent"] = holdout

@@ -680,6 +680,8 @@ SETTINGS = {
         "timezone": "Europe/Paris",
         "from_email": "team@acme.test",
         "from_name": "Acme",
+        "reply_to": "inbox@acme.test",
+        "on_send_failure": "skip",
         "holdout_percent": 20,
     },
 }
