@@ -1,4 +1,5 @@
-"""The `flask` commands outside tools rely on: workspaces, users, tokens, tick, demo, serve."""
+"""The `flask` commands outside tools rely on: workspaces, users, tokens, sending domains,
+tick, demo, serve."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import click
 from flask import Flask
 
 from app.models import ApiToken
-from app.services import accounts
+from app.services import accounts, sending_domains
 from app.services.scheduling import run_tick
 
 
@@ -123,6 +124,44 @@ def register_cli(app: Flask) -> None:
         """One A/B evaluation, processor, dispatch and call delivery pass, then exit."""
         report = run_tick(_parse_now(now_text))
         click.echo(report.summary())
+
+    @app.cli.group("domains")
+    def domains() -> None:
+        """Sending domains: DKIM keys and the DNS records to publish."""
+
+    @domains.command("add")
+    @click.argument("domain")
+    @click.option("--workspace", "workspace_name", required=True)
+    def add_domain(domain: str, workspace_name: str) -> None:
+        """Add DOMAIN with a new DKIM key; print its records, the DKIM TXT value last."""
+        try:
+            found = sending_domains.add_domain(accounts.workspace_named(workspace_name), domain)
+        except (accounts.AccountError, sending_domains.DomainError) as exc:
+            _fail(exc)
+        records = sending_domains.dns_records(found)
+        for record in reversed(records):  # the DKIM record, the one to copy, at the end
+            click.echo(f"{record.kind.upper()} TXT {record.name}  ({record.note})")
+            click.echo(record.value if record.kind == "dkim" else f"  {record.value}")
+
+    @domains.command("check")
+    @click.argument("domain")
+    @click.option("--workspace", "workspace_name", required=True)
+    def check_domain(domain: str, workspace_name: str) -> None:
+        """Look DOMAIN's records up in DNS (DNS_RESOLVER); exit 1 unless DKIM is found."""
+        try:
+            workspace = accounts.workspace_named(workspace_name)
+            found = sending_domains.find_domain(
+                workspace.id, sending_domains.normalise_domain(domain)
+            )
+        except (accounts.AccountError, sending_domains.DomainError) as exc:
+            _fail(exc)
+        if found is None:
+            _fail(ValueError(f"{domain} is not a sending domain of {workspace_name}"))
+        results = sending_domains.check_domain(found, datetime.now(UTC))
+        for kind in ("dkim", "spf", "dmarc"):
+            click.echo(f"{kind.upper()}: {results[kind]['status']} ({results[kind]['detail']})")
+        if results["dkim"]["status"] != "ok":
+            raise SystemExit(1)
 
     from app.demo import register_demo_cli
     from app.serve import register_serve_cli

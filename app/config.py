@@ -70,6 +70,9 @@ class Settings:
     max_form_memory_bytes: int = 500_000  # one form field held in memory
     max_form_parts: int = 1000  # fields and files in one form
     max_json_depth: int = 64  # nesting of arrays and objects in a JSON body
+    # Deliverability: the DNS server ("host" or "host:port") that checks a sending domain's
+    # records, the system's resolver when unset.
+    dns_resolver: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -128,6 +131,7 @@ FLASK_KEYS: dict[str, str] = {
     "max_form_memory_bytes": "MAX_FORM_MEMORY_SIZE",
     "max_form_parts": "MAX_FORM_PARTS",
     "max_json_depth": "MAX_JSON_DEPTH",
+    "dns_resolver": "DNS_RESOLVER",
 }
 
 # How a config value (from the environment, or set by a test) becomes its field's type;

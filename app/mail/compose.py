@@ -87,8 +87,29 @@ def _phrase_words(name: str, room: int) -> list[str]:
     return [_ENCODED_WORD.format(base64.b64encode(c.encode()).decode("ascii")) for c in chunks]
 
 
+class _VerbatimHeader(UnstructuredHeader):
+    """A header written exactly as composed (List-Id's encoded-word name, a DKIM signature),
+    folded only at its own spaces: refolding could re-encode it or, for the signature, break
+    a tag value in two."""
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict[str, object]) -> None:
+        super().parse(value, kwds)
+        kwds["decoded"] = value
+
+    def fold(self, *, policy: email.policy.Policy) -> str:
+        lines = [f"{self.name}:"]
+        for word in str(self).split(" "):
+            if len(lines[-1]) + 1 + len(word) > policy.max_line_length and lines[-1].strip(":"):
+                lines.append("")
+            lines[-1] += f" {word}"
+        return policy.linesep.join(lines) + policy.linesep
+
+
 _HEADER_TYPES = HeaderRegistry()
 _HEADER_TYPES.map_to_type("list-unsubscribe", _UriListHeader)
+_HEADER_TYPES.map_to_type("list-id", _VerbatimHeader)
+_HEADER_TYPES.map_to_type("dkim-signature", _VerbatimHeader)
 _HEADER_TYPES.map_to_type("from", _MailboxHeader)
 _HEADER_TYPES.map_to_type("to", _MailboxHeader)
 # SMTP line endings; 7bit so non-ASCII bodies go out quoted-printable/base64, which any server
@@ -102,6 +123,7 @@ _MESSAGE_ID = re.compile(rf"<{_DOT_ATOM.pattern}@{_DOT_ATOM.pattern}>")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII except ":" (RFC 5322 ftext)
 # Printable ASCII except space, '"', "<" and ">"; short enough to fit one header line.
 _URI = re.compile(r"[!#-;=?-~]{1,900}")
+_LIST_NAME_CHARS = 100
 
 # Headers this module owns, or that would change who receives the message (send_message
 # takes recipients from To/Cc/Bcc/Resent-*): extra_headers may not set them.
@@ -109,7 +131,8 @@ _RESERVED_HEADERS = frozenset(
     {
         "from", "sender", "to", "cc", "bcc", "subject", "date", "message-id", "reply-to",
         "in-reply-to", "references",
-        "list-unsubscribe", "list-unsubscribe-post", "mime-version",
+        "list-unsubscribe", "list-unsubscribe-post", "list-id", "mime-version",
+        "dkim-signature",
     }
 )  # fmt: skip
 _RESERVED_PREFIXES = ("content-", "resent-")
@@ -156,6 +179,17 @@ def _list_unsubscribe(url: str, mailto: str | None) -> str:
     return ", ".join(targets)
 
 
+def list_id(name: str, identifier: str) -> str:
+    """`List-Id: "<name>" <identifier>` (RFC 2919): the name as one quoted string or one
+    encoded word, the identifier a dot-atom with a namespace (`<sequence-id>.<domain>`)."""
+    if not _DOT_ATOM.fullmatch(identifier) or "." not in identifier:
+        raise ValueError(f"List-Id identifier is not a dot-atom with a domain: {identifier!r}")
+    name = " ".join(_CONTROL_CHARS.sub(" ", name).split())[:_LIST_NAME_CHARS]
+    if not name:
+        return f"<{identifier}>"
+    return f"{' '.join(_phrase_words(name, _MAX_LINE // 2))} <{identifier}>"
+
+
 def _check_extra_header(name: str, value: str) -> None:
     lowered = name.lower()
     if not _HEADER_NAME.fullmatch(name):
@@ -180,8 +214,11 @@ def compose_message(
     in_reply_to: str | None = None,
     references: tuple[str, ...] = (),
     extra_headers: Mapping[str, str] | None = None,
+    list_name: tuple[str, str] | None = None,
 ) -> EmailMessage:
-    """Build a multipart/alternative message with one-click unsubscribe (RFC 8058) headers.
+    """Build a multipart/alternative message with one-click unsubscribe (RFC 8058) headers,
+    or a text/plain one when the rendered email has no HTML. `list_name` is the sequence's
+    (name, identifier) for List-Id: mail filters and receivers tell a list by it.
 
     Raises ValueError for anything that could not safely become a header.
     """
@@ -209,9 +246,14 @@ def compose_message(
         msg["References"] = " ".join(references or (in_reply_to,))
     msg["List-Unsubscribe"] = _list_unsubscribe(unsubscribe_url, unsubscribe_mailto)
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if list_name is not None:
+        msg["List-Id"] = list_id(*list_name)
     for name, value in (extra_headers or {}).items():
         msg[name] = value
     msg["MIME-Version"] = "1.0"
+    if not rendered.html:
+        msg.set_content(rendered.text, subtype="plain", charset="utf-8")
+        return msg
     msg.make_alternative()
     msg.attach(_text_part("plain", rendered.text))
     msg.attach(_text_part("html", rendered.html))

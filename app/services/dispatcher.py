@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, literal, or_, select, text, update
@@ -57,6 +58,7 @@ from app.services.links import unsubscribe_url
 from app.services.mail_threads import Thread, threads_for
 from app.services.render_limits import render_limits
 from app.services.send_failures import end_failed_runs
+from app.services.sending_domains import SigningKeys, sign, signing_keys
 from app.services.snapshots import load_snapshots
 from app.services.tracking import track_html
 
@@ -302,6 +304,8 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             OutboundMessage.step_id,
             OutboundMessage.sequence_version,
             OutboundMessage.enrollment_id,
+            OutboundMessage.workspace_id,
+            Sequence.name.label("sequence_name"),
             SequenceStep.name.label("step_name"),
             SequenceStep.key.label("step_key"),
             OutboundMessage.queued_at,
@@ -391,11 +395,12 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
         else:
             results = []
             threads = threads_for(rows, _threaded)
+            keys = signing_keys((row.workspace_id, from_domain(row)) for row in rows)
             for row in rows:
                 start = _start_sending(row, clock, lease)
                 thread = threads.get(row.id)
                 try:
-                    result = deliver_one(row, transport, now, True, start, thread)
+                    result = deliver_one(row, transport, now, True, start, thread, keys)
                 except LeaseLost:
                     continue
                 results.append(_record(result, now, clock))
@@ -446,13 +451,16 @@ def deliver_one(
     track: bool = False,
     before_send: Callable[[], None] | None = None,
     thread: Thread | None = None,
+    keys: SigningKeys | None = None,
 ) -> Result:
     """Render one message in the sandbox and send it (or capture it when there is no SMTP).
 
-    `track` rewrites links for click tracking and adds the open pixel: only for a real
-    outbox row, whose id the tracking tokens name (a test send has none). `before_send`
-    runs right before the SMTP transaction, once the message is composed. `thread` makes it
-    a reply to the run's previous email (services/mail_threads.py).
+    `track` rewrites links for click tracking and adds the open pixel (unless the sequence
+    turned open tracking off): only for a real outbox row, whose id the tracking tokens name
+    (a test send has none). A plain-text-only step sends no HTML, so no pixel either.
+    `before_send` runs right before the SMTP transaction, once the message is composed.
+    `thread` makes it a reply to the run's previous email (services/mail_threads.py).
+    `keys` are the DKIM keys of the batch's sending domains (services/sending_domains.py).
     """
     if row.unsubscribed_at is not None:
         return Result(row.id, "skipped", "contact unsubscribed")
@@ -466,13 +474,16 @@ def deliver_one(
     except RenderError as exc:
         return Result(row.id, "failed", str(exc))
     rendered = ensure_unsubscribe_link(rendered, link)
+    if config.get("plain_text_only"):
+        rendered = replace(rendered, html="")
     if thread is not None:
         rendered = replace(rendered, subject=thread.subject)
     links = None
-    if track:
-        html, links = track_html(rendered.html, row.id, link)
+    if track and rendered.html:
+        pixel = (row.settings or {}).get("open_tracking") is not False
+        html, links = track_html(rendered.html, row.id, link, pixel=pixel)
         rendered = replace(rendered, html=html)
-    result = _send(row, config, rendered, transport, link, now, before_send, thread)
+    result = _send(row, config, rendered, transport, link, now, before_send, thread, keys)
     result.links = links if result.rendered is not None else None
     return result
 
@@ -486,6 +497,7 @@ def _send(
     now: datetime,
     before_send: Callable[[], None] | None,
     thread: Thread | None = None,
+    keys: SigningKeys | None = None,
 ) -> Result:
     settings = row.settings or {}
     if transport is None:
@@ -493,9 +505,7 @@ def _send(
     try:
         message = compose_message(
             rendered=rendered,
-            from_email=settings.get("from_email")
-            or row.workspace_from_email
-            or current_settings().default_from_email,
+            from_email=from_email(row),
             from_name=config.get("from_name")
             or settings.get("from_name")
             or row.workspace_from_name,
@@ -507,9 +517,13 @@ def _send(
             reply_to=settings.get("reply_to"),
             in_reply_to=thread.in_reply_to if thread else None,
             references=thread.references if thread else (),
+            list_name=_list_name(row),
         )
     except ValueError as exc:
         return Result(row.id, "failed", f"invalid message: {exc}", rendered)
+    key = (keys or {}).get((row.workspace_id, from_domain(row)))
+    if key is not None:
+        sign(message, key)
     if before_send is not None:
         before_send()
     try:
@@ -521,6 +535,27 @@ def _send(
     except SendError as exc:
         return _retry_or_fail(row, exc, rendered, now)
     return Result(row.id, "sent", rendered=rendered)
+
+
+def from_email(row: Any) -> str:
+    """The sequence's sender, else the workspace's, else the app's default."""
+    return (
+        (row.settings or {}).get("from_email")
+        or row.workspace_from_email
+        or current_settings().default_from_email
+    )
+
+
+def from_domain(row: Any) -> str:
+    return from_email(row).rpartition("@")[2].lower()
+
+
+def _list_name(row: Any) -> tuple[str, str]:
+    """List-Id's (name, identifier): `<sequence id>.<the workspace's sender domain>`, or the
+    app's host when the workspace has no sender of its own."""
+    domain = (row.workspace_from_email or "").rpartition("@")[2].lower()
+    domain = domain or urlsplit(current_settings().base_url).hostname or "localhost"
+    return row.sequence_name or "", f"{row.sequence_id}.{domain}"
 
 
 def window_reopens(send_window: dict[str, Any] | None, now: datetime) -> datetime | None:

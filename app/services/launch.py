@@ -25,13 +25,14 @@ from app.core.steps.email import describe_test
 from app.extensions import db
 from app.mail.compose import make_message_id
 from app.mail.smtp import SendError
-from app.models import Contact, Segment, Sequence, User
+from app.models import Contact, Segment, Sequence, User, Workspace
 from app.services.builder import draft_of
-from app.services.dispatcher import Result, deliver_one, transport_for
+from app.services.dispatcher import Result, deliver_one, from_domain, transport_for
 from app.services.forms import ensure_form
 from app.services.links import sender_domain
 from app.services.panel_choices import goal_names
 from app.services.segments import member_count
+from app.services.sending_domains import find_domain, signing_keys
 from app.services.template_budget import SAMPLE_CONTACT
 
 _TRIGGER_TARGET = {"segment_join": "segment", "form_submission": "form", "api_event": "event"}
@@ -90,6 +91,7 @@ def launch_checklist(sequence: Sequence) -> list[ChecklistItem]:
         ),
         *_ab_test_items(sequence, emails),
         *_holdout_item(sequence),
+        *_sending_domain_item(sequence),
         ChecklistItem(
             "delays",
             "Delays and waits configured",
@@ -141,6 +143,31 @@ def _holdout_item(sequence: Sequence) -> list[ChecklistItem]:
         "conversions with everyone else's"
     )
     return [ChecklistItem("holdout", f"Holdout group: {percent}%", True, detail)]
+
+
+def _sending_domain_item(sequence: Sequence) -> list[ChecklistItem]:
+    """A warning while the From domain has no verified sending domain: that mail goes out
+    without a DKIM signature of its own, which receivers trust less."""
+    workspace = db.session.get(Workspace, sequence.workspace_id)
+    sender = (
+        (sequence.settings or {}).get("from_email")
+        or (workspace.from_email if workspace else None)
+        or current_settings().default_from_email
+    )
+    name = sender.rpartition("@")[2].lower()
+    domain = find_domain(sequence.workspace_id, name)
+    if domain is not None and domain.verified_at is not None:
+        return []
+    detail = (
+        "its DKIM record is not found in DNS yet: publish it, then check again in Settings"
+        if domain is not None
+        else "add it in Settings and publish its DKIM record, or mail goes out unsigned"
+    )
+    return [
+        ChecklistItem(
+            "sending_domain", f"Sending domain {name} not verified", False, detail, blocking=False
+        )
+    ]
 
 
 def _trigger_status(trigger: dict[str, Any] | None) -> tuple[bool, str]:
@@ -299,6 +326,9 @@ class _TestRow(NamedTuple):
     """The shape the dispatcher reads from the outbox, filled in for a test send."""
 
     id: uuid.UUID
+    workspace_id: uuid.UUID
+    sequence_id: uuid.UUID
+    sequence_name: str
     message_id: str
     to_email: str
     attempts: int
@@ -341,9 +371,10 @@ def send_test_emails(
         (step.name or step.key, _test_row(sequence, user, person, step.config, index, len(emails)))
         for index, step in enumerate(emails, start=1)
     ]
+    keys = signing_keys((row.workspace_id, from_domain(row)) for _, row in rows)
     try:
         with transport_for(current_settings().smtp_url) as transport:
-            results = [(name, deliver_one(row, transport, now)) for name, row in rows]
+            results = [(name, deliver_one(row, transport, now, keys=keys)) for name, row in rows]
     except SendError as exc:
         results = [(name, Result(row.id, "failed", str(exc))) for name, row in rows]
     report = SendTestReport(user.email, results)
@@ -378,6 +409,9 @@ def _test_row(
     row_id = uuid.uuid4()
     return _TestRow(
         id=row_id,
+        workspace_id=sequence.workspace_id,
+        sequence_id=sequence.id,
+        sequence_name=sequence.name,
         message_id=make_message_id(f"test.{row_id.hex}", sender_domain()),
         to_email=user.email,
         attempts=1,

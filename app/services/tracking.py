@@ -90,12 +90,15 @@ def open_url(message_uuid: uuid.UUID) -> str:
     return f"{current_settings().base_url}/t/o/{open_token(message_uuid)}.gif"
 
 
-def track_html(html: str, message_uuid: uuid.UUID, unsubscribe: str) -> tuple[str, list[str]]:
-    """The HTML as sent (tracked links, open pixel) and the original URLs by position."""
+def track_html(
+    html: str, message_uuid: uuid.UUID, unsubscribe: str, *, pixel: bool = True
+) -> tuple[str, list[str]]:
+    """The HTML as sent (tracked links, the open pixel unless `pixel` is off) and the
+    original URLs by position."""
     tracked, links = rewrite_links(
         html, lambda position: click_url(message_uuid, position), keep={unsubscribe}
     )
-    return add_open_pixel(tracked, open_url(message_uuid)), links
+    return (add_open_pixel(tracked, open_url(message_uuid)) if pixel else tracked), links
 
 
 # --- recording ------------------------------------------------------------------------------
