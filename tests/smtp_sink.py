@@ -58,6 +58,7 @@ class SmtpSink:
         self._credentials = credentials
         self._state = threading.Condition()
         self._messages: list[EmailMessage] = []
+        self._raw: list[bytes] = []
         self._envelopes: list[ReceivedEnvelope] = []
         self._refusals: dict[str, str] = {}
         self._clients: list[SMTP] = []
@@ -95,6 +96,12 @@ class SmtpSink:
         """Accepted messages in arrival order, parsed with email.policy.default."""
         with self._state:
             return list(self._messages)
+
+    @property
+    def raw(self) -> list[bytes]:
+        """Accepted messages as they came over the wire (a signature is checked on these)."""
+        with self._state:
+            return list(self._raw)
 
     @property
     def envelopes(self) -> list[ReceivedEnvelope]:
@@ -178,6 +185,7 @@ class SmtpSink:
         )
         with self._state:
             self._messages.append(cast(EmailMessage, parsed))
+            self._raw.append(envelope.content)
             self._envelopes.append(received)
             self._clients.append(server)
             self._state.notify_all()

@@ -67,6 +67,7 @@ def settings_to_form(data: Mapping[str, Any]) -> FormData:
         ("settings.reply_to", str(settings.get("reply_to") or "")),
         ("settings.on_send_failure", str(settings.get("on_send_failure") or "fail")),
         ("settings.holdout_percent", text_of(settings.get("holdout_percent"))),
+        ("settings.open_tracking", "off" if settings.get("open_tracking") is False else "on"),
     ]
     if exit_rules.get("on_reply"):
         pairs.append(("exit.on_reply", "on"))
@@ -178,6 +179,8 @@ def _settings(read: FormReader) -> dict[str, Any]:
     holdout = read.integer("settings.holdout_percent")  # the model checks 0 to 50
     if holdout is not None:
         settings["holdout_percent"] = holdout
+    if read.text("settings.open_tracking") == "off":
+        settings["open_tracking"] = False
     return settings
 
 

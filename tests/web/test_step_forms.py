@@ -19,6 +19,7 @@ from app.web.steps.email import email_preview_parts
 ROUND_TRIPS: list[tuple[str, dict[str, Any]]] = [
     ("email", {"subject": "Hi {{ contact.first_name }}", "body": "<p>Hello</p>"}),
     ("email", {"subject": "", "body": ""}),  # drafts may be empty; the canvas flags them
+    ("email", {"subject": "Quick question", "body": "<p>Hi</p>", "plain_text_only": True}),
     (
         "email",
         {
@@ -683,6 +684,7 @@ SETTINGS = {
         "reply_to": "inbox@acme.test",
         "on_send_failure": "skip",
         "holdout_percent": 20,
+        "open_tracking": False,
     },
 }
 

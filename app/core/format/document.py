@@ -129,6 +129,9 @@ class Settings(Model):
     goes on ("skip")."""
     holdout_percent: int | None = Field(default=None, ge=0, le=50)
     """The share of enrollments, drawn per run, that receive no email (the control group)."""
+    open_tracking: bool | None = None
+    """Add the open pixel to HTML emails (None: on). Off suits one-to-one outreach, where a
+    remote image in a short email reads as bulk mail to filters."""
 
 
 Coordinate = Annotated[int, Field(gt=-limits.POSITION, lt=limits.POSITION)]

@@ -124,6 +124,9 @@ class EmailConfig(Model):
     thread: bool | None = None
     """Reply in the same thread: sent as a reply to the enrollment's previous email
     (In-Reply-To, References, "Re: <its subject>"); the step's own subject when none."""
+    plain_text_only: bool | None = None
+    """Send text/plain alone, like a personal email: `text`, or the body's text without its
+    markup; no open pixel then."""
     variants: Annotated[list[Variant], Field(max_length=limits.VARIANTS)] | None = None
     ab_test: AbTest | None = None
 

@@ -36,6 +36,8 @@ def _to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
     pairs = [(key, text_of(config.get(key))) for key in ("subject", "from_name", "body", "text")]
     if config.get("thread"):
         pairs.append(("thread", "on"))
+    if config.get("plain_text_only"):
+        pairs.append(("plain_text_only", "on"))
     for index, variant in enumerate(dicts(config.get("variants"))):
         row = f"variants.{index}"
         pairs += [(f"{row}.key", text_of(variant.get("key")))]
@@ -89,6 +91,7 @@ def _from_form(read: FormReader) -> dict[str, Any]:
             "text": read.optional_long_text("text"),
             "from_name": read.optional("from_name"),
             "thread": True if read.text("thread") else None,
+            "plain_text_only": True if read.text("plain_text_only") else None,
             "variants": variants or None,
             "ab_test": _ab_test(read),
         }
