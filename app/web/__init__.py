@@ -15,6 +15,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     panels,
     report,
     segments,
+    sending_domains,
     settings,
     timeline,
     tracking,

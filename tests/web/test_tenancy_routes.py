@@ -22,7 +22,15 @@ from werkzeug.routing.converters import AnyConverter
 
 from app.extensions import db
 from app.models import ApiToken, ContactSequence, OutboundMessage, Sequence, Workspace
-from app.services import accounts, contact_import, drafts, forms, gallery, segments
+from app.services import (
+    accounts,
+    contact_import,
+    drafts,
+    forms,
+    gallery,
+    segments,
+    sending_domains,
+)
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services import sequences as sequence_service
@@ -108,6 +116,7 @@ FACTORIES: dict[str, Callable[[WorkspaceA], Any]] = {
     "a": lambda a: a.sequence.published_version,
     "b": lambda a: a.sequence.published_version,
     "draft_id": lambda a: drafts.open_draft(a.sequence, None).id,
+    "domain_id": lambda a: sending_domains.add_domain(a.workspace, "a.test").id,
 }
 """Route argument name -> a factory that makes such an object in workspace A (its id)."""
 
