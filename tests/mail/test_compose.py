@@ -223,3 +223,37 @@ def test_a_name_too_long_for_one_header_line_still_gives_one_address() -> None:
     assert address.addr_spec == "zoe@example.test"
     # Python's parser puts a space between adjacent encoded words; nothing else changes.
     assert address.display_name.replace(" ", "") == name.replace(" ", "")
+
+
+def test_list_id_names_the_sequence_and_its_identifier() -> None:
+    received = reparse(compose(list_name=("Welcome series", "3f2a.acme.test")))
+    assert received["List-Id"] == '"Welcome series" <3f2a.acme.test>'
+
+
+def test_a_list_name_with_quotes_or_accents_stays_one_phrase() -> None:
+    quoted = reparse(compose(list_name=('The "Best" \\ list', "3f2a.acme.test")))
+    assert quoted["List-Id"] == '"The \\"Best\\" \\\\ list" <3f2a.acme.test>'
+    accented = reparse(compose(list_name=("Bienvenue à bord", "3f2a.acme.test")))
+    assert accented["List-Id"] == "Bienvenue à bord <3f2a.acme.test>"
+    assert "=?utf-8?b?" in bytes(compose(list_name=("Bienvenue à bord", "x.acme.test"))).decode()
+
+
+def test_a_list_name_cannot_break_the_header() -> None:
+    received = reparse(compose(list_name=("Evil\r\nBcc: x@evil.test", "3f2a.acme.test")))
+    assert received["List-Id"] == '"Evil Bcc: x@evil.test" <3f2a.acme.test>'
+    assert received["Bcc"] is None
+
+
+@pytest.mark.parametrize("identifier", ["no-namespace", "a b.test", "x.test>\r\nBcc: y", ""])
+def test_a_malformed_list_identifier_is_refused(identifier: str) -> None:
+    with pytest.raises(ValueError, match="List-Id identifier"):
+        compose(list_name=("Welcome", identifier))
+
+
+def test_an_email_without_html_is_text_plain_alone() -> None:
+    received = reparse(compose(rendered=RenderedEmail("Quick question", "", "Hi Zoë,\nBob")))
+    assert received.get_content_type() == "text/plain"
+    assert not received.is_multipart()
+    assert received.get_content().splitlines() == ["Hi Zoë,", "Bob"]
+    assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert received.get_all("MIME-Version") == ["1.0"]
