@@ -10,6 +10,7 @@ unsigned, and the launch checklist says so.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import uuid
 from collections.abc import Iterable
@@ -29,7 +30,9 @@ from sqlalchemy import func, select, tuple_
 from app.config import current_settings
 from app.extensions import db
 from app.models import SendingDomain, Workspace
-from app.services.secret_box import seal, unseal
+from app.services.secret_box import SecretUnreadable, seal, unseal
+
+log = logging.getLogger(__name__)
 
 SELECTOR = "pm2026"
 KEY_BITS = 2048
@@ -260,12 +263,17 @@ def signing_keys(pairs: Iterable[tuple[uuid.UUID, str]]) -> SigningKeys:
             SendingDomain.sealed_private_key,
         ).where(tuple_(SendingDomain.workspace_id, func.lower(SendingDomain.domain)).in_(wanted))
     )
-    return {
-        (workspace_id, name): SigningKey(
-            selector.encode("ascii"), name.encode("ascii"), unseal(sealed).encode("ascii")
+    keys = {}
+    for workspace_id, name, selector, sealed in rows:
+        try:
+            pem = unseal(sealed)
+        except SecretUnreadable as exc:  # the key changed: send unsigned, not stop the batch
+            log.warning("DKIM key of %s not used: %s", name, exc)
+            continue
+        keys[(workspace_id, name)] = SigningKey(
+            selector.encode("ascii"), name.encode("ascii"), pem.encode("ascii")
         )
-        for workspace_id, name, selector, sealed in rows
-    }
+    return keys
 
 
 def sign(message: EmailMessage, key: SigningKey) -> None:

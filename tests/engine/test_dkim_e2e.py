@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 import dkim
 import pytest
 from flask import Flask
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import SendingDomain
+from app.models import OutboundMessage, SendingDomain
 from app.services import accounts, contacts, enrollment, sending_domains, sequences
 from app.services.launch import launch_checklist
 from tests.dns_server import LocalDns, running_dns
@@ -202,3 +203,41 @@ def test_domains_check_reports_each_record_and_fails_without_dkim(app, dns):
     dns.zone.publish("pm2026._domainkey.acme.test", sending_domains.dkim_value(domain))
     present = runner.invoke(args=["domains", "check", "acme.test", "--workspace", "Acme"])
     assert present.exit_code == 0 and "DKIM: ok" in present.output
+
+
+def test_a_batch_loads_its_signing_keys_in_one_query(app, dns, smtp_sink):
+    workspace = accounts.create_workspace("Acme")
+    dns.zone.publish("pm2026._domainkey.acme.test", add_with_cli(app, "acme.test", "Acme"))
+    sequence = sequences.create_sequence(
+        workspace, sequences.parse_input(definition("hello@acme.test"))
+    )
+    sequences.set_status(sequence, "activate", NOW)
+    people = [{"email": f"p{n}@example.com", "first_name": f"P{n}"} for n in range(5)]
+    found = [contacts.upsert_contact(workspace, person)[0] for person in people]
+    assert len(enrollment.enroll_contacts(sequence, found, NOW).enrolled) == 5
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    sa_event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        tick(app, NOW)
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", record)
+
+    assert len(smtp_sink.raw) == 5
+    assert all(dkim.verify(raw, dnsfunc=verify_with(dns)) for raw in smtp_sink.raw)
+    assert len([s for s in statements if "FROM sending_domains" in s]) == 1
+
+
+def test_a_key_sealed_under_another_secret_sends_unsigned_instead_of_failing(app, dns, smtp_sink):
+    workspace = accounts.create_workspace("Acme")
+    add_with_cli(app, "acme.test", "Acme")
+    app.config["SECRET_KEY"] = "a-rotated-secret"  # the sealed key can no longer be opened
+
+    send_one(app, workspace, "hello@acme.test")
+
+    [raw] = smtp_sink.raw
+    assert b"DKIM-Signature" not in raw
+    assert db.session.scalar(select(OutboundMessage.status)) == "sent"

@@ -103,4 +103,6 @@ def test_every_email_of_the_template_scores_below_one_with_spamassassin(
         scores.append((step, points, rules))
         print(f"SPAMASSASSIN {template:<20} {step:<32} {points:5.1f}  {rules}")
         assert message["List-Id"] and str(sequence.id) in message["List-Id"]
+        text = message.get_body(("plain",)).get_content()
+        assert "<" not in text and "&amp;" not in text, f"{step}: markup left in the text part"
     assert [(step, points) for step, points, _ in scores if points >= MAX_SCORE] == []
