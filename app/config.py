@@ -70,6 +70,9 @@ class Settings:
     max_form_memory_bytes: int = 500_000  # one form field held in memory
     max_form_parts: int = 1000  # fields and files in one form
     max_json_depth: int = 64  # nesting of arrays and objects in a JSON body
+    # Provider webhooks: the hosts Amazon SNS signing certificates (and subscription
+    # confirmations) may come from, space- or comma-separated; `*` stands for one DNS label.
+    sns_cert_hosts: str = "sns.*.amazonaws.com sns.*.amazonaws.com.cn"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -128,6 +131,7 @@ FLASK_KEYS: dict[str, str] = {
     "max_form_memory_bytes": "MAX_FORM_MEMORY_SIZE",
     "max_form_parts": "MAX_FORM_PARTS",
     "max_json_depth": "MAX_JSON_DEPTH",
+    "sns_cert_hosts": "SNS_CERT_HOSTS",
 }
 
 # How a config value (from the environment, or set by a test) becomes its field's type;
