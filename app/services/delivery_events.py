@@ -151,13 +151,12 @@ def _record(
     if not deliveries:
         return 0
     messages = [found[d.message_id] for d in deliveries]
-    step_keys = dict(
-        db.session.execute(
-            select(SequenceStep.id, SequenceStep.key).where(
-                SequenceStep.id.in_({m.step_id for m in messages})
-            )
-        ).tuples()
+    rows = db.session.execute(
+        select(SequenceStep.id, SequenceStep.key).where(
+            SequenceStep.id.in_({m.step_id for m in messages})
+        )
     )
+    step_keys = {row.id: row.key for row in rows}
     events = [
         _event(provider, delivery, message, step_keys.get(message.step_id), now)
         for delivery, message in zip(deliveries, messages, strict=True)
