@@ -21,7 +21,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from app.api import error_body
-from app.services import provider_hook_settings as store
+from app.services import provider_hook_settings as hook_settings
 from app.services.delivery_events import record_deliveries
 from app.services.provider_hooks import PROVIDERS
 from app.services.provider_hooks.base import HookRefused, HookRequest
@@ -33,11 +33,11 @@ hooks_bp = Blueprint("hooks", __name__)
 
 @hooks_bp.post("/hooks/<provider>/<token>")
 def receive(provider: str, token: str) -> tuple[Any, int]:
-    hook = store.find(provider, token)
+    hook = hook_settings.find(provider, token)
     if hook is None:
         return jsonify(error_body("no such webhook")), 404
     try:
-        secret = store.secret_of(hook)
+        secret = hook_settings.secret_of(hook)
     except SecretUnreadable as exc:  # the key changed: a retry may find the secret re-entered
         log.error("provider webhook %s of workspace %s: %s", provider, hook.workspace_id, exc)
         return jsonify(error_body(str(exc))), 503

@@ -55,10 +55,8 @@ def provider_hooks() -> Any:
 @login_required
 def enable_provider_hook(provider: str) -> Any:
     hook_settings.enable(current_user.workspace, provider)
-    flash(
-        f"{PROVIDERS[provider].label}: paste the webhook URL into {PROVIDERS[provider].label}.",
-        "ok",
-    )
+    kind = PROVIDERS[provider]
+    flash(f"{kind.label}: paste the webhook URL there, then save its {kind.secret_label}.", "ok")
     return _back(provider)
 
 

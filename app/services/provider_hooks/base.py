@@ -71,6 +71,7 @@ class Provider:
     setup: str
     receive: Callable[[HookRequest, str | None, datetime], Received]
     check_secret: Callable[[str], str]
+    secret_visible: bool = False  # typed in clear (SES's topic ARNs are no secret)
 
 
 def require_secret(secret: str | None, provider: str) -> str:

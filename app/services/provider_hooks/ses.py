@@ -151,4 +151,5 @@ PROVIDER = Provider(
     ),
     receive=receive,
     check_secret=check_secret,
+    secret_visible=True,
 )
