@@ -354,7 +354,8 @@ def _consequences(
     now: datetime,
 ) -> bool:
     """A reply ends the enrollment when its sequence says `on_reply`; a hard bounce puts the
-    address on the suppression list and ends every active enrollment of the contact.
+    address on the suppression list and ends every active enrollment of the contact as
+    `failed`, with the bounce as the reason.
     Whether an enrollment ended."""
     if kind == REPLIED:
         exit_config = db.session.scalar(
@@ -371,7 +372,9 @@ def _consequences(
             return ended > 0
     elif kind == BOUNCED and bounce is not None and bounce.hard:
         suppress(workspace.id, outbound.to_email, "bounced", now, detail=_bounce_detail(bounce))
-        return exit_enrollments(workspace.id, [outbound.contact_id], "bounced", now) > 0
+        reason = f"bounced ({_bounce_detail(bounce)})"
+        ended = exit_enrollments(workspace.id, [outbound.contact_id], reason, now, status="failed")
+        return ended > 0
     return False
 
 
