@@ -7,8 +7,10 @@ contact event attributed to that email, its step and its enrollment, through the
 path (`contact_changes.record_events`: waits woken, goals and segments reacting):
 
 - `hard_bounce` -> `bounced`: the address is suppressed (reason `bounced`) and every active
-  enrollment of the contact ends, as a hard DSN bounce does in `services/inbound.py`;
-- `complaint` -> `complained`: suppressed (reason `complained`), enrollments ended;
+  enrollment of the contact ends as `failed` with the bounce as the reason, as a hard DSN
+  bounce does in `services/inbound.py`;
+- `complaint` -> `complained`: suppressed (reason `complained`), active enrollments end as
+  `exited` (reason `complained`), as an unsubscribe does;
 - `soft_bounce` -> `soft_bounced`: recorded and counted, nothing else.
 
 Providers retry until they get a 2xx, so repeats are expected. Each event carries the
@@ -40,7 +42,7 @@ from app.services.suppression import exit_enrollments, suppress
 EVENT_FOR = {"hard_bounce": BOUNCED, "soft_bounce": SOFT_BOUNCED, "complaint": COMPLAINED}
 """The contact event each kind of delivery report records."""
 SUPPRESSING = {BOUNCED: "bounced", COMPLAINED: "complained"}
-"""Events that suppress the address and end enrollments, with the reason for both; an
+"""Events that suppress the address and end enrollments, with the suppression's reason; an
 email has at most one of each."""
 MAX_DETAIL = 500
 ATTEMPTS = 3
@@ -79,8 +81,8 @@ def record_deliveries(
     workspace_id: uuid.UUID, provider: str, deliveries: Sequence[Delivery], now: datetime
 ) -> Outcome:
     """Record a request's reports; commits. A fixed number of statements per request
-    (lookups, one insert of events, at most two suppression passes), whatever its size
-    beyond one suppression insert per suppressed address."""
+    (lookups, one insert of events, one exit of complainers), plus one suppression per new
+    hard bounce or complaint and one exit per new hard bounce (its reason is its own)."""
     for delivery in deliveries:
         if delivery.kind not in EVENT_FOR:
             raise ValueError(f"unknown delivery kind {delivery.kind!r}")
@@ -167,16 +169,20 @@ def _record(
     }
 
     def consequences(stored: list[dict[str, Any]]) -> None:
-        ended: dict[str, set[uuid.UUID]] = {}
+        complained: set[uuid.UUID] = set()
         for row in stored:
             reason = SUPPRESSING.get(row["type"])
             if reason is None:
                 continue
             message, delivery = by_event[(row["message_id"], row["type"])]
-            suppress(workspace_id, message.to_email, reason, now, detail=_detail(delivery))
-            ended.setdefault(reason, set()).add(message.contact_id)
-        for reason, contacts in ended.items():
-            exit_enrollments(workspace_id, contacts, reason, now)
+            detail = f"{provider}: {delivery.detail}"[:MAX_DETAIL]
+            suppress(workspace_id, message.to_email, reason, now, detail=detail)
+            if row["type"] == BOUNCED:  # a delivery failure, with its reason, like a DSN's
+                ended = f"bounced ({detail})"
+                exit_enrollments(workspace_id, [message.contact_id], ended, now, status="failed")
+            else:
+                complained.add(message.contact_id)
+        exit_enrollments(workspace_id, complained, "complained", now)
 
     recorded = record_events(events, now, receipts=receipts, before_commit=consequences)
     return len(recorded.stored)
@@ -211,7 +217,3 @@ def _receipt(provider: str, delivery: Delivery) -> Receipt:
     key = hashlib.sha256(delivery.receipt_key.encode()).hexdigest()
     what = f"{delivery.kind}\n{delivery.message_id}".encode()
     return Receipt(f"hook:{provider}:{key}", hashlib.sha256(what).hexdigest())
-
-
-def _detail(delivery: Delivery) -> str:
-    return f"{delivery.kind.replace('_', ' ')}: {delivery.detail}"[:MAX_DETAIL]

@@ -82,7 +82,7 @@ def test_a_hard_bounce_is_an_event_on_the_email_that_suppresses_and_ends_enrollm
     assert event.properties["recipient"] == ada.to_email
     assert event.properties["provider"] == "test"
     assert suppressions() == {ada.to_email: "bounced"}
-    assert status(ada) == ("exited", "bounced")
+    assert status(ada) == ("failed", "bounced (test: 550 5.1.1 user unknown)")
     assert status(sent[1]) == ("active", None)
 
 

@@ -129,7 +129,11 @@ def test_an_ses_hard_bounce_signed_by_sns_is_recorded_and_suppresses_the_address
     assert event.source == "hook:ses" and event.properties["hard"] is True
     assert "5.1.1" in event.properties["detail"]
     assert suppressed(api, ada.to_email) == {ada.to_email: "bounced"}
-    assert (enrollment_of(ada).status, enrollment_of(ada).exit_reason) == ("exited", "bounced")
+    ended = enrollment_of(ada)
+    assert ended.status == "failed"
+    assert (
+        ended.exit_reason == "bounced (ses: Permanent General 5.1.1 smtp; 550 5.1.1 user unknown)"
+    )
     assert enrollment_of(sent[1]).status == "active"
 
 
@@ -142,7 +146,10 @@ def test_an_ses_complaint_with_signature_version_1_is_recorded_and_suppresses(ap
     [event] = hook_events()
     assert_attributed(event, grace, COMPLAINED)
     assert suppressed(api, grace.to_email) == {grace.to_email: "complained"}
-    assert enrollment_of(grace).exit_reason == "complained"
+    assert (enrollment_of(grace).status, enrollment_of(grace).exit_reason) == (
+        "exited",
+        "complained",
+    )
 
 
 def test_an_ses_transient_bounce_is_counted_as_soft_and_suppresses_nothing(app, api, sent, sns):
@@ -231,7 +238,8 @@ def test_a_postmark_hard_bounce_with_the_right_password_is_recorded_and_suppress
     [event] = hook_events()
     assert_attributed(event, ada, BOUNCED)
     assert suppressed(api, ada.to_email) == {ada.to_email: "bounced"}
-    assert enrollment_of(ada).exit_reason == "bounced"
+    assert enrollment_of(ada).status == "failed"
+    assert enrollment_of(ada).exit_reason.startswith("bounced (postmark: HardBounce")
 
 
 def test_a_postmark_spam_complaint_named_by_metadata_suppresses(app, api, sent):
@@ -308,7 +316,11 @@ def test_a_signed_sendgrid_batch_records_each_bounce_and_complaint(app, api, sen
         ada.to_email: "bounced",
         kenji.to_email: "complained",
     }
-    assert [enrollment_of(m).status for m in sent] == ["exited", "active", "exited"]
+    assert [enrollment_of(m).status for m in sent] == ["failed", "active", "exited"]
+    stats = api.get(f"/api/sequences/{ada.sequence_id}/analytics").json
+    email_1 = next(step for step in stats["steps"] if step["step"] == "email_1")
+    assert (email_1["bounced"], email_1["soft_bounced"], email_1["complained"]) == (1, 1, 1)
+    assert (stats["enrollments"]["failed"], stats["enrollments"]["exited"]) == (1, 1)
 
 
 def test_a_sendgrid_batch_changed_after_signing_gets_401_and_records_nothing(app, api, sent):
