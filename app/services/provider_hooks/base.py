@@ -20,8 +20,9 @@ _MESSAGE_ID = re.compile(r"<?([^<>\s]{1,250}@[^<>\s]{1,250})>?")
 
 
 class HookRefused(Exception):
-    """The request is not accepted: `status` 401 (not signed by the provider for this
-    workspace: nothing is recorded), 400 (unreadable) or 413 (too many reports)."""
+    """The request is not accepted, and nothing is recorded: `status` 401 (not signed by the
+    provider for this workspace), 400 (unreadable), 413 (too many reports), or 502/503 (an
+    SNS certificate or subscription URL could not be fetched now: SNS retries)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
