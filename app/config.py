@@ -73,6 +73,9 @@ class Settings:
     # Deliverability: the DNS server ("host" or "host:port") that checks a sending domain's
     # records, the system's resolver when unset.
     dns_resolver: str | None = None
+    # Provider webhooks: the hosts Amazon SNS signing certificates (and subscription
+    # confirmations) may come from, space- or comma-separated; `*` stands for one DNS label.
+    sns_cert_hosts: str = "sns.*.amazonaws.com sns.*.amazonaws.com.cn"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -132,6 +135,7 @@ FLASK_KEYS: dict[str, str] = {
     "max_form_parts": "MAX_FORM_PARTS",
     "max_json_depth": "MAX_JSON_DEPTH",
     "dns_resolver": "DNS_RESOLVER",
+    "sns_cert_hosts": "SNS_CERT_HOSTS",
 }
 
 # How a config value (from the environment, or set by a test) becomes its field's type;

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from app.core import conditions, waits
 from app.core.format.problems import problems_from
+from app.core.frequency import Allowance
 from app.core.steps import KINDS, StepKind
 from app.core.steps.runtime import Context, Effect
 
@@ -84,6 +85,9 @@ class Graph:
     entry_id: str
     steps: Mapping[str, Step]
     exit_goals: frozenset[str] = frozenset()  # goals whose conversion ends the enrollment
+    # The sequence's sending hours (`settings.sending_hours`, a window): every email waits
+    # for them, and the dispatcher keeps to them.
+    sending_hours: Mapping[str, Any] | None = None
 
     @cached_property
     def blocked(self) -> Mapping[str, str]:
@@ -119,6 +123,7 @@ class Position:
     draw: int | None = None  # the run's draw number: its A/B variants (experiments.py)
     holdout: bool = False  # in the sequence's holdout group: no email is sent
     winners: Mapping[str, str] = field(default_factory=dict)  # step id -> A/B winner
+    allowance: Allowance | None = None  # the workspace's frequency cap for this contact
 
     @property
     def scope(self) -> dict[str, Any]:
@@ -156,6 +161,7 @@ class Outcome:
     taken: list[TakenStep] = field(default_factory=list)
     emails: list[TakenStep] = field(default_factory=list)
     exit_reason: str | None = None
+    hold_reason: str | None = None  # why the step it waits on is held (a frequency cap)
     effects: list[Effect] = field(default_factory=list)
     conversions: list[GoalReached] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
@@ -252,16 +258,28 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             return _fail_at(out, step, f"step '{step.key}': {step.refused}")
 
         since = waiting_since or now
-        ctx = Context(position, now, since, tags, fields, graph.exit_goals, skip_email)
+        ctx = Context(
+            position,
+            now,
+            since,
+            tags,
+            fields,
+            graph.exit_goals,
+            skip_email,
+            graph.sending_hours,
+            len(out.emails),
+        )
         verdict = step.kind.run(step, ctx)
         if verdict.finish == "failed":
             return _fail_at(out, step, verdict.reason)
         if verdict.waiting:
             out.step_id, out.waiting_since, out.next_execution_at = step_id, since, verdict.next_at
+            out.hold_reason = verdict.reason
             return out
 
         outcome = str(verdict.outcome)[:OUTCOME_MAX]  # step_logs.outcome
-        taken = _take(out, step, outcome, send_window if verdict.email else None, verdict.variant)
+        window = (send_window or _hours_window(graph, position)) if verdict.email else None
+        taken = _take(out, step, outcome, window, verdict.variant)
         if verdict.email:
             out.emails.append(taken)
         if verdict.call is not None:
@@ -283,6 +301,13 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
     # Too many instant steps in a row: carry on at the next pass instead of looping here.
     out.step_id, out.waiting_since, out.next_execution_at = step_id, None, now
     return out
+
+
+def _hours_window(graph: Graph, position: Position) -> Mapping[str, Any] | None:
+    """The sequence's sending hours as the window a queued email must be sent inside."""
+    if graph.sending_hours is None:
+        return None
+    return {"window": dict(graph.sending_hours), "zone": position.zone.key}
 
 
 def _take(

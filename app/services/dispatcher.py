@@ -58,6 +58,7 @@ from app.services.links import unsubscribe_url
 from app.services.mail_threads import Thread, threads_for
 from app.services.render_limits import render_limits
 from app.services.send_failures import end_failed_runs
+from app.services.sender_limits import Sender, domain_of, sender_gate
 from app.services.sending_domains import SigningKeys, sign, signing_keys
 from app.services.snapshots import load_snapshots
 from app.services.tracking import track_html
@@ -88,6 +89,7 @@ _record_result = (
         html=bindparam("b_html"),
         text=bindparam("b_text"),
         links=bindparam("b_links"),
+        sender_domain=bindparam("b_domain"),
         updated_at=bindparam("b_now"),
     )
 )
@@ -128,6 +130,7 @@ class Result:
     retry_at: datetime | None = None
     deferred: bool = False
     links: list[str] | None = None  # the original URLs of the tracked links, by position
+    sender_domain: str | None = None  # of the From address a sent message left from
 
 
 def dispatch_due(
@@ -303,8 +306,8 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             OutboundMessage.sequence_id,
             OutboundMessage.step_id,
             OutboundMessage.sequence_version,
-            OutboundMessage.enrollment_id,
             OutboundMessage.workspace_id,
+            OutboundMessage.enrollment_id,
             Sequence.name.label("sequence_name"),
             SequenceStep.name.label("step_name"),
             SequenceStep.key.label("step_key"),
@@ -395,8 +398,15 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
         else:
             results = []
             threads = threads_for(rows, _threaded)
-            keys = signing_keys((row.workspace_id, from_domain(row)) for row in rows)
+            gate = sender_gate({_sender(row) for row in rows}, now)
+            keys = signing_keys(_sender(row) for row in rows)
             for row in rows:
+                held = gate.admit(_sender(row), now)
+                if held is not None:  # the domain's daily cap or spacing: later, not dropped
+                    retry_at, why = held
+                    deferred = Result(row.id, "queued", why, None, retry_at, True)
+                    results.append(_record(deferred, now, clock))
+                    continue
                 start = _start_sending(row, clock, lease)
                 thread = threads.get(row.id)
                 try:
@@ -410,6 +420,10 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
     end_failed_runs(((by_id[r.id], r.error) for r in results if r.status == "failed"), now)
     _commit_outcomes()
     return results
+
+
+def _sender(row: Any) -> Sender:
+    return row.workspace_id, domain_of(from_address(row))
 
 
 def _threaded(row: Any) -> bool:
@@ -505,7 +519,7 @@ def _send(
     try:
         message = compose_message(
             rendered=rendered,
-            from_email=from_email(row),
+            from_email=from_address(row),
             from_name=config.get("from_name")
             or settings.get("from_name")
             or row.workspace_from_name,
@@ -521,7 +535,7 @@ def _send(
         )
     except ValueError as exc:
         return Result(row.id, "failed", f"invalid message: {exc}", rendered)
-    key = (keys or {}).get((row.workspace_id, from_domain(row)))
+    key = (keys or {}).get(_sender(row))
     if key is not None:
         sign(message, key)
     if before_send is not None:
@@ -534,20 +548,16 @@ def _send(
         return Result(row.id, "failed", str(exc), rendered)
     except SendError as exc:
         return _retry_or_fail(row, exc, rendered, now)
-    return Result(row.id, "sent", rendered=rendered)
+    return Result(row.id, "sent", rendered=rendered, sender_domain=domain_of(from_address(row)))
 
 
-def from_email(row: Any) -> str:
-    """The sequence's sender, else the workspace's, else the app's default."""
+def from_address(row: Any) -> str:
+    """The sequence's sender, else the workspace's, else the default one."""
     return (
         (row.settings or {}).get("from_email")
         or row.workspace_from_email
         or current_settings().default_from_email
     )
-
-
-def from_domain(row: Any) -> str:
-    return from_email(row).rpartition("@")[2].lower()
 
 
 def _list_name(row: Any) -> tuple[str, str]:
@@ -596,6 +606,7 @@ def _record(result: Result, now: datetime, clock: Clock) -> Result:
             "b_html": rendered.html if rendered else None,
             "b_text": rendered.text if rendered else None,
             "b_links": result.links,
+            "b_domain": result.sender_domain,
             "b_refund": 1 if result.deferred else 0,
             "b_now": now,
         },

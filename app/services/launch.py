@@ -27,11 +27,12 @@ from app.mail.compose import make_message_id
 from app.mail.smtp import SendError
 from app.models import Contact, Segment, Sequence, User, Workspace
 from app.services.builder import draft_of
-from app.services.dispatcher import Result, deliver_one, from_domain, transport_for
+from app.services.dispatcher import Result, deliver_one, from_address, transport_for
 from app.services.forms import ensure_form
 from app.services.links import sender_domain
 from app.services.panel_choices import goal_names
 from app.services.segments import member_count
+from app.services.sender_limits import domain_of
 from app.services.sending_domains import find_domain, signing_keys
 from app.services.template_budget import SAMPLE_CONTACT
 
@@ -371,7 +372,7 @@ def send_test_emails(
         (step.name or step.key, _test_row(sequence, user, person, step.config, index, len(emails)))
         for index, step in enumerate(emails, start=1)
     ]
-    keys = signing_keys((row.workspace_id, from_domain(row)) for _, row in rows)
+    keys = signing_keys((row.workspace_id, domain_of(from_address(row))) for _, row in rows)
     try:
         with transport_for(current_settings().smtp_url) as transport:
             results = [(name, deliver_one(row, transport, now, keys=keys)) for name, row in rows]

@@ -13,6 +13,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     launch,
     pages,
     panels,
+    provider_hooks,
     report,
     segments,
     sending_domains,

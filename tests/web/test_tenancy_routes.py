@@ -47,6 +47,8 @@ PUBLIC_BY_DESIGN = {
     "web.tracked_open": "the open pixel in sent emails; a signed token, always a 1x1 GIF",
     "web.unsubscribe_page": "the unsubscribe link in emails; a signed token",
     "web.unsubscribe": "the RFC 8058 one-click unsubscribe POST; a signed token",
+    "hooks.receive": "sending providers post bounces here; the token is the URL's secret, "
+    "checked with the provider's signature",
 }
 """Endpoints whose path arguments are not workspace ids but public tokens, and why."""
 WELL_FORMED = {"source": "email_1", "target": "wait_2d", "position": {"x": 0, "y": 0}}

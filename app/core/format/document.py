@@ -30,6 +30,7 @@ from app.core.format.values import (
     Properties,
     StepId,
     TimeZoneName,
+    Window,
     email_address_value,
 )
 from app.core.steps import KINDS, StepKind
@@ -121,6 +122,9 @@ class Settings(Model):
     timezone: TimeZoneName = "UTC"
     from_email: Annotated[str, AfterValidator(email_address_value)] | None = None
     from_name: OneLine | None = None
+    sending_hours: Window | None = None
+    """When any email of the sequence may go (the first one too), in the recipient's zone
+    by default: an email due outside them waits for the next opening."""
     reply_to: Annotated[str, AfterValidator(email_address_value)] | None = None
     """Where replies go (e.g. a connected inbox), when not the From address."""
     on_send_failure: Literal["fail", "skip"] | None = None

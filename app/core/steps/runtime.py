@@ -38,8 +38,9 @@ class Effect:
 class Context(NamedTuple):
     """The pass as it reaches a step: the enrollment's position, the instant, when the
     contact arrived at this step (`since`: when its wait began, or now), the contact as
-    earlier steps of this pass left it, the sequence's exit goals, and whether the delay
-    just before found its target already passed and asked to skip this email.
+    earlier steps of this pass left it, the sequence's exit goals, whether the delay
+    just before found its target already passed and asked to skip this email, and the
+    sequence's sending hours.
 
     A named tuple, like `Verdict`: one of each is made per step, on the engine's hot path.
     """
@@ -51,6 +52,8 @@ class Context(NamedTuple):
     fields: Mapping[str, Any]
     exit_goals: frozenset[str]
     skip_email: bool = False
+    sending_hours: Mapping[str, Any] | None = None  # the sequence's, for its emails
+    emails_queued: int = 0  # by the earlier steps of this pass (frequency caps count them)
 
     def facts(self) -> conditions.Facts:
         """What a condition may read about the contact right now."""
@@ -100,9 +103,10 @@ class Verdict(NamedTuple):
     variant: str | None = None  # the A/B variant of the queued email
 
     @classmethod
-    def wait(cls, until: datetime | None) -> Verdict:
-        """Stay on this step; look again at `until`."""
-        return cls(next_at=until)
+    def wait(cls, until: datetime | None, reason: str | None = None) -> Verdict:
+        """Stay on this step; look again at `until` (`reason`: why it is held, when it is
+        not the step's own wait, e.g. a frequency cap)."""
+        return cls(next_at=until, reason=reason)
 
     @classmethod
     def go(cls, outcome: str, label: str | None = None, **taken: Any) -> Verdict:
