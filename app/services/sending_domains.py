@@ -278,15 +278,20 @@ def signing_keys(pairs: Iterable[tuple[uuid.UUID, str]]) -> SigningKeys:
 
 def sign(message: EmailMessage, key: SigningKey) -> None:
     """Add the `DKIM-Signature` of the message as it will be sent (the headers of
-    SIGNED_HEADERS it has, and the body)."""
+    SIGNED_HEADERS it has, and the body). A key dkimpy cannot use leaves the message
+    unsigned, as for an unconfigured domain, rather than failing the send."""
     present = [name.lower().encode("ascii") for name in SIGNED_HEADERS if name in message]
-    header = dkim.sign(
-        message.as_bytes(),
-        key.selector,
-        key.domain,
-        key.private_key,
-        canonicalize=(b"relaxed", b"relaxed"),
-        include_headers=present,
-    ).decode("ascii")
+    try:
+        header = dkim.sign(
+            message.as_bytes(),
+            key.selector,
+            key.domain,
+            key.private_key,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=present,
+        ).decode("ascii")
+    except dkim.DKIMException as exc:
+        log.warning("DKIM key of %s not used: %s", key.domain.decode(), exc)
+        return
     # One line of single spaces: relaxed canonicalisation reads it as dkimpy's folded one.
     message["DKIM-Signature"] = " ".join(header.partition(":")[2].split())

@@ -19,6 +19,7 @@ from app.extensions import db
 from app.models import OutboundMessage, SendingDomain
 from app.services import accounts, contacts, enrollment, sending_domains, sequences
 from app.services.launch import launch_checklist
+from app.services.secret_box import seal
 from tests.dns_server import LocalDns, running_dns
 from tests.helpers import tick
 
@@ -228,13 +229,27 @@ def test_a_batch_loads_its_signing_keys_in_one_query(app, dns, smtp_sink):
 
     assert len(smtp_sink.raw) == 5
     assert all(dkim.verify(raw, dnsfunc=verify_with(dns)) for raw in smtp_sink.raw)
-    assert len([s for s in statements if "FROM sending_domains" in s]) == 1
+    assert len([s for s in statements if "sending_domains.sealed_private_key" in s]) == 1
 
 
 def test_a_key_sealed_under_another_secret_sends_unsigned_instead_of_failing(app, dns, smtp_sink):
     workspace = accounts.create_workspace("Acme")
     add_with_cli(app, "acme.test", "Acme")
     app.config["SECRET_KEY"] = "a-rotated-secret"  # the sealed key can no longer be opened
+
+    send_one(app, workspace, "hello@acme.test")
+
+    [raw] = smtp_sink.raw
+    assert b"DKIM-Signature" not in raw
+    assert db.session.scalar(select(OutboundMessage.status)) == "sent"
+
+
+def test_a_stored_key_dkimpy_cannot_read_sends_unsigned_instead_of_failing(app, dns, smtp_sink):
+    workspace = accounts.create_workspace("Acme")
+    add_with_cli(app, "acme.test", "Acme")
+    domain = sending_domains.find_domain(workspace.id, "acme.test")
+    domain.sealed_private_key = seal("not a PEM key")
+    db.session.commit()
 
     send_one(app, workspace, "hello@acme.test")
 
