@@ -92,9 +92,7 @@ def _open(settings: MailboxSettings, where: str) -> BaseMailBox:
                 settings.host, settings.port, timeout=TIMEOUT_SECONDS, ssl_context=context
             )
         if settings.security == "starttls":
-            return MailBoxStartTls(
-                settings.host, settings.port, timeout=TIMEOUT_SECONDS, ssl_context=context
-            )
+            return _starttls(settings, context, where)
         return MailBoxUnencrypted(settings.host, settings.port, timeout=TIMEOUT_SECONDS)
     except socket.gaierror:
         raise ImapFailure(
@@ -118,10 +116,17 @@ def _open(settings: MailboxSettings, where: str) -> BaseMailBox:
             f"TLS failed with {where} ({exc.reason or exc}): check the security setting "
             "(SSL/TLS on 993, STARTTLS on 143)"
         ) from None
-    except MailboxStarttlsError:
-        raise ImapFailure(f"{where} does not offer STARTTLS: choose SSL/TLS or None") from None
     except (OSError, imaplib.IMAP4.error) as exc:
         raise ImapFailure(f"cannot talk IMAP with {where}: {exc}") from None
+
+
+def _starttls(settings: MailboxSettings, context: ssl.SSLContext, where: str) -> BaseMailBox:
+    try:
+        return MailBoxStartTls(
+            settings.host, settings.port, timeout=TIMEOUT_SECONDS, ssl_context=context
+        )
+    except (MailboxStarttlsError, imaplib.IMAP4.error):  # imaplib: "TLS not supported"
+        raise ImapFailure(f"{where} does not offer STARTTLS: choose SSL/TLS or None") from None
 
 
 def select(box: BaseMailBox, folder: str, readonly: bool) -> Selected:

@@ -14,7 +14,8 @@ change the messages whose Message-ID already has a receipt of this mailbox are s
 
 What a poll never does: set \\Seen (BODY.PEEK, and the folder is opened read-only), delete
 mail, or move it, unless the mailbox names a `move_to` folder; then the messages that
-matched one of our emails (and only those) are moved there after they are recorded.
+are about our emails (replies, auto-replies, bounces, complaints, also ones already
+recorded by another path) are moved there after they are recorded; other mail stays.
 A message over MAX_MESSAGE_BYTES is read by its headers alone (enough for a reply).
 
 A failing mailbox keeps its error in `last_error` and the other mailboxes are polled.
@@ -51,6 +52,8 @@ FETCH_BATCH = 25
 """Messages per FETCH."""
 MAX_ERROR = 1000
 MATCHED = frozenset({REPLIED, AUTO_REPLY, BOUNCED, COMPLAINED})
+MOVED = MATCHED | {"duplicate"}
+"""Outcomes of messages about our emails: moved to `move_to` when the mailbox names one."""
 
 
 @dataclass
@@ -156,7 +159,7 @@ def _poll(mailbox: Mailbox, now: datetime, report: PollReport) -> None:
             for outcome in handled.values():
                 report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
             if settings.move_to:
-                imap.move(box, [u for u, o in handled.items() if o in MATCHED], settings.move_to)
+                imap.move(box, [u for u, o in handled.items() if o in MOVED], settings.move_to)
             _advance(mailbox_id, selected.uidvalidity, batch[-1])
 
 
