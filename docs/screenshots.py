@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flask_migrate import upgrade
 from playwright.sync_api import Page, sync_playwright
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,7 +22,10 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.models import Sequence  # noqa: E402
+from app.services.publishing import publish  # noqa: E402
 from app.services.scheduling import run_tick  # noqa: E402
+from app.services.sequences import export_definition, parse_input  # noqa: E402
 from tests.browser.chromium import CHROMIUM_ARGS  # noqa: E402
 from tests.report_data import seed_ab_report  # noqa: E402
 
@@ -65,6 +69,9 @@ def main() -> None:
                     tested = seed_ab_report(app, db.session.merge(workspace), now)
                 shoot_report(page, f"{base}/sequences/{tested.sequence_id}/report")
                 shoot_builder(page, base)
+                with app.app_context():
+                    live = publish_version_2(now + timedelta(days=2, minutes=2))
+                shoot_versions(page, base, live)
                 browser.close()
         finally:
             server.shutdown()
@@ -92,6 +99,36 @@ def shoot_builder(page: Page, base: str) -> None:
     page.wait_for_timeout(600)  # the live preview renders after a short debounce
     page.screenshot(path=str(OUT / "builder-email.png"))
     print(f"wrote {OUT / 'builder-email.png'}")
+
+
+def publish_version_2(now: datetime) -> str:
+    """Version 2 of the demo's live onboarding: Email 2's subject changed, the 3-day wait
+    removed with its contacts moved to Email 3 (as a marketer would through the API)."""
+    live = db.session.scalars(select(Sequence).where(Sequence.status == "active")).first()
+    document = export_definition(live)
+    document["steps"] = [s for s in document["steps"] if s["id"] != "wait_3d"]
+    for step in document["steps"]:
+        if step["id"] == "email_2":
+            step["config"]["subject"] = "Three things to try this week"
+    edges = [c for c in document["connections"] if "wait_3d" not in (c["source"], c["target"])]
+    document["connections"] = [*edges, {"source": "email_2", "target": "email_3", "label": None}]
+    choices = {"wait_3d": "email_3"}
+    publish(live, parse_input(document), choices, actor=DEMO_EMAIL, note="Shorter", now=now)
+    return str(live.id)
+
+
+def shoot_versions(page: Page, base: str, sequence_id: str) -> None:
+    """The visual diff of versions 1 and 2, then the draft of version 3 with its banner."""
+    page.set_viewport_size({"width": 1440, "height": 860})
+    page.goto(f"{base}/sequences/{sequence_id}/versions/1/diff/2")
+    page.screenshot(path=str(OUT / "versions-diff.png"), full_page=True)
+    print(f"wrote {OUT / 'versions-diff.png'}")
+    page.goto(f"{base}/sequences/{sequence_id}")
+    page.click("text=Edit a draft of version 3")
+    page.wait_for_selector("#version-bar.is-draft")
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(OUT / "builder-draft.png"))
+    print(f"wrote {OUT / 'builder-draft.png'}")
 
 
 if __name__ == "__main__":

@@ -346,6 +346,8 @@ def api_schemas() -> dict[str, Schema]:
         "replied": COUNT,
         "unsubscribed": COUNT,
         "bounced": COUNT,
+        "soft_bounced": COUNT,
+        "complained": COUNT,
         "open_rate": RATE,
         "click_rate": RATE,
     }
@@ -631,6 +633,10 @@ def api_schemas() -> dict[str, Schema]:
                             "conversions": COUNT,
                             "emails": _answer({status: COUNT for status in MESSAGE_STATUSES}),
                             **engagement,
+                            "failed": {
+                                **COUNT,
+                                "description": "Emails refused for good (never sent).",
+                            },
                             "variants": {"type": "array", "items": variant},
                             "ab_test": ab_test,
                         },
@@ -693,6 +699,7 @@ def api_schemas() -> dict[str, Schema]:
                     {
                         "enrolled": COUNT,
                         "emails_sent": COUNT,
+                        "emails_failed": COUNT,
                         **{k: v for k, v in engagement.items() if k != "sent"},
                         "converted": COUNT,
                         "conversion_rate": RATE,

@@ -24,6 +24,8 @@ _ALIASES = {
 }
 _AMBIGUOUS_UNITS = {"month", "months", "mo", "year", "years", "yr", "yrs"}
 _HUMAN_PART = re.compile(r"(\d+)\s*([a-z]+)")
+_BUSINESS = re.compile(r"\b(?:business|working)\s+days?\b|\bweekdays?\b")
+"""Spellings of a business day, read as the one-word unit "bday" before parsing."""
 _HUMAN = re.compile(r"\d+\s*[a-z]+(?:\s*(?:,|\band\b)?\s*\d+\s*[a-z]+)*")
 _ISO = re.compile(
     r"p(?:(?P<weeks>\d+)w)?(?:(?P<days>\d+)d)?"
@@ -33,23 +35,32 @@ _ISO = re.compile(
 
 @dataclass(frozen=True)
 class Duration:
-    """A non-negative span: calendar ``days`` plus absolute ``seconds``."""
+    """A non-negative span: ``business_days`` (Monday to Friday, counted in the recipient's
+    zone), calendar ``days``, then absolute ``seconds``."""
 
     days: int = 0
     seconds: int = 0
+    business_days: int = 0
 
     def __post_init__(self) -> None:
-        if self.days < 0 or self.seconds < 0:
+        if self.days < 0 or self.seconds < 0 or self.business_days < 0:
             raise ValueError("a duration cannot be negative")
 
     def total_seconds_nominal(self) -> int:
-        """Length counting each day as 86,400 seconds: for sorting and analytics, not scheduling."""
-        return self.days * 86400 + self.seconds
+        """Length counting each day as 86,400 seconds (a business day as 7/5 of one): for
+        sorting and analytics, not scheduling."""
+        return (self.days + self.business_days * 7 // 5) * 86400 + self.seconds
 
     def __str__(self) -> str:
         hours, rest = divmod(self.seconds, 3600)
         minutes, seconds = divmod(rest, 60)
-        counts = ((self.days, "day"), (hours, "hour"), (minutes, "minute"), (seconds, "second"))
+        counts = (
+            (self.business_days, "business day"),
+            (self.days, "day"),
+            (hours, "hour"),
+            (minutes, "minute"),
+            (seconds, "second"),
+        )
         parts = [_plural(count, unit) for count, unit in counts if count]
         return " ".join(parts) or "0 minutes"
 
@@ -88,16 +99,20 @@ def _parse(text: str, body: str) -> Duration:
 
 
 def _parse_human(text: str, cleaned: str) -> Duration:
+    cleaned = _BUSINESS.sub("bday", cleaned)
     if _HUMAN.fullmatch(cleaned) is None:
         raise ValueError(f"{text!r} is not a duration {_EXAMPLES}")
-    days = seconds = 0
+    days = seconds = business = 0
     for count, word in _HUMAN_PART.findall(cleaned):
+        if word == "bday":
+            business += int(count)
+            continue
         unit = _unit(text, word)
         if unit in _DAY_UNITS:
             days += int(count) * _DAY_UNITS[unit]
         else:
             seconds += int(count) * _SECOND_UNITS[unit]
-    return Duration(days=days, seconds=seconds)
+    return Duration(days=days, seconds=seconds, business_days=business)
 
 
 def _unit(text: str, word: str) -> str:

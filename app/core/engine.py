@@ -84,6 +84,9 @@ class Graph:
     entry_id: str
     steps: Mapping[str, Step]
     exit_goals: frozenset[str] = frozenset()  # goals whose conversion ends the enrollment
+    # The sequence's sending hours (`settings.sending_hours`, a window): every email waits
+    # for them, and the dispatcher keeps to them.
+    sending_hours: Mapping[str, Any] | None = None
 
     @cached_property
     def blocked(self) -> Mapping[str, str]:
@@ -252,7 +255,9 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             return _fail_at(out, step, f"step '{step.key}': {step.refused}")
 
         since = waiting_since or now
-        ctx = Context(position, now, since, tags, fields, graph.exit_goals, skip_email)
+        ctx = Context(
+            position, now, since, tags, fields, graph.exit_goals, skip_email, graph.sending_hours
+        )
         verdict = step.kind.run(step, ctx)
         if verdict.finish == "failed":
             return _fail_at(out, step, verdict.reason)
@@ -261,7 +266,8 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             return out
 
         outcome = str(verdict.outcome)[:OUTCOME_MAX]  # step_logs.outcome
-        taken = _take(out, step, outcome, send_window if verdict.email else None, verdict.variant)
+        window = (send_window or _hours_window(graph, position)) if verdict.email else None
+        taken = _take(out, step, outcome, window, verdict.variant)
         if verdict.email:
             out.emails.append(taken)
         if verdict.call is not None:
@@ -283,6 +289,13 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
     # Too many instant steps in a row: carry on at the next pass instead of looping here.
     out.step_id, out.waiting_since, out.next_execution_at = step_id, None, now
     return out
+
+
+def _hours_window(graph: Graph, position: Position) -> Mapping[str, Any] | None:
+    """The sequence's sending hours as the window a queued email must be sent inside."""
+    if graph.sending_hours is None:
+        return None
+    return {"window": dict(graph.sending_hours), "zone": position.zone.key}
 
 
 def _take(

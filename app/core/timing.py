@@ -114,22 +114,43 @@ def local_to_utc(naive_local: datetime, zone: ZoneInfo) -> datetime:
 
 
 def add_duration(start: datetime, duration: Duration, zone: ZoneInfo) -> datetime:
-    """`start` plus calendar days in `zone`, then plus absolute seconds."""
+    """`start` plus business days then calendar days in `zone` (the local time of day
+    kept), then plus absolute seconds."""
     # In UTC: adding a timedelta to a ZoneInfo-aware datetime is wall-clock arithmetic.
     moment = start.astimezone(UTC)
-    if duration.days:
+    if duration.days or duration.business_days:
         local = start.astimezone(zone).replace(tzinfo=None)
+        local = _business_days_from(local, duration.business_days, 1)
         moment = local_to_utc(local + timedelta(days=duration.days), zone)
     return (moment + timedelta(seconds=duration.seconds)).astimezone(UTC)
 
 
 def subtract_duration(start: datetime, duration: Duration, zone: ZoneInfo) -> datetime:
-    """`start` minus calendar days in `zone`, then minus absolute seconds (mirrors add)."""
+    """`start` minus business days and calendar days in `zone`, then minus absolute
+    seconds (mirrors add)."""
     moment = start.astimezone(UTC)
-    if duration.days:
+    if duration.days or duration.business_days:
         local = start.astimezone(zone).replace(tzinfo=None)
+        local = _business_days_from(local, duration.business_days, -1)
         moment = local_to_utc(local - timedelta(days=duration.days), zone)
     return (moment - timedelta(seconds=duration.seconds)).astimezone(UTC)
+
+
+def _business_days_from(local: datetime, count: int, step: int) -> datetime:
+    """The wall-clock time `count` weekdays (Monday to Friday) after (step 1) or before
+    (-1) `local`, at the same time of day: 3 business days after Friday 10:00 is Wednesday
+    10:00; 1 after Saturday is Monday. Whole weeks are jumped at once, so the loop is short."""
+    if count == 0:
+        return local
+    if local.weekday() >= 5:  # a weekend start counts from the Friday before (or Monday after)
+        local += timedelta(days=(4 - local.weekday()) if step > 0 else (7 - local.weekday()))
+    weeks, rest = divmod(count, 5)
+    local += timedelta(days=7 * weeks * step)
+    while rest:
+        local += timedelta(days=step)
+        if local.weekday() < 5:
+            rest -= 1
+    return local
 
 
 # --- Delivery windows --------------------------------------------------------------------------

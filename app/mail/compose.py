@@ -107,7 +107,8 @@ _URI = re.compile(r"[!#-;=?-~]{1,900}")
 # takes recipients from To/Cc/Bcc/Resent-*): extra_headers may not set them.
 _RESERVED_HEADERS = frozenset(
     {
-        "from", "sender", "to", "cc", "bcc", "subject", "date", "message-id",
+        "from", "sender", "to", "cc", "bcc", "subject", "date", "message-id", "reply-to",
+        "in-reply-to", "references",
         "list-unsubscribe", "list-unsubscribe-post", "mime-version",
     }
 )  # fmt: skip
@@ -175,6 +176,9 @@ def compose_message(
     unsubscribe_url: str,
     unsubscribe_mailto: str | None = None,
     sent_at: datetime,
+    reply_to: str | None = None,
+    in_reply_to: str | None = None,
+    references: tuple[str, ...] = (),
     extra_headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """Build a multipart/alternative message with one-click unsubscribe (RFC 8058) headers.
@@ -188,6 +192,9 @@ def compose_message(
     _require_single_line("subject", rendered.subject)
     for name, value in (extra_headers or {}).items():
         _check_extra_header(name, value)
+    for earlier in (in_reply_to, *references):
+        if earlier is not None and not _MESSAGE_ID.fullmatch(earlier):
+            raise ValueError(f"a replied-to Message-ID must look like <unique@domain>: {earlier!r}")
 
     msg = EmailMessage(policy=_POLICY)
     msg["From"] = _address("from_email", from_email, from_name)
@@ -195,6 +202,11 @@ def compose_message(
     msg["Subject"] = rendered.subject
     msg["Date"] = format_datetime(sent_at.astimezone(UTC))
     msg["Message-ID"] = message_id
+    if reply_to:
+        msg["Reply-To"] = _address("reply_to", reply_to, None)
+    if in_reply_to:  # a reply in the same thread (RFC 5322 3.6.4)
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = " ".join(references or (in_reply_to,))
     msg["List-Unsubscribe"] = _list_unsubscribe(unsubscribe_url, unsubscribe_mailto)
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     for name, value in (extra_headers or {}).items():

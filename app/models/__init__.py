@@ -22,6 +22,7 @@ from app.models.inbox import InboxReceipt, Mailbox
 from app.models.message import OutboundMessage
 from app.models.outbound_call import OutboundCall
 from app.models.provider_hook import ProviderHook
+from app.models.sending_domain import SendingDomain
 from app.models.sequence import Sequence, SequenceConnection, SequenceStep
 from app.models.template import SequenceTemplate
 from app.models.tenancy import ApiToken, Tenant, User, Workspace
@@ -48,6 +49,7 @@ __all__ = [
     "ProviderHook",
     "Segment",
     "SegmentMembership",
+    "SendingDomain",
     "Sequence",
     "SequenceConnection",
     "SequenceStep",

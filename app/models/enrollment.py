@@ -71,12 +71,15 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
     # The published sequence version this run follows (sequence_versions.number); a publish
     # moves runs on the live version to the new one unless its plan says to finish on it.
     version: Mapped[int | None] = mapped_column(Integer)
+    # Why its next email is held back for now (a frequency cap, a sender's daily limit).
+    hold_reason: Mapped[str | None] = mapped_column(Text)
 
 
-def exited(reason: str | None, now: datetime) -> dict[str, Any]:
-    """The columns every early end of an enrollment writes (goal, removal, suppression)."""
+def exited(reason: str | None, now: datetime, status: str = "exited") -> dict[str, Any]:
+    """The columns every early end of an enrollment writes (goal, removal, suppression);
+    `failed` for an end by a delivery failure (a hard bounce)."""
     return {
-        "status": "exited",
+        "status": status,
         "exit_reason": reason,
         "finished_at": now,
         "next_execution_at": None,

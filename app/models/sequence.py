@@ -46,7 +46,7 @@ class Sequence(WorkspaceOwned, Timestamped, db.Model):
     # Set on the draft of the next version of a published sequence: the live sequence it
     # will replace when published, and the live version it was started from.
     draft_of_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("sequences.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("sequences.id", ondelete="CASCADE"), index=True, unique=True
     )
     draft_base: Mapped[int | None] = mapped_column(Integer)
     # Draw numbers handed out so far, one per enrollment run (see ContactSequence.draw).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Integer, String, Uuid
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.base import Timestamped, WorkspaceOwned
-from app.models.types import UTCDateTime, uuid_pk
+from app.models.types import JsonDoc, UTCDateTime, uuid_pk
 
 
 class Tenant(Timestamped, db.Model):
@@ -32,6 +33,8 @@ class Workspace(Timestamped, db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     from_email: Mapped[str | None] = mapped_column(String(320))
     from_name: Mapped[str | None] = mapped_column(String(255))
+    # At most this many emails per contact across all sequences: {"per_day": n, "per_week": n}
+    frequency_cap: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     # Signs outbound webhooks (HMAC-SHA256); made on first use, rotated from Settings.
     webhook_secret: Mapped[str | None] = mapped_column(String(64))
 

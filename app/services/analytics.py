@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, distinct, func, null, select, union_all
 
 from app.core import experiments
-from app.core.events import BOUNCED
+from app.core.events import BOUNCED, COMPLAINED, SOFT_BOUNCED
 from app.core.gallery_facts import flow_order
 from app.core.steps import KINDS
 from app.core.steps.email import EmailConfig
@@ -51,9 +51,13 @@ from app.services.variant_stats import (
     variant_counts,
 )
 
-ENGAGEMENT = COUNTED_EVENTS | {BOUNCED: "bounced"}
+ENGAGEMENT = COUNTED_EVENTS | {
+    BOUNCED: "bounced",
+    SOFT_BOUNCED: "soft_bounced",
+    COMPLAINED: "complained",
+}
 """Event type -> the key a step's messages count it under (a variant's counts leave bounces
-out: no test or rate is about them)."""
+and complaints out: no test or rate is about them)."""
 
 FUNNEL_COUNTS = (
     "entered",
@@ -188,6 +192,7 @@ def _engagement_entry(mail: dict[str, int], events: dict[str, int]) -> dict[str,
     counts = {key: events.get(kind, 0) for kind, key in ENGAGEMENT.items()}
     return {
         "sent": sent,
+        "failed": mail.get("failed", 0),  # never sent: refused for good (see send_failures)
         **counts,
         "open_rate": _rate(counts["opened"], sent),
         "click_rate": _rate(counts["clicked"], sent),
@@ -426,6 +431,7 @@ def _summary(
     return {
         "enrolled": total,
         "emails_sent": sent,
+        "emails_failed": sum(by.get("failed", 0) for by in mail.values()),
         **counts,
         "open_rate": _rate(counts["opened"], sent),
         "click_rate": _rate(counts["clicked"], sent),

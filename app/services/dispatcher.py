@@ -54,7 +54,9 @@ from app.models import (
 from app.models.contact import PROFILE_COLUMNS
 from app.models.enrollment import exited
 from app.services.links import unsubscribe_url
+from app.services.mail_threads import Thread, threads_for
 from app.services.render_limits import render_limits
+from app.services.send_failures import end_failed_runs
 from app.services.snapshots import load_snapshots
 from app.services.tracking import track_html
 
@@ -299,6 +301,11 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             OutboundMessage.sequence_id,
             OutboundMessage.step_id,
             OutboundMessage.sequence_version,
+            OutboundMessage.enrollment_id,
+            SequenceStep.name.label("step_name"),
+            SequenceStep.key.label("step_key"),
+            OutboundMessage.queued_at,
+            ContactSequence.enrolled_at,
             Sequence.published_version,
             SequenceStep.config,
             Sequence.settings,
@@ -383,17 +390,25 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
             results = [_record(_retry_or_fail(row, exc, None, now), now, clock) for row in rows]
         else:
             results = []
+            threads = threads_for(rows, _threaded)
             for row in rows:
                 start = _start_sending(row, clock, lease)
+                thread = threads.get(row.id)
                 try:
-                    result = deliver_one(row, transport, now, track=True, before_send=start)
+                    result = deliver_one(row, transport, now, True, start, thread)
                 except LeaseLost:
                     continue
                 results.append(_record(result, now, clock))
                 if transport is not None:
                     _commit_outcomes()
+    by_id = {row.id: row for row in rows}
+    end_failed_runs(((by_id[r.id], r.error) for r in results if r.status == "failed"), now)
     _commit_outcomes()
     return results
+
+
+def _threaded(row: Any) -> bool:
+    return bool(with_variant(row.config or {}, getattr(row, "variant_key", None)).get("thread"))
 
 
 def _start_sending(row: Any, clock: Clock, lease: timedelta) -> Callable[[], None]:
@@ -430,12 +445,14 @@ def deliver_one(
     now: datetime,
     track: bool = False,
     before_send: Callable[[], None] | None = None,
+    thread: Thread | None = None,
 ) -> Result:
     """Render one message in the sandbox and send it (or capture it when there is no SMTP).
 
     `track` rewrites links for click tracking and adds the open pixel: only for a real
     outbox row, whose id the tracking tokens name (a test send has none). `before_send`
-    runs right before the SMTP transaction, once the message is composed.
+    runs right before the SMTP transaction, once the message is composed. `thread` makes it
+    a reply to the run's previous email (services/mail_threads.py).
     """
     if row.unsubscribed_at is not None:
         return Result(row.id, "skipped", "contact unsubscribed")
@@ -449,11 +466,13 @@ def deliver_one(
     except RenderError as exc:
         return Result(row.id, "failed", str(exc))
     rendered = ensure_unsubscribe_link(rendered, link)
+    if thread is not None:
+        rendered = replace(rendered, subject=thread.subject)
     links = None
     if track:
         html, links = track_html(rendered.html, row.id, link)
         rendered = replace(rendered, html=html)
-    result = _send(row, config, rendered, transport, link, now, before_send)
+    result = _send(row, config, rendered, transport, link, now, before_send, thread)
     result.links = links if result.rendered is not None else None
     return result
 
@@ -466,6 +485,7 @@ def _send(
     link: str,
     now: datetime,
     before_send: Callable[[], None] | None,
+    thread: Thread | None = None,
 ) -> Result:
     settings = row.settings or {}
     if transport is None:
@@ -484,6 +504,9 @@ def _send(
             message_id=row.message_id,
             unsubscribe_url=link,
             sent_at=now,
+            reply_to=settings.get("reply_to"),
+            in_reply_to=thread.in_reply_to if thread else None,
+            references=thread.references if thread else (),
         )
     except ValueError as exc:
         return Result(row.id, "failed", f"invalid message: {exc}", rendered)

@@ -15,9 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from app.core.draft import check_draft
+from app.core.format.problems import DefinitionError
 from app.extensions import db
 from app.models import Sequence, SequenceVersion
+from app.services.builder import draft_of
 from app.services.publishing import publish
 from app.services.sequences import (
     copy_sequence,
@@ -49,8 +53,12 @@ def open_draft(sequence: Sequence, created_by: uuid.UUID | None) -> Sequence:
     found = draft_for(sequence)
     if found is not None:
         return found
-    draft = copy_sequence(sequence, sequence.name, created_by, draft_of=sequence)
-    db.session.commit()
+    try:
+        draft = copy_sequence(sequence, sequence.name, created_by, draft_of=sequence)
+        db.session.commit()
+    except IntegrityError:  # another request made it first (draft_of_id is unique)
+        db.session.rollback()
+        return draft_for(sequence) or open_draft(sequence, created_by)
     return draft
 
 
@@ -88,6 +96,11 @@ def publish_draft(
     live = live_of(draft)
     if live is None:
         raise NoDraftHere("this sequence is not the draft of a next version")
+    if live.status == "archived":
+        raise NoDraftHere("the sequence is archived: its draft cannot be published")
+    marked = [f.problem for f in check_draft(draft_of(draft)) if f.severity == "error"]
+    if marked:  # what the canvas marks as errors would also stop an activation
+        raise DefinitionError(marked)
     definition = parse_input(export_definition(draft))
     draft_id = draft.id
     # Published against the live version as it is now, even if another went live since

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from threading import Lock
 from typing import Any, NamedTuple, Protocol
@@ -93,6 +93,7 @@ def build_graph(
     steps: Iterable[StepRow],
     connections: Iterable[ConnectionRow],
     exit_goals: Iterable[str] = (),
+    sending_hours: Mapping[str, Any] | None = None,
 ) -> Graph:
     """The engine's view of stored rows; the entry step follows the format's rule.
     `exit_goals` are the goals whose conversion ends the enrollment (`exit.goals`)."""
@@ -108,7 +109,12 @@ def build_graph(
         for s in ordered
     }
     entry = entry_step_id([_Node(step_id) for step_id in graph_steps], edges)
-    return Graph(entry_id=entry, steps=graph_steps, exit_goals=frozenset(exit_goals))
+    return Graph(
+        entry_id=entry,
+        steps=graph_steps,
+        exit_goals=frozenset(exit_goals),
+        sending_hours=sending_hours,
+    )
 
 
 def load_sequences(versions: dict[uuid.UUID, int]) -> dict[uuid.UUID, LoadedSequence]:
@@ -149,6 +155,7 @@ def load_sequences(versions: dict[uuid.UUID, int]) -> dict[uuid.UUID, LoadedSequ
                     steps_by_seq.get(seq.id, []),
                     conns_by_seq.get(seq.id, []),
                     (seq.exit_config or {}).get("goals") or (),
+                    (seq.settings or {}).get("sending_hours"),
                 ),
                 (seq.settings or {}).get("timezone"),
                 {str(step.id): step.id for step in steps_by_seq.get(seq.id, [])},
@@ -178,7 +185,12 @@ def loaded_version(snapshot: Snapshot) -> LoadedSequence:
         _SnapshotConnection(ids[c["source"]], ids[c["target"]], c.get("label"))
         for c in definition.get("connections", [])
     ]
-    graph = build_graph(steps, connections, (definition.get("exit") or {}).get("goals") or ())
+    graph = build_graph(
+        steps,
+        connections,
+        (definition.get("exit") or {}).get("goals") or (),
+        (definition.get("settings") or {}).get("sending_hours"),
+    )
     return LoadedSequence(
         snapshot.sequence_id,
         snapshot.number,

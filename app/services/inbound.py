@@ -12,8 +12,8 @@ its enrollment:
   and ends every active enrollment of the contact.
 - `complained`: a feedback-loop report in ARF (RFC 5965: `multipart/report;
   report-type=feedback-report`) returning one of our emails: the recipient marked it as
-  spam, so the address is suppressed (`complained`) and every active enrollment ends, as
-  for a hard bounce.
+  spam, so the address is suppressed (`complained`) and every active enrollment of the
+  contact ends (`exited`, reason `complained`).
 
 The event is recorded like every other (`contact_changes.record_events`: waits woken,
 goals and segments reacting), with the email's Message-ID as its receipt: a retried
@@ -424,9 +424,10 @@ def _consequences(
     report: Bounce | Complaint | None,
     now: datetime,
 ) -> bool:
-    """A reply ends the enrollment when its sequence says `on_reply`; a hard bounce or a
-    complaint puts the address on the suppression list and ends every active enrollment of
-    the contact. Whether an enrollment ended."""
+    """A reply ends the enrollment when its sequence says `on_reply`; a hard bounce puts the
+    address on the suppression list and ends every active enrollment of the contact as
+    `failed`, with the bounce as the reason; a complaint suppresses the address too and
+    ends them as `exited` (reason `complained`). Whether an enrollment ended."""
     if kind == REPLIED:
         exit_config = db.session.scalar(
             select(Sequence.exit_config).where(Sequence.id == outbound.sequence_id)
@@ -442,7 +443,9 @@ def _consequences(
             return ended > 0
     elif isinstance(report, Bounce) and report.hard:
         suppress(workspace.id, outbound.to_email, "bounced", now, detail=_bounce_detail(report))
-        return exit_enrollments(workspace.id, [outbound.contact_id], "bounced", now) > 0
+        reason = f"bounced ({_bounce_detail(report)})"
+        ended = exit_enrollments(workspace.id, [outbound.contact_id], reason, now, status="failed")
+        return ended > 0
     elif isinstance(report, Complaint):
         detail = f"feedback report ({report.feedback_type or 'abuse'})"
         suppress(workspace.id, outbound.to_email, COMPLAINED, now, detail=detail)

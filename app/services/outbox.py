@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Contact, OutboundMessage, Sequence, SequenceStep
@@ -39,6 +39,16 @@ def list_messages(
     if status is not None:
         stmt = stmt.where(OutboundMessage.status == status)
     return list(db.session.execute(stmt))
+
+
+def status_counts(workspace_id: uuid.UUID) -> dict[str, int]:
+    """Messages per status, for the outbox's filter, in one GROUP BY."""
+    stmt = (
+        select(OutboundMessage.status, func.count())
+        .where(OutboundMessage.workspace_id == workspace_id)
+        .group_by(OutboundMessage.status)
+    )
+    return {status: count for status, count in db.session.execute(stmt)}
 
 
 def get_message(workspace_id: uuid.UUID, message_id: uuid.UUID) -> OutboundMessage | None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.core.engine import unsupported_steps
 from app.core.format.document import SequenceDefinition
@@ -362,6 +362,7 @@ def archive_sequence(sequence: Sequence, now: datetime) -> Sequence:
         raise SequenceStateError("the sequence is already archived")
     sequence.status = "archived"
     sequence.archived_at = now
+    db.session.execute(delete(Sequence).where(Sequence.draft_of_id == sequence.id))
     sequence.updated_at = now
     db.session.commit()
     return sequence

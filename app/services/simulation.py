@@ -37,6 +37,7 @@ from app.models import SequenceStep, Workspace
 from app.services.ab_tests import ab_winners
 from app.services.dispatcher import render_step_email
 from app.services.graphs import load_sequences, loaded_version
+from app.services.mail_threads import reply_subject
 from app.services.snapshots import load_snapshots
 
 MAX_EVENTS = 100
@@ -157,12 +158,22 @@ def email_step_keys(sequence: SequenceRow) -> set[str]:
 
 def _subject_renderer(contact: Mapping[str, Any]) -> simulation.Subject:
     """The subject as the dispatcher renders it: the same sandbox, budget and context, the
-    contact's tags and fields as they are at the send."""
+    contact's tags and fields as they are at the send; a threaded email answers the
+    previous one ("Re: <its subject>", services/mail_threads.py)."""
+    sent: list[str] = []
 
     def subject(
         step: Step, variant: str | None, tags: Sequence[str], fields: Mapping[str, Any]
     ) -> str:
         config = with_variant(step.config, variant)
+        own = _render_subject(config, tags, fields)
+        line = reply_subject(sent[-1]) if config.get("thread") and sent else own
+        sent.append(line)
+        return line
+
+    def _render_subject(
+        config: Mapping[str, Any], tags: Sequence[str], fields: Mapping[str, Any]
+    ) -> str:
         row = SimpleNamespace(
             fields=fields,
             email=contact.get("email") or PREVIEW_EMAIL,

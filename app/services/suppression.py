@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -86,9 +87,10 @@ def exit_enrollments(
     reason: str,
     now: datetime,
     sequence_ids: Iterable[uuid.UUID] | None = None,
+    status: Literal["exited", "failed"] = "exited",
 ) -> int:
     """End the contacts' active enrollments (in these sequences only, if given) as `exited`
-    with this reason, in one UPDATE; returns how many."""
+    (or `failed`, for a delivery failure) with this reason, in one UPDATE; returns how many."""
     contacts = set(contact_ids)
     if not contacts:
         return 0
@@ -105,7 +107,7 @@ def exit_enrollments(
     result = db.session.execute(
         update(ContactSequence)
         .where(*criteria)
-        .values(**exited(reason, now))
+        .values(**exited(reason, now, status))
         .execution_options(synchronize_session="fetch")
     )
     return int(result.rowcount or 0)

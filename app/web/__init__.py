@@ -20,4 +20,5 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     timeline,
     tracking,
     unsubscribe,
+    versions,
 )

@@ -14,7 +14,7 @@ from app.core import limits
 from app.core.steps import KINDS
 from app.http.numbers import INT32_MAX, ParameterError, bounded_int
 from app.models import Sequence
-from app.services import builder
+from app.services import builder, drafts
 from app.services.launch import launch_checklist, ready_to_launch
 from app.services.sequences import get_sequence
 from app.web import web_bp
@@ -43,6 +43,9 @@ def builder_page(sequence_id: uuid.UUID) -> Any:
         "builder/page.html",
         sequence=sequence,
         state=state,
+        # a published sequence's draft of its next version, or a draft's live sequence
+        draft=drafts.draft_for(sequence) if sequence.published_version else None,
+        live=drafts.live_of(sequence),
         palette=KINDS.values(),
         kinds={kind.type: {"label": kind.label, "colour": kind.colour} for kind in KINDS.values()},
         checklist=items,

@@ -61,7 +61,7 @@ def change_status(sequence_id: uuid.UUID, action: str) -> Any:
     if action in ("activate", "resume") and not ready_to_launch(items):
         return _checklist(sequence, errors=["Finish the checklist before activating."])
     try:
-        sequence_service.set_status(sequence, action, datetime.now(UTC))
+        sequence_service.set_status(sequence, action, datetime.now(UTC), actor=current_user.email)
     except DefinitionError as exc:
         return _checklist(sequence, errors=[str(problem) for problem in exc.problems])
     except sequence_service.SequenceStateError as exc:

@@ -13,12 +13,14 @@ from flask_login import current_user, login_required
 from app.core.format.problems import DefinitionError
 from app.extensions import htmx
 from app.models import Sequence
+from app.models.message import MESSAGE_STATUSES
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services import outbox as outbox_service
 from app.services import sequences as sequence_service
 from app.web import web_bp
 from app.web.builder import owned_sequence
+from app.web.versions import drafts_by_live
 
 
 @web_bp.get("/")
@@ -30,7 +32,9 @@ def home() -> Any:
 @login_required
 def sequences() -> Any:
     rows = sequence_service.list_sequences(current_user.workspace_id)
-    return render_template("pages/sequences.html", rows=rows)
+    return render_template(
+        "pages/sequences.html", rows=rows, drafts=drafts_by_live(current_user.workspace_id)
+    )
 
 
 @web_bp.post("/sequences")
@@ -42,7 +46,11 @@ def create_sequence() -> Any:
     except DefinitionError as exc:
         rows = sequence_service.list_sequences(current_user.workspace_id)
         page = render_template(
-            "pages/sequences.html", rows=rows, name_error=exc.first.message, new_name=name
+            "pages/sequences.html",
+            rows=rows,
+            drafts=drafts_by_live(current_user.workspace_id),
+            name_error=exc.first.message,
+            new_name=name,
         )
         return page, 422
     return redirect(url_for("web.builder_page", sequence_id=sequence.id))
@@ -137,8 +145,15 @@ def _local_path(raw: str | None) -> str | None:
 @web_bp.get("/outbox")
 @login_required
 def outbox() -> Any:
-    rows = outbox_service.list_messages(current_user.workspace_id)
-    return render_template("pages/outbox.html", rows=rows)
+    """Newest first, optionally only one status (`?status=failed`), with the count of each."""
+    status = request.args.get("status") or None
+    if status is not None and status not in MESSAGE_STATUSES:
+        abort(400, description=f"status must be one of {', '.join(MESSAGE_STATUSES)}")
+    rows = outbox_service.list_messages(current_user.workspace_id, status=status)
+    counts = outbox_service.status_counts(current_user.workspace_id)
+    return render_template(
+        "pages/outbox.html", rows=rows, status=status, counts=counts, statuses=MESSAGE_STATUSES
+    )
 
 
 @web_bp.post("/outbox/<uuid:message_id>/send-again")

@@ -64,6 +64,9 @@ def settings_to_form(data: Mapping[str, Any]) -> FormData:
         ("settings.timezone", str(settings.get("timezone") or DEFAULT_TIMEZONE)),
         ("settings.from_email", str(settings.get("from_email") or "")),
         ("settings.from_name", str(settings.get("from_name") or "")),
+        *_hours_to_form(settings.get("sending_hours")),
+        ("settings.reply_to", str(settings.get("reply_to") or "")),
+        ("settings.on_send_failure", str(settings.get("on_send_failure") or "fail")),
         ("settings.holdout_percent", text_of(settings.get("holdout_percent"))),
     ]
     if exit_rules.get("on_reply"):
@@ -168,13 +171,38 @@ def _re_enrollment(read: FormReader) -> dict[str, Any]:
 
 def _settings(read: FormReader) -> dict[str, Any]:
     settings: dict[str, Any] = {"timezone": read.text("settings.timezone") or DEFAULT_TIMEZONE}
-    for key in ("from_email", "from_name"):
+    for key in ("from_email", "from_name", "reply_to"):
         if read.text(f"settings.{key}"):
             settings[key] = read.text(f"settings.{key}")
+    if read.text("settings.on_send_failure") == "skip":
+        settings["on_send_failure"] = "skip"
+    if read.form.get("settings.sending_hours.enabled"):
+        weekdays = [day for day in read.form.getlist("settings.sending_hours.weekdays") if day]
+        if not weekdays:
+            read.form.add_error("settings.sending_hours.weekdays", "choose at least one day")
+        settings["sending_hours"] = {
+            "weekdays": weekdays,
+            "start": read.text("settings.sending_hours.start"),
+            "end": read.text("settings.sending_hours.end"),
+            "timezone": read.text("settings.sending_hours.timezone") or "recipient",
+        }
     holdout = read.integer("settings.holdout_percent")  # the model checks 0 to 50
     if holdout is not None:
         settings["holdout_percent"] = holdout
     return settings
+
+
+def _hours_to_form(hours: Any) -> list[tuple[str, str]]:
+    """The sequence's sending hours as the panel's boxes (switched off when unset)."""
+    if not isinstance(hours, dict):
+        return []
+    return [
+        ("settings.sending_hours.enabled", "on"),
+        *[("settings.sending_hours.weekdays", str(day)) for day in hours.get("weekdays") or []],
+        ("settings.sending_hours.start", text_of(hours.get("start"))),
+        ("settings.sending_hours.end", text_of(hours.get("end"))),
+        ("settings.sending_hours.timezone", text_of(hours.get("timezone") or "recipient")),
+    ]
 
 
 def _field_name(path: str) -> str:

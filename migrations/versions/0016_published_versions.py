@@ -80,7 +80,7 @@ def upgrade():
         batch_op.create_foreign_key(
             "fk_sequences_draft_of_id", "sequences", ["draft_of_id"], ["id"], ondelete="CASCADE"
         )
-        batch_op.create_index("ix_sequences_draft_of_id", ["draft_of_id"])
+        batch_op.create_index("ix_sequences_draft_of_id", ["draft_of_id"], unique=True)
     with op.batch_alter_table("sequence_steps") as batch_op:
         batch_op.add_column(sa.Column("retired_in", sa.Integer(), nullable=True))
     with op.batch_alter_table("contact_sequences") as batch_op:

@@ -246,7 +246,7 @@ def test_auto_submitted_no_is_a_person(app, api, smtp_sink):
     assert response.json["event"] == "replied"
 
 
-def test_a_hard_bounce_suppresses_the_address_and_exits(app, api, smtp_sink):
+def test_a_hard_bounce_suppresses_the_address_and_ends_the_enrollment_failed(app, api, smtp_sink):
     ada, grace, _ = sent_messages(app, api, smtp_sink)
 
     response = post_raw(api, dsn(ada, "5.1.1", "failed"))
@@ -264,8 +264,11 @@ def test_a_hard_bounce_suppresses_the_address_and_exits(app, api, smtp_sink):
         "recipient": ada.to_email,
     }
     assert suppressed_emails(api.workspace_id, [ada.to_email]) == {ada.to_email: "bounced"}
-    exited = enrollment(ada)
-    assert (exited.status, exited.exit_reason) == ("exited", "bounced")
+    ended = enrollment(ada)
+    assert (ended.status, ended.exit_reason) == (
+        "failed",
+        f"bounced (status 5.1.1 for {ada.to_email})",
+    )
     assert enrollment(grace).status == "active"
 
 

@@ -25,6 +25,7 @@ EXAMPLE_CONFIGS: dict[str, dict[str, Any]] = {
     "email": {
         "subject": "Welcome",
         "body": "<p>Hello</p>",
+        "thread": True,
         "variants": [
             {"key": "A", "weight": 50},
             {"key": "B", "weight": 50, "subject": "Welcome aboard", "from_name": "Ann"},

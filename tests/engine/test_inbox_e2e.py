@@ -120,7 +120,11 @@ def test_replies_auto_replies_and_bounces_come_back_through_the_connected_inbox(
 
     assert (enrollment(ada).status, enrollment(ada).exit_reason) == ("exited", "replied")
     assert enrollment(grace).status == "active"
-    assert (enrollment(kenji).status, enrollment(kenji).exit_reason) == ("exited", "bounced")
+    bounced = enrollment(kenji)
+    assert (bounced.status, bounced.exit_reason) == (
+        "failed",
+        f"bounced (status 5.1.1 for {kenji})",
+    )
     suppressed = db.session.execute(select(Suppression.email, Suppression.reason)).all()
     assert [tuple(row) for row in suppressed] == [(kenji, "bounced")]
 

@@ -221,12 +221,15 @@ def test_edits_need_the_csrf_token_and_a_version(app, blank):
     assert stored(app, blank.id) == ({}, set())
 
 
-def test_an_active_sequence_cannot_be_edited_on_the_canvas(app, blank, editor):
+@pytest.mark.parametrize("status", ["active", "paused"])
+def test_a_published_sequence_cannot_be_edited_on_the_canvas(app, blank, editor, status):
     with app.app_context():
         db.session.execute(
-            Sequence.__table__.update().where(Sequence.id == blank.id).values(status="active")
+            Sequence.__table__.update()
+            .where(Sequence.id == blank.id)
+            .values(status=status, published_version=1)
         )
         db.session.commit()
     response = editor.send("POST", "/steps", {"type": "email", "position": {"x": 0, "y": 0}})
     assert response.status_code == 422
-    assert "pause the sequence" in response.json["error"]["message"]
+    assert "edit a draft of the next version" in response.json["error"]["message"]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.core.format.problems import DefinitionError
 from app.extensions import db
-from app.models import ContactSequence, Form, Segment, Sequence, SequenceStep
+from app.models import ContactSequence, Form, Segment, Sequence, SequenceStep, SequenceVersion
 from app.services import accounts, builder, contacts, segments, sequences
 from tests.helpers import onboarding_definition
 from tests.web.client import Web
@@ -99,6 +99,11 @@ def test_test_email_arrives_rendered_for_a_chosen_contact_then_activate(app, web
     activated = web.post(f"/sequences/{sequence_id}/status/activate", data={"csrf_token": csrf})
     assert activated.headers["HX-Refresh"] == "true"
     assert status_of(app, sequence_id) == "active"
+    with app.app_context():  # activation published version 1, by whoever pressed Activate
+        first = db.session.scalars(
+            select(SequenceVersion).where(SequenceVersion.sequence_id == sequence_id)
+        ).one()
+        assert (first.number, first.published_by) == (1, "marketer@acme.test")
     web.post(f"/sequences/{sequence_id}/status/pause", data={"csrf_token": csrf})
     assert status_of(app, sequence_id) == "paused"
 

@@ -16,9 +16,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from app.models import Sequence, Workspace
+from app.extensions import db
+from app.models import ContactSequence, OutboundMessage, Sequence, Workspace
 from app.services import accounts, contacts, enrollment, sequences
 from tests.helpers import onboarding_definition, tick
 from tests.web.client import CSRF_INPUT, Web
@@ -335,3 +337,30 @@ def test_names_with_markup_are_escaped_on_every_page(app):
     assert "Hello &lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt;" in pages["/outbox"]
     subjects = [row[1] for row in table_rows(pages["/outbox"])]
     assert subjects and subjects[0].startswith("Hello <script>alert('name')</script>")
+
+
+def test_the_outbox_filters_by_status_with_a_count_of_each(app):
+    seeded = seed_workspace("Acme", "a@acme.test", people=people("acme.test", 2))
+    web = signed_in(app, seeded)
+    tick(app, NOW)
+    failed = db.session.scalars(select(OutboundMessage).order_by(OutboundMessage.to_email)).first()
+    failed.status, failed.last_error = "failed", "550 5.1.1 No such user"
+    db.session.commit()
+
+    page = web.get("/outbox").text
+    assert "All (2)" in page and "Captured (1)" in page and "Failed (1)" in page
+    only_failed = web.get("/outbox?status=failed").text
+    assert [row[0] for row in table_rows(only_failed)] == ["p0@acme.test"]
+    assert "550 5.1.1 No such user" in only_failed
+    assert "No sent emails." in web.get("/outbox?status=sent").text
+    assert web.get("/outbox?status=nonsense").status_code == 400
+
+
+def test_the_contact_page_shows_why_an_enrollment_failed(app):
+    seeded = seed_workspace("Acme", "a@acme.test", people=people("acme.test", 1))
+    web = signed_in(app, seeded)
+    run = db.session.scalars(select(ContactSequence)).one()
+    run.status, run.exit_reason = "failed", "email 'Welcome' could not be sent: 550 5.1.1"
+    db.session.commit()
+    page = web.get(f"/contacts/{run.contact_id}").text
+    assert "failed" in page and "email &#39;Welcome&#39; could not be sent: 550 5.1.1" in page

@@ -493,19 +493,20 @@ def test_a_stale_version_gets_409_and_changes_nothing(app):
     assert seeded.fresh().name == "Every step"
 
 
-def test_an_active_sequence_shows_disabled_forms_and_refuses_saves(app):
+def test_a_published_sequence_shows_disabled_forms_and_refuses_saves(app):
     seeded = seed(app)
     sequence = seeded.fresh()
-    sequence.status = "active"
+    sequence.status, sequence.published_version = "active", 1
     db.session.commit()
     html = seeded.web.get(seeded.url("steps/goal_1/panel")).text
     assert '<fieldset class="panel-fields" disabled>' in html
+    assert "Version 1 is live: to change its steps, edit a draft of version 2." in html
 
     values = panel_values(html) | {"goal": "Paid", "version": str(sequence.version)}
     response = seeded.web.submit(seeded.url("steps/goal_1/panel"), data=values)
 
     assert response.status_code == 422
-    assert "pause the sequence" in response.json["error"]["message"]
+    assert "edit a draft of the next version" in response.json["error"]["message"]
     assert seeded.step("goal_1").config == {"goal": "Booked Meeting"}
 
 

@@ -155,9 +155,24 @@ def test_the_report_counts_what_the_contacts_did(app, api, web, smtp_sink):
         "2 (66.7%)",
         "1 (33.3%)",
         "0",
+        "0",
+        "0",
+        "0",
     ]
-    assert steps["wait_3d"] == ["Wait 3 days wait_3d", "delay", "0", "1", "", "", "", "1"]
-    assert steps["email_2"] == ["Follow-up email_2", "email", "0", "0", "0", "0 (—)", "0 (—)", "0"]
+    assert steps["wait_3d"] == ["Wait 3 days wait_3d", "delay", "0", "1", *[""] * 6, "1"]
+    assert steps["email_2"] == [
+        "Follow-up email_2",
+        "email",
+        "0",
+        "0",
+        "0",
+        "0 (—)",
+        "0 (—)",
+        "0",
+        "0",
+        "0",
+        "0",
+    ]
     goals = rows(text, "data-goal")
     assert goals == {
         "Booked Meeting": ["Booked Meeting", "1", "Wait 3 days: 1"],
@@ -169,6 +184,19 @@ def test_the_report_counts_what_the_contacts_did(app, api, web, smtp_sink):
     assert (first["sent"], first["opened"], first["clicked"], first["unsubscribed"]) == (3, 2, 1, 1)
     assert (first["open_rate"], first["click_rate"]) == (0.6667, 0.3333)
     assert stats["summary"]["converted"] == 1 and stats["summary"]["conversion_rate"] == 0.3333
+
+
+def test_the_report_counts_an_email_the_server_refused_as_failed_on_its_step(
+    app, api, web, smtp_sink
+):
+    smtp_sink.reject(PEOPLE[0], code=550, text="5.1.1 No such user")
+    seq_id, t0, _ = launch(api, DEFINITION, PEOPLE[:2])
+    tick(app, t0)
+    text = web.get(f"/sequences/{seq_id}/report").text
+    steps = rows(text, "data-step")
+    failed_column = 7
+    assert steps["email_1"][failed_column] == "1" and steps["email_2"][failed_column] == "0"
+    assert card(text, "enrolled") == "Enrolled 2 1 active · 0 completed · 0 exited · 1 failed"
 
 
 def test_links_lead_to_the_report_and_the_enrollments_filter_to_the_sequence(app, api, web):

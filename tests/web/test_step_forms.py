@@ -680,6 +680,14 @@ SETTINGS = {
         "timezone": "Europe/Paris",
         "from_email": "team@acme.test",
         "from_name": "Acme",
+        "sending_hours": {
+            "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+            "start": "09:00",
+            "end": "17:00",
+            "timezone": "recipient",
+        },
+        "reply_to": "inbox@acme.test",
+        "on_send_failure": "skip",
         "holdout_percent": 20,
     },
 }

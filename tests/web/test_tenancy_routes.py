@@ -22,7 +22,7 @@ from werkzeug.routing.converters import AnyConverter
 
 from app.extensions import db
 from app.models import ApiToken, ContactSequence, OutboundMessage, Sequence, Workspace
-from app.services import accounts, contact_import, forms, gallery, segments
+from app.services import accounts, contact_import, drafts, forms, gallery, segments
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services import mailboxes as mailbox_service
@@ -117,6 +117,7 @@ FACTORIES: dict[str, Callable[[WorkspaceA], Any]] = {
     "number": lambda a: a.sequence.published_version,
     "a": lambda a: a.sequence.published_version,
     "b": lambda a: a.sequence.published_version,
+    "draft_id": lambda a: drafts.open_draft(a.sequence, None).id,
 }
 """Route argument name -> a factory that makes such an object in workspace A (its id)."""
 

@@ -30,6 +30,7 @@ from app.core.format.values import (
     Properties,
     StepId,
     TimeZoneName,
+    Window,
     email_address_value,
 )
 from app.core.steps import KINDS, StepKind
@@ -121,6 +122,15 @@ class Settings(Model):
     timezone: TimeZoneName = "UTC"
     from_email: Annotated[str, AfterValidator(email_address_value)] | None = None
     from_name: OneLine | None = None
+    sending_hours: Window | None = None
+    """When any email of the sequence may go (the first one too), in the recipient's zone
+    by default: an email due outside them waits for the next opening."""
+    reply_to: Annotated[str, AfterValidator(email_address_value)] | None = None
+    """Where replies go (e.g. a connected inbox), when not the From address."""
+    on_send_failure: Literal["fail", "skip"] | None = None
+    """A permanent send failure (5xx, invalid address, a template refused) ends the
+    enrollment as failed with the reason ("fail", the default), or skips that email and
+    goes on ("skip")."""
     holdout_percent: int | None = Field(default=None, ge=0, le=50)
     """The share of enrollments, drawn per run, that receive no email (the control group)."""
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from app.core import experiments, limits
+from app.core import experiments, limits, timing
 from app.core.format.values import (
     Body,
     DurationText,
@@ -121,6 +121,9 @@ class EmailConfig(Model):
     body: Body
     text: Body | None = None
     from_name: OneLine | None = None
+    thread: bool | None = None
+    """Reply in the same thread: sent as a reply to the enrollment's previous email
+    (In-Reply-To, References, "Re: <its subject>"); the step's own subject when none."""
     variants: Annotated[list[Variant], Field(max_length=limits.VARIANTS)] | None = None
     ab_test: AbTest | None = None
 
@@ -162,12 +165,17 @@ def _summary(config: Mapping[str, Any]) -> str:
 
 
 def _run(step: Step, ctx: Context) -> Verdict:
-    """Queue the email (the dispatcher renders and sends it), unless the delay before found
-    its target already passed and asked to skip a reminder that would come too late, or the
-    enrollment is in the sequence's holdout group (it goes on through waits and goals, and
+    """Queue the email (the dispatcher renders and sends it) once the sequence's sending
+    hours are open, unless the delay before found its target already passed and asked to
+    skip a reminder that would come too late, or the enrollment is in the sequence's holdout
+    group (it goes on through waits and goals, and
     nothing is sent: the report compares it with everyone else)."""
     if ctx.skip_email:
         return Verdict.go("skipped_late")
+    hours = ctx.sending_hours
+    if hours is not None and not timing.in_window(ctx.now, hours, ctx.position.zone):
+        # held-out runs wait too, so both groups move on the same clock
+        return Verdict.wait(timing.next_window_open(ctx.now, hours, ctx.position.zone))
     if ctx.position.holdout:
         return Verdict.go("held_out")
     return Verdict.go("queued", email=True, variant=_variant(step, ctx))

@@ -38,8 +38,9 @@ class Effect:
 class Context(NamedTuple):
     """The pass as it reaches a step: the enrollment's position, the instant, when the
     contact arrived at this step (`since`: when its wait began, or now), the contact as
-    earlier steps of this pass left it, the sequence's exit goals, and whether the delay
-    just before found its target already passed and asked to skip this email.
+    earlier steps of this pass left it, the sequence's exit goals, whether the delay
+    just before found its target already passed and asked to skip this email, and the
+    sequence's sending hours.
 
     A named tuple, like `Verdict`: one of each is made per step, on the engine's hot path.
     """
@@ -51,6 +52,7 @@ class Context(NamedTuple):
     fields: Mapping[str, Any]
     exit_goals: frozenset[str]
     skip_email: bool = False
+    sending_hours: Mapping[str, Any] | None = None  # the sequence's, for its emails
 
     def facts(self) -> conditions.Facts:
         """What a condition may read about the contact right now."""

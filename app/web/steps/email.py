@@ -34,6 +34,8 @@ CONVERSION = "conversion_rate"
 
 def _to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
     pairs = [(key, text_of(config.get(key))) for key in ("subject", "from_name", "body", "text")]
+    if config.get("thread"):
+        pairs.append(("thread", "on"))
     for index, variant in enumerate(dicts(config.get("variants"))):
         row = f"variants.{index}"
         pairs += [(f"{row}.key", text_of(variant.get("key")))]
@@ -86,6 +88,7 @@ def _from_form(read: FormReader) -> dict[str, Any]:
             "body": read.long_text("body"),
             "text": read.optional_long_text("text"),
             "from_name": read.optional("from_name"),
+            "thread": True if read.text("thread") else None,
             "variants": variants or None,
             "ab_test": _ab_test(read),
         }
