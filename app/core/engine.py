@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from app.core import conditions, waits
 from app.core.format.problems import problems_from
+from app.core.frequency import Allowance
 from app.core.steps import KINDS, StepKind
 from app.core.steps.runtime import Context, Effect
 
@@ -122,6 +123,7 @@ class Position:
     draw: int | None = None  # the run's draw number: its A/B variants (experiments.py)
     holdout: bool = False  # in the sequence's holdout group: no email is sent
     winners: Mapping[str, str] = field(default_factory=dict)  # step id -> A/B winner
+    allowance: Allowance | None = None  # the workspace's frequency cap for this contact
 
     @property
     def scope(self) -> dict[str, Any]:
@@ -159,6 +161,7 @@ class Outcome:
     taken: list[TakenStep] = field(default_factory=list)
     emails: list[TakenStep] = field(default_factory=list)
     exit_reason: str | None = None
+    hold_reason: str | None = None  # why the step it waits on is held (a frequency cap)
     effects: list[Effect] = field(default_factory=list)
     conversions: list[GoalReached] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
@@ -256,13 +259,22 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
 
         since = waiting_since or now
         ctx = Context(
-            position, now, since, tags, fields, graph.exit_goals, skip_email, graph.sending_hours
+            position,
+            now,
+            since,
+            tags,
+            fields,
+            graph.exit_goals,
+            skip_email,
+            graph.sending_hours,
+            len(out.emails),
         )
         verdict = step.kind.run(step, ctx)
         if verdict.finish == "failed":
             return _fail_at(out, step, verdict.reason)
         if verdict.waiting:
             out.step_id, out.waiting_since, out.next_execution_at = step_id, since, verdict.next_at
+            out.hold_reason = verdict.reason
             return out
 
         outcome = str(verdict.outcome)[:OUTCOME_MAX]  # step_logs.outcome

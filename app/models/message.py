@@ -31,6 +31,7 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
         UniqueConstraint("enrollment_id", "step_id", "rotation"),
         Index("ix_outbound_messages_status_due", "status", "next_attempt_at"),
         Index("ix_outbound_messages_step_variant", "step_id", "variant_key"),
+        Index("ix_outbound_messages_sender_day", "workspace_id", "sender_domain", "sent_at"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -48,6 +49,8 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
     # The published sequence version that queued it: its content is rendered from that
     # version (a message queued before a publish is sent as it was queued).
     sequence_version: Mapped[int | None] = mapped_column(Integer)
+    # The domain of the From address it was sent from: a sending domain's daily cap counts it.
+    sender_domain: Mapped[str | None] = mapped_column(String(253))
     to_email: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

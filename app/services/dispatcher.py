@@ -57,6 +57,7 @@ from app.services.links import unsubscribe_url
 from app.services.mail_threads import Thread, threads_for
 from app.services.render_limits import render_limits
 from app.services.send_failures import end_failed_runs
+from app.services.sender_limits import Sender, domain_of, sender_gate
 from app.services.snapshots import load_snapshots
 from app.services.tracking import track_html
 
@@ -86,6 +87,7 @@ _record_result = (
         html=bindparam("b_html"),
         text=bindparam("b_text"),
         links=bindparam("b_links"),
+        sender_domain=bindparam("b_domain"),
         updated_at=bindparam("b_now"),
     )
 )
@@ -126,6 +128,7 @@ class Result:
     retry_at: datetime | None = None
     deferred: bool = False
     links: list[str] | None = None  # the original URLs of the tracked links, by position
+    sender_domain: str | None = None  # of the From address a sent message left from
 
 
 def dispatch_due(
@@ -301,6 +304,7 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             OutboundMessage.sequence_id,
             OutboundMessage.step_id,
             OutboundMessage.sequence_version,
+            OutboundMessage.workspace_id,
             OutboundMessage.enrollment_id,
             SequenceStep.name.label("step_name"),
             SequenceStep.key.label("step_key"),
@@ -391,7 +395,14 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
         else:
             results = []
             threads = threads_for(rows, _threaded)
+            gate = sender_gate({_sender(row) for row in rows}, now)
             for row in rows:
+                held = gate.admit(_sender(row), now)
+                if held is not None:  # the domain's daily cap or spacing: later, not dropped
+                    retry_at, why = held
+                    deferred = Result(row.id, "queued", why, None, retry_at, True)
+                    results.append(_record(deferred, now, clock))
+                    continue
                 start = _start_sending(row, clock, lease)
                 thread = threads.get(row.id)
                 try:
@@ -405,6 +416,10 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
     end_failed_runs(((by_id[r.id], r.error) for r in results if r.status == "failed"), now)
     _commit_outcomes()
     return results
+
+
+def _sender(row: Any) -> Sender:
+    return row.workspace_id, domain_of(from_address(row))
 
 
 def _threaded(row: Any) -> bool:
@@ -493,9 +508,7 @@ def _send(
     try:
         message = compose_message(
             rendered=rendered,
-            from_email=settings.get("from_email")
-            or row.workspace_from_email
-            or current_settings().default_from_email,
+            from_email=from_address(row),
             from_name=config.get("from_name")
             or settings.get("from_name")
             or row.workspace_from_name,
@@ -520,7 +533,16 @@ def _send(
         return Result(row.id, "failed", str(exc), rendered)
     except SendError as exc:
         return _retry_or_fail(row, exc, rendered, now)
-    return Result(row.id, "sent", rendered=rendered)
+    return Result(row.id, "sent", rendered=rendered, sender_domain=domain_of(from_address(row)))
+
+
+def from_address(row: Any) -> str:
+    """The sequence's sender, else the workspace's, else the default one."""
+    return (
+        (row.settings or {}).get("from_email")
+        or row.workspace_from_email
+        or current_settings().default_from_email
+    )
 
 
 def window_reopens(send_window: dict[str, Any] | None, now: datetime) -> datetime | None:
@@ -561,6 +583,7 @@ def _record(result: Result, now: datetime, clock: Clock) -> Result:
             "b_html": rendered.html if rendered else None,
             "b_text": rendered.text if rendered else None,
             "b_links": result.links,
+            "b_domain": result.sender_domain,
             "b_refund": 1 if result.deferred else 0,
             "b_now": now,
         },

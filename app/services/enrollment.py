@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.core import experiments, reentry
 from app.core.steps import WAITING_STEP_TYPES
-from app.core.timing import resolve_zone
+from app.core.timing import describe_local, resolve_zone
 from app.core.waiting import describe_wait, describe_zone_fallback
 from app.extensions import db
 from app.models import (
@@ -449,13 +449,17 @@ def waiting_reason(row: Any) -> str | None:
     """Why an active enrollment waits and until when, in the contact's time zone, with a
     note when the contact's own zone was not valid and a fallback was used."""
     enrollment: ContactSequence = row.ContactSequence
-    if enrollment.status != "active" or row.step_type not in WAITING_STEP_TYPES:
+    held = enrollment.status == "active" and enrollment.hold_reason is not None
+    if not held and (enrollment.status != "active" or row.step_type not in WAITING_STEP_TYPES):
         return None
     resolved = resolve_zone(
         row.contact_timezone,
         (row.sequence_settings or {}).get("timezone"),
         row.workspace_timezone,
     )
+    if held:  # an email held back (a frequency cap), not a wait of the step's own
+        when = describe_local(enrollment.next_execution_at, resolved.zone)
+        return f"{enrollment.hold_reason} until {when}"
     reason = describe_wait(
         row.step_type, row.step_config or {}, enrollment.next_execution_at, resolved.zone
     )

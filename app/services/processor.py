@@ -19,13 +19,13 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.core import engine, timing, waits
+from app.core import engine, frequency, timing, waits
 from app.extensions import db
 from app.mail.compose import make_message_id
 from app.models import (
@@ -118,6 +118,7 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             Contact.fields,
             Contact.tags,
             Workspace.timezone.label("workspace_timezone"),
+            Workspace.frequency_cap,
         )
         .join(Sequence, Sequence.id == ContactSequence.sequence_id)
         .join(Contact, Contact.id == ContactSequence.contact_id)
@@ -144,6 +145,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     events = _events_for_batch(rows, sequences, now)
     segments = _segments_for_batch(rows, sequences)
     winners = ab_winners({row.sequence_id for row in rows})
+    counted = _capped_sends(rows, now)
     domain = sender_domain()
     logs: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
@@ -169,7 +171,10 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
             fields,
             segments.get(row.contact_id, frozenset()),
             winners.get(row.sequence_id, {}),
+            counted.get(row.contact_id),
         )
+        if outcome.emails and row.contact_id in counted:  # seen by the contact's next rows
+            counted[row.contact_id] += [now] * len(outcome.emails)
         if outcome.effects:
             contacts[row.contact_id] = engine.apply_effects(outcome.effects, tags, fields)
             effects.setdefault(row.contact_id, []).extend(outcome.effects)
@@ -207,6 +212,29 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     record_events(field_events, now, changed=changed, after_commit=move)
     stats.batches, stats.enrollments = 1, len(rows)
     return stats
+
+
+CAP_LOOKBACK = timedelta(days=8)
+"""How far back a frequency cap looks: a local calendar week, and a day's slack for zones."""
+CAPPED_STATUSES = ("queued", "claimed", "sending", "sent", "captured", "unknown")
+"""Messages a frequency cap counts: sent, or on their way (not skipped, not failed)."""
+
+
+def _capped_sends(rows: list[Any], now: datetime) -> dict[uuid.UUID, list[datetime]]:
+    """When each contact under a frequency cap got (or is getting) emails lately, from every
+    sequence of the workspace, in one query; none at all when no workspace has a cap."""
+    contacts = {row.contact_id for row in rows if row.frequency_cap}
+    if not contacts:
+        return {}
+    found: dict[uuid.UUID, list[datetime]] = {contact: [] for contact in contacts}
+    stmt = select(OutboundMessage.contact_id, OutboundMessage.queued_at).where(
+        OutboundMessage.contact_id.in_(contacts),
+        OutboundMessage.queued_at > now - CAP_LOOKBACK,
+        OutboundMessage.status.in_(CAPPED_STATUSES),
+    )
+    for contact_id, queued_at in db.session.execute(stmt):
+        found[contact_id].append(queued_at)
+    return found
 
 
 GraphKey = tuple[uuid.UUID, int | None]
@@ -371,6 +399,7 @@ def _advance(
     fields: dict[str, Any] | None = None,
     segments: frozenset[str] = frozenset(),
     winners: dict[str, str] | None = None,
+    counted: list[datetime] | None = None,
 ) -> engine.Outcome:
     """The engine's verdict for one claimed enrollment; a step it cannot run fails it, and
     so does a step no longer in the sequence (removed while the contact was on it)."""
@@ -391,6 +420,11 @@ def _advance(
         draw=row.draw,
         holdout=row.holdout,
         winners=winners or {},
+        allowance=(
+            frequency.allowance(row.frequency_cap, counted, now, zone)
+            if row.frequency_cap and counted is not None
+            else None
+        ),
     )
     if step_id is not None and loaded.graph.steps.get(step_id) is None:
         return engine.failed(position, "step removed")
@@ -525,5 +559,6 @@ def _enrollment_update(
         "finished_at": None if outcome.status == "active" else now,
         "visits": outcome.visits,
         "exit_reason": outcome.exit_reason,
+        "hold_reason": outcome.hold_reason,
         "updated_at": now,
     }

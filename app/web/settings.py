@@ -1,5 +1,5 @@
 """The Settings page: the workspace's API tokens (create, shown once; revoke), its webhook
-signing secret (shown, rotated) and the signed-in user's password."""
+signing secret (shown, rotated), its frequency cap and the signed-in user's password."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required, login_user
 
 from app.services import accounts
+from app.services.frequency_caps import set_frequency_cap
 from app.services.webhook_secrets import rotate_secret, secret_for
 from app.web import web_bp
 
@@ -60,6 +61,23 @@ def rotate_webhook_secret() -> Any:
     rotate_secret(current_user.workspace_id)
     flash("New webhook secret: webhooks are signed with it from now on.", "ok")
     return redirect(url_for("web.settings") + "#webhooks")
+
+
+@web_bp.post("/settings/frequency-cap")
+@login_required
+def save_frequency_cap() -> Any:
+    raw: dict[str, Any] = {}
+    for key in ("per_day", "per_week"):
+        text = request.form.get(key, "").strip()
+        if text:
+            raw[key] = int(text) if text.isdigit() and len(text) <= 6 else text
+    try:
+        cap = set_frequency_cap(current_user.workspace, raw)
+    except ValueError as exc:
+        field = "per_week" if "per_week" in str(exc) else "per_day"
+        return _page(422, errors={f"cap_{field}": str(exc)})
+    flash("Frequency cap saved." if cap else "Frequency cap removed: no limit.", "ok")
+    return redirect(url_for("web.settings") + "#frequency-cap")
 
 
 @web_bp.post("/settings/password")

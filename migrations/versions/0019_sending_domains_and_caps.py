@@ -1,5 +1,6 @@
 """Deliverability: sending domains (DKIM key sealed, DNS check, daily cap and spacing), a
-workspace's frequency cap per contact, and why an enrollment's next email is held back
+workspace's frequency cap per contact, why an enrollment's next email is held back, and
+the domain each message was sent from (what a domain's daily cap counts)
 
 Revision ID: 0019
 Revises: 0018
@@ -48,9 +49,17 @@ def upgrade():
         batch_op.add_column(sa.Column("frequency_cap", JSON, nullable=True))
     with op.batch_alter_table("contact_sequences") as batch_op:
         batch_op.add_column(sa.Column("hold_reason", sa.Text(), nullable=True))
+    with op.batch_alter_table("outbound_messages") as batch_op:
+        batch_op.add_column(sa.Column("sender_domain", sa.String(length=253), nullable=True))
+        batch_op.create_index(
+            "ix_outbound_messages_sender_day", ["workspace_id", "sender_domain", "sent_at"]
+        )
 
 
 def downgrade():
+    with op.batch_alter_table("outbound_messages") as batch_op:
+        batch_op.drop_index("ix_outbound_messages_sender_day")
+        batch_op.drop_column("sender_domain")
     with op.batch_alter_table("contact_sequences") as batch_op:
         batch_op.drop_column("hold_reason")
     with op.batch_alter_table("workspaces") as batch_op:

@@ -44,6 +44,7 @@ def _claimed(step_id: str) -> SimpleNamespace:
         enrolled_at=T0,
         draw=None,
         holdout=False,
+        frequency_cap=None,
     )
 
 

@@ -364,3 +364,18 @@ def test_the_contact_page_shows_why_an_enrollment_failed(app):
     db.session.commit()
     page = web.get(f"/contacts/{run.contact_id}").text
     assert "failed" in page and "email &#39;Welcome&#39; could not be sent: 550 5.1.1" in page
+
+
+def test_the_settings_page_saves_a_frequency_cap_and_refuses_a_bad_one_by_field(app):
+    seeded = seed_workspace("Acme", "a@acme.test")
+    web = signed_in(app, seeded)
+    token = web.csrf_token("/settings")
+    form = {"csrf_token": token, "per_day": "2", "per_week": ""}
+    saved = web.post("/settings/frequency-cap", data=form)
+    assert saved.status_code == 302
+    assert db.session.get(Workspace, seeded.workspace.id).frequency_cap == {"per_day": 2}
+    refused = web.post("/settings/frequency-cap", data={**form, "per_week": "5000"})
+    assert refused.status_code == 422
+    assert "frequency_cap.per_week must be a whole number from 1 to 1000" in refused.text
+    db.session.expire_all()
+    assert db.session.get(Workspace, seeded.workspace.id).frequency_cap == {"per_day": 2}

@@ -178,6 +178,12 @@ def _run(step: Step, ctx: Context) -> Verdict:
         return Verdict.wait(timing.next_window_open(ctx.now, hours, ctx.position.zone))
     if ctx.position.holdout:
         return Verdict.go("held_out")
+    allowance = ctx.position.allowance
+    if allowance is not None and allowance.room - ctx.emails_queued <= 0:
+        reopens = allowance.reopens_at or ctx.now
+        if hours is not None:  # the cap's new day may open before the sending hours
+            reopens = timing.next_window_open(reopens, hours, ctx.position.zone)
+        return Verdict.wait(reopens, allowance.reason or "held by the frequency cap")
     return Verdict.go("queued", email=True, variant=_variant(step, ctx))
 
 

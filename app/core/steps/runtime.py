@@ -53,6 +53,7 @@ class Context(NamedTuple):
     exit_goals: frozenset[str]
     skip_email: bool = False
     sending_hours: Mapping[str, Any] | None = None  # the sequence's, for its emails
+    emails_queued: int = 0  # by the earlier steps of this pass (frequency caps count them)
 
     def facts(self) -> conditions.Facts:
         """What a condition may read about the contact right now."""
@@ -102,9 +103,10 @@ class Verdict(NamedTuple):
     variant: str | None = None  # the A/B variant of the queued email
 
     @classmethod
-    def wait(cls, until: datetime | None) -> Verdict:
-        """Stay on this step; look again at `until`."""
-        return cls(next_at=until)
+    def wait(cls, until: datetime | None, reason: str | None = None) -> Verdict:
+        """Stay on this step; look again at `until` (`reason`: why it is held, when it is
+        not the step's own wait, e.g. a frequency cap)."""
+        return cls(next_at=until, reason=reason)
 
     @classmethod
     def go(cls, outcome: str, label: str | None = None, **taken: Any) -> Verdict:
