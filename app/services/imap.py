@@ -15,6 +15,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import (
@@ -32,6 +33,7 @@ TIMEOUT_SECONDS = 20.0
 """How long one connection attempt or one command may wait for the server."""
 _SIZE = re.compile(rb"UID (\d+)[^)]*?RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+)[^)]*?UID (\d+)")
 _UID = re.compile(rb"UID (\d+)")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class ImapFailure(Exception):
@@ -155,9 +157,10 @@ def uids_from(box: BaseMailBox, first: int) -> list[int]:
     return sorted(uid for uid in map(int, found) if uid >= first)
 
 
-def uids_since(box: BaseMailBox, day: str) -> list[int]:
-    """UIDs of the messages whose internal date is on or after this day (`06-Dec-2026`)."""
-    return sorted(map(int, box.uids(f"SINCE {day}")))
+def uids_since(box: BaseMailBox, day: date) -> list[int]:
+    """UIDs of the messages whose internal date is on or after this day."""
+    month = _MONTHS[day.month - 1]  # IMAP's English abbreviations, whatever the locale
+    return sorted(map(int, box.uids(f"SINCE {day.day:02d}-{month}-{day.year}")))
 
 
 def sizes(box: BaseMailBox, uids: list[int]) -> dict[int, int]:

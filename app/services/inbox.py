@@ -104,13 +104,6 @@ def poll_all(now: datetime) -> list[PollReport]:
     return [poll_mailbox_id(mailbox_id, now) for mailbox_id in ids]
 
 
-def poll_workspace(workspace_id: uuid.UUID, now: datetime) -> list[PollReport]:
-    ids = db.session.scalars(
-        Mailbox.in_workspace(workspace_id).with_only_columns(Mailbox.id).order_by(Mailbox.name)
-    ).all()
-    return [poll_mailbox_id(mailbox_id, now) for mailbox_id in ids]
-
-
 def poll_mailbox_id(mailbox_id: uuid.UUID, now: datetime) -> PollReport:
     mailbox = db.session.get(Mailbox, mailbox_id)
     if mailbox is None:  # deleted meanwhile
@@ -120,7 +113,7 @@ def poll_mailbox_id(mailbox_id: uuid.UUID, now: datetime) -> PollReport:
 
 def poll_mailbox(mailbox: Mailbox, now: datetime) -> PollReport:
     """Read and handle the mailbox's new messages; its error, if any, is stored on it."""
-    report = PollReport(mailbox.name)
+    mailbox_id, report = mailbox.id, PollReport(mailbox.name)
     try:
         _poll(mailbox, now, report)
     except (ImapFailure, SecretUnreadable) as exc:
@@ -129,10 +122,14 @@ def poll_mailbox(mailbox: Mailbox, now: datetime) -> PollReport:
         report.error = f"the server refused a command: {exc}"
     except SQLAlchemyError:
         db.session.rollback()
-        log.exception("polling mailbox %s failed on the database", mailbox.id)
+        log.exception("polling mailbox %s failed on the database", mailbox_id)
         report.error = "a database error interrupted the poll; it is tried again"
+    except Exception:  # one mailbox's surprise must not stop the others' polls
+        db.session.rollback()
+        log.exception("polling mailbox %s failed", mailbox_id)
+        report.error = "an unexpected error interrupted the poll; it is tried again"
     db.session.rollback()  # nothing half-done stays in the session
-    _finish(mailbox.id, now, report.error)
+    _finish(mailbox_id, now, report.error)
     return report
 
 
@@ -169,8 +166,7 @@ def _first_uid(box: BaseMailBox, mailbox: Mailbox, selected: imap.Selected, now:
     if mailbox.uidvalidity == selected.uidvalidity and mailbox.last_uid is not None:
         return mailbox.last_uid + 1
     since = mailbox.last_polled_at if mailbox.uidvalidity is not None else mailbox.created_at
-    day = ((since or now) - timedelta(days=1)).strftime("%d-%b-%Y")
-    recent = imap.uids_since(box, day)
+    recent = imap.uids_since(box, ((since or now) - timedelta(days=1)).date())
     first = recent[0] if recent else (selected.uidnext or 1)
     _advance(mailbox.id, selected.uidvalidity, first - 1)
     return first
