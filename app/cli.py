@@ -1,4 +1,5 @@
-"""The `flask` commands outside tools rely on: workspaces, users, tokens, tick, demo, serve."""
+"""The `flask` commands outside tools rely on: workspaces, users, tokens, tick, inbox poll,
+demo, serve."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import click
 from flask import Flask
 
 from app.models import ApiToken
-from app.services import accounts
+from app.services import accounts, inbox
 from app.services.scheduling import run_tick
 
 
@@ -123,6 +124,23 @@ def register_cli(app: Flask) -> None:
         """One A/B evaluation, processor, dispatch and call delivery pass, then exit."""
         report = run_tick(_parse_now(now_text))
         click.echo(report.summary())
+
+    @app.cli.group("inbox")
+    def inbox_group() -> None:
+        """Connected inboxes."""
+
+    @inbox_group.command("poll")
+    @click.option("--now", "now_text", default=None, help="Act as of this instant (ISO 8601).")
+    def poll(now_text: str | None) -> None:
+        """Read every connected mailbox's new messages once; one line per mailbox. Exits 1
+        when a mailbox failed (after polling the others)."""
+        reports = inbox.poll_all(_parse_now(now_text))
+        if not reports:
+            click.echo("no mailboxes connected")
+        for report in reports:
+            click.echo(report.summary())
+        if any(report.error for report in reports):
+            raise SystemExit(1)
 
     from app.demo import register_demo_cli
     from app.serve import register_serve_cli
