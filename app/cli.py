@@ -1,5 +1,5 @@
-"""The `flask` commands outside tools rely on: workspaces, users, tokens, sending domains,
-tick, demo, serve."""
+"""The `flask` commands outside tools rely on: workspaces, users, tokens, tick, inbox poll,
+sending domains, demo, serve."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 from flask import Flask
 
 from app.models import ApiToken
-from app.services import accounts, sending_domains
+from app.services import accounts, inbox, sending_domains
 from app.services.scheduling import run_tick
 
 
@@ -161,6 +161,23 @@ def register_cli(app: Flask) -> None:
         for kind in ("dkim", "spf", "dmarc"):
             click.echo(f"{kind.upper()}: {results[kind]['status']} ({results[kind]['detail']})")
         if results["dkim"]["status"] != "ok":
+            raise SystemExit(1)
+
+    @app.cli.group("inbox")
+    def inbox_group() -> None:
+        """Connected inboxes."""
+
+    @inbox_group.command("poll")
+    @click.option("--now", "now_text", default=None, help="Act as of this instant (ISO 8601).")
+    def poll(now_text: str | None) -> None:
+        """Read every connected mailbox's new messages once; one line per mailbox. Exits 1
+        when a mailbox failed (after polling the others)."""
+        reports = inbox.poll_all(_parse_now(now_text))
+        if not reports:
+            click.echo("no mailboxes connected")
+        for report in reports:
+            click.echo(report.summary())
+        if any(report.error for report in reports):
             raise SystemExit(1)
 
     from app.demo import register_demo_cli

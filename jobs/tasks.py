@@ -62,3 +62,8 @@ def monitor_goals(now: str | None = None) -> str:
 def evaluate_ab_tests(now: str | None = None) -> str:
     """The A/B evaluation: decide the tests that can be decided."""
     return _run(scheduling.evaluate_ab_tests, now)
+
+
+def poll_inboxes(now: str | None = None) -> str:
+    """The connected inboxes: read every mailbox's new messages."""
+    return _run(scheduling.poll_inboxes, now)

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from app import create_app
 from app.extensions import db
 from app.services import accounts
+from tests.dovecot import DOVECOT, Dovecot, running_dovecot
 from tests.smtp_sink import SmtpSink, running_sink
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -165,6 +166,21 @@ def smtp_sink(app: Flask) -> Iterator[SmtpSink]:
     for sink in running_sink():
         app.config["SMTP_URL"] = sink.url
         yield sink
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[Dovecot]:
+    """A real IMAP server (Debian's dovecot-imapd) for the whole run."""
+    if not os.access(DOVECOT, os.X_OK):
+        unavailable("dovecot", f"{DOVECOT} is missing (apt-get install -y dovecot-imapd)")
+    yield from running_dovecot()
+
+
+@pytest.fixture
+def dovecot(dovecot_server: Dovecot) -> Iterator[Dovecot]:
+    """The IMAP server with an empty mailbox for this test."""
+    dovecot_server.reset()
+    yield dovecot_server
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Inbound email: a reply or a bounce, posted by the mail server (or a relay) as raw RFC 5322."""
+"""Inbound email: a reply, a bounce or a complaint (ARF), posted by the mail server (or a relay)
+as raw RFC 5322."""
 
 from __future__ import annotations
 

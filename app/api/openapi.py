@@ -17,7 +17,7 @@ from flask import jsonify
 
 from app.api import api_bp
 from app.core.contact_input import ContactInput
-from app.core.events import AUTO_REPLY, BOUNCED, REPLIED
+from app.core.events import AUTO_REPLY, BOUNCED, COMPLAINED, REPLIED
 from app.core.format.document import SequenceDefinition
 from app.core.steps.email import METRICS as AB_METRICS
 from app.models.enrollment import ENROLLMENT_STATUSES
@@ -459,7 +459,10 @@ def api_schemas() -> dict[str, Schema]:
         "InboundResult": _obj(
             {
                 "matched": {"type": "boolean"},
-                "event": {"type": ["string", "null"], "enum": [REPLIED, AUTO_REPLY, BOUNCED]},
+                "event": {
+                    "type": ["string", "null"],
+                    "enum": [REPLIED, AUTO_REPLY, BOUNCED, COMPLAINED],
+                },
                 "enrollment_exited": {"type": "boolean"},
                 "duplicate": {"type": "boolean"},
             },
@@ -1080,7 +1083,7 @@ def paths() -> dict[str, dict[str, Any]]:
         },
         "/api/inbound/email": {
             "post": _operation(
-                "A raw RFC 5322 email: a reply or a delivery report",
+                "A raw RFC 5322 email: a reply, a delivery report or a complaint (ARF)",
                 {202: ("Whether it matched one of our messages", _json(_ref("InboundResult")))},
                 (400,),
                 body={

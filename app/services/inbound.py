@@ -1,4 +1,5 @@
-"""Inbound email: replies to our messages and delivery status notifications (bounces).
+"""Inbound email: replies to our messages, delivery status notifications (bounces) and
+feedback-loop complaints.
 
 A message is matched to one of the workspace's sent emails by the Message-IDs it refers to
 (In-Reply-To and References; for a bounce also the returned original's headers), in one
@@ -9,11 +10,17 @@ its enrollment:
 - `auto_reply`: an out-of-office or other automatic answer; nothing else happens.
 - `bounced`: a DSN; a permanent failure (5.x.x) puts the address on the suppression list
   and ends every active enrollment of the contact.
+- `complained`: a feedback-loop report in ARF (RFC 5965: `multipart/report;
+  report-type=feedback-report`) returning one of our emails: the recipient marked it as
+  spam, so the address is suppressed (`complained`) and every active enrollment of the
+  contact ends (`exited`, reason `complained`).
 
 The event is recorded like every other (`contact_changes.record_events`: waits woken,
 goals and segments reacting), with the email's Message-ID as its receipt: a retried
 delivery of the same inbound message within a day is answered as a duplicate and recorded
-once. Everything is one transaction, committed here.
+once. Everything is one transaction, committed here; a caller that keeps its own record of
+what it handled (the connected inbox's receipts) writes it in that transaction through
+`on_record`.
 
 The work per message is bounded whatever it carries: the standard library's header parser
 takes time quadratic in a header's length, so every header is cut to MAX_HEADER characters
@@ -27,6 +34,7 @@ import email
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage, Message
@@ -36,7 +44,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.core.events import AUTO_REPLY, BOUNCED, REPLIED
+from app.core.events import AUTO_REPLY, BOUNCED, COMPLAINED, REPLIED
 from app.extensions import db
 from app.models import ContactEvent, OutboundMessage, Sequence, SequenceStep, Workspace
 from app.services.contact_changes import Receipt, ReceiptConflict, record_events
@@ -79,7 +87,7 @@ class InboundError(ValueError):
 @dataclass(frozen=True)
 class InboundResult:
     matched: bool
-    event: str | None = None  # replied | auto_reply | bounced
+    event: str | None = None  # replied | auto_reply | bounced | complained
     enrollment_exited: bool = False
     duplicate: bool = False
 
@@ -102,6 +110,18 @@ class Bounce:
     status: str | None
     hard: bool
     recipient: str | None
+
+
+@dataclass(frozen=True)
+class Complaint:
+    original_ids: list[str]
+    feedback_type: str | None
+    recipient: str | None
+
+
+OnRecord = Callable[[str], None]
+"""Called inside the recording transaction with what the email turned out to be: the
+event's type, `duplicate` (already recorded) or `unmatched` (not about our emails)."""
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -203,15 +223,20 @@ def is_delivery_report(message: Message) -> bool:
     )
 
 
-def parse_bounce(message: Message) -> Bounce:
-    """The original Message-IDs, the Status and the Final-Recipient of a DSN (RFC 3464)."""
+def is_feedback_report(message: Message) -> bool:
+    """An ARF feedback-loop report (RFC 5965)."""
+    return (
+        message.get_content_type() == "multipart/report"
+        and (message.get_param("report-type") or "").lower() == "feedback-report"
+    )
+
+
+def _returned_ids(message: Message) -> list[str]:
+    """The Message-IDs of the original a report returns (in full or as headers only)."""
     original: list[str] = []
-    fields: list[Message] = []
     for part in message.walk():
         kind = part.get_content_type()
-        if kind == "message/delivery-status":
-            fields.extend(_status_blocks(part))
-        elif kind == "message/rfc822":
+        if kind == "message/rfc822":
             payload = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else None
             if isinstance(inner, Message):
@@ -219,6 +244,15 @@ def parse_bounce(message: Message) -> Bounce:
         elif kind == "text/rfc822-headers":
             headers = email.message_from_string(_text(part), policy=_POLICY)
             original += _ids(_raw_header(headers, "Message-ID"))
+    return list(dict.fromkeys(original[:MAX_REFERENCES] + referenced_ids(message)))[:MAX_REFERENCES]
+
+
+def parse_bounce(message: Message) -> Bounce:
+    """The original Message-IDs, the Status and the Final-Recipient of a DSN (RFC 3464)."""
+    fields: list[Message] = []
+    for part in message.walk():
+        if part.get_content_type() == "message/delivery-status":
+            fields.extend(_status_blocks(part))
     status, recipient, failed = None, None, False
     for block in fields:
         found = _STATUS.search(_header(block, "Status"))
@@ -230,8 +264,20 @@ def parse_bounce(message: Message) -> Bounce:
             recipient = _address(_header(block, "Final-Recipient")) or _address(
                 _header(block, "Original-Recipient")
             )
-    ids = list(dict.fromkeys(original[:MAX_REFERENCES] + referenced_ids(message)))
-    return Bounce(ids[:MAX_REFERENCES], status, bool(status and status[0] == "5"), recipient)
+    hard = bool(status and status[0] == "5")
+    return Bounce(_returned_ids(message), status, hard, recipient)
+
+
+def parse_complaint(message: Message) -> Complaint:
+    """The original Message-IDs, Feedback-Type and Original-Rcpt-To of an ARF report."""
+    feedback_type, recipient = None, None
+    for part in message.walk():
+        if part.get_content_type() != "message/feedback-report":
+            continue
+        for block in _status_blocks(part):
+            feedback_type = feedback_type or _header(block, "Feedback-Type").strip()[:64] or None
+            recipient = recipient or _address(_header(block, "Original-Rcpt-To"))
+    return Complaint(_returned_ids(message), feedback_type, recipient)
 
 
 def _status_blocks(part: Message) -> list[Message]:
@@ -256,7 +302,7 @@ def _text(part: Message) -> str:
 
 
 def _address(value: str) -> str | None:
-    """`rfc822; user@example.com` -> `user@example.com`."""
+    """`rfc822; user@example.com` (or a bare address) -> `user@example.com`."""
     _, _, address = value.rpartition(";")
     address = address.strip().strip("<>").strip()
     return address[:320] if "@" in address else None
@@ -265,25 +311,36 @@ def _address(value: str) -> str | None:
 # --- recording ----------------------------------------------------------------------------
 
 
-def receive(workspace: Workspace, raw: bytes | None, now: datetime) -> InboundResult:
+def receive(
+    workspace: Workspace, raw: bytes | None, now: datetime, on_record: OnRecord | None = None
+) -> InboundResult:
     """Parse, match and record one inbound email; commits. InboundError if unreadable."""
     message = parse_message(raw)
-    bounce = parse_bounce(message) if is_delivery_report(message) else None
-    wanted = bounce.original_ids if bounce is not None else referenced_ids(message)
+    report: Bounce | Complaint | None = None
+    if is_delivery_report(message):
+        report = parse_bounce(message)
+    elif is_feedback_report(message):
+        report = parse_complaint(message)
+    wanted = report.original_ids if report is not None else referenced_ids(message)
     outbound = _match(workspace.id, wanted)
     if outbound is None:
+        if on_record is not None:
+            on_record("unmatched")
+            db.session.commit()
         return InboundResult(matched=False)
-    kind = _kind(message, bounce)
+    kind = _kind(message, report)
     try:
-        return _record(workspace, outbound, message, kind, bounce, now)
+        return _record(workspace, outbound, message, kind, report, now, on_record)
     except (IntegrityError, ReceiptConflict):  # the same inbound email, delivered again
         db.session.rollback()
         return InboundResult(matched=True, event=kind, duplicate=True)
 
 
-def _kind(message: Message, bounce: Bounce | None) -> str:
-    if bounce is not None:
+def _kind(message: Message, report: Bounce | Complaint | None) -> str:
+    if isinstance(report, Bounce):
         return BOUNCED
+    if isinstance(report, Complaint):
+        return COMPLAINED
     return AUTO_REPLY if is_automatic(message) else REPLIED
 
 
@@ -300,12 +357,18 @@ def _match(workspace_id: uuid.UUID, wanted: list[str]) -> OutboundMessage | None
     return next((found[i] for i in wanted if i in found), None)
 
 
+def own_message_id(message: Message) -> str | None:
+    """The email's own Message-ID, if it has one."""
+    found = _ids(_raw_header(message, "Message-ID"))
+    return found[0] if found else None
+
+
 def _receipt(message: Message, kind: str) -> Receipt | None:
     """The email's own Message-ID as the event's receipt: a retried delivery repeats it."""
-    own_id = _ids(_raw_header(message, "Message-ID"))
-    if not own_id:
+    own_id = own_message_id(message)
+    if own_id is None:
         return None
-    key = "inbound:" + hashlib.sha256(own_id[0].encode()).hexdigest()
+    key = "inbound:" + hashlib.sha256(own_id.encode()).hexdigest()
     return Receipt(key, hashlib.sha256(kind.encode()).hexdigest())
 
 
@@ -314,8 +377,9 @@ def _record(
     outbound: OutboundMessage,
     message: Message,
     kind: str,
-    bounce: Bounce | None,
+    report: Bounce | Complaint | None,
     now: datetime,
+    on_record: OnRecord | None,
 ) -> InboundResult:
     """Record the event through the shared path, which drops a repeated delivery; only a
     new one exits enrollments or suppresses the address, in the event's transaction."""
@@ -323,11 +387,16 @@ def _record(
         select(SequenceStep.key).where(SequenceStep.id == outbound.step_id)
     )
     properties: dict[str, Any] = {"email_step_id": step_key, "message_id": outbound.message_id}
-    if bounce is not None:
+    if isinstance(report, Bounce):
         properties |= {
-            "status": bounce.status,
-            "hard": bounce.hard,
-            "recipient": bounce.recipient or outbound.to_email,
+            "status": report.status,
+            "hard": report.hard,
+            "recipient": report.recipient or outbound.to_email,
+        }
+    elif isinstance(report, Complaint):
+        properties |= {
+            "feedback_type": report.feedback_type,
+            "recipient": report.recipient or outbound.to_email,
         }
     else:
         properties["subject"] = _header(message, "Subject")[:MAX_SUBJECT]
@@ -336,7 +405,9 @@ def _record(
 
     def consequences(stored: list[dict[str, Any]]) -> None:
         if stored:
-            exited.append(_consequences(workspace, outbound, kind, bounce, now))
+            exited.append(_consequences(workspace, outbound, kind, report, now))
+        if on_record is not None:
+            on_record(kind if stored else "duplicate")
 
     recorded = record_events(
         [event], now, receipts=[_receipt(message, kind)], before_commit=consequences
@@ -350,13 +421,13 @@ def _consequences(
     workspace: Workspace,
     outbound: OutboundMessage,
     kind: str,
-    bounce: Bounce | None,
+    report: Bounce | Complaint | None,
     now: datetime,
 ) -> bool:
     """A reply ends the enrollment when its sequence says `on_reply`; a hard bounce puts the
     address on the suppression list and ends every active enrollment of the contact as
-    `failed`, with the bounce as the reason.
-    Whether an enrollment ended."""
+    `failed`, with the bounce as the reason; a complaint suppresses the address too and
+    ends them as `exited` (reason `complained`). Whether an enrollment ended."""
     if kind == REPLIED:
         exit_config = db.session.scalar(
             select(Sequence.exit_config).where(Sequence.id == outbound.sequence_id)
@@ -370,11 +441,15 @@ def _consequences(
                 sequence_ids=[outbound.sequence_id],
             )
             return ended > 0
-    elif kind == BOUNCED and bounce is not None and bounce.hard:
-        suppress(workspace.id, outbound.to_email, "bounced", now, detail=_bounce_detail(bounce))
-        reason = f"bounced ({_bounce_detail(bounce)})"
+    elif isinstance(report, Bounce) and report.hard:
+        suppress(workspace.id, outbound.to_email, "bounced", now, detail=_bounce_detail(report))
+        reason = f"bounced ({_bounce_detail(report)})"
         ended = exit_enrollments(workspace.id, [outbound.contact_id], reason, now, status="failed")
         return ended > 0
+    elif isinstance(report, Complaint):
+        detail = f"feedback report ({report.feedback_type or 'abuse'})"
+        suppress(workspace.id, outbound.to_email, COMPLAINED, now, detail=detail)
+        return exit_enrollments(workspace.id, [outbound.contact_id], COMPLAINED, now) > 0
     return False
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.config import current_settings
-from app.services import goals
+from app.services import goals, inbox
 from app.services.ab_tests import evaluate_tests
 from app.services.call_delivery import CallStats, deliver_due
 from app.services.contact_import import process_pending
@@ -110,3 +110,11 @@ def evaluate_ab_tests(now: datetime) -> str:
     """The A/B evaluation: decide every test whose variants have enough sends (or whose time
     is up), so later sends of the step use the winner."""
     return f"decided {evaluate_tests(now)} A/B test(s)"
+
+
+def poll_inboxes(now: datetime) -> str:
+    """Read every connected mailbox's new messages: replies, bounces, complaints."""
+    reports = inbox.poll_all(now)
+    failed = sum(1 for report in reports if report.error)
+    new = sum(report.new for report in reports)
+    return f"polled {len(reports)} mailbox(es): {new} new message(s), {failed} failed"

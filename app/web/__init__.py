@@ -11,6 +11,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     forms,
     gallery,
     launch,
+    mailboxes,
     pages,
     panels,
     provider_hooks,

@@ -176,6 +176,45 @@ def drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value is not None}
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def window_to_form(prefix: str, window: Any) -> list[tuple[str, str]]:
+    """A window (weekdays, start, end, time zone) as a panel's boxes under `prefix`, with
+    its `enabled` switch on; nothing when there is no window."""
+    if not isinstance(window, dict):
+        return []
+    return [
+        (f"{prefix}.enabled", "on"),
+        *[(f"{prefix}.weekdays", str(day)) for day in window.get("weekdays") or WEEKDAYS],
+        (f"{prefix}.start", clock_text(window.get("start"))),
+        (f"{prefix}.end", clock_text(window.get("end"))),
+        (f"{prefix}.timezone", text_of(window.get("timezone") or "recipient")),
+    ]
+
+
+def window_from_form(read: FormReader, prefix: str) -> dict[str, Any] | None:
+    """The window the boxes under `prefix` describe (None when switched off); no day ticked
+    is an error on the days."""
+    if not read.form.get(f"{prefix}.enabled"):
+        return None
+    weekdays = [day for day in read.form.getlist(f"{prefix}.weekdays") if day]
+    if not weekdays:
+        read.form.add_error(f"{prefix}.weekdays", "choose at least one day")
+    return {
+        "weekdays": weekdays,
+        "start": read.text(f"{prefix}.start"),
+        "end": read.text(f"{prefix}.end"),
+        "timezone": read.text(f"{prefix}.timezone") or "recipient",
+    }
+
+
+def clock_text(value: Any) -> str:
+    """'9:00' as '09:00': what a time input shows."""
+    text = text_of(value)
+    return f"0{text}" if re.fullmatch(r"\d:\d\d", text) else text
+
+
 def text_of(value: Any) -> str:
     """A stored value as a text box shows it; a missing one is an empty box."""
     return "" if value is None else str(value)

@@ -26,6 +26,8 @@ from app.web.form_toolkit import (
     text_of,
     value_from_text,
     value_to_text,
+    window_from_form,
+    window_to_form,
 )
 
 TRIGGER_TYPES = ("segment_join", "form_submission", "manual", "api_event")
@@ -64,7 +66,7 @@ def settings_to_form(data: Mapping[str, Any]) -> FormData:
         ("settings.timezone", str(settings.get("timezone") or DEFAULT_TIMEZONE)),
         ("settings.from_email", str(settings.get("from_email") or "")),
         ("settings.from_name", str(settings.get("from_name") or "")),
-        *_hours_to_form(settings.get("sending_hours")),
+        *window_to_form("settings.sending_hours", settings.get("sending_hours")),
         ("settings.reply_to", str(settings.get("reply_to") or "")),
         ("settings.on_send_failure", str(settings.get("on_send_failure") or "fail")),
         ("settings.holdout_percent", text_of(settings.get("holdout_percent"))),
@@ -177,35 +179,15 @@ def _settings(read: FormReader) -> dict[str, Any]:
             settings[key] = read.text(f"settings.{key}")
     if read.text("settings.on_send_failure") == "skip":
         settings["on_send_failure"] = "skip"
-    if read.form.get("settings.sending_hours.enabled"):
-        weekdays = [day for day in read.form.getlist("settings.sending_hours.weekdays") if day]
-        if not weekdays:
-            read.form.add_error("settings.sending_hours.weekdays", "choose at least one day")
-        settings["sending_hours"] = {
-            "weekdays": weekdays,
-            "start": read.text("settings.sending_hours.start"),
-            "end": read.text("settings.sending_hours.end"),
-            "timezone": read.text("settings.sending_hours.timezone") or "recipient",
-        }
+    hours = window_from_form(read, "settings.sending_hours")
+    if hours is not None:
+        settings["sending_hours"] = hours
     holdout = read.integer("settings.holdout_percent")  # the model checks 0 to 50
     if holdout is not None:
         settings["holdout_percent"] = holdout
     if read.text("settings.open_tracking") == "off":
         settings["open_tracking"] = False
     return settings
-
-
-def _hours_to_form(hours: Any) -> list[tuple[str, str]]:
-    """The sequence's sending hours as the panel's boxes (switched off when unset)."""
-    if not isinstance(hours, dict):
-        return []
-    return [
-        ("settings.sending_hours.enabled", "on"),
-        *[("settings.sending_hours.weekdays", str(day)) for day in hours.get("weekdays") or []],
-        ("settings.sending_hours.start", text_of(hours.get("start"))),
-        ("settings.sending_hours.end", text_of(hours.get("end"))),
-        ("settings.sending_hours.timezone", text_of(hours.get("timezone") or "recipient")),
-    ]
 
 
 def _field_name(path: str) -> str:

@@ -418,3 +418,58 @@ def test_a_reply_delivered_twice_is_one_event_and_one_receipt_and_reaches_a_goal
     assert (ended.status, ended.exit_reason) == ("exited", "goal 'Answered' reached")
     [conversion] = db.session.scalars(select(Conversion)).all()
     assert (conversion.goal, conversion.event_id) == ("Answered", event.id)
+
+
+def arf(message: OutboundMessage, full_original: bool = True) -> bytes:
+    """A feedback-loop complaint as mailbox providers send them (ARF, RFC 5965)."""
+    original = (
+        f"Message-ID: {message.message_id}\r\nTo: {message.to_email}\r\n"
+        "From: team@penguinmails.example\r\nSubject: Welcome to PenguinMails!\r\n"
+    )
+    returned = (
+        "Content-Type: message/rfc822\r\n\r\n" + original + "\r\nHi there\r\n"
+        if full_original
+        else "Content-Type: text/rfc822-headers\r\n\r\n" + original
+    )
+    return (
+        "From: Feedback Loop <fbl@isp.example>\r\n"
+        "To: abuse@penguinmails.example\r\n"
+        "Subject: FW: Welcome to PenguinMails!\r\n"
+        "Message-ID: <arf-" + message.id.hex + "@isp.example>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="F"\r\n'
+        "\r\n--F\r\nContent-Type: text/plain\r\n\r\n"
+        "This is an email abuse report for an email message received from IP 192.0.2.1.\r\n"
+        "\r\n--F\r\nContent-Type: message/feedback-report\r\n\r\n"
+        "Feedback-Type: abuse\r\nUser-Agent: SomeGenerator/1.0\r\nVersion: 1\r\n"
+        f"Original-Rcpt-To: {message.to_email}\r\n"
+        "Arrival-Date: Thu, 8 Mar 2026 14:00:00 EDT\r\n"
+        "\r\n--F\r\n" + returned + "\r\n--F--\r\n"
+    ).encode()
+
+
+def test_a_feedback_loop_complaint_suppresses_the_address_and_exits(app, api, smtp_sink):
+    ada, grace, kenji = sent_messages(app, api, smtp_sink)
+
+    response = post_raw(api, arf(ada))
+    headers_only = post_raw(api, arf(grace, full_original=False))
+
+    assert response.json == {"matched": True, "event": "complained", "enrollment_exited": True}
+    assert headers_only.json["event"] == "complained", headers_only.json
+    complaints = events("complained")
+    assert [(e.contact_id, e.message_id, e.step_id) for e in complaints] == [
+        (ada.contact_id, ada.id, ada.step_id),
+        (grace.contact_id, grace.id, grace.step_id),
+    ]
+    assert complaints[0].properties == {
+        "email_step_id": "email_1",
+        "message_id": ada.message_id,
+        "feedback_type": "abuse",
+        "recipient": ada.to_email,
+    }
+    assert suppressed_emails(api.workspace_id, [ada.to_email, grace.to_email, kenji.to_email]) == {
+        ada.to_email: "complained",
+        grace.to_email: "complained",
+    }
+    assert (enrollment(ada).status, enrollment(ada).exit_reason) == ("exited", "complained")
+    assert enrollment(kenji).status == "active"

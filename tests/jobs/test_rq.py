@@ -42,6 +42,7 @@ def test_the_onboarding_flow_runs_through_rq(app, api, smtp_sink, redis_conn):
         "refresh_segments",
         "monitor_goals",
         "evaluate_ab_tests",
+        "poll_inboxes",
     ]
     run_worker(redis_conn)
     assert len(smtp_sink.messages) == 3
@@ -93,6 +94,7 @@ def test_the_schedule_is_data_with_a_pure_due_rule():
         "refresh_segments",
         "monitor_goals",
         "evaluate_ab_tests",
+        "poll_inboxes",
     }
     assert should_run(None, 5, 100.0)
     assert not should_run(98.0, 5, 100.0)

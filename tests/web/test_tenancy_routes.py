@@ -33,7 +33,9 @@ from app.services import (
 )
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
+from app.services import mailboxes as mailbox_service
 from app.services import sequences as sequence_service
+from app.services.imap import MailboxSettings
 from tests.helpers import onboarding_definition, tick
 from tests.web.client import PASSWORD, Web
 
@@ -112,6 +114,14 @@ FACTORIES: dict[str, Callable[[WorkspaceA], Any]] = {
     ),
     # shipped templates are everyone's by design; a workspace's own is keyed by its row id
     "key": lambda a: gallery.save_as_template(a.sequence, "A's template", None).id,
+    "mailbox_id": lambda a: (
+        mailbox_service.save_mailbox(
+            a.workspace,
+            "A's inbox",
+            MailboxSettings("imap.a.test", 993, "ssl", "a@a.test", "secret"),
+            datetime.now(UTC),
+        ).id
+    ),
     "token_id": lambda a: only(select(ApiToken.id).where(ApiToken.workspace_id == a.workspace.id)),
     # published version numbers of A's sequence (activation published version 1)
     "number": lambda a: a.sequence.published_version,

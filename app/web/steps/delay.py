@@ -3,17 +3,24 @@ weekday and time, a date and time, or a date held in a contact field."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
 from app.models import Sequence
 from app.services import panel_choices
-from app.web.form_toolkit import FormReader, drop_none, text_of, timezone_names
+from app.web.form_toolkit import (
+    WEEKDAYS,
+    FormReader,
+    clock_text,
+    drop_none,
+    text_of,
+    timezone_names,
+    window_from_form,
+    window_to_form,
+)
 from app.web.steps.base import StepForm
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NEW_WINDOW = (
     *[("window.weekdays", day) for day in WEEKDAYS[:5]],
     ("window.start", "09:00"),
@@ -23,25 +30,15 @@ _NEW_WINDOW = (
 )
 
 
-def _clock_text(value: Any) -> str:
-    """'9:00' as '09:00': what a time input shows."""
-    text = text_of(value)
-    return f"0{text}" if re.fullmatch(r"\d:\d\d", text) else text
-
-
 def _to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
     pairs = [("until", text_of(config.get("until")))]
     for key in ("duration", "weekday", "at", "field", "offset", "timezone"):
         pairs.append((key, text_of(config.get(key))))
     pairs.append(("if_past", text_of(config.get("if_past") or "continue")))
-    pairs.append(("time", _clock_text(config.get("time"))))
+    pairs.append(("time", clock_text(config.get("time"))))
     window = config.get("window")
     if isinstance(window, dict):
-        pairs.append(("window.enabled", "on"))
-        pairs += [("window.weekdays", day) for day in window.get("weekdays") or WEEKDAYS]
-        pairs.append(("window.start", _clock_text(window.get("start"))))
-        pairs.append(("window.end", _clock_text(window.get("end"))))
-        pairs.append(("window.timezone", text_of(window.get("timezone") or "recipient")))
+        pairs += window_to_form("window", window)
         pairs.append(("if_window_missed", text_of(config.get("if_window_missed") or "next_window")))
     return pairs
 
@@ -77,16 +74,9 @@ def _from_form(read: FormReader) -> dict[str, Any]:
     if until:
         return {"until": until}  # the model names the unknown mode
     config: dict[str, Any] = {"duration": read.text("duration")}
-    if read.form.get("window.enabled"):
-        weekdays = [day for day in read.form.getlist("window.weekdays") if day]
-        if not weekdays:
-            read.form.add_error("window.weekdays", "choose at least one day")
-        config["window"] = {
-            "weekdays": weekdays,
-            "start": read.text("window.start"),
-            "end": read.text("window.end"),
-            "timezone": read.text("window.timezone") or "recipient",
-        }
+    window = window_from_form(read, "window")
+    if window is not None:
+        config["window"] = window
         config["if_window_missed"] = read.text("if_window_missed") or "next_window"
     return config
 
