@@ -53,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app import models  # noqa: F401  (registers the tables with the metadata)
     from app.api import api_bp
     from app.cli import register_cli
+    from app.health import health_bp
     from app.hooks import hooks_bp
     from app.http import install_http_layer
     from app.web import web_bp
@@ -62,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(hooks_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(hooks_bp)
+    app.register_blueprint(health_bp)
     app.register_blueprint(web_bp)
     register_cli(app)
     trust_proxies(app)
