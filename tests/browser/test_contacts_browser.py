@@ -40,7 +40,14 @@ def test_live_search_and_import_progress(
     rows = page.locator("#contacts-table tbody tr")
     expect(rows).to_have_count(2)
 
-    page.get_by_label("Search contacts by email or name").fill("bo")
+    search = page.get_by_label("Search contacts by email or name")
+    # htmx must have bound the box's `input` trigger before typing, or the keystrokes go
+    # unheard (a race with page load that once failed this test under CI load)
+    search.evaluate(
+        "box => new Promise(done => { const bound = () => "
+        "box['htmx-internal-data'] ? done() : setTimeout(bound, 20); bound(); })"
+    )
+    search.fill("bo")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("bob@example.com")
     expect(page).to_have_url(f"{live_server}/contacts")  # swapped in place, no reload
