@@ -38,7 +38,7 @@ from app.models import (
 )
 from app.services.sequences import snapshot_version, store_definition
 from app.services.template_budget import check_definition
-from app.services.versions import get_version, live_version
+from app.services.versions import live_version
 
 IN_FLIGHT = ("active", "paused")
 """Run statuses a publish moves; finished runs keep the version they ran on."""
@@ -63,15 +63,12 @@ class MigrationNeeded(DefinitionError):
         self.plan = plan
 
 
-def contacts_on_steps(sequence: Sequence) -> dict[str, int]:
+def contacts_on_steps(live: SequenceVersion) -> dict[str, int]:
     """Runs in flight on the live version, counted per step id, in one GROUP BY."""
-    live = live_version(sequence)
-    if live is None:
-        return {}
     key_of = {row_id: key for key, row_id in live.step_ids.items()}
     stmt = (
         select(ContactSequence.current_step_id, func.count())
-        .where(*_on_version(sequence.id, live.number))
+        .where(*_on_version(live.sequence_id, live.number))
         .group_by(ContactSequence.current_step_id)
     )
     counts: dict[str, int] = {}
@@ -87,10 +84,16 @@ def plan_publish(
 ) -> MigrationPlan:
     """What publishing `definition` would do to the contacts in flight (nothing written)."""
     live = live_version(sequence)
-    before = live.definition if live else {"steps": []}
-    return plan_migration(
-        before, definition_to_dict(definition), contacts_on_steps(sequence), choices
-    )
+    if live is None:
+        return plan_migration({"steps": []}, definition_to_dict(definition), {}, choices)
+    return _plan(live, definition, choices)
+
+
+def _plan(
+    live: SequenceVersion, definition: SequenceDefinition, choices: Mapping[str, Any]
+) -> MigrationPlan:
+    new = definition_to_dict(definition)
+    return plan_migration(live.definition, new, contacts_on_steps(live), choices)
 
 
 def publish(
@@ -105,18 +108,17 @@ def publish(
 ) -> SequenceVersion:
     """Publish `definition` as the next version of a published sequence, in one transaction.
     MigrationNeeded (nothing written) when a removed step's contacts have no valid choice."""
-    current = sequence.published_version
-    if current is None:
+    live = live_version(sequence)
+    if live is None:
         raise PublishConflict(seen, None)
+    current = live.number
     try:
         check_definition(definition)  # templates within the render budget, as on any save
-        plan = plan_publish(sequence, definition, choices)
+        plan = _plan(live, definition, choices)
         if not plan.ready:
             raise MigrationNeeded(plan)
         _claim(sequence, seen if seen is not None else current)
         number = current + 1
-        live = get_version(sequence, current)
-        assert live is not None  # published_version always names a stored version
         _retire(sequence, plan.diff.keys("removed"), definition, number)
         store_definition(sequence, definition)
         plan_rows = [entry.to_dict() for entry in plan.entries]

@@ -221,7 +221,7 @@ def review(
         definition = parse_input(raw)
     except DefinitionError as exc:
         unfinished += [problem for problem in exc.problems if problem not in unfinished]
-        counts = publishing.contacts_on_steps(live)
+        counts = publishing.contacts_on_steps(live_version)
         plan = plan or plan_migration(live_version.definition, raw, counts, choices)
     else:
         plan = plan or publishing.plan_publish(live, definition, choices)
