@@ -76,6 +76,10 @@ class Settings:
     # Provider webhooks: the hosts Amazon SNS signing certificates (and subscription
     # confirmations) may come from, space- or comma-separated; `*` stands for one DNS label.
     sns_cert_hosts: str = "sns.*.amazonaws.com sns.*.amazonaws.com.cn"
+    # Operations: the bearer token `/metrics` asks for (unset: /metrics answers 404), and
+    # how long past its due time an enrollment or message counts as stuck.
+    metrics_token: str | None = None
+    stuck_after_seconds: int = 900
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -136,6 +140,8 @@ FLASK_KEYS: dict[str, str] = {
     "max_json_depth": "MAX_JSON_DEPTH",
     "dns_resolver": "DNS_RESOLVER",
     "sns_cert_hosts": "SNS_CERT_HOSTS",
+    "metrics_token": "METRICS_TOKEN",
+    "stuck_after_seconds": "STUCK_AFTER_SECONDS",
 }
 
 # How a config value (from the environment, or set by a test) becomes its field's type;

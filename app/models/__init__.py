@@ -19,7 +19,8 @@ from app.models.enrollment import (
 from app.models.experiment import AbTestDecision
 from app.models.form import Form, FormSubmission
 from app.models.inbox import InboxReceipt, Mailbox
-from app.models.message import OutboundMessage
+from app.models.job_run import JobRun
+from app.models.message import MessageAttempt, OutboundMessage
 from app.models.outbound_call import OutboundCall
 from app.models.provider_hook import ProviderHook
 from app.models.sending_domain import SendingDomain
@@ -43,7 +44,9 @@ __all__ = [
     "Form",
     "FormSubmission",
     "InboxReceipt",
+    "JobRun",
     "Mailbox",
+    "MessageAttempt",
     "OutboundCall",
     "OutboundMessage",
     "ProviderHook",

@@ -73,6 +73,8 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
     version: Mapped[int | None] = mapped_column(Integer)
     # Why its next email is held back for now (a frequency cap, a sender's daily limit).
     hold_reason: Mapped[str | None] = mapped_column(Text)
+    # An operator skipped the wait it is on: the next pass ends that wait at once.
+    skip_wait: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 def exited(reason: str | None, now: datetime, status: str = "exited") -> dict[str, Any]:
@@ -165,8 +167,10 @@ class EnrollmentChange(WorkspaceOwned, db.Model):
         Uuid, ForeignKey("contact_sequences.id", ondelete="CASCADE"), index=True
     )
     sequence_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
-    kind: Mapped[str] = mapped_column(String(32))  # version_migration
-    action: Mapped[str] = mapped_column(String(16))  # keep | retime | move | exit | stay
+    kind: Mapped[str] = mapped_column(String(32))  # version_migration | intervention
+    # version_migration: keep | retime | move | exit | stay;
+    # intervention: pause | resume | skip_wait | move | exit | resend
+    action: Mapped[str] = mapped_column(String(16))
     from_version: Mapped[int | None] = mapped_column(Integer)
     to_version: Mapped[int | None] = mapped_column(Integer)
     from_step: Mapped[str | None] = mapped_column(String(64))  # step ids (keys)

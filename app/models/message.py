@@ -6,7 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -72,3 +81,23 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
     text: Mapped[str | None] = mapped_column(Text)
     # The original URLs of the tracked links in `html`, index = the position a click token names.
     links: Mapped[list[str] | None] = mapped_column(JsonDoc)
+
+
+class MessageAttempt(WorkspaceOwned, db.Model):
+    """One SMTP transaction (or refusal before one) for a message: what the server answered,
+    so an operator can see every try, not only the last error."""
+
+    __tablename__ = "message_attempts"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("outbound_messages.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)  # the message's `attempts` after this try
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | retry | failed | unknown | ...
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    smtp_answer: Mapped[str | None] = mapped_column(Text)
