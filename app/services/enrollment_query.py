@@ -350,3 +350,21 @@ def unknown_reference(workspace_id: uuid.UUID, flt: EnrollmentFilter) -> str | N
         if db.session.scalar(owned_step) is None:
             return "step"
     return None
+
+
+def sequence_choices(workspace_id: uuid.UUID) -> list[Sequence]:
+    """The sequences the filter form offers, by name."""
+    stmt = Sequence.in_workspace(workspace_id, Sequence.listed()).order_by(Sequence.name)
+    return list(db.session.scalars(stmt))
+
+
+def step_choices(workspace_id: uuid.UUID, sequence_id: uuid.UUID) -> list[SequenceStep]:
+    """The sequence's steps, those removed by a later version too (contacts may still be
+    on one), in the author's order."""
+    stmt = (
+        select(SequenceStep)
+        .join(Sequence, Sequence.id == SequenceStep.sequence_id)
+        .where(SequenceStep.sequence_id == sequence_id, Sequence.workspace_id == workspace_id)
+        .order_by(SequenceStep.sort_order, SequenceStep.key)
+    )
+    return list(db.session.scalars(stmt))
