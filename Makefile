@@ -40,3 +40,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bulk_enroll.py --sqlite
 	$(BIN)/python bench/ab_evaluation.py --sqlite
 	$(BIN)/python bench/publishing.py --sqlite
+	$(BIN)/python bench/enrollment_list.py

@@ -20,8 +20,6 @@ from sqlalchemy import Select, and_, func, literal, or_, select, union_all
 
 from app.config import current_settings
 from app.extensions import db
-from app.http.dates import EARLIEST, LATEST
-from app.http.numbers import INT32_MAX
 from app.models import Contact, ContactSequence, Sequence, SequenceStep
 from app.models.enrollment import ENROLLMENT_STATUSES
 from app.services.contact_views import contains_pattern
@@ -148,7 +146,8 @@ def _uuid(raw: str | None, name: str) -> uuid.UUID | None:
 def _version(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 1 <= int(raw) <= INT32_MAX:
+    # At most 9 digits: any such number fits the column (a PostgreSQL integer).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
         raise FilterError("version", "version must be a version number (1, 2, ...)")
     return int(raw)
 
@@ -169,12 +168,10 @@ def _instant(raw: str | None, name: str) -> datetime | None:
         else:
             value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
             value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except ValueError:
-        value = None
-    if value is None or not EARLIEST <= value.date() <= LATEST:
+    except (ValueError, OverflowError):  # not a date; or year 1 moved back past the start
         raise FilterError(
             name, f"{name} must be a date (2026-12-07) or a time (2026-12-07T14:30:00Z)"
-        )
+        ) from None
     return value
 
 
