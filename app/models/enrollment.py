@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,13 +41,20 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
         UniqueConstraint("sequence_id", "contact_id"),
         Index("idx_contact_sequences_execution", "status", "next_execution_at"),
         # The enrollments list (services/enrollment_query.py) pages newest first by
-        # (enrolled_at, id): one index per way in, so a first page reads about a page of
-        # entries. Reasons are searched by trigram (PostgreSQL only: pg_trgm).
+        # (enrolled_at, id); a filter either reads that order and skips what does not match,
+        # or looks its rows up by one of these and sorts them. Ended runs and exit reasons are
+        # indexed only once ended, so the processor's updates of live runs skip them.
         Index("ix_contact_sequences_list", "workspace_id", "enrolled_at", "id"),
-        Index("ix_contact_sequences_list_sequence", "sequence_id", "enrolled_at", "id"),
         Index("ix_contact_sequences_list_step", "current_step_id", "enrolled_at", "id"),
-        Index("ix_contact_sequences_list_finished", "workspace_id", "finished_at"),
-        *trigram_indexes("contact_sequences", "enroll_reason", "exit_reason"),
+        Index(
+            "ix_contact_sequences_list_finished",
+            "workspace_id",
+            "finished_at",
+            postgresql_where=text("finished_at IS NOT NULL"),
+            sqlite_where=text("finished_at IS NOT NULL"),
+        ),
+        *trigram_indexes("contact_sequences", "enroll_reason"),
+        *trigram_indexes("contact_sequences", "exit_reason", where="exit_reason IS NOT NULL"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

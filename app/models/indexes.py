@@ -7,21 +7,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 
 POSTGRESQL_ONLY: set[str] = set()
 """Names of the indexes made on PostgreSQL only, for comparing models with migrations."""
 
 
-def trigram_indexes(table: str, *columns: str) -> list[Index]:
-    """One GIN trigram index per column, created on PostgreSQL only (migration 0021)."""
+def trigram_indexes(table: str, *columns: str, where: str | None = None) -> list[Index]:
+    """One GIN trigram index per column, created on PostgreSQL only (migration 0021);
+    `where` makes them partial."""
     made = []
     for column in columns:
         name = f"ix_{table}_{column}_trgm"
         POSTGRESQL_ONLY.add(name)
         made.append(
             Index(
-                name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"}
+                name,
+                column,
+                postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"},
+                postgresql_where=text(where) if where else None,
             ).ddl_if(dialect="postgresql")
         )
     return made

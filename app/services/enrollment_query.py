@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, or_, select, union_all
+from sqlalchemy import Select, and_, func, literal, or_, select
 
 from app.config import current_settings
 from app.extensions import db
@@ -244,21 +244,21 @@ def count(workspace_id: uuid.UUID, flt: EnrollmentFilter, now: datetime) -> int:
 
 def status_counts(workspace_id: uuid.UUID, flt: EnrollmentFilter, now: datetime) -> dict[str, int]:
     """For each status, how many would match the filter with that status instead of its
-    own (each at most COUNT_CAP + 1), in one statement."""
-    parts = [
-        _capped(criteria(workspace_id, dataclasses.replace(flt, status=status), now), status)
-        for status in ENROLLMENT_STATUSES
-    ]
-    found = dict(db.session.execute(union_all(*parts)).all())
+    own, in one statement over at most COUNT_CAP + 1 rows: exact when they add up to
+    COUNT_CAP or less, else each is a lower bound (at a million rows, exact counts per
+    status cost up to a second; these, like `count`, tens of milliseconds)."""
+    where = criteria(workspace_id, dataclasses.replace(flt, status=None), now)
+    rows = select(ContactSequence.status).where(*where).limit(COUNT_CAP + 1).subquery()
+    found = dict(
+        db.session.execute(select(rows.c.status, func.count()).group_by(rows.c.status)).all()
+    )
     return {status: int(found.get(status, 0)) for status in ENROLLMENT_STATUSES}
 
 
-def _capped(where: list[Any], label: str | None = None) -> Select[Any]:
-    """SELECT [label,] count(*) FROM (the first COUNT_CAP + 1 matching rows)."""
+def _capped(where: list[Any]) -> Select[Any]:
+    """SELECT count(*) FROM (the first COUNT_CAP + 1 matching rows)."""
     rows = select(literal(1).label("one")).select_from(ContactSequence).where(*where)
-    limited = rows.limit(COUNT_CAP + 1).subquery()
-    columns = ([literal(label).label("status")] if label is not None else []) + [func.count()]
-    return select(*columns).select_from(limited)
+    return select(func.count()).select_from(rows.limit(COUNT_CAP + 1).subquery())
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Create Date: 2026-12-06
 
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
@@ -15,39 +16,44 @@ down_revision = "0020"
 branch_labels = None
 depends_on = None
 
-LIST_INDEXES = {
-    "ix_contact_sequences_list": ["workspace_id", "enrolled_at", "id"],
-    "ix_contact_sequences_list_sequence": ["sequence_id", "enrolled_at", "id"],
-    "ix_contact_sequences_list_step": ["current_step_id", "enrolled_at", "id"],
-    "ix_contact_sequences_list_finished": ["workspace_id", "finished_at"],
+ENDED = "finished_at IS NOT NULL"
+LIST_INDEXES = {  # name: (columns, partial on)
+    "ix_contact_sequences_list": (["workspace_id", "enrolled_at", "id"], None),
+    "ix_contact_sequences_list_step": (["current_step_id", "enrolled_at", "id"], None),
+    "ix_contact_sequences_list_finished": (["workspace_id", "finished_at"], ENDED),
 }
-TRIGRAM_COLUMNS = {
-    "contact_sequences": ["enroll_reason", "exit_reason"],
-    "contacts": ["email", "first_name", "last_name"],
+TRIGRAM_COLUMNS = {  # (table, column): partial on
+    ("contact_sequences", "enroll_reason"): None,
+    ("contact_sequences", "exit_reason"): "exit_reason IS NOT NULL",
+    ("contacts", "email"): None,
+    ("contacts", "first_name"): None,
+    ("contacts", "last_name"): None,
 }
 
 
 def upgrade():
-    for name, columns in LIST_INDEXES.items():
-        op.create_index(name, "contact_sequences", columns)
+    for name, (columns, where) in LIST_INDEXES.items():
+        partial = sa.text(where) if where else None
+        op.create_index(
+            name, "contact_sequences", columns, postgresql_where=partial, sqlite_where=partial
+        )
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    for table, columns in TRIGRAM_COLUMNS.items():
-        for column in columns:
-            op.create_index(
-                f"ix_{table}_{column}_trgm",
-                table,
-                [column],
-                postgresql_using="gin",
-                postgresql_ops={column: "gin_trgm_ops"},
-            )
+    for (table, column), where in TRIGRAM_COLUMNS.items():
+        op.create_index(
+            f"ix_{table}_{column}_trgm",
+            table,
+            [column],
+            postgresql_using="gin",
+            postgresql_ops={column: "gin_trgm_ops"},
+            postgresql_where=sa.text(where) if where else None,
+        )
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
-        for table, columns in TRIGRAM_COLUMNS.items():
-            for column in columns:
-                op.drop_index(f"ix_{table}_{column}_trgm", table_name=table)
+        for table, column in TRIGRAM_COLUMNS:
+            op.drop_index(f"ix_{table}_{column}_trgm", table_name=table)
     for name in LIST_INDEXES:
         op.drop_index(name, table_name="contact_sequences")

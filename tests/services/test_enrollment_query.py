@@ -160,7 +160,8 @@ def test_counts_stop_just_past_the_cap(app, acme, monkeypatch):
     seeded, _ids = acme
     monkeypatch.setattr(query, "COUNT_CAP", 25)
     assert query.count(seeded.workspace.id, EnrollmentFilter(), NOW) == 26
-    assert query.status_counts(seeded.workspace.id, EnrollmentFilter(), NOW)["active"] == 20
+    partial = query.status_counts(seeded.workspace.id, EnrollmentFilter(), NOW)
+    assert sum(partial.values()) == 26 and partial["active"] <= 20
 
 
 def test_filters_round_trip_through_their_query_parameters():

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ContactSequence
-from app.services import accounts
+from app.services import accounts, enrollment_query
 from tests.enrollment_rows import enroll_many, seed_sequences
 from tests.web.client import signed_in
 
@@ -126,3 +126,14 @@ def test_another_workspaces_sequence_or_step_is_not_found(app, acme):
     assert web.get(f"/enrollments?step={theirs.steps[sequence.id][0]}").status_code == 404
     everyone = web.get("/enrollments").text
     assert "globex.test" not in everyone and "Theirs 1" not in everyone
+
+
+def test_past_the_cap_the_counts_say_so(app, acme, monkeypatch):
+    web, seeded = acme
+    enroll_many(seeded, 60, NOW)
+    monkeypatch.setattr(enrollment_query, "COUNT_CAP", 25)
+    page = web.get("/enrollments").text
+    assert re.search(r'<strong id="enrollment-total">25\+</strong> matching', page)
+    assert "(counted over the first 25)" in page
+    assert re.search(r'data-status="active"[^>]*>Active \([0-9]+\+\)', page)
+    assert "Act on these 25+…" in page
