@@ -79,10 +79,6 @@ class EnrollmentFilter:
                 args[name] = str(value)
         return args
 
-    @property
-    def active(self) -> bool:
-        return self != EnrollmentFilter()
-
 
 PARAMS = {
     "sequence_id": "sequence_id",
