@@ -67,9 +67,15 @@ class StepInfo:
         return f"{named}, retired in v{self.retired_in}" if self.retired_in else named
 
 
+FIRST, LAST = ("enrolled",), ("finished", "waiting")
+"""Kinds told first or last among entries of the same instant (a run begins before its
+first step, ends after its last)."""
+
+
 def arrange(runs: Sequence[RunInfo], entries: Sequence[Entry]) -> list[RunStory]:
     """Each entry under its run (its own `run`, else the latest run begun by then), runs
-    newest first, entries oldest first (ties keep the order given)."""
+    newest first, entries oldest first (at one instant: enrolled, then the order given,
+    then finished or waiting)."""
     ordered = sorted(runs, key=lambda r: r.number)
     by_run: dict[int, list[Entry]] = {run.number: [] for run in ordered}
     for entry in entries:
@@ -78,18 +84,25 @@ def arrange(runs: Sequence[RunInfo], entries: Sequence[Entry]) -> list[RunStory]
             begun = [r.number for r in ordered if r.enrolled_at <= entry.at]
             number = begun[-1] if begun else ordered[0].number
         by_run[number].append(entry)
-    return [
-        RunStory(run, sorted(by_run[run.number], key=lambda e: e.at)) for run in reversed(ordered)
-    ]
+    return [RunStory(run, sorted(by_run[run.number], key=_order)) for run in reversed(ordered)]
+
+
+def _order(entry: Entry) -> tuple[datetime, int]:
+    return entry.at, 0 if entry.kind in FIRST else 2 if entry.kind in LAST else 1
 
 
 def step_text(step: StepInfo, outcome: str, entered: datetime | None, zone: ZoneInfo) -> str:
-    """'Wait 2 days (wait) (delay): waited, since Mon 7 Dec 10:00 UTC'."""
-    kind = KINDS.get(step.type)
-    text = f"{step.label} ({kind.label if kind else step.type}): {outcome.replace('_', ' ')}"
+    """'Delay step Wait 2 days (wait): waited, entered Mon 7 Dec 10:00 UTC': a step that
+    waits says when the contact arrived on it."""
+    text = f"{_step_title(step)}: {outcome.replace('_', ' ')}"
     if entered is not None and step.type in WAITING_STEP_TYPES:
         text += f", entered {describe_local(entered, zone)}"
     return text
+
+
+def _step_title(step: StepInfo) -> str:
+    kind = KINDS.get(step.type)
+    return f"{kind.label if kind else step.type or 'Unknown'} step {step.label}"
 
 
 def decision_text(
@@ -97,13 +110,17 @@ def decision_text(
     outcome: str,
     decision: Mapping[str, Any],
     names: Mapping[str, str],
+    entered: datetime | None,
     zone: ZoneInfo,
 ) -> str:
-    """'Did they book? (check): took the true path; clicked_link on Email 1 containing
-    /book-demo: yes, at ...'."""
+    """'Branch step Booked? (check): took the true path; clicked_link on Email 1
+    containing /book-demo: yes, at ...'; a wait says when it was entered."""
     why = decisions.describe(decision, names, zone)
-    path = "timed out" if outcome == "timed_out" else f"took the {outcome} path"
-    return f"{step.label}: {path}" + (f"; {why}" if why else "")
+    if step.type in WAITING_STEP_TYPES:
+        head = step_text(step, outcome, entered, zone)
+    else:
+        head = f"{_step_title(step)}: took the {outcome} path"
+    return head + (f"; {why}" if why else "")
 
 
 @dataclass(frozen=True)

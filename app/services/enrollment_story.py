@@ -260,7 +260,7 @@ def _step_entries(
         }
         if decision:
             facts["decision"] = decision
-            text = story.decision_text(step, log.outcome, decision, names, zone)
+            text = story.decision_text(step, log.outcome, decision, names, entered, zone)
             found.append(story.Entry(log.executed_at, "decision", text, facts))
         else:
             text = story.step_text(step, log.outcome, entered, zone)

@@ -102,9 +102,9 @@ def test_the_story_explains_the_wait_and_the_branch_with_the_click_time(app, api
 
     decisions = texts(found, "decision")
     assert decisions == [
-        f"Wait for a click (wait): took the met path; {CLICKED}: met, at {CLICK_TIME}"
-        " (https://example.com/book-demo?x=1)",
-        f"Booked? (check): took the true path; {CLICKED}: yes, at {CLICK_TIME}",
+        "Wait until step Wait for a click (wait): met, entered Mon 7 Dec 11:00 Europe/Paris,"
+        f" 10:00 UTC; {CLICKED}: met, at {CLICK_TIME} (https://example.com/book-demo?x=1)",
+        f"Branch step Booked? (check): took the true path; {CLICKED}: yes, at {CLICK_TIME}",
     ]
     emails = texts(found, "email")
     assert emails[0] == (

@@ -76,7 +76,9 @@ def test_each_run_has_its_own_steps_and_emails_newest_run_first(app, api, smtp_s
         kinds = [entry.kind for entry in part.entries]
         assert kinds.count("step") == 1 and kinds.count("email") == 1
         assert all(entry.at.date() == part.run.enrolled_at.date() for entry in part.entries)
-    assert story.runs[1].entries[0].text.startswith("Enrolled (run 1)")
+    first = story.runs[1].entries
+    assert first[0].text.startswith("Enrolled (run 1)")
+    assert first[-1].text == "Run 1 completed"  # after its steps, at the same instant
 
 
 def test_a_retired_step_and_an_outside_change_are_told(app, api, smtp_sink):
@@ -101,7 +103,7 @@ def test_a_retired_step_and_an_outside_change_are_told(app, api, smtp_sink):
 
     texts = [entry.text for entry in story.runs[0].entries]
     assert "ops@acme.test skip wait: customer asked for the next email" in texts
-    assert "Hello email (hello), retired in v3 (Email): queued" in texts
+    assert "Email step Hello email (hello), retired in v3: queued" in texts
 
 
 def test_the_story_takes_as_many_queries_for_a_long_story_as_for_a_short_one(app, api, smtp_sink):
