@@ -277,10 +277,27 @@ def _explain(
     return holds
 
 
+_trimmed: dict[str, Any] = {}
+TRIM_CACHE = 4096
+"""Trimmed values remembered by their text: a graph's conditions are trimmed once, not at
+every branch taken."""
+
+
 def trim(value: Any) -> Any:
     """A value cut down for an explanation: text to MAX_TEXT, lists and objects to
-    MAX_ITEMS items, nesting to three levels."""
-    return _trim(value, 3)
+    MAX_ITEMS items, nesting to three levels. A value whose whole text is that short is
+    kept as it is, uncopied (the usual case); longer ones are remembered by their text,
+    since the processor explains the same conditions over and over. Treat the result as
+    read-only."""
+    text = repr(value)
+    if len(text) <= MAX_TEXT:
+        return value
+    found = _trimmed.get(text)
+    if found is None:
+        if len(_trimmed) >= TRIM_CACHE:
+            _trimmed.clear()
+        found = _trimmed[text] = _trim(value, 3)
+    return found
 
 
 def _trim(value: Any, depth: int) -> Any:
