@@ -170,3 +170,27 @@ def test_a_branch_taken_by_the_engine_carries_its_explanation():
         "holds": False,
         "leaves": [{"condition": field, "result": False, "seen": "free"}],
     }
+
+
+def test_a_wait_that_times_out_and_a_split_keep_their_decision_in_the_taken_step():
+    waited = {"conditions": [{"event": "signed_up", "timeout": "1 day"}]}
+    paths = {"paths": [{"label": "a", "percent": 50}, {"label": "b", "percent": 50}]}
+    steps = {
+        "wait": Step("wait", "wait", "wait_until", waited, {"met": "end", "timeout": "split"}),
+        "split": Step("split", "split", "split", paths, {"a": "end", "b": "end"}),
+        "end": Step("end", "end", "end", {}, {}),
+    }
+    since = NOW - timedelta(days=2)
+    position = Position("wait", since, {}, UTC_ZONE, enrollment_id=OWN)
+
+    wait, split = advance(Graph("wait", steps), position, NOW).taken[:2]
+
+    assert wait.outcome == "timed_out"
+    assert wait.decision == {
+        "kind": "wait",
+        "result": "timed_out",
+        "conditions": waited["conditions"],
+    }
+    bucket = split.decision["bucket"]
+    assert split.decision == {"kind": "split", "bucket": bucket, "path": split.outcome}
+    assert split.outcome == ("a" if bucket < 50 else "b")
