@@ -9,6 +9,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     builder,
     contacts,
     enrollment_list,
+    enrollment_page,
     forms,
     gallery,
     launch,
