@@ -21,18 +21,15 @@ from app.core.events import CLICKED_LINK, OPENED
 from app.core.timing import resolve_zone
 from app.extensions import db
 from app.models import (
-    Contact,
     ContactEvent,
     ContactSequence,
     Conversion,
     EnrollmentChange,
     OutboundMessage,
-    Sequence,
     SequenceStep,
     StepLog,
-    Workspace,
 )
-from app.services.enrollment import earlier_runs, waiting_reason
+from app.services.enrollment import earlier_runs, listing, waiting_reason
 
 MAX_STEPS = 1000
 MAX_EMAILS = 200
@@ -96,26 +93,11 @@ def enrollment_story(workspace_id: uuid.UUID, enrollment_id: uuid.UUID) -> Story
 
 
 def _header(workspace_id: uuid.UUID, enrollment_id: uuid.UUID) -> Any:
-    """The enrollment with its contact, sequence, workspace and current step: the columns
-    of `list_enrollments`, so the same `enrollment_to_dict` and `waiting_reason` read it."""
-    stmt = (
-        select(
-            ContactSequence,
-            Contact.email,
-            Contact.timezone.label("contact_timezone"),
-            SequenceStep.key.label("step_key"),
-            SequenceStep.name.label("step_name"),
-            SequenceStep.type.label("step_type"),
-            SequenceStep.config.label("step_config"),
-            Sequence.name.label("sequence_name"),
-            Sequence.settings.label("sequence_settings"),
-            Workspace.timezone.label("workspace_timezone"),
-        )
-        .join(Contact, Contact.id == ContactSequence.contact_id)
-        .join(Sequence, Sequence.id == ContactSequence.sequence_id)
-        .join(Workspace, Workspace.id == ContactSequence.workspace_id)
-        .outerjoin(SequenceStep, SequenceStep.id == ContactSequence.current_step_id)
-        .where(ContactSequence.workspace_id == workspace_id, ContactSequence.id == enrollment_id)
+    """The enrollment with its contact, sequence, workspace and current step: the
+    columns of every enrollments list, so the same `enrollment_to_dict` and
+    `waiting_reason` read it."""
+    stmt = listing(
+        ContactSequence.workspace_id == workspace_id, ContactSequence.id == enrollment_id
     )
     return db.session.execute(stmt).first()
 
