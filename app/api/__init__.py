@@ -93,6 +93,7 @@ from app.api import (  # noqa: E402,F401  (routes register on import)
     contacts,
     enrollments,
     events,
+    health,
     inbound,
     messages,
     openapi,

@@ -10,6 +10,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     contacts,
     forms,
     gallery,
+    health_page,
     launch,
     mailboxes,
     pages,
