@@ -87,12 +87,12 @@ class EngineCollector(Collector):
         stuck = engine_health.stuck(self.now, None)
         yield GaugeMetricFamily(
             f"{PREFIX}_stuck_enrollments",
-            "Active enrollments due for longer than STUCK_AFTER_SECONDS (all workspaces).",
+            "Enrollments due over STUCK_AFTER_SECONDS, all workspaces (counted to 10,000).",
             value=stuck.enrollments,
         )
         yield GaugeMetricFamily(
             f"{PREFIX}_failing_messages",
-            "Messages not out after repeated tries or STUCK_AFTER_SECONDS (all workspaces).",
+            "Messages failing, all workspaces (counted to 10,000).",
             value=stuck.messages,
         )
         yield from _rq_families()

@@ -1206,7 +1206,17 @@ def engine_health_schema() -> Schema:
                     "messages_seconds": seconds,
                 }
             ),
-            "stuck": _answer({"enrollments": COUNT, "messages": COUNT, "after_seconds": COUNT}),
+            "stuck": _answer(
+                {
+                    "enrollments": COUNT,
+                    "messages": COUNT,
+                    "after_seconds": COUNT,
+                    "count_cap": {
+                        **COUNT,
+                        "description": "counts stop here: equal to it means at least as many",
+                    },
+                }
+            ),
             "rq": {"oneOf": [{"type": "null"}, rq]},
         }
     )

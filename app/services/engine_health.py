@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from app.config import current_settings
 from app.extensions import db
@@ -26,6 +26,8 @@ from app.services.stuck import failing_message, stuck_enrollment
 OVERDUE_FACTOR = 3
 """A pass is overdue when it has not finished well for this many of its intervals."""
 ERROR_CHARS = 200
+STUCK_COUNT_CAP = 10_000
+"""Stuck enrollments and failing messages are counted up to this many (shown as 10,000+)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Stuck:
     enrollments: int
     messages: int
     after_seconds: int
+    count_cap: int  # a count equal to it means "at least this many"
 
 
 @dataclass(frozen=True)
@@ -150,15 +153,20 @@ def stuck(now: datetime, workspace_id: uuid.UUID | None) -> Stuck:
     """Stuck enrollments and failing messages (app.services.stuck) of one workspace, or of
     all of them when `workspace_id` is None (/metrics, which only operators read)."""
     after = current_settings().stuck_after_seconds
-    enrollments = select(func.count()).where(stuck_enrollment(now, after))
-    messages = select(func.count()).where(failing_message(now, after))
+    enrollments = select(ContactSequence.id).where(stuck_enrollment(now, after))
+    messages = select(OutboundMessage.id).where(failing_message(now, after))
     if workspace_id is not None:
         enrollments = enrollments.where(ContactSequence.workspace_id == workspace_id)
         messages = messages.where(OutboundMessage.workspace_id == workspace_id)
-    return Stuck(
-        db.session.scalar(enrollments.select_from(ContactSequence)) or 0,
-        db.session.scalar(messages.select_from(OutboundMessage)) or 0,
-        after,
+    return Stuck(_count_to_cap(enrollments), _count_to_cap(messages), after, STUCK_COUNT_CAP)
+
+
+def _count_to_cap(rows: Select[Any]) -> int:
+    """How many rows, counting no further than the cap: when the engine has been down for
+    a day, every enrollment is stuck, and a page reloaded every 10 s must stay cheap."""
+    return (
+        db.session.scalar(select(func.count()).select_from(rows.limit(STUCK_COUNT_CAP).subquery()))
+        or 0
     )
 
 

@@ -46,7 +46,9 @@ def shown_lag(page: str, kind: str) -> int:
 
 
 def stuck_badge(page: str) -> tuple[str, str]:
-    found = re.search(r'id="stuck-enrollments"><span class="badge badge-(\w+)">(\d+)</span>', page)
+    found = re.search(
+        r'id="stuck-enrollments"><span class="badge badge-(\w+)">([\d,]+\+?)</span>', page
+    )
     assert found, page
     return found.group(1), found.group(2)
 
@@ -142,7 +144,12 @@ def test_the_api_answers_the_pages_figures_for_the_tokens_workspace(app):
 
     acme = acme_api.get("/api/health").get_json()
     globex = globex_api.get("/api/health").get_json()
-    assert acme["stuck"] == {"enrollments": 3, "messages": 0, "after_seconds": 900}
+    assert acme["stuck"] == {
+        "enrollments": 3,
+        "messages": 0,
+        "after_seconds": 900,
+        "count_cap": 10_000,
+    }
     assert globex["stuck"]["enrollments"] == 0
     assert globex["lag"]["enrollments_seconds"] >= 7200
     jobs = {job["name"]: job for job in globex["jobs"]}
@@ -152,3 +159,12 @@ def test_the_api_answers_the_pages_figures_for_the_tokens_workspace(app):
     assert globex["rq"] is None
     assert app.test_client().get("/api/health").status_code == 401
     assert db.session.scalar(select(JobRun.runs)) == 1
+
+
+def test_stuck_counts_stop_at_the_cap_and_say_so(app, monkeypatch):
+    """With the engine down for a day everything is stuck: counting stops at the cap."""
+    web, api = workspace_with_enrollments(app, "Acme")
+    due_since(api.workspace_id, datetime.now(UTC) - 2 * HOUR)
+    monkeypatch.setattr(engine_health, "STUCK_COUNT_CAP", 2)
+    assert stuck_badge(web.get("/health").text) == ("failed", "2+")
+    assert api.get("/api/health").get_json()["stuck"]["enrollments"] == 2
