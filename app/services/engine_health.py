@@ -92,7 +92,8 @@ def job_health(now: datetime) -> list[JobHealth]:
 def _job(name: str, interval: int, row: JobRun | None, now: datetime) -> JobHealth:
     if row is None:
         return JobHealth(name, interval)
-    age = (now - row.last_finished_at).total_seconds() if row.last_finished_at else None
+    finished = row.last_finished_at
+    age = max((now - finished).total_seconds(), 0.0) if finished else None  # a replayed tick
     return JobHealth(
         name,
         interval,

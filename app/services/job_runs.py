@@ -32,9 +32,6 @@ class PassReport:
     text: str
     counts: dict[str, int] = field(default_factory=dict)
 
-    def __str__(self) -> str:
-        return self.text
-
 
 def record(name: str, work: Callable[[datetime], PassReport], now: datetime) -> PassReport:
     """Run one pass for `now` and record it; a failing pass records its error and re-raises.
