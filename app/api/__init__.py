@@ -95,6 +95,7 @@ from app.api import (  # noqa: E402,F401  (routes register on import)
     enrollment_story,
     enrollments,
     events,
+    health,
     inbound,
     messages,
     openapi,

@@ -1192,6 +1192,14 @@ def paths() -> dict[str, dict[str, Any]]:
                 },
             )
         },
+        "/api/health": {
+            "get": _operation(
+                "The engine's health: its periodic passes, lag, this workspace's stuck "
+                "enrollments and failing messages, and RQ's queues, workers and failed jobs",
+                {200: ("The health page's figures", _json(engine_health_schema()))},
+                (),
+            )
+        },
     }
 
 
@@ -1229,3 +1237,85 @@ def build_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def engine_health_schema() -> Schema:
+    """`GET /api/health`'s answer (app.services.engine_health.as_json)."""
+    seconds: Schema = {"type": "number", "minimum": 0}
+    counts: Schema = {"type": "object", "additionalProperties": {"type": "integer"}}
+    job = _answer(
+        {
+            "name": {"type": "string"},
+            "interval_seconds": COUNT,
+            "last_started_at": NULLABLE_TIMESTAMP,
+            "last_finished_at": NULLABLE_TIMESTAMP,
+            "last_duration_ms": {"type": ["integer", "null"], "minimum": 0},
+            "last_report": NULLABLE_TEXT,
+            "last_error": NULLABLE_TEXT,
+            "last_failed_at": NULLABLE_TIMESTAMP,
+            "runs": COUNT,
+            "failures": COUNT,
+            "seconds_total": seconds,
+            "totals": counts,
+            "age_seconds": {"type": ["number", "null"]},
+            "overdue": {"type": "boolean"},
+            "failing": {"type": "boolean"},
+        }
+    )
+    rq = _answer(
+        {
+            "error": NULLABLE_TEXT,
+            "queues": {
+                "type": "array",
+                "items": _answer({"name": {"type": "string"}, "length": COUNT, "failed": COUNT}),
+            },
+            "workers": {
+                "type": "array",
+                "items": _answer(
+                    {
+                        "name": {"type": "string"},
+                        "state": {"type": "string"},
+                        "current_job": NULLABLE_TEXT,
+                    }
+                ),
+            },
+            "failed_jobs": {
+                "type": "array",
+                "items": _answer(
+                    {
+                        "id": {"type": "string"},
+                        "queue": {"type": "string"},
+                        "func": NULLABLE_TEXT,
+                        "error": {"type": "string"},
+                        "ended_at": NULLABLE_TIMESTAMP,
+                    }
+                ),
+            },
+        }
+    )
+    return _answer(
+        {
+            "now": {"type": "string", "format": "date-time"},
+            "jobs": {"type": "array", "items": job},
+            "lag": _answer(
+                {
+                    "oldest_due_enrollment_at": NULLABLE_TIMESTAMP,
+                    "oldest_due_message_at": NULLABLE_TIMESTAMP,
+                    "enrollments_seconds": seconds,
+                    "messages_seconds": seconds,
+                }
+            ),
+            "stuck": _answer(
+                {
+                    "enrollments": COUNT,
+                    "messages": COUNT,
+                    "after_seconds": COUNT,
+                    "count_cap": {
+                        **COUNT,
+                        "description": "counts stop here: equal to it means at least as many",
+                    },
+                }
+            ),
+            "rq": {"oneOf": [{"type": "null"}, rq]},
+        }
+    )

@@ -12,6 +12,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     enrollment_page,
     forms,
     gallery,
+    health_page,
     launch,
     mailboxes,
     pages,
