@@ -1,0 +1,381 @@
+"""Operators' interventions on enrollments, each kept in the audit log: pause, resume, skip
+the current wait, move to a step, exit, send a failed email again.
+
+Every action takes a selection (one id, a list, or a filter's SELECT of ids) and is
+set-based in one transaction, whatever its size: the selected enrollments it cannot apply
+to are counted by why (one GROUP BY), the ones it applies to get their audit row in
+`enrollment_changes` (one INSERT ... SELECT, which on PostgreSQL locks them, so the guarded
+UPDATE that follows changes exactly the rows recorded), then that UPDATE. The selection is
+always narrowed to the workspace, so another workspace's ids change nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import aliased
+
+from app.core.steps import WAITING_STEP_TYPES
+from app.extensions import db
+from app.models import ContactSequence, EnrollmentChange, OutboundMessage, Sequence, SequenceStep
+from app.models.enrollment import exited
+from app.models.types import UTCDateTime
+from app.services.outbox import RESENDABLE
+from app.services.send_failures import failure_reason
+from app.services.waits import nudge_processor
+
+Selection = Select[Any] | Collection[uuid.UUID]
+"""Which enrollments: a SELECT of `ContactSequence.id` (a filter's), or ids."""
+
+MAX_REASON = 500
+LIVE = ("active", "paused")
+NOT_WAITING = "not waiting on a delay or wait_until step"
+NOTHING_TO_RESEND = "without a failed email"
+SEND_FAILED = failure_reason("%", None, "%")
+"""What `exit_reason` reads when a run ended because one of its emails failed (a LIKE)."""
+
+CS = ContactSequence
+_AUDIT_COLUMNS = [
+    "tenant_id",
+    "workspace_id",
+    "enrollment_id",
+    "sequence_id",
+    "kind",
+    "action",
+    "from_version",
+    "to_version",
+    "from_step",
+    "to_step",
+    "detail",
+    "actor",
+    "created_at",
+]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """How many enrollments the action changed, and how many it skipped, by why (a status
+    such as "completed", or a reason such as NOT_WAITING)."""
+
+    changed: int
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+class UnknownStep(ValueError):
+    """A move names a step that is not in the sequence's live version."""
+
+    def __init__(self, key: str, retired_in: int | None = None) -> None:
+        where = f"was removed in version {retired_in}" if retired_in else "is not in the sequence"
+        super().__init__(f"step '{key}' {where}; pick a step of the live version")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class _Action:
+    """What an action writes, and to which runs: those in `statuses` that meet
+    `condition` (the others in `statuses` are skipped as `otherwise`)."""
+
+    name: str
+    statuses: tuple[str, ...]
+    values: dict[str, Any]
+    condition: ColumnElement[bool] | None = None
+    otherwise: str | None = None
+    to_step: Any = None  # the audit row's: default the run's current step
+    to_version: Any = None  # default the run's version
+    nudge: bool = False  # the runs are due now: wake the processor in worker mode
+
+
+def pause(
+    workspace_id: uuid.UUID, selection: Selection, actor: str, reason: str | None, now: datetime
+) -> Applied:
+    """Active runs stop where they stand: the processor claims only active runs and the
+    dispatcher holds their queued emails until they resume. Their due time is kept."""
+    action = _Action("pause", ("active",), {"status": "paused"})
+    return _apply(workspace_id, selection, action, actor, reason, now)
+
+
+def resume(
+    workspace_id: uuid.UUID, selection: Selection, actor: str, reason: str | None, now: datetime
+) -> Applied:
+    """Paused runs go on: due now if their due time passed while paused, else when it
+    was; their held emails go out with the next dispatch."""
+    overdue = or_(CS.next_execution_at.is_(None), CS.next_execution_at < _at(now))
+    values = {
+        "status": "active",
+        "next_execution_at": case((overdue, _at(now)), else_=CS.next_execution_at),
+    }
+    action = _Action("resume", ("paused",), values, nudge=True)
+    return _apply(workspace_id, selection, action, actor, reason, now)
+
+
+def skip_wait(
+    workspace_id: uuid.UUID, selection: Selection, actor: str, reason: str | None, now: datetime
+) -> Applied:
+    """Active runs on a delay or wait_until step are due now, with `skip_wait` set: the
+    processor's next pass ends that wait at once (the step is taken as `skipped`)."""
+    waiting = (
+        exists()
+        .where(SequenceStep.id == CS.current_step_id, SequenceStep.type.in_(WAITING_STEP_TYPES))
+        .correlate(CS)
+    )
+    values = {"skip_wait": True, "next_execution_at": _at(now)}
+    action = _Action("skip_wait", ("active",), values, waiting, NOT_WAITING, nudge=True)
+    return _apply(workspace_id, selection, action, actor, reason, now)
+
+
+def move(
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+    *,
+    step_key: str,
+) -> Applied:
+    """Active or paused runs go to the step `step_key` of their sequence's live version,
+    active and due now (its wait starts now); a run finishing on an older version moves
+    onto the live one. Runs whose sequence has no such live step are skipped, and so are
+    finished runs: re-enrolling is the way to start one again."""
+    target = (
+        select(SequenceStep.id)
+        .where(
+            SequenceStep.sequence_id == CS.sequence_id,
+            SequenceStep.key == step_key,
+            SequenceStep.retired_in.is_(None),
+        )
+        .correlate(CS)
+        .scalar_subquery()
+    )
+    live = (
+        select(Sequence.published_version)
+        .where(Sequence.id == CS.sequence_id)
+        .correlate(CS)
+        .scalar_subquery()
+    )
+    values = {
+        "status": "active",
+        "current_step_id": target,
+        "step_started_at": _at(now),
+        "next_execution_at": _at(now),
+        "hold_reason": None,
+        "skip_wait": False,
+        "version": live,
+    }
+    missing = f"its sequence has no live step '{step_key}'"
+    action = _Action(
+        "move",
+        LIVE,
+        values,
+        target.is_not(None),
+        missing,
+        to_step=literal(step_key, String()),
+        to_version=live,
+        nudge=True,
+    )
+    return _apply(workspace_id, selection, action, actor, reason, now)
+
+
+def exit_runs(
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+    exit_reason: str | None = None,
+) -> Applied:
+    """Active or paused runs end `exited`; the dispatcher skips the emails they had queued.
+    `exit_reason` is what the run shows (default: who removed it, and why)."""
+    shown = exit_reason or f"removed by {actor}" + (f": {reason}" if reason else "")
+    action = _Action("exit", LIVE, exited(shown, now), to_step=null())
+    return _apply(workspace_id, selection, action, actor, reason, now)
+
+
+def resend(
+    workspace_id: uuid.UUID, selection: Selection, actor: str, reason: str | None, now: datetime
+) -> Applied:
+    """The runs' failed (or interrupted, `unknown`) emails are queued again, as fresh sends
+    (like the outbox's "Send again"). A run that had ended `failed` because an email could
+    not be sent comes back: active again on the step it had reached, whose wait starts
+    over now (so the next email keeps its spacing after the one sent again), or completed
+    again when it had already passed its last step. Exited runs are skipped: the
+    dispatcher would not send their mail."""
+    resendable = (
+        exists()
+        .where(OutboundMessage.enrollment_id == CS.id, OutboundMessage.status.in_(RESENDABLE))
+        .correlate(CS)
+    )
+    statuses = ("active", "paused", "completed", "failed")
+    first_email = (
+        select(func.min(SequenceStep.key))
+        .join(OutboundMessage, OutboundMessage.step_id == SequenceStep.id)
+        .where(OutboundMessage.enrollment_id == CS.id, OutboundMessage.status.in_(RESENDABLE))
+        .correlate(CS)
+        .scalar_subquery()
+    )
+    chosen = _chosen(workspace_id, selection)
+    guard = and_(CS.status.in_(statuses), resendable)
+    skipped = _skipped(chosen, guard, statuses, NOTHING_TO_RESEND)
+    changed = _record(chosen, guard, "resend", actor, reason, now, to_step=first_email)
+    came_back = case((CS.current_step_id.is_(None), "completed"), else_="active")
+    db.session.execute(
+        update(CS)
+        .where(chosen, guard, CS.status == "failed", CS.exit_reason.like(SEND_FAILED))
+        .values(
+            status=came_back,
+            exit_reason=None,
+            finished_at=case((CS.current_step_id.is_(None), CS.finished_at), else_=None),
+            step_started_at=case((CS.current_step_id.is_(None), None), else_=_at(now)),
+            next_execution_at=case((CS.current_step_id.is_(None), None), else_=_at(now)),
+            updated_at=_at(now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    runs = select(CS.id).where(chosen, CS.status.in_(statuses))
+    db.session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.enrollment_id.in_(runs), OutboundMessage.status.in_(RESENDABLE))
+        .values(status="queued", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if changed:
+        nudge_processor()
+    return Applied(changed, skipped)
+
+
+def move_target_problem(sequence_id: uuid.UUID, step_key: str) -> UnknownStep | None:
+    """Why a move to `step_key` cannot be made in this sequence (unknown, or retired in a
+    version), or None when it is a step of its live version."""
+    found = db.session.execute(
+        select(SequenceStep.retired_in)
+        .where(SequenceStep.sequence_id == sequence_id, SequenceStep.key == step_key)
+        .order_by(SequenceStep.retired_in.is_not(None))
+        .limit(1)
+    ).first()
+    if found is None:
+        return UnknownStep(step_key)
+    return UnknownStep(step_key, found.retired_in) if found.retired_in else None
+
+
+def preview(workspace_id: uuid.UUID, selection: Selection) -> dict[str, int]:
+    """How many selected enrollments have each status, in one GROUP BY: what a bulk action
+    is about to touch."""
+    stmt = (
+        select(CS.status, func.count()).where(_chosen(workspace_id, selection)).group_by(CS.status)
+    )
+    return {status: count for status, count in db.session.execute(stmt)}
+
+
+def _apply(
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    action: _Action,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+) -> Applied:
+    """The action's three statements (count the skipped, record, update), committed."""
+    chosen = _chosen(workspace_id, selection)
+    guard = CS.status.in_(action.statuses)
+    if action.condition is not None:
+        guard = and_(guard, action.condition)
+    skipped = _skipped(chosen, guard, action.statuses, action.otherwise)
+    _record(chosen, guard, action.name, actor, reason, now, action.to_step, action.to_version)
+    changed = db.session.execute(
+        update(CS)
+        .where(chosen, guard)
+        .values({**action.values, "updated_at": _at(now)})
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if changed and action.nudge:
+        nudge_processor()
+    return Applied(changed, skipped)
+
+
+def _chosen(workspace_id: uuid.UUID, selection: Selection) -> ColumnElement[bool]:
+    """The selection narrowed to the workspace. A SELECT is never correlated with the
+    statement it is used in (both read contact_sequences)."""
+    ids = selection.correlate(None) if isinstance(selection, Select) else list(selection)
+    return and_(CS.workspace_id == workspace_id, CS.id.in_(ids))
+
+
+def _skipped(
+    chosen: ColumnElement[bool],
+    guard: ColumnElement[bool],
+    statuses: tuple[str, ...],
+    otherwise: str | None,
+) -> dict[str, int]:
+    """Selected runs the action does not apply to, by why: their status, or `otherwise`
+    for those in a status it applies to that fail its further condition."""
+    found: dict[str, int] = {}
+    rows = db.session.execute(
+        select(CS.status, func.count()).where(chosen, not_(guard)).group_by(CS.status)
+    )
+    for status, count in rows:
+        why = otherwise if status in statuses and otherwise else status
+        found[why] = found.get(why, 0) + count
+    return found
+
+
+def _record(
+    chosen: ColumnElement[bool],
+    guard: ColumnElement[bool],
+    action: str,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+    to_step: Any = None,
+    to_version: Any = None,
+) -> int:
+    """One audit row per run the action applies to (INSERT ... SELECT; on PostgreSQL the
+    rows are locked until the commit); returns how many."""
+    current = aliased(SequenceStep)  # not to be correlated with the action's subqueries
+    rows = (
+        select(
+            CS.tenant_id,
+            CS.workspace_id,
+            CS.id,
+            CS.sequence_id,
+            literal("intervention", String()),
+            literal(action, String()),
+            CS.version,
+            CS.version if to_version is None else to_version,
+            current.key,
+            current.key if to_step is None else to_step,
+            literal(reason or None, Text()),
+            literal(actor, String()),
+            _at(now),
+        )
+        .select_from(CS)
+        .outerjoin(current, current.id == CS.current_step_id)
+        .where(chosen, guard)
+        .with_for_update(of=CS)
+    )
+    return db.session.execute(insert(EnrollmentChange).from_select(_AUDIT_COLUMNS, rows)).rowcount
+
+
+def _at(now: datetime) -> Any:
+    """`now` as a bound UTC timestamp (stored naive on SQLite, like every UTCDateTime)."""
+    return literal(now, UTCDateTime())
