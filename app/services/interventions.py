@@ -373,7 +373,11 @@ def _record(
         .where(chosen, guard)
         .with_for_update(of=CS)
     )
-    return db.session.execute(insert(EnrollmentChange).from_select(_AUDIT_COLUMNS, rows)).rowcount
+    return db.session.execute(
+        insert(EnrollmentChange)
+        .from_select(_AUDIT_COLUMNS, rows)
+        .execution_options(preserve_rowcount=True)
+    ).rowcount
 
 
 def _at(now: datetime) -> Any:
