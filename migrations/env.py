@@ -6,6 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from app.models import indexes
+
 config = context.config
 if config.config_file_name:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -16,6 +18,7 @@ config.set_main_option(
     "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
 )
 target_metadata = current_app.extensions["migrate"].db.metadata
+include_object = indexes.include_object(engine.dialect.name)
 
 
 def skip_empty_autogenerate(context, revision, directives) -> None:  # type: ignore[no-untyped-def]
@@ -43,6 +46,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=True,  # SQLite alters tables by copying them: let Alembic do that
             compare_type=True,
+            include_object=include_object,
             process_revision_directives=skip_empty_autogenerate,
         )
         with context.begin_transaction():

@@ -24,6 +24,7 @@ from app.models.enrollment import ENROLLMENT_STATUSES
 from app.models.experiment import AB_DECIDERS
 from app.models.message import MESSAGE_STATUSES
 from app.services.analytics import FUNNEL_COUNTS
+from app.services.enrollment_query import COUNT_CAP
 from app.services.events import MAX_BATCH, MAX_CLIENT_ID, MAX_NAME
 
 Schema = dict[str, Any]
@@ -816,6 +817,35 @@ def paths() -> dict[str, dict[str, Any]]:
         _query("offset", "Skip this many", {"type": "integer", "minimum": 0}),
     ]
 
+    day_or_time = {"type": "string", "description": "A date (UTC midnight) or an ISO 8601 time"}
+    enrollment_filter = [
+        _query("sequence_id", "Only this sequence's (its id)", UUID),
+        _query("version", "Only runs on this published version", {"type": "integer", "minimum": 1}),
+        _query("status", "Only this status", {"type": "string", "enum": list(ENROLLMENT_STATUSES)}),
+        _query("step", "Only those now on this step (its id, a UUID)", UUID),
+        _query("started_after", "Enrolled at or after", day_or_time),
+        _query("started_before", "Enrolled before", day_or_time),
+        _query("ended_after", "Finished at or after", day_or_time),
+        _query("ended_before", "Finished before", day_or_time),
+        _query(
+            "reason",
+            "The enroll or exit reason contains this (any case)",
+            {"type": "string", "maxLength": 200},
+        ),
+        _query(
+            "contact",
+            "Each word is part of the contact's email or name",
+            {"type": "string", "maxLength": 200},
+        ),
+        _query("stuck", "Only active ones overdue by STUCK_AFTER_SECONDS", {"type": "boolean"}),
+        _query("cursor", "next_cursor of the previous page", {"type": "string"}),
+        _query(
+            "limit",
+            "At most this many (1 to 200, default 50)",
+            {"type": "integer", "minimum": 1, "maximum": 200},
+        ),
+    ]
+
     def intervention(summary: str, step: bool = False) -> dict[str, Any]:
         """An operator's action on one enrollment, recorded in the audit log with the
         token and the optional reason; 409 names the status that refuses it."""
@@ -916,6 +946,32 @@ def paths() -> dict[str, dict[str, Any]]:
                 {200: ("The enrollments", _json(_ref("EnrollmentPage")))},
                 (400, 404),
                 parameters=[*sequence_id, *page],
+            )
+        },
+        "/api/enrollments": {
+            "get": _operation(
+                "The workspace's enrollments by filter, newest first, a page at a time",
+                {
+                    200: (
+                        "A page, the cursor of the next one and how many match",
+                        _json(
+                            _answer(
+                                {
+                                    "enrollments": {"type": "array", "items": _ref("Enrollment")},
+                                    "next_cursor": NULLABLE_TEXT,
+                                    "count": {
+                                        **COUNT,
+                                        "maximum": COUNT_CAP + 1,
+                                        "description": f"How many match; {COUNT_CAP + 1} "
+                                        f"means more than {COUNT_CAP}.",
+                                    },
+                                }
+                            )
+                        ),
+                    )
+                },
+                (400, 404, 422),
+                parameters=enrollment_filter,
             )
         },
         "/api/sequences/{sequence_id}/versions": {

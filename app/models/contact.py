@@ -21,12 +21,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
 from app.models.base import Timestamped, WorkspaceOwned, utcnow
+from app.models.indexes import trigram_indexes
 from app.models.types import JsonDoc, UTCDateTime, json_column, uuid_pk
 
 
 class Contact(WorkspaceOwned, Timestamped, db.Model):
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("workspace_id", "email"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "email"),
+        # The contacts search and the enrollments list's contact filter: ILIKE '%word%'.
+        *trigram_indexes("contacts", "email", "first_name", "last_name"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     email: Mapped[str] = mapped_column(String(320))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
 from app.models.base import Timestamped, WorkspaceOwned, utcnow
+from app.models.indexes import trigram_indexes
 from app.models.types import JsonDoc, UTCDateTime, json_column, uuid_pk
 
 ENROLLMENT_STATUSES = ("active", "completed", "exited", "paused", "failed")
@@ -38,6 +39,14 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
     __table_args__ = (
         UniqueConstraint("sequence_id", "contact_id"),
         Index("idx_contact_sequences_execution", "status", "next_execution_at"),
+        # The enrollments list (services/enrollment_query.py) pages newest first by
+        # (enrolled_at, id): one index per way in, so a first page reads about a page of
+        # entries. Reasons are searched by trigram (PostgreSQL only: pg_trgm).
+        Index("ix_contact_sequences_list", "workspace_id", "enrolled_at", "id"),
+        Index("ix_contact_sequences_list_sequence", "sequence_id", "enrolled_at", "id"),
+        Index("ix_contact_sequences_list_step", "current_step_id", "enrolled_at", "id"),
+        Index("ix_contact_sequences_list_finished", "workspace_id", "finished_at"),
+        *trigram_indexes("contact_sequences", "enroll_reason", "exit_reason"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 
 from app.extensions import db
 from app.models import Contact, ContactEvent, ContactImport, ContactSequence, Sequence
@@ -17,27 +17,38 @@ MAX_TERMS = 5
 def search(
     workspace_id: uuid.UUID, query: str, limit: int, offset: int
 ) -> tuple[list[Contact], int]:
-    """A page of contacts by email, and how many match: every word of the query must be
-    part of the email, first or last name (case-insensitive; % and _ match themselves).
-    Stored text never holds a NUL character, so a query with one matches nothing (and is
-    not sent to PostgreSQL, which refuses NUL in text)."""
-    if "\x00" in query:
-        return [], 0
-    criteria = [Contact.workspace_id == workspace_id]
-    for term in query.split()[:MAX_TERMS]:
-        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        criteria.append(
-            or_(
-                Contact.email.ilike(pattern, escape="\\"),
-                Contact.first_name.ilike(pattern, escape="\\"),
-                Contact.last_name.ilike(pattern, escape="\\"),
-            )
-        )
+    """A page of contacts by email, and how many match `matching(query)`."""
+    criteria = [Contact.workspace_id == workspace_id, matching(query)]
     total = db.session.scalar(select(func.count()).select_from(Contact).where(*criteria)) or 0
     rows = db.session.scalars(
         select(Contact).where(*criteria).order_by(Contact.email).limit(limit).offset(offset)
     )
     return list(rows), int(total)
+
+
+def matching(query: str) -> ColumnElement[bool]:
+    """Contacts a search finds: every word of the query must be part of the email, first
+    or last name (case-insensitive; % and _ match themselves). Stored text never holds a NUL
+    character, so a query with one matches nothing (and is not sent to PostgreSQL, which
+    refuses NUL in text)."""
+    if "\x00" in query:
+        return false()
+    return and_(
+        *(
+            or_(
+                Contact.email.ilike(pattern, escape="\\"),
+                Contact.first_name.ilike(pattern, escape="\\"),
+                Contact.last_name.ilike(pattern, escape="\\"),
+            )
+            for pattern in map(contains_pattern, query.split()[:MAX_TERMS])
+        ),
+        true(),
+    )
+
+
+def contains_pattern(term: str) -> str:
+    """An ILIKE pattern (escape character backslash) for text containing `term` as typed."""
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def contacts_in(workspace_id: uuid.UUID, ids: list[uuid.UUID]) -> list[Contact]:

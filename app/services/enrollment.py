@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core import experiments, reentry
@@ -372,14 +372,10 @@ def state_to_dict(enrollment: ContactSequence) -> dict[str, Any]:
     }
 
 
-def list_enrollments(
-    workspace_id: uuid.UUID,
-    sequence_id: uuid.UUID | None = None,
-    limit: int = 500,
-    offset: int = 0,
-) -> list[Any]:
-    """Enrollments with their contact and current step, newest first."""
-    stmt = (
+def listing(*criteria: Any) -> Select[Any]:
+    """The columns every enrollments list shows (contact, sequence, current step, the zones
+    its waiting reason needs), joined once, for the rows meeting `criteria`."""
+    return (
         select(
             ContactSequence,
             Contact.email,
@@ -396,7 +392,20 @@ def list_enrollments(
         .join(Sequence, Sequence.id == ContactSequence.sequence_id)
         .join(Workspace, Workspace.id == ContactSequence.workspace_id)
         .outerjoin(SequenceStep, SequenceStep.id == ContactSequence.current_step_id)
-        .where(ContactSequence.workspace_id == workspace_id)
+        .where(*criteria)
+    )
+
+
+def list_enrollments(
+    workspace_id: uuid.UUID,
+    sequence_id: uuid.UUID | None = None,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[Any]:
+    """Enrollments with their contact and current step, newest first (the sequence API's
+    offset pages; the enrollments list pages by key in services/enrollment_query.py)."""
+    stmt = (
+        listing(ContactSequence.workspace_id == workspace_id)
         .order_by(ContactSequence.enrolled_at.desc(), ContactSequence.id)
         .limit(limit)
         .offset(offset)

@@ -1,4 +1,5 @@
-"""The pages a marketer or operator reads: sequences, enrollments, outbox."""
+"""The pages a marketer or operator reads: sequences, removing an enrollment, outbox
+(the enrollments list is web/enrollment_list.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from flask_login import current_user, login_required
 
 from app.core.format.problems import DefinitionError
 from app.extensions import htmx
-from app.models import Sequence
 from app.models.message import MESSAGE_STATUSES
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
@@ -75,34 +75,6 @@ def archive_sequence(sequence_id: uuid.UUID) -> Any:
     except sequence_service.SequenceStateError as exc:
         flash(str(exc), "error")
     return redirect(url_for("web.sequences"))
-
-
-@web_bp.get("/enrollments")
-@login_required
-def enrollments() -> Any:
-    """Every enrollment of the workspace, or with `?sequence=<id>` those of one sequence."""
-    sequence = _sequence_filter(request.args.get("sequence"))
-    rows = enrollment_service.list_enrollments(
-        current_user.workspace_id, sequence.id if sequence else None
-    )
-    return render_template(
-        "pages/enrollments.html",
-        rows=rows,
-        sequence=sequence,
-        waiting_reason=enrollment_service.waiting_reason,
-        history=enrollment_service.earlier_runs(row.ContactSequence.id for row in rows),
-    )
-
-
-def _sequence_filter(raw: str | None) -> Sequence | None:
-    """The workspace's sequence a filter names; 404 for a malformed or foreign id."""
-    if not raw:
-        return None
-    try:
-        sequence_id = uuid.UUID(raw)
-    except ValueError:
-        abort(404)
-    return owned_sequence(sequence_id)
 
 
 @web_bp.post("/enrollments/<uuid:enrollment_id>/exit")

@@ -213,7 +213,7 @@ def test_links_lead_to_the_report_and_the_enrollments_filter_to_the_sequence(app
     assert PEOPLE[0] in filtered and PEOPLE[1] in filtered and PEOPLE[2] not in filtered
     assert "Q3 &lt;Launch&gt; &amp; Co" in filtered
     assert PEOPLE[2] in web.get(f"/enrollments?sequence={other_id}").text
-    assert web.get("/enrollments?sequence=not-a-uuid").status_code == 404
+    assert web.get("/enrollments?sequence=not-a-uuid").status_code == 422
 
 
 def test_another_workspace_cannot_see_the_report(app, web):
