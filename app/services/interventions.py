@@ -28,7 +28,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    not_,
     null,
     or_,
     select,
@@ -75,8 +74,8 @@ _AUDIT_COLUMNS = [
 
 @dataclass(frozen=True)
 class Applied:
-    """How many enrollments the action changed, and how many it skipped, by why (a status
-    such as "completed", or a reason such as NOT_WAITING)."""
+    """How many enrollments the action changed (or, forecast, would change), and how many
+    it skipped, by why (a status such as "completed", or a reason such as NOT_WAITING)."""
 
     changed: int
     skipped: dict[str, int] = field(default_factory=dict)
@@ -92,7 +91,7 @@ class UnknownStep(ValueError):
 
 
 @dataclass(frozen=True)
-class _Action:
+class _Plan:
     """What an action writes, and to which runs: those in `statuses` that meet
     `condition` (the others in `statuses` are skipped as `otherwise`)."""
 
@@ -105,14 +104,18 @@ class _Action:
     to_version: Any = None  # default the run's version
     nudge: bool = False  # the runs are due now: wake the processor in worker mode
 
+    @property
+    def guard(self) -> ColumnElement[bool]:
+        found = CS.status.in_(self.statuses)
+        return found if self.condition is None else and_(found, self.condition)
+
 
 def pause(
     workspace_id: uuid.UUID, selection: Selection, actor: str, reason: str | None, now: datetime
 ) -> Applied:
     """Active runs stop where they stand: the processor claims only active runs and the
     dispatcher holds their queued emails until they resume. Their due time is kept."""
-    action = _Action("pause", ("active",), {"status": "paused"})
-    return _apply(workspace_id, selection, action, actor, reason, now)
+    return _apply(workspace_id, selection, _pause(), actor, reason, now)
 
 
 def resume(
@@ -120,13 +123,7 @@ def resume(
 ) -> Applied:
     """Paused runs go on: due now if their due time passed while paused, else when it
     was; their held emails go out with the next dispatch."""
-    overdue = or_(CS.next_execution_at.is_(None), CS.next_execution_at < _at(now))
-    values = {
-        "status": "active",
-        "next_execution_at": case((overdue, _at(now)), else_=CS.next_execution_at),
-    }
-    action = _Action("resume", ("paused",), values, nudge=True)
-    return _apply(workspace_id, selection, action, actor, reason, now)
+    return _apply(workspace_id, selection, _resume(now), actor, reason, now)
 
 
 def skip_wait(
@@ -134,14 +131,7 @@ def skip_wait(
 ) -> Applied:
     """Active runs on a delay or wait_until step are due now, with `skip_wait` set: the
     processor's next pass ends that wait at once (the step is taken as `skipped`)."""
-    waiting = (
-        exists()
-        .where(SequenceStep.id == CS.current_step_id, SequenceStep.type.in_(WAITING_STEP_TYPES))
-        .correlate(CS)
-    )
-    values = {"skip_wait": True, "next_execution_at": _at(now)}
-    action = _Action("skip_wait", ("active",), values, waiting, NOT_WAITING, nudge=True)
-    return _apply(workspace_id, selection, action, actor, reason, now)
+    return _apply(workspace_id, selection, _skip_wait(now), actor, reason, now)
 
 
 def move(
@@ -157,6 +147,132 @@ def move(
     active and due now (its wait starts now); a run finishing on an older version moves
     onto the live one. Runs whose sequence has no such live step are skipped, and so are
     finished runs: re-enrolling is the way to start one again."""
+    return _apply(workspace_id, selection, _move(now, step_key), actor, reason, now)
+
+
+def exit_runs(
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+    exit_reason: str | None = None,
+) -> Applied:
+    """Active or paused runs end `exited`; the dispatcher skips the emails they had queued.
+    `exit_reason` is what the run shows (default: who removed it, and why)."""
+    shown = exit_reason or f"removed by {actor}" + (f": {reason}" if reason else "")
+    return _apply(workspace_id, selection, _exit(now, shown), actor, reason, now)
+
+
+def resend(
+    workspace_id: uuid.UUID, selection: Selection, actor: str, reason: str | None, now: datetime
+) -> Applied:
+    """The runs' failed (or interrupted, `unknown`) emails are queued again, as fresh sends
+    (like the outbox's "Send again"). A run that had ended `failed` because an email could
+    not be sent comes back: active again on the step it had reached, whose wait starts
+    over now (so the next email keeps its spacing after the one sent again), or completed
+    again when it had already passed its last step. Exited runs are skipped: the
+    dispatcher would not send their mail."""
+    plan = _resend()
+    chosen = _chosen(workspace_id, selection)
+    _, skipped = _tally(chosen, plan)
+    changed = _record(chosen, plan, actor, reason, now)
+    ended_here = CS.current_step_id.is_(None)
+    db.session.execute(
+        update(CS)
+        .where(chosen, plan.guard, CS.status == "failed", CS.exit_reason.like(SEND_FAILED))
+        .values(
+            status=case((ended_here, "completed"), else_="active"),
+            exit_reason=None,
+            finished_at=case((ended_here, CS.finished_at), else_=None),
+            step_started_at=case((ended_here, None), else_=_at(now)),
+            next_execution_at=case((ended_here, None), else_=_at(now)),
+            updated_at=_at(now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    runs = select(CS.id).where(chosen, CS.status.in_(plan.statuses))
+    db.session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.enrollment_id.in_(runs), OutboundMessage.status.in_(RESENDABLE))
+        .values(status="queued", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if changed:
+        nudge_processor()
+    return Applied(changed, skipped)
+
+
+ACTIONS = ("pause", "resume", "skip_wait", "move", "exit", "resend")
+
+
+def apply(
+    action: str,
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+    step_key: str | None = None,
+) -> Applied:
+    """`action` by name (one of ACTIONS; `move` needs `step_key`), as the pages ask for it."""
+    if action == "move":
+        return move(workspace_id, selection, actor, reason, now, step_key=step_key or "")
+    run = {
+        "pause": pause,
+        "resume": resume,
+        "skip_wait": skip_wait,
+        "exit": exit_runs,
+        "resend": resend,
+    }[action]
+    return run(workspace_id, selection, actor, reason, now)
+
+
+def forecast(
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    action: str,
+    now: datetime,
+    step_key: str | None = None,
+) -> Applied:
+    """What `action` would do to the selection now, without doing it (one GROUP BY): the
+    preview of a bulk intervention."""
+    plans = {
+        "pause": _pause,
+        "resume": lambda: _resume(now),
+        "skip_wait": lambda: _skip_wait(now),
+        "move": lambda: _move(now, step_key or ""),
+        "exit": lambda: _exit(now, ""),
+        "resend": _resend,
+    }
+    return Applied(*_tally(_chosen(workspace_id, selection), plans[action]()))
+
+
+def _pause() -> _Plan:
+    return _Plan("pause", ("active",), {"status": "paused"})
+
+
+def _resume(now: datetime) -> _Plan:
+    overdue = or_(CS.next_execution_at.is_(None), CS.next_execution_at < _at(now))
+    values = {
+        "status": "active",
+        "next_execution_at": case((overdue, _at(now)), else_=CS.next_execution_at),
+    }
+    return _Plan("resume", ("paused",), values, nudge=True)
+
+
+def _skip_wait(now: datetime) -> _Plan:
+    waiting = (
+        exists()
+        .where(SequenceStep.id == CS.current_step_id, SequenceStep.type.in_(WAITING_STEP_TYPES))
+        .correlate(CS)
+    )
+    values = {"skip_wait": True, "next_execution_at": _at(now)}
+    return _Plan("skip_wait", ("active",), values, waiting, NOT_WAITING, nudge=True)
+
+
+def _move(now: datetime, step_key: str) -> _Plan:
     target = (
         select(SequenceStep.id)
         .where(
@@ -182,50 +298,28 @@ def move(
         "skip_wait": False,
         "version": live,
     }
-    missing = f"its sequence has no live step '{step_key}'"
-    action = _Action(
+    return _Plan(
         "move",
         LIVE,
         values,
         target.is_not(None),
-        missing,
+        f"its sequence has no live step '{step_key}'",
         to_step=literal(step_key, String()),
         to_version=live,
         nudge=True,
     )
-    return _apply(workspace_id, selection, action, actor, reason, now)
 
 
-def exit_runs(
-    workspace_id: uuid.UUID,
-    selection: Selection,
-    actor: str,
-    reason: str | None,
-    now: datetime,
-    exit_reason: str | None = None,
-) -> Applied:
-    """Active or paused runs end `exited`; the dispatcher skips the emails they had queued.
-    `exit_reason` is what the run shows (default: who removed it, and why)."""
-    shown = exit_reason or f"removed by {actor}" + (f": {reason}" if reason else "")
-    action = _Action("exit", LIVE, exited(shown, now), to_step=null())
-    return _apply(workspace_id, selection, action, actor, reason, now)
+def _exit(now: datetime, shown: str) -> _Plan:
+    return _Plan("exit", LIVE, exited(shown, now), to_step=null())
 
 
-def resend(
-    workspace_id: uuid.UUID, selection: Selection, actor: str, reason: str | None, now: datetime
-) -> Applied:
-    """The runs' failed (or interrupted, `unknown`) emails are queued again, as fresh sends
-    (like the outbox's "Send again"). A run that had ended `failed` because an email could
-    not be sent comes back: active again on the step it had reached, whose wait starts
-    over now (so the next email keeps its spacing after the one sent again), or completed
-    again when it had already passed its last step. Exited runs are skipped: the
-    dispatcher would not send their mail."""
+def _resend() -> _Plan:
     resendable = (
         exists()
         .where(OutboundMessage.enrollment_id == CS.id, OutboundMessage.status.in_(RESENDABLE))
         .correlate(CS)
     )
-    statuses = ("active", "paused", "completed", "failed")
     first_email = (
         select(func.min(SequenceStep.key))
         .join(OutboundMessage, OutboundMessage.step_id == SequenceStep.id)
@@ -233,33 +327,30 @@ def resend(
         .correlate(CS)
         .scalar_subquery()
     )
+    statuses = ("active", "paused", "completed", "failed")
+    return _Plan("resend", statuses, {}, resendable, NOTHING_TO_RESEND, to_step=first_email)
+
+
+def _apply(
+    workspace_id: uuid.UUID,
+    selection: Selection,
+    plan: _Plan,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+) -> Applied:
+    """The plan's three statements (count the skipped, record, update), committed."""
     chosen = _chosen(workspace_id, selection)
-    guard = and_(CS.status.in_(statuses), resendable)
-    skipped = _skipped(chosen, guard, statuses, NOTHING_TO_RESEND)
-    changed = _record(chosen, guard, "resend", actor, reason, now, to_step=first_email)
-    came_back = case((CS.current_step_id.is_(None), "completed"), else_="active")
-    db.session.execute(
+    _, skipped = _tally(chosen, plan)
+    _record(chosen, plan, actor, reason, now)
+    changed = db.session.execute(
         update(CS)
-        .where(chosen, guard, CS.status == "failed", CS.exit_reason.like(SEND_FAILED))
-        .values(
-            status=came_back,
-            exit_reason=None,
-            finished_at=case((CS.current_step_id.is_(None), CS.finished_at), else_=None),
-            step_started_at=case((CS.current_step_id.is_(None), None), else_=_at(now)),
-            next_execution_at=case((CS.current_step_id.is_(None), None), else_=_at(now)),
-            updated_at=_at(now),
-        )
+        .where(chosen, plan.guard)
+        .values({**plan.values, "updated_at": _at(now)})
         .execution_options(synchronize_session=False)
-    )
-    runs = select(CS.id).where(chosen, CS.status.in_(statuses))
-    db.session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.enrollment_id.in_(runs), OutboundMessage.status.in_(RESENDABLE))
-        .values(status="queued", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    ).rowcount
     db.session.commit()
-    if changed:
+    if changed and plan.nudge:
         nudge_processor()
     return Applied(changed, skipped)
 
@@ -278,42 +369,6 @@ def move_target_problem(sequence_id: uuid.UUID, step_key: str) -> UnknownStep | 
     return UnknownStep(step_key, found.retired_in) if found.retired_in else None
 
 
-def preview(workspace_id: uuid.UUID, selection: Selection) -> dict[str, int]:
-    """How many selected enrollments have each status, in one GROUP BY: what a bulk action
-    is about to touch."""
-    stmt = (
-        select(CS.status, func.count()).where(_chosen(workspace_id, selection)).group_by(CS.status)
-    )
-    return {status: count for status, count in db.session.execute(stmt)}
-
-
-def _apply(
-    workspace_id: uuid.UUID,
-    selection: Selection,
-    action: _Action,
-    actor: str,
-    reason: str | None,
-    now: datetime,
-) -> Applied:
-    """The action's three statements (count the skipped, record, update), committed."""
-    chosen = _chosen(workspace_id, selection)
-    guard = CS.status.in_(action.statuses)
-    if action.condition is not None:
-        guard = and_(guard, action.condition)
-    skipped = _skipped(chosen, guard, action.statuses, action.otherwise)
-    _record(chosen, guard, action.name, actor, reason, now, action.to_step, action.to_version)
-    changed = db.session.execute(
-        update(CS)
-        .where(chosen, guard)
-        .values({**action.values, "updated_at": _at(now)})
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    if changed and action.nudge:
-        nudge_processor()
-    return Applied(changed, skipped)
-
-
 def _chosen(workspace_id: uuid.UUID, selection: Selection) -> ColumnElement[bool]:
     """The selection narrowed to the workspace. A SELECT is never correlated with the
     statement it is used in (both read contact_sequences)."""
@@ -321,33 +376,27 @@ def _chosen(workspace_id: uuid.UUID, selection: Selection) -> ColumnElement[bool
     return and_(CS.workspace_id == workspace_id, CS.id.in_(ids))
 
 
-def _skipped(
-    chosen: ColumnElement[bool],
-    guard: ColumnElement[bool],
-    statuses: tuple[str, ...],
-    otherwise: str | None,
-) -> dict[str, int]:
-    """Selected runs the action does not apply to, by why: their status, or `otherwise`
-    for those in a status it applies to that fail its further condition."""
-    found: dict[str, int] = {}
+def _tally(chosen: ColumnElement[bool], plan: _Plan) -> tuple[int, dict[str, int]]:
+    """How many selected runs the plan applies to, and the others by why (their status,
+    or `otherwise` for those in a status it applies to that fail its condition): one
+    GROUP BY."""
+    guard = plan.guard
+    applies = case((guard, True), else_=False).label("applies")
     rows = db.session.execute(
-        select(CS.status, func.count()).where(chosen, not_(guard)).group_by(CS.status)
+        select(CS.status, applies, func.count()).where(chosen).group_by(CS.status, applies)
     )
-    for status, count in rows:
-        why = otherwise if status in statuses and otherwise else status
-        found[why] = found.get(why, 0) + count
-    return found
+    count, skipped = 0, dict[str, int]()
+    for status, ok, n in rows:
+        if ok:
+            count += n
+            continue
+        why = plan.otherwise if status in plan.statuses and plan.otherwise else status
+        skipped[why] = skipped.get(why, 0) + n
+    return count, skipped
 
 
 def _record(
-    chosen: ColumnElement[bool],
-    guard: ColumnElement[bool],
-    action: str,
-    actor: str,
-    reason: str | None,
-    now: datetime,
-    to_step: Any = None,
-    to_version: Any = None,
+    chosen: ColumnElement[bool], plan: _Plan, actor: str, reason: str | None, now: datetime
 ) -> int:
     """One audit row per run the action applies to (INSERT ... SELECT; on PostgreSQL the
     rows are locked until the commit); returns how many."""
@@ -359,18 +408,18 @@ def _record(
             CS.id,
             CS.sequence_id,
             literal("intervention", String()),
-            literal(action, String()),
+            literal(plan.name, String()),
             CS.version,
-            CS.version if to_version is None else to_version,
+            CS.version if plan.to_version is None else plan.to_version,
             current.key,
-            current.key if to_step is None else to_step,
+            current.key if plan.to_step is None else plan.to_step,
             literal(reason or None, Text()),
             literal(actor, String()),
             _at(now),
         )
         .select_from(CS)
         .outerjoin(current, current.id == CS.current_step_id)
-        .where(chosen, guard)
+        .where(chosen, plan.guard)
         .with_for_update(of=CS)
     )
     return db.session.execute(

@@ -136,7 +136,11 @@ def test_skip_wait_applies_only_to_active_runs_on_a_wait_and_the_processor_ends_
     set_status(paused, "paused")
     [not_yet] = flow.enroll(["new@acme.test"], LATER)  # still on Email 1, never processed
 
-    applied = flow.act(interventions.skip_wait, [waiting, paused, not_yet])
+    chosen = [waiting, paused, not_yet]
+    foreseen = interventions.forecast(flow.workspace.id, chosen, "skip_wait", LATER)
+    applied = flow.act(interventions.skip_wait, chosen)
+
+    assert foreseen == applied  # the bulk preview's numbers
 
     assert applied.changed == 1
     assert applied.skipped == {"paused": 1, interventions.NOT_WAITING: 1}
@@ -285,7 +289,7 @@ def test_a_filters_select_is_a_selection_narrowed_to_the_workspace(app):
     flow = Running("Acme", 3)
     chosen = select(CS.id).where(CS.sequence_id == flow.sequence.id, CS.id != flow.ids[0])
 
-    assert interventions.preview(flow.workspace.id, chosen) == {"active": 2}
+    assert interventions.forecast(flow.workspace.id, chosen, "pause", LATER).changed == 2
     assert flow.act(interventions.pause, chosen).changed == 2
     assert [run(i).status for i in flow.ids] == ["active", "paused", "paused"]
 
