@@ -355,6 +355,50 @@ def _apply(
     return Applied(changed, skipped)
 
 
+@dataclass(frozen=True)
+class Options:
+    """What an operator may do to one enrollment now, for its buttons."""
+
+    steps: list[tuple[str, str]]  # (key, label) of the live version's steps, in order
+    waiting: bool  # active, on a delay or wait_until step
+    resendable: int  # its failed or unknown emails
+
+
+def options_for(enrollment: ContactSequence) -> Options:
+    """The live steps it may be moved to, whether its wait may be skipped and how many
+    failed emails it may send again: two queries."""
+    rows = _live_rows(enrollment.sequence_id)
+    current = next((row for row in rows if row.id == enrollment.current_step_id), None)
+    resendable = db.session.scalar(
+        select(func.count()).where(
+            OutboundMessage.enrollment_id == enrollment.id, OutboundMessage.status.in_(RESENDABLE)
+        )
+    )
+    return Options(
+        [(row.key, row.name or row.key) for row in rows],
+        enrollment.status == "active"
+        and current is not None
+        and current.type in WAITING_STEP_TYPES,
+        int(resendable or 0),
+    )
+
+
+def live_steps(sequence_id: uuid.UUID) -> list[tuple[str, str]]:
+    """(key, label) of the steps of the sequence's live version, in the author's order:
+    where a move may go."""
+    return [(row.key, row.name or row.key) for row in _live_rows(sequence_id)]
+
+
+def _live_rows(sequence_id: uuid.UUID) -> list[Any]:
+    return list(
+        db.session.execute(
+            select(SequenceStep.id, SequenceStep.key, SequenceStep.name, SequenceStep.type)
+            .where(SequenceStep.sequence_id == sequence_id, SequenceStep.retired_in.is_(None))
+            .order_by(SequenceStep.sort_order, SequenceStep.key)
+        )
+    )
+
+
 def move_target_problem(sequence_id: uuid.UUID, step_key: str) -> UnknownStep | None:
     """Why a move to `step_key` cannot be made in this sequence (unknown, or retired in a
     version), or None when it is a step of its live version."""

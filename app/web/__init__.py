@@ -5,12 +5,14 @@ from flask import Blueprint
 web_bp = Blueprint("web", __name__)
 
 from app.web import (  # noqa: E402,F401  (routes register on import)
+    audit,
     auth,
     builder,
     contacts,
     enrollment_list,
     forms,
     gallery,
+    interventions,
     launch,
     mailboxes,
     pages,
