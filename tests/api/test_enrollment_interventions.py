@@ -154,7 +154,9 @@ def test_exit_through_the_api_is_recorded_in_the_audit_log(api):
 @pytest.mark.parametrize("action", ACTIONS)
 def test_a_bad_reason_is_422_naming_it_on_every_intervention(api, action):
     row = waiting(api)
-    response = api.post(f"/api/enrollments/{row['id']}/{action}", json={"reason": 7, "step": "email_1"})
+    response = api.post(
+        f"/api/enrollments/{row['id']}/{action}", json={"reason": 7, "step": "email_1"}
+    )
     assert response.status_code == 422
     assert response.json["error"]["field"] == "reason"
     assert listed(api, row)["status"] == "active" and changes() == []
