@@ -106,6 +106,18 @@ def test_a_refused_action_or_a_bad_step_says_why_and_changes_nothing(app):
     assert changes() == [] and enrollment(row).status == "active"
 
 
+def test_exit_with_a_reason_from_the_partial_shows_and_records_who_and_why(app):
+    web, api = operator(app)
+    row = waiting(api)
+
+    asked = post(web, f"/enrollments/{row['id']}/exit", reason="bought already")
+    assert asked.status_code == 200 and 'value="bought already"' in asked.text  # confirm page
+    post(web, f"/enrollments/{row['id']}/exit", reason="bought already", confirmed="yes")
+
+    assert enrollment(row).exit_reason == "removed by ops@acme.test: bought already"
+    assert [(c.action, c.actor, c.detail) for c in changes()] == [("exit", USER, "bought already")]
+
+
 def test_moving_or_resending_without_htmx_asks_first_on_a_confirmation_page(app):
     web, api = operator(app)
     row = waiting(api)
