@@ -17,6 +17,14 @@ ACTIONS = ("pause", "resume", "skip_wait", "move", "exit", "resend", "keep", "re
 """Interventions' actions, then a version migration's others (move and exit are both's)."""
 
 
+class FilterError(ValueError):
+    """A filter value that cannot be used, naming its parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     kind: str | None = None
@@ -28,6 +36,33 @@ class AuditFilter:
 class AuditPage:
     rows: list[Any]  # EnrollmentChange, email, sequence_name
     older: int | None  # the `before` of the next page, None on the last
+
+
+def parse(args: Any) -> tuple[AuditFilter, int | None]:
+    """The filter and page key in these query parameters; FilterError names a bad one."""
+    kind = args.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise FilterError("kind", f"kind must be one of {', '.join(KINDS)}")
+    action = args.get("action") or None
+    if action is not None and action not in ACTIONS:
+        raise FilterError("action", f"action must be one of {', '.join(ACTIONS)}")
+    raw_sequence = args.get("sequence") or None
+    try:
+        sequence_id = uuid.UUID(raw_sequence) if raw_sequence else None
+    except ValueError:
+        raise FilterError("sequence", "sequence must be a sequence's id") from None
+    raw_before = args.get("before") or None
+    if raw_before is not None and not (
+        raw_before.isascii() and raw_before.isdigit() and len(raw_before) < 19
+    ):
+        raise FilterError("before", "before must be a page key this list gave out")
+    return AuditFilter(kind, action, sequence_id), int(raw_before) if raw_before else None
+
+
+def sequence_choices(workspace_id: uuid.UUID) -> list[Sequence]:
+    """The sequences the filter offers, by name (not the hidden drafts of next versions)."""
+    stmt = Sequence.in_workspace(workspace_id, Sequence.listed()).order_by(Sequence.name)
+    return list(db.session.scalars(stmt))
 
 
 def page(workspace_id: uuid.UUID, flt: AuditFilter, before: int | None, limit: int) -> AuditPage:
