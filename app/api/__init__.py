@@ -92,8 +92,10 @@ def json_body() -> dict[str, Any]:
 from app.api import (  # noqa: E402,F401  (routes register on import)
     contacts,
     enrollment_list,
+    enrollment_story,
     enrollments,
     events,
+    health,
     inbound,
     messages,
     openapi,

@@ -92,6 +92,20 @@ def test_the_partial_offers_what_the_state_allows_and_each_button_applies_it(app
     assert changes()[-1].to_step == "email_1"
 
 
+def test_the_enrollment_page_shows_the_buttons_and_a_pause_comes_back_to_it(app):
+    web, api = operator(app)
+    row = waiting(api)
+    base = f"/enrollments/{row['id']}"
+
+    assert offered(web.get(base).text) == ["pause", "skip-wait", "move", "exit"]
+    back = post(web, f"{base}/pause", reason="on holiday")
+
+    assert back.location == base
+    page = web.get(base).text
+    assert "Paused: it stays on its step" in page
+    assert offered(page) == ["resume", "move", "exit"]
+
+
 def test_a_refused_action_or_a_bad_step_says_why_and_changes_nothing(app):
     web, api = operator(app)
     row = waiting(api)
