@@ -654,6 +654,20 @@ def api_schemas() -> dict[str, Schema]:
                 "finished_at": NULLABLE_TIMESTAMP,
             }
         ),
+        "EnrollmentState": _answer(
+            {
+                "id": UUID,
+                "contact_id": UUID,
+                "sequence_id": UUID,
+                "status": {"type": "string", "enum": list(ENROLLMENT_STATUSES)},
+                "current_step": NULLABLE_TEXT,
+                "next_execution_at": NULLABLE_TIMESTAMP,
+                "skip_wait": {"type": "boolean"},
+                "version": {"type": ["integer", "null"]},
+                "exit_reason": NULLABLE_TEXT,
+                "finished_at": NULLABLE_TIMESTAMP,
+            }
+        ),
         "Analytics": _answer(
             {
                 "enrollments": _answer({status: COUNT for status in ENROLLMENT_STATUSES}),
@@ -866,6 +880,25 @@ def paths() -> dict[str, dict[str, Any]]:
             {"type": "integer", "minimum": 1, "maximum": 200},
         ),
     ]
+
+    def intervention(summary: str, step: bool = False) -> dict[str, Any]:
+        """An operator's action on one enrollment, recorded in the audit log with the
+        token and the optional reason; 409 names the status that refuses it."""
+        fields: dict[str, Schema] = {"reason": {"type": ["string", "null"], "maxLength": 500}}
+        example: dict[str, Any] = {"reason": "asked by the customer"}
+        if step:
+            fields = {"step": {"type": "string", "minLength": 1, "maxLength": 64}, **fields}
+            example = {"step": "email_2", **example}
+        return {
+            "post": _operation(
+                summary,
+                {200: ("The enrollment as it is now", _json(_ref("EnrollmentState")))},
+                (400, 404, 409, 422),
+                body=_json(_obj(fields, ("step",) if step else ()), example),
+                body_required=step,
+                parameters=[_path_id("enrollment_id", "enrollment")],
+            )
+        }
 
     def status_change(action: str, errors: tuple[int, ...]) -> dict[str, Any]:
         return {
@@ -1154,6 +1187,21 @@ def paths() -> dict[str, dict[str, Any]]:
                 parameters=[_path_id("enrollment_id", "enrollment")],
             )
         },
+        "/api/enrollments/{enrollment_id}/pause": intervention(
+            "Pause an active enrollment: it stays on its step, its queued emails are held"
+        ),
+        "/api/enrollments/{enrollment_id}/resume": intervention(
+            "Resume a paused enrollment: due now if its due time passed while paused"
+        ),
+        "/api/enrollments/{enrollment_id}/skip-wait": intervention(
+            "End the delay or wait_until an active enrollment waits on: its next step runs "
+            "at the processor's next pass"
+        ),
+        "/api/enrollments/{enrollment_id}/move": intervention(
+            "Move an active or paused enrollment to a step of its sequence's live version, "
+            "due now (a finished one is 409: re-enroll the contact)",
+            step=True,
+        ),
         "/api/events": {
             "post": _operation(
                 "Record one event or a list of them; waiting enrollments wake at once",

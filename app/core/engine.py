@@ -30,7 +30,7 @@ from app.core import conditions, waits
 from app.core.format.problems import problems_from
 from app.core.frequency import Allowance
 from app.core.steps import KINDS, StepKind
-from app.core.steps.runtime import Context, Effect
+from app.core.steps.runtime import Context, Effect, Verdict
 
 # Guards against a graph that would run forever without waiting (validation forbids it).
 MAX_STEPS_PER_PASS = 200
@@ -124,6 +124,7 @@ class Position:
     holdout: bool = False  # in the sequence's holdout group: no email is sent
     winners: Mapping[str, str] = field(default_factory=dict)  # step id -> A/B winner
     allowance: Allowance | None = None  # the workspace's frequency cap for this contact
+    skip_wait: bool = False  # an operator ended the wait it is on (a delay or wait_until)
 
     @property
     def scope(self) -> dict[str, Any]:
@@ -135,7 +136,8 @@ class Position:
 class TakenStep:
     step_id: str
     rotation: int
-    # queued | held_out | waited | met | timed_out | reached | completed | exited | true | false
+    # queued | held_out | waited | met | timed_out | skipped (a wait an operator ended) | reached
+    # | completed | exited | true | false
     # | a split path's label | applied
     outcome: str
     # For an email right after a windowed delay: the window, re-checked when it is sent.
@@ -249,7 +251,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
     step_id, waiting_since = position.step_id, position.waiting_since
 
     send_window: Mapping[str, Any] | None = None
-    skip_email = False
+    skip_email, skip_wait = False, position.skip_wait
     tags, fields = frozenset(position.tags), dict(position.fields)
     for _ in range(MAX_STEPS_PER_PASS):
         if step_id is None:
@@ -273,6 +275,9 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             len(out.emails),
         )
         verdict = step.kind.run(step, ctx)
+        if skip_wait and verdict.waiting and step.kind.waits:
+            verdict = _skipped(step)
+        skip_wait = False  # only the wait it stood on
         if verdict.finish == "failed":
             return _fail_at(out, step, verdict.reason)
         if verdict.waiting:
@@ -304,6 +309,13 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
     # Too many instant steps in a row: carry on at the next pass instead of looping here.
     out.step_id, out.waiting_since, out.next_execution_at = step_id, None, now
     return out
+
+
+def _skipped(step: Step) -> Verdict:
+    """An operator ended this wait: a wait_until leaves by its timeout path when it has
+    one (as if it had timed out), otherwise, like a delay, by its next step. No send window
+    is carried on: the operator asked for the next step now (sending hours still apply)."""
+    return Verdict.go("skipped", "timeout" if "timeout" in step.next else None)
 
 
 def _hours_window(graph: Graph, position: Position) -> Mapping[str, Any] | None:

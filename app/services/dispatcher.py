@@ -199,8 +199,15 @@ def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[uuid.UUID]:
         .where(
             _messages.c.status == "queued",
             _messages.c.next_attempt_at <= now,
-            # a paused sequence holds its queued mail until it resumes
+            # a paused sequence holds its queued mail until it resumes, and so does a
+            # paused enrollment (an operator's intervention)
             _messages.c.sequence_id.in_(select(Sequence.id).where(Sequence.status == "active")),
+            ~select(ContactSequence.id)
+            .where(
+                ContactSequence.id == _messages.c.enrollment_id,
+                ContactSequence.status == "paused",
+            )
+            .exists(),
         )
         .order_by(_messages.c.next_attempt_at)
         .limit(batch_size)

@@ -26,7 +26,7 @@ from app.models import (
     Suppression,
     Workspace,
 )
-from app.models.enrollment import exited
+from app.services import interventions
 from app.services.bulk import insert_rows, update_rows
 from app.services.graphs import build_graph
 from app.services.suppression import suppressed_emails
@@ -335,25 +335,41 @@ def get_enrollment(workspace_id: uuid.UUID, enrollment_id: uuid.UUID) -> Contact
 
 
 def exit_enrollment(
-    workspace_id: uuid.UUID, enrollment_id: uuid.UUID, reason: str, now: datetime
+    workspace_id: uuid.UUID,
+    enrollment_id: uuid.UUID,
+    exit_reason: str,
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
 ) -> ContactSequence | None:
-    """End one active or paused enrollment of the workspace as `exited` with this reason;
-    committed here. One guarded UPDATE, so a run the processor (or a goal) finishes at the
-    same moment is never overwritten; None when there was nothing live to end. Emails it
-    had queued are skipped by the dispatcher, which checks for exits when it claims them."""
-    ended = db.session.execute(
-        update(ContactSequence)
-        .where(
-            ContactSequence.id == enrollment_id,
-            ContactSequence.workspace_id == workspace_id,
-            ContactSequence.status.in_(("active", "paused")),
-        )
-        .values(**exited(reason, now))
-        .returning(ContactSequence.id)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    db.session.commit()
-    return db.session.get(ContactSequence, ended) if ended is not None else None
+    """End one active or paused enrollment of the workspace as `exited`, showing
+    `exit_reason`, with its audit row (who, and the operator's `reason`); committed here.
+    One guarded UPDATE, so a run the processor (or a goal) finishes at the same moment is
+    never overwritten; None when there was nothing live to end. Emails it had queued are
+    skipped by the dispatcher, which checks for exits when it claims them."""
+    ended = interventions.exit_runs(workspace_id, [enrollment_id], actor, reason, now, exit_reason)
+    return get_enrollment(workspace_id, enrollment_id) if ended.changed else None
+
+
+def state_to_dict(enrollment: ContactSequence) -> dict[str, Any]:
+    """An enrollment's state as the API answers an intervention on it."""
+    step = (
+        db.session.get(SequenceStep, enrollment.current_step_id)
+        if enrollment.current_step_id
+        else None
+    )
+    return {
+        "id": str(enrollment.id),
+        "contact_id": str(enrollment.contact_id),
+        "sequence_id": str(enrollment.sequence_id),
+        "status": enrollment.status,
+        "current_step": step.key if step is not None else None,
+        "next_execution_at": _iso(enrollment.next_execution_at),
+        "skip_wait": enrollment.skip_wait,
+        "version": enrollment.version,
+        "exit_reason": enrollment.exit_reason,
+        "finished_at": _iso(enrollment.finished_at),
+    }
 
 
 def listing(*criteria: Any) -> Select[Any]:

@@ -109,6 +109,7 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             ContactSequence.runs,
             ContactSequence.holdout,
             ContactSequence.draw,
+            ContactSequence.skip_wait,
             ContactSequence.version.label("run_version"),
             Sequence.version,
             Sequence.published_version,
@@ -425,6 +426,7 @@ def _advance(
             if row.frequency_cap and counted is not None
             else None
         ),
+        skip_wait=row.skip_wait,
     )
     if step_id is not None and loaded.graph.steps.get(step_id) is None:
         return engine.failed(position, "step removed")
@@ -565,5 +567,6 @@ def _enrollment_update(
         "visits": outcome.visits,
         "exit_reason": outcome.exit_reason,
         "hold_reason": outcome.hold_reason,
+        "skip_wait": False,  # an operator's skip is used by this pass
         "updated_at": now,
     }

@@ -5,6 +5,7 @@ from flask import Blueprint
 web_bp = Blueprint("web", __name__)
 
 from app.web import (  # noqa: E402,F401  (routes register on import)
+    audit,
     auth,
     builder,
     contacts,
@@ -13,6 +14,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     forms,
     gallery,
     health_page,
+    interventions,
     launch,
     mailboxes,
     pages,

@@ -16,6 +16,7 @@ from app.extensions import htmx
 from app.models.message import MESSAGE_STATUSES
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
+from app.services import interventions
 from app.services import outbox as outbox_service
 from app.services import sequences as sequence_service
 from app.web import web_bp
@@ -80,7 +81,8 @@ def archive_sequence(sequence_id: uuid.UUID) -> Any:
 @login_required
 def exit_enrollment(enrollment_id: uuid.UUID) -> Any:
     """The "Remove from sequence" button: the enrollment ends `exited`, naming who removed
-    it; the dispatcher skips the emails it had queued. Back to the page the button was on.
+    it and why (an optional `reason`), recorded in the audit log; the dispatcher skips the
+    emails it had queued. Back to the page the button was on.
 
     Asked first: htmx's hx-confirm has asked when the request comes from htmx; otherwise
     (no script on the page) a confirmation page posts back with `confirmed`."""
@@ -96,10 +98,18 @@ def exit_enrollment(enrollment_id: uuid.UUID) -> Any:
             who=contact_service.get_contact(workspace_id, found.contact_id),
             sequence=sequence_service.get_sequence(workspace_id, found.sequence_id),
             back=back,
+            reason=request.form.get("reason", ""),
         )
-    reason = f"removed by {current_user.email}"
+    why = (request.form.get("reason") or "").strip() or None
+    if why is not None and len(why) > interventions.MAX_REASON:
+        flash(f"The reason must be at most {interventions.MAX_REASON} characters.", "error")
+        return redirect(back)
+    shown = f"removed by {current_user.email}" + (f": {why}" if why else "")
     now = datetime.now(UTC)
-    if enrollment_service.exit_enrollment(workspace_id, enrollment_id, reason, now) is None:
+    ended = enrollment_service.exit_enrollment(
+        workspace_id, enrollment_id, shown, now, current_user.email, why
+    )
+    if ended is None:
         flash("This enrollment had already finished; nothing was removed.", "error")
     else:
         flash("Removed from the sequence; emails it had queued will not be sent.", "ok")

@@ -45,6 +45,7 @@ def _claimed(step_id: str) -> SimpleNamespace:
         draw=None,
         holdout=False,
         frequency_cap=None,
+        skip_wait=False,
     )
 
 
