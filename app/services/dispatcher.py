@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, literal, or_, select, text, update
+from sqlalchemy import bindparam, func, insert, literal, or_, select, text, update
 
 from app.config import current_settings
 from app.core.steps.email import with_variant
@@ -39,6 +39,7 @@ from app.mail.rendering import (
 from app.mail.smtp import (
     PermanentSendError,
     SendError,
+    SmtpReply,
     SmtpTransport,
     UncertainSendError,
     parse_smtp_url,
@@ -46,6 +47,7 @@ from app.mail.smtp import (
 from app.models import (
     Contact,
     ContactSequence,
+    MessageAttempt,
     OutboundMessage,
     Sequence,
     SequenceStep,
@@ -72,7 +74,13 @@ UTC_ZONE = ZoneInfo("UTC")
 Clock = Callable[[], datetime]
 
 _messages = OutboundMessage.__table__
-_HELD = ("claimed", "sending")  # statuses only the dispatcher holding the lease may change
+_HELD = ("claimed", "sending")
+_ATTEMPT_OF = (
+    _messages.c.id,
+    _messages.c.tenant_id,
+    _messages.c.workspace_id,
+    _messages.c.attempts,
+)  # statuses only the dispatcher holding the lease may change
 _record_result = (
     update(_messages)
     .where(_messages.c.id == bindparam("b_id"), _messages.c.status.in_(_HELD))
@@ -131,6 +139,12 @@ class Result:
     deferred: bool = False
     links: list[str] | None = None  # the original URLs of the tracked links, by position
     sender_domain: str | None = None  # of the From address a sent message left from
+    reply: SmtpReply | None = None  # the server's answer, when it gave one
+
+    @property
+    def outcome(self) -> str:
+        """The attempt's outcome as an operator reads it (a retry is queued again)."""
+        return "retry" if self.status == "queued" else self.status
 
 
 def dispatch_due(
@@ -176,21 +190,40 @@ def recover_interrupted(now: datetime) -> tuple[int, int]:
             updated_at=now,
         )
     ).rowcount
-    unknown = db.session.execute(
+    why = (
+        "its dispatcher stopped during the SMTP transaction, so the server may have "
+        "accepted it; not resent on its own: check, then send again"
+    )
+    broken_off = db.session.execute(
         update(_messages)
         .where(_messages.c.status == "sending", expired)
-        .values(
-            status="unknown",
-            lease_expires_at=None,
-            last_error=(
-                "its dispatcher stopped during the SMTP transaction, so the server may have "
-                "accepted it; not resent on its own: check, then send again"
-            ),
-            updated_at=now,
+        .values(status="unknown", lease_expires_at=None, last_error=why, updated_at=now)
+        .returning(
+            _messages.c.id,
+            _messages.c.tenant_id,
+            _messages.c.workspace_id,
+            _messages.c.attempts,
+            _messages.c.claimed_at,
         )
-    ).rowcount
+    ).all()
+    if broken_off:  # their attempts: begun after their claim, never finished
+        attempt = {"outcome": "unknown", "finished_at": None, "smtp_code": None, "smtp_answer": why}
+        db.session.execute(
+            insert(MessageAttempt),
+            [
+                {
+                    **attempt,
+                    "tenant_id": tenant,
+                    "workspace_id": workspace,
+                    "message_id": id_,
+                    "attempt": tries,
+                    "started_at": claimed_at,
+                }
+                for id_, tenant, workspace, tries, claimed_at in broken_off
+            ],
+        )
     db.session.commit()
-    return requeued, unknown
+    return requeued, len(broken_off)
 
 
 def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[uuid.UUID]:
@@ -306,6 +339,7 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             OutboundMessage.sequence_id,
             OutboundMessage.step_id,
             OutboundMessage.sequence_version,
+            OutboundMessage.tenant_id,
             OutboundMessage.workspace_id,
             OutboundMessage.enrollment_id,
             Sequence.name.label("sequence_name"),
@@ -390,11 +424,15 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
     without SMTP (captured, refused templates, no connection) with the batch."""
     rows = _load(ids)
     db.session.commit()
+    attempts: list[dict[str, Any]] = []
     with ExitStack() as stack:
         try:
             transport = stack.enter_context(transport_for(current_settings().smtp_url))
         except SendError as exc:  # the server could not be reached: none was handed over
-            results = [_record(_retry_or_fail(row, exc, None, now), now, clock) for row in rows]
+            results = []
+            for row in rows:
+                results.append(_record(_retry_or_fail(row, exc, None, now), now, clock))
+                attempts.append(_attempt(row, results[-1], now, clock()))
         else:
             results = []
             threads = threads_for(rows, _threaded)
@@ -407,19 +445,39 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
                     deferred = Result(row.id, "queued", why, None, retry_at, True)
                     results.append(_record(deferred, now, clock))
                     continue
-                start = _start_sending(row, clock, lease)
+                start = _StartSending(row, clock, lease)
                 thread = threads.get(row.id)
+                began = clock()
                 try:
                     result = deliver_one(row, transport, now, True, start, thread, keys)
                 except LeaseLost:
                     continue
                 results.append(_record(result, now, clock))
+                if not result.deferred:
+                    attempts.append(_attempt(row, result, start.at or began, clock()))
                 if transport is not None:
-                    _commit_outcomes()
+                    _commit_outcomes(attempts)
     by_id = {row.id: row for row in rows}
     end_failed_runs(((by_id[r.id], r.error) for r in results if r.status == "failed"), now)
-    _commit_outcomes()
+    _commit_outcomes(attempts)
     return results
+
+
+def _attempt(row: Any, result: Result, started: datetime, finished: datetime) -> dict[str, Any]:
+    """The attempt row for one outcome: the server's reply when it gave one, else (no reply:
+    no connection, a refused template, a broken-off transaction) the reason."""
+    reply = result.reply
+    return {
+        "tenant_id": row.tenant_id,
+        "workspace_id": row.workspace_id,
+        "message_id": row.id,
+        "attempt": row.attempts,
+        "started_at": started,
+        "finished_at": finished,
+        "outcome": result.outcome,
+        "smtp_code": reply.code if reply else None,
+        "smtp_answer": reply.text if reply else result.error,
+    }
 
 
 def _sender(row: Any) -> Sender:
@@ -430,21 +488,25 @@ def _threaded(row: Any) -> bool:
     return bool(with_variant(row.config or {}, getattr(row, "variant_key", None)).get("thread"))
 
 
-def _start_sending(row: Any, clock: Clock, lease: timedelta) -> Callable[[], None]:
+class _StartSending:
     """What to do right before the message's SMTP transaction: claimed -> sending, committed,
-    so that a crash from here on leaves it `sending` (outcome unknown), and never before."""
+    so that a crash from here on leaves it `sending` (outcome unknown), and never before.
+    Remembers when (`at`): the attempt's start."""
 
-    def start() -> None:
+    def __init__(self, row: Any, clock: Clock, lease: timedelta) -> None:
+        self.row, self.clock, self.lease = row, clock, lease
+        self.at: datetime | None = None
+
+    def __call__(self) -> None:
+        self.at = self.clock()
         taken = db.session.execute(
             update(_messages)
-            .where(_messages.c.id == row.id, _messages.c.status == "claimed")
-            .values(status="sending", lease_expires_at=clock() + lease)
+            .where(_messages.c.id == self.row.id, _messages.c.status == "claimed")
+            .values(status="sending", lease_expires_at=self.at + self.lease)
         ).rowcount
         db.session.commit()
         if not taken:
-            raise LeaseLost(row.id)
-
-    return start
+            raise LeaseLost(self.row.id)
 
 
 @contextmanager
@@ -541,14 +603,15 @@ def _send(
     if before_send is not None:
         before_send()
     try:
-        transport.send(message)
+        reply = transport.send(message)
     except UncertainSendError as exc:
         return Result(row.id, "unknown", f"{exc}; not resent on its own", rendered)
     except PermanentSendError as exc:
-        return Result(row.id, "failed", str(exc), rendered)
+        return Result(row.id, "failed", str(exc), rendered, reply=_reply(exc))
     except SendError as exc:
         return _retry_or_fail(row, exc, rendered, now)
-    return Result(row.id, "sent", rendered=rendered, sender_domain=domain_of(from_address(row)))
+    sender = domain_of(from_address(row))
+    return Result(row.id, "sent", rendered=rendered, sender_domain=sender, reply=reply)
 
 
 def from_address(row: Any) -> str:
@@ -585,9 +648,15 @@ def _retry_or_fail(
 ) -> Result:
     """Transient trouble: back off and retry, up to MAX_ATTEMPTS sends."""
     if row.attempts >= MAX_ATTEMPTS:
-        return Result(row.id, "failed", f"gave up after {row.attempts} attempts: {exc}", rendered)
+        why = f"gave up after {row.attempts} attempts: {exc}"
+        return Result(row.id, "failed", why, rendered, reply=_reply(exc))
     backoff = RETRY_BACKOFF_SECONDS[min(row.attempts, len(RETRY_BACKOFF_SECONDS)) - 1]
-    return Result(row.id, "queued", str(exc), rendered, now + timedelta(seconds=backoff))
+    retry_at = now + timedelta(seconds=backoff)
+    return Result(row.id, "queued", str(exc), rendered, retry_at, reply=_reply(exc))
+
+
+def _reply(exc: SendError) -> SmtpReply | None:
+    return SmtpReply(exc.code, exc.answer or "") if exc.code is not None else None
 
 
 def _record(result: Result, now: datetime, clock: Clock) -> Result:
@@ -614,11 +683,15 @@ def _record(result: Result, now: datetime, clock: Clock) -> Result:
     return result
 
 
-def _commit_outcomes() -> None:
-    """Commit recorded outcomes; on PostgreSQL without waiting for the disk. Should the
-    database itself crash first, a row is back to `sending`, which recovery makes
-    `unknown`, or to `claimed`, which never reached SMTP and is sent again: never a
-    duplicate. Only the `sending` mark must be durable before its SMTP transaction."""
+def _commit_outcomes(attempts: list[dict[str, Any]]) -> None:
+    """Commit recorded outcomes with their attempt rows (one INSERT for those pending, which
+    it empties); on PostgreSQL without waiting for the disk. Should the database itself
+    crash first, a row is back to `sending`, which recovery makes `unknown`, or to
+    `claimed`, which never reached SMTP and is sent again: never a duplicate. Only the
+    `sending` mark must be durable before its SMTP transaction."""
+    if attempts:
+        db.session.execute(insert(MessageAttempt), attempts)
+        attempts.clear()
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     db.session.commit()
