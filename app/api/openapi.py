@@ -756,7 +756,10 @@ def api_schemas() -> dict[str, Schema]:
         "MessagePage": _answer(
             {
                 "messages": {"type": "array", "items": _ref("Message")},
-                "next_offset": {"type": ["integer", "null"]},
+                "next_cursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next page; null on the last",
+                },
             }
         ),
         "Template": _answer(
@@ -1004,13 +1007,30 @@ def paths() -> dict[str, dict[str, Any]]:
                         "Only messages with this status, e.g. unknown",
                         {"enum": list(MESSAGE_STATUSES)},
                     ),
-                    *page,
+                    _query("sequence", "Only this sequence's messages", UUID),
+                    _query("step", "Only this step's messages", UUID),
+                    _query(
+                        "address",
+                        "Only messages to an address containing this (any case)",
+                        {"type": "string", "maxLength": 320},
+                    ),
+                    _query(
+                        "failing",
+                        "Only messages still not out after repeated tries or long overdue",
+                        {"type": "string", "enum": ["true", "false"]},
+                    ),
+                    page[0],
+                    _query(
+                        "cursor",
+                        "The `next_cursor` of the page before (none: the newest page)",
+                        {"type": "string"},
+                    ),
                 ],
             )
         },
         "/api/messages/{message_id}/resend": {
             "post": _operation(
-                "Queue an unknown or failed message again",
+                "Queue an unknown, failed or cancelled message again",
                 {200: ("The message, queued", _json(_ref("Message")))},
                 (404, 409),
                 parameters=[_path_id("message_id", "message")],

@@ -25,9 +25,11 @@ from app.models.types import JsonDoc, UTCDateTime, uuid_pk
 # queued -> claimed (leased by one dispatcher) -> sending (its own SMTP transaction) -> sent |
 # failed | queued (retry) | unknown (the transaction broke off: it may have been delivered);
 # claimed -> captured | failed | skipped | queued without SMTP. Recovery: an expired `claimed`
-# lease goes back to queued, an expired `sending` one to unknown.
+# lease goes back to queued, an expired `sending` one to unknown. An operator may cancel a
+# queued message (never sent afterwards; its run goes on without it).
 MESSAGE_STATUSES = (
-    "queued", "claimed", "sending", "sent", "captured", "failed", "skipped", "unknown"
+    "queued", "claimed", "sending", "sent", "captured", "failed", "skipped", "unknown",
+    "cancelled",
 )  # fmt: skip
 SENT_STATUSES = ("sent", "captured")
 """Messages that went out (captured: rendered with no SMTP server configured); the
@@ -85,7 +87,9 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
 
 class MessageAttempt(WorkspaceOwned, db.Model):
     """One SMTP transaction (or refusal before one) for a message: what the server answered,
-    so an operator can see every try, not only the last error."""
+    so an operator can see every try, not only the last error. Without a reply (no
+    connection, a refused template, a broken-off transaction) `smtp_code` is empty and
+    `smtp_answer` says why."""
 
     __tablename__ = "message_attempts"
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
@@ -327,7 +328,9 @@ def _skip_exited(ids: list[uuid.UUID], now: datetime) -> None:
         ids.remove(message_id)
 
 
-def _load(ids: list[uuid.UUID]) -> list[Any]:
+def load_rows(ids: list[uuid.UUID]) -> list[Any]:
+    """The messages as the dispatcher sends them: contact, step, sequence and sender, each
+    with the content of the version that queued it."""
     stmt = (
         select(
             OutboundMessage.id,
@@ -422,7 +425,7 @@ def render_step_email(config: dict[str, Any], row: Any, unsubscribe: str) -> Ren
 def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta) -> list[Result]:
     """Send the claimed messages one by one; what SMTP said is committed at once, outcomes
     without SMTP (captured, refused templates, no connection) with the batch."""
-    rows = _load(ids)
+    rows = load_rows(ids)
     db.session.commit()
     attempts: list[dict[str, Any]] = []
     with ExitStack() as stack:
@@ -435,7 +438,7 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
                 attempts.append(_attempt(row, results[-1], now, clock()))
         else:
             results = []
-            threads = threads_for(rows, _threaded)
+            threads = threads_for(rows, is_threaded)
             gate = sender_gate({_sender(row) for row in rows}, now)
             keys = signing_keys(_sender(row) for row in rows)
             for row in rows:
@@ -484,8 +487,9 @@ def _sender(row: Any) -> Sender:
     return row.workspace_id, domain_of(from_address(row))
 
 
-def _threaded(row: Any) -> bool:
-    return bool(with_variant(row.config or {}, getattr(row, "variant_key", None)).get("thread"))
+def is_threaded(row: Any) -> bool:
+    """The step replies in the run's thread."""
+    return bool(step_config(row).get("thread"))
 
 
 class _StartSending:
@@ -543,17 +547,12 @@ def deliver_one(
     reopens = window_reopens(row.send_window, now)
     if reopens is not None:
         return Result(row.id, "queued", "its delivery window closed", None, reopens, True)
-    config = with_variant(row.config or {}, getattr(row, "variant_key", None))
+    config = step_config(row)
     link = unsubscribe_url(row.id)
     try:
-        rendered = render_step_email(config, row, link)
+        rendered = render_message(row, config, link, thread)
     except RenderError as exc:
         return Result(row.id, "failed", str(exc))
-    rendered = ensure_unsubscribe_link(rendered, link)
-    if config.get("plain_text_only"):
-        rendered = replace(rendered, html="")
-    if thread is not None:
-        rendered = replace(rendered, subject=thread.subject)
     links = None
     if track and rendered.html:
         pixel = (row.settings or {}).get("open_tracking") is not False
@@ -562,6 +561,52 @@ def deliver_one(
     result = _send(row, config, rendered, transport, link, now, before_send, thread, keys)
     result.links = links if result.rendered is not None else None
     return result
+
+
+def step_config(row: Any) -> dict[str, Any]:
+    """The email step's config with the message's A/B variant applied."""
+    return with_variant(row.config or {}, getattr(row, "variant_key", None))
+
+
+def render_message(
+    row: Any, config: dict[str, Any], link: str, thread: Thread | None
+) -> RenderedEmail:
+    """The message's subject and parts as they go out, before link tracking: rendered in
+    the sandbox, with the unsubscribe link, no HTML for a plain-text-only step, and a
+    reply's subject in a thread. RenderError when the templates refuse."""
+    rendered = ensure_unsubscribe_link(render_step_email(config, row, link), link)
+    if config.get("plain_text_only"):
+        rendered = replace(rendered, html="")
+    if thread is not None:
+        rendered = replace(rendered, subject=thread.subject)
+    return rendered
+
+
+def compose_for(
+    row: Any,
+    config: dict[str, Any],
+    rendered: RenderedEmail,
+    link: str,
+    sent_at: datetime,
+    thread: Thread | None,
+) -> EmailMessage:
+    """The MIME message for an outbox row (unsigned): the one place its headers are decided,
+    also for the outbox's message page. ValueError for an address or header that cannot go."""
+    settings = row.settings or {}
+    return compose_message(
+        rendered=rendered,
+        from_email=from_address(row),
+        from_name=config.get("from_name") or settings.get("from_name") or row.workspace_from_name,
+        to_email=row.to_email,
+        to_name=" ".join(p for p in (row.first_name, row.last_name) if p) or None,
+        message_id=row.message_id,
+        unsubscribe_url=link,
+        sent_at=sent_at,
+        reply_to=settings.get("reply_to"),
+        in_reply_to=thread.in_reply_to if thread else None,
+        references=thread.references if thread else (),
+        list_name=_list_name(row),
+    )
 
 
 def _send(
@@ -575,26 +620,10 @@ def _send(
     thread: Thread | None = None,
     keys: SigningKeys | None = None,
 ) -> Result:
-    settings = row.settings or {}
     if transport is None:
         return Result(row.id, "captured", rendered=rendered)
     try:
-        message = compose_message(
-            rendered=rendered,
-            from_email=from_address(row),
-            from_name=config.get("from_name")
-            or settings.get("from_name")
-            or row.workspace_from_name,
-            to_email=row.to_email,
-            to_name=" ".join(p for p in (row.first_name, row.last_name) if p) or None,
-            message_id=row.message_id,
-            unsubscribe_url=link,
-            sent_at=now,
-            reply_to=settings.get("reply_to"),
-            in_reply_to=thread.in_reply_to if thread else None,
-            references=thread.references if thread else (),
-            list_name=_list_name(row),
-        )
+        message = compose_for(row, config, rendered, link, now, thread)
     except ValueError as exc:
         return Result(row.id, "failed", f"invalid message: {exc}", rendered)
     key = (keys or {}).get(_sender(row))

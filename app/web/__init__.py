@@ -12,6 +12,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     gallery,
     launch,
     mailboxes,
+    outbox,
     pages,
     panels,
     provider_hooks,

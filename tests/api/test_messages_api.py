@@ -69,7 +69,7 @@ def test_a_message_that_is_not_unknown_or_failed_cannot_be_resent(app, api):
 def test_another_workspaces_messages_are_neither_listed_nor_resendable(app, api):
     unknown = interrupted(app, api)
     other = api_for(app, "Other")
-    assert other.get("/api/messages").json == {"messages": [], "next_offset": None}
+    assert other.get("/api/messages").json == {"messages": [], "next_cursor": None}
     for target in (unknown[0]["id"], str(uuid.uuid4()), "not-a-uuid"):
         response = other.post(f"/api/messages/{target}/resend")
         assert (
@@ -81,8 +81,8 @@ def test_another_workspaces_messages_are_neither_listed_nor_resendable(app, api)
 def test_messages_are_paged_and_a_bad_status_filter_names_the_field(app, api):
     interrupted(app, api)
     first = api.get("/api/messages?limit=1").json
-    second = api.get(f"/api/messages?limit=1&offset={first['next_offset']}").json
-    assert first["next_offset"] == 1 and second["next_offset"] is None
+    second = api.get(f"/api/messages?limit=1&cursor={first['next_cursor']}").json
+    assert first["next_cursor"] and second["next_cursor"] is None
     assert {first["messages"][0]["id"], second["messages"][0]["id"]} == {
         m["id"] for m in api.get("/api/messages").json["messages"]
     }
