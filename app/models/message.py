@@ -43,13 +43,17 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
         Index("ix_outbound_messages_status_due", "status", "next_attempt_at"),
         Index("ix_outbound_messages_step_variant", "step_id", "variant_key"),
         Index("ix_outbound_messages_sender_day", "workspace_id", "sender_domain", "sent_at"),
+        # The outbox pages newest first by (queued_at, id) (services/outbox.py): a first page
+        # reads about a page of entries, for the workspace or for one sequence.
+        Index("ix_outbound_messages_outbox", "workspace_id", "queued_at", "id"),
+        Index("ix_outbound_messages_outbox_sequence", "sequence_id", "queued_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     enrollment_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("contact_sequences.id", ondelete="CASCADE")
     )
-    sequence_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    sequence_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     step_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     contact_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
