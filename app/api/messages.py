@@ -1,5 +1,4 @@
-"""Outbox endpoints: list the workspace's messages, send an interrupted, failed or cancelled one
-again."""
+"""Outbox endpoints: list the workspace's messages, send an interrupted or failed one again."""
 
 from __future__ import annotations
 
@@ -59,7 +58,7 @@ def _uuid_arg(name: str) -> uuid.UUID | None:
 
 @api_bp.post("/messages/<message_id>/resend")
 def resend_message(message_id: str) -> Any:
-    """Queue an `unknown`, `failed` or `cancelled` message again; 409 in any other state."""
+    """Queue an `unknown` or `failed` message again; 409 in any other state."""
     found = owned(outbox_service.get_message, message_id, "message")
     if not outbox_service.send_again(g.workspace_id, found.id, datetime.now(UTC)):
         allowed = " or ".join(outbox_service.RESENDABLE)

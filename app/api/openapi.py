@@ -1030,7 +1030,7 @@ def paths() -> dict[str, dict[str, Any]]:
         },
         "/api/messages/{message_id}/resend": {
             "post": _operation(
-                "Queue an unknown, failed or cancelled message again",
+                "Queue an unknown or failed message again",
                 {200: ("The message, queued", _json(_ref("Message")))},
                 (404, 409),
                 parameters=[_path_id("message_id", "message")],

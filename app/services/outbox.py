@@ -26,8 +26,8 @@ from app.services.stuck import failing_message
 from app.services.tracking import untracked_html
 
 # What an operator may send again: an interrupted SMTP transaction (it may or may not have
-# arrived: they check first), a message that failed, or one they cancelled.
-RESENDABLE = ("unknown", "failed", "cancelled")
+# arrived: they check first) or a message that failed. A cancelled one stays cancelled.
+RESENDABLE = ("unknown", "failed")
 # What an operator may cancel: waiting to be claimed (a first try or a retry). A claimed or
 # sending message belongs to a dispatcher.
 CANCELLABLE = ("queued",)
@@ -252,10 +252,10 @@ def _headers(message: EmailMessage) -> list[tuple[str, str]]:
 
 
 def send_again(workspace_id: uuid.UUID, message_id: uuid.UUID, now: datetime) -> bool:
-    """Queue an `unknown`, `failed` or `cancelled` message again, as a fresh send (its
-    attempts start over); the dispatcher still skips it if the address was suppressed or
-    the enrollment exited meanwhile. False when it is in any other state (one guarded
-    UPDATE, so two clicks queue it once)."""
+    """Queue an `unknown` or `failed` message again, as a fresh send (its attempts start
+    over); the dispatcher still skips it if the address was suppressed or the enrollment
+    exited meanwhile. False when it is in any other state (one guarded UPDATE, so two
+    clicks queue it once)."""
     queued = db.session.execute(
         update(OutboundMessage)
         .where(

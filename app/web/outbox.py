@@ -104,8 +104,8 @@ def outbox_message(message_id: uuid.UUID) -> Any:
 @web_bp.post("/outbox/<uuid:message_id>/send-again")
 @login_required
 def send_again(message_id: uuid.UUID) -> Any:
-    """ "Send again" for a message whose SMTP transaction broke off (`unknown`), that failed
-    or was cancelled: queued again, sent by the next dispatch pass."""
+    """The Send again (list) and Retry (message page) buttons, for a message whose SMTP
+    transaction broke off (`unknown`) or that failed: queued again for the next pass."""
     workspace_id = current_user.workspace_id
     if outbox_service.get_message(workspace_id, message_id) is None:
         abort(404)
@@ -113,7 +113,7 @@ def send_again(message_id: uuid.UUID) -> Any:
         flash("Queued again: it goes out with the next dispatch.", "ok")
     else:
         flash(
-            "This message is not unknown, failed or cancelled any more; nothing was queued.",
+            "This message is not unknown or failed any more; nothing was queued.",
             "error",
         )
     return redirect(_local_path(request.form.get("next")) or url_for("web.outbox"))

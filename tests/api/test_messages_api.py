@@ -88,3 +88,21 @@ def test_messages_are_paged_and_a_bad_status_filter_names_the_field(app, api):
     }
     bad = api.get("/api/messages?status=lost")
     assert bad.status_code == 422 and bad.json["error"]["field"] == "status"
+
+
+def test_messages_filter_like_the_outbox_and_a_bad_parameter_is_named(app, api):
+    interrupted(app, api)
+    ada = api.get("/api/messages?address=ADA@&status=unknown&failing=false").json["messages"]
+    assert [m["to_email"] for m in ada] == ["ada@example.com"]
+    sequence_id = ada[0]["sequence_id"]
+    assert len(api.get(f"/api/messages?sequence={sequence_id}").json["messages"]) == 2
+    assert api.get(f"/api/messages?step={uuid.uuid4()}").json["messages"] == []
+    assert api.get("/api/messages?failing=true").json["messages"] == []
+    for query, field in (
+        ("cursor=nonsense", "cursor"),
+        ("sequence=nope", "sequence"),
+        ("failing=maybe", "failing"),
+        ("address=" + "a" * 321, "address"),
+    ):
+        bad = api.get(f"/api/messages?{query}")
+        assert bad.status_code == 422 and bad.json["error"]["field"] == field, query

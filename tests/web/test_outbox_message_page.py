@@ -97,6 +97,7 @@ def test_a_cancelled_queued_message_is_never_delivered_and_names_who_cancelled(a
     assert smtp_sink.messages == [] and the_message().status == "cancelled"
     page = web.get(path).text
     assert "Cancelled: it will not be sent." in page and "cancelled by ops@acme.test" in page
+    assert ">Retry</button>" not in page and "Cancel this email" not in page  # final
 
 
 def test_a_message_being_sent_cannot_be_cancelled(app):
