@@ -75,13 +75,7 @@ UTC_ZONE = ZoneInfo("UTC")
 Clock = Callable[[], datetime]
 
 _messages = OutboundMessage.__table__
-_HELD = ("claimed", "sending")
-_ATTEMPT_OF = (
-    _messages.c.id,
-    _messages.c.tenant_id,
-    _messages.c.workspace_id,
-    _messages.c.attempts,
-)  # statuses only the dispatcher holding the lease may change
+_HELD = ("claimed", "sending")  # statuses only the dispatcher holding the lease may change
 _record_result = (
     update(_messages)
     .where(_messages.c.id == bindparam("b_id"), _messages.c.status.in_(_HELD))
