@@ -91,6 +91,7 @@ def json_body() -> dict[str, Any]:
 
 from app.api import (  # noqa: E402,F401  (routes register on import)
     contacts,
+    enrollment_story,
     enrollments,
     events,
     inbound,

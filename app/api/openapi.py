@@ -125,6 +125,41 @@ def _json(schema: Schema, example: Any = None) -> dict[str, Any]:
     return {"application/json": media}
 
 
+STORY_ENTRY: Schema = _answer(
+    {
+        "at": TIMESTAMP,
+        "local_at": {**TIMESTAMP, "description": "The same instant in the contact's zone."},
+        "run": {"type": "integer", "minimum": 1},
+        "kind": {
+            "type": "string",
+            "description": "enrolled, step, decision, email, event, goal, change, waiting "
+            "or finished.",
+        },
+        "text": {"type": "string", "description": "The entry in words."},
+        "fields": {
+            "type": "object",
+            "description": "The facts behind the words: a step's key and outcome, a "
+            "decision's values, an email's status and clicks...",
+        },
+    }
+)
+ENROLLMENT_STORY: Schema = {
+    "allOf": [
+        _ref("Enrollment"),
+        _answer(
+            {
+                "time_zone": {"type": "string", "description": "The contact's zone."},
+                "truncated": {
+                    "type": "boolean",
+                    "description": "Only the newest steps, emails and events are given.",
+                },
+                "timeline": {"type": "array", "items": STORY_ENTRY},
+            }
+        ),
+    ]
+}
+
+
 def _operation(
     summary: str,
     ok: dict[int, tuple[str, dict[str, Any] | None]],
@@ -1061,6 +1096,14 @@ def paths() -> dict[str, dict[str, Any]]:
                 body=_json(_ref("ContactPatch"), {"fields": {"plan": "pro", "trial_ends": None}}),
                 parameters=[_path_id("contact_id", "contact")],
             ),
+        },
+        "/api/enrollments/{enrollment_id}": {
+            "get": _operation(
+                "One enrollment's full story: every run's steps, decisions, emails, events",
+                {200: ("The enrollment and its timeline", _json(ENROLLMENT_STORY))},
+                (404,),
+                parameters=[_path_id("enrollment_id", "enrollment")],
+            )
         },
         "/api/enrollments/{enrollment_id}/exit": {
             "post": _operation(

@@ -8,6 +8,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     auth,
     builder,
     contacts,
+    enrollment_page,
     forms,
     gallery,
     launch,
