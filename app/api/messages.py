@@ -2,34 +2,58 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, jsonify, request
 
 from app.api import ApiError, api_bp, owned
-from app.http.numbers import INT32_MAX, bounded_int
+from app.http.numbers import bounded_int
 from app.models import OutboundMessage
 from app.models.message import MESSAGE_STATUSES
 from app.services import outbox as outbox_service
+from app.services.outbox import ADDRESS_MAX, BadCursor, OutboxFilter
 
 
 @api_bp.get("/messages")
 def list_messages() -> Any:
-    """A page of messages, newest first: `?status=` (e.g. `unknown`), `?limit=` (at most
-    1000) and `?offset=`."""
-    status = request.args.get("status") or None
+    """A page of messages, newest first, filtered like the outbox page (`status`,
+    `sequence`, `step`, `address`, `failing`); `limit` (at most 1000) and `cursor` (the
+    `next_cursor` of the page before)."""
+    args = request.args
+    status = args.get("status") or None
     if status is not None and status not in MESSAGE_STATUSES:
         raise ApiError(422, f"status must be one of {', '.join(MESSAGE_STATUSES)}", "status")
-    limit = bounded_int(request.args.get("limit"), "limit", 100, 1, 1000)
-    offset = bounded_int(request.args.get("offset"), "offset", 0, 0, INT32_MAX)
-    rows = outbox_service.list_messages(g.workspace_id, limit + 1, offset, status)
+    failing = args.get("failing", "false").lower()
+    if failing not in ("true", "false"):
+        raise ApiError(422, "failing must be true or false", "failing")
+    address = args.get("address") or None
+    if address is not None and len(address) > ADDRESS_MAX:
+        raise ApiError(422, f"address must be at most {ADDRESS_MAX} characters", "address")
+    filters = OutboxFilter(
+        status, _uuid_arg("sequence"), _uuid_arg("step"), address, failing == "true"
+    )
+    limit = bounded_int(args.get("limit"), "limit", 100, 1, 1000)
+    now = datetime.now(UTC)
+    try:
+        page = outbox_service.list_page(g.workspace_id, filters, now, args.get("cursor"), limit)
+    except BadCursor as exc:
+        raise ApiError(422, str(exc), "cursor") from None
     return jsonify(
         {
-            "messages": [_message_json(row.OutboundMessage) for row in rows[:limit]],
-            "next_offset": offset + limit if len(rows) > limit else None,
+            "messages": [_message_json(row.OutboundMessage) for row in page.rows],
+            "next_cursor": page.next_cursor,
         }
     )
+
+
+def _uuid_arg(name: str) -> uuid.UUID | None:
+    raw = request.args.get(name) or None
+    try:
+        return uuid.UUID(raw) if raw else None
+    except ValueError:
+        raise ApiError(422, f"{name} must be a UUID", name) from None
 
 
 @api_bp.post("/messages/<message_id>/resend")

@@ -806,7 +806,10 @@ def api_schemas() -> dict[str, Schema]:
         "MessagePage": _answer(
             {
                 "messages": {"type": "array", "items": _ref("Message")},
-                "next_offset": {"type": ["integer", "null"]},
+                "next_cursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next page; null on the last",
+                },
             }
         ),
         "Template": _answer(
@@ -1128,7 +1131,24 @@ def paths() -> dict[str, dict[str, Any]]:
                         "Only messages with this status, e.g. unknown",
                         {"enum": list(MESSAGE_STATUSES)},
                     ),
-                    *page,
+                    _query("sequence", "Only this sequence's messages", UUID),
+                    _query("step", "Only this step's messages", UUID),
+                    _query(
+                        "address",
+                        "Only messages to an address containing this (any case)",
+                        {"type": "string", "maxLength": 320},
+                    ),
+                    _query(
+                        "failing",
+                        "Only messages still not out after repeated tries or long overdue",
+                        {"type": "string", "enum": ["true", "false"]},
+                    ),
+                    page[0],
+                    _query(
+                        "cursor",
+                        "The `next_cursor` of the page before (none: the newest page)",
+                        {"type": "string"},
+                    ),
                 ],
             )
         },

@@ -110,13 +110,23 @@ def _parse_timeout(value: str) -> float:
     return timeout
 
 
-class SendError(Exception):
-    """A message was not handed over; `reason` includes the server's reply when there was one."""
+@dataclass(frozen=True, slots=True)
+class SmtpReply:
+    """What the server answered to a message's content (DATA), e.g. 250 and its queue id."""
 
-    def __init__(self, reason: str, code: int | None = None) -> None:
+    code: int
+    text: str
+
+
+class SendError(Exception):
+    """A message was not handed over; `reason` includes the server's reply when there was one,
+    `code` and `answer` are that reply alone (for the attempts an operator reads)."""
+
+    def __init__(self, reason: str, code: int | None = None, answer: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
+        self.answer = answer
 
 
 class TransientSendError(SendError):
@@ -138,11 +148,13 @@ class _ContentTracking:
 
     content_started = False
     _awaiting_go_ahead = False
+    data_reply: tuple[int, bytes] | None = None  # the server's answer to the last content
 
     def data(self, msg: bytes | str) -> tuple[int, bytes]:
         self.content_started, self._awaiting_go_ahead = False, True
         try:
-            return super().data(msg)  # type: ignore[misc]
+            self.data_reply = super().data(msg)  # type: ignore[misc]
+            return self.data_reply
         finally:
             self._awaiting_go_ahead = False
 
@@ -163,6 +175,16 @@ class _SMTPS(_ContentTracking, smtplib.SMTP_SSL):
 
 def _reply_text(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+
+
+def _answer(exc: Exception) -> str | None:
+    """The server's reply text alone, when it replied."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = next(iter(exc.recipients.values()), None)
+        return _reply_text(refused[1]) if refused else None
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _reply_text(exc.smtp_error)
+    return None
 
 
 def _describe(exc: Exception) -> tuple[int | None, str]:
@@ -201,7 +223,7 @@ def _classify(exc: Exception, doing: str) -> SendError:
     # Without a reply code: network trouble is transient, protocol or configuration trouble not.
     permanent = code >= 500 if code is not None else not _network_trouble(exc)
     error_class = PermanentSendError if permanent else TransientSendError
-    return error_class(f"{doing}: {detail}", code)
+    return error_class(f"{doing}: {detail}", code, _answer(exc))
 
 
 def _connection_lost(exc: Exception) -> bool:
@@ -248,18 +270,20 @@ class SmtpTransport:
         self._open = False
         self._disconnect()
 
-    def send(self, msg: EmailMessage) -> None:
-        """Send one message; if the server had dropped the connection before the content went
-        out, reconnect once. A connection lost after that raises UncertainSendError."""
+    def send(self, msg: EmailMessage) -> SmtpReply:
+        """Send one message and return the server's answer to its content; if the server had
+        dropped the connection before the content went out, reconnect once. A connection
+        lost after that raises UncertainSendError."""
         if not self._open:
             raise RuntimeError("SmtpTransport.send() called outside its with block")
         doing = f"sending via {self.settings.endpoint}"
         for last_try in (False, True):
             conn = self._connection()
-            conn.content_started = False
+            conn.content_started, conn.data_reply = False, None
             try:
                 conn.send_message(msg)
-                return
+                code, text = conn.data_reply or (250, b"")  # sendmail raised unless DATA said 250
+                return SmtpReply(code, _reply_text(text))
             except (smtplib.SMTPException, OSError) as exc:
                 replied = isinstance(exc, smtplib.SMTPResponseException)
                 if conn.content_started and not replied:

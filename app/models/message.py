@@ -25,9 +25,11 @@ from app.models.types import JsonDoc, UTCDateTime, uuid_pk
 # queued -> claimed (leased by one dispatcher) -> sending (its own SMTP transaction) -> sent |
 # failed | queued (retry) | unknown (the transaction broke off: it may have been delivered);
 # claimed -> captured | failed | skipped | queued without SMTP. Recovery: an expired `claimed`
-# lease goes back to queued, an expired `sending` one to unknown.
+# lease goes back to queued, an expired `sending` one to unknown. An operator may cancel a
+# queued message (never sent afterwards; its run goes on without it).
 MESSAGE_STATUSES = (
-    "queued", "claimed", "sending", "sent", "captured", "failed", "skipped", "unknown"
+    "queued", "claimed", "sending", "sent", "captured", "failed", "skipped", "unknown",
+    "cancelled",
 )  # fmt: skip
 SENT_STATUSES = ("sent", "captured")
 """Messages that went out (captured: rendered with no SMTP server configured); the
@@ -41,13 +43,17 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
         Index("ix_outbound_messages_status_due", "status", "next_attempt_at"),
         Index("ix_outbound_messages_step_variant", "step_id", "variant_key"),
         Index("ix_outbound_messages_sender_day", "workspace_id", "sender_domain", "sent_at"),
+        # The outbox pages newest first by (queued_at, id) (services/outbox.py): a first page
+        # reads about a page of entries, for the workspace or for one sequence.
+        Index("ix_outbound_messages_outbox", "workspace_id", "queued_at", "id"),
+        Index("ix_outbound_messages_outbox_sequence", "sequence_id", "queued_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     enrollment_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("contact_sequences.id", ondelete="CASCADE")
     )
-    sequence_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    sequence_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     step_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     contact_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
@@ -85,7 +91,9 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
 
 class MessageAttempt(WorkspaceOwned, db.Model):
     """One SMTP transaction (or refusal before one) for a message: what the server answered,
-    so an operator can see every try, not only the last error."""
+    so an operator can see every try, not only the last error. Without a reply (no
+    connection, a refused template, a broken-off transaction) `smtp_code` is empty and
+    `smtp_answer` says why."""
 
     __tablename__ = "message_attempts"
 

@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, literal, or_, select, text, update
+from sqlalchemy import bindparam, func, insert, literal, or_, select, text, update
 
 from app.config import current_settings
 from app.core.steps.email import with_variant
@@ -39,6 +40,7 @@ from app.mail.rendering import (
 from app.mail.smtp import (
     PermanentSendError,
     SendError,
+    SmtpReply,
     SmtpTransport,
     UncertainSendError,
     parse_smtp_url,
@@ -46,6 +48,7 @@ from app.mail.smtp import (
 from app.models import (
     Contact,
     ContactSequence,
+    MessageAttempt,
     OutboundMessage,
     Sequence,
     SequenceStep,
@@ -131,6 +134,12 @@ class Result:
     deferred: bool = False
     links: list[str] | None = None  # the original URLs of the tracked links, by position
     sender_domain: str | None = None  # of the From address a sent message left from
+    reply: SmtpReply | None = None  # the server's answer, when it gave one
+
+    @property
+    def outcome(self) -> str:
+        """The attempt's outcome as an operator reads it (a retry is queued again)."""
+        return "retry" if self.status == "queued" else self.status
 
 
 def dispatch_due(
@@ -176,21 +185,40 @@ def recover_interrupted(now: datetime) -> tuple[int, int]:
             updated_at=now,
         )
     ).rowcount
-    unknown = db.session.execute(
+    why = (
+        "its dispatcher stopped during the SMTP transaction, so the server may have "
+        "accepted it; not resent on its own: check, then send again"
+    )
+    broken_off = db.session.execute(
         update(_messages)
         .where(_messages.c.status == "sending", expired)
-        .values(
-            status="unknown",
-            lease_expires_at=None,
-            last_error=(
-                "its dispatcher stopped during the SMTP transaction, so the server may have "
-                "accepted it; not resent on its own: check, then send again"
-            ),
-            updated_at=now,
+        .values(status="unknown", lease_expires_at=None, last_error=why, updated_at=now)
+        .returning(
+            _messages.c.id,
+            _messages.c.tenant_id,
+            _messages.c.workspace_id,
+            _messages.c.attempts,
+            _messages.c.claimed_at,
         )
-    ).rowcount
+    ).all()
+    if broken_off:  # their attempts: begun after their claim, never finished
+        attempt = {"outcome": "unknown", "finished_at": None, "smtp_code": None, "smtp_answer": why}
+        db.session.execute(
+            insert(MessageAttempt),
+            [
+                {
+                    **attempt,
+                    "tenant_id": tenant,
+                    "workspace_id": workspace,
+                    "message_id": id_,
+                    "attempt": tries,
+                    "started_at": claimed_at,
+                }
+                for id_, tenant, workspace, tries, claimed_at in broken_off
+            ],
+        )
     db.session.commit()
-    return requeued, unknown
+    return requeued, len(broken_off)
 
 
 def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[uuid.UUID]:
@@ -301,7 +329,9 @@ def _skip_exited(ids: list[uuid.UUID], now: datetime) -> None:
         ids.remove(message_id)
 
 
-def _load(ids: list[uuid.UUID]) -> list[Any]:
+def load_rows(ids: list[uuid.UUID]) -> list[Any]:
+    """The messages as the dispatcher sends them: contact, step, sequence and sender, each
+    with the content of the version that queued it."""
     stmt = (
         select(
             OutboundMessage.id,
@@ -313,6 +343,7 @@ def _load(ids: list[uuid.UUID]) -> list[Any]:
             OutboundMessage.sequence_id,
             OutboundMessage.step_id,
             OutboundMessage.sequence_version,
+            OutboundMessage.tenant_id,
             OutboundMessage.workspace_id,
             OutboundMessage.enrollment_id,
             Sequence.name.label("sequence_name"),
@@ -395,16 +426,20 @@ def render_step_email(config: dict[str, Any], row: Any, unsubscribe: str) -> Ren
 def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta) -> list[Result]:
     """Send the claimed messages one by one; what SMTP said is committed at once, outcomes
     without SMTP (captured, refused templates, no connection) with the batch."""
-    rows = _load(ids)
+    rows = load_rows(ids)
     db.session.commit()
+    attempts: list[dict[str, Any]] = []
     with ExitStack() as stack:
         try:
             transport = stack.enter_context(transport_for(current_settings().smtp_url))
         except SendError as exc:  # the server could not be reached: none was handed over
-            results = [_record(_retry_or_fail(row, exc, None, now), now, clock) for row in rows]
+            results = []
+            for row in rows:
+                results.append(_record(_retry_or_fail(row, exc, None, now), now, clock))
+                attempts.append(_attempt(row, results[-1], now, clock()))
         else:
             results = []
-            threads = threads_for(rows, _threaded)
+            threads = threads_for(rows, is_threaded)
             gate = sender_gate({_sender(row) for row in rows}, now)
             keys = signing_keys(_sender(row) for row in rows)
             for row in rows:
@@ -414,44 +449,69 @@ def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta
                     deferred = Result(row.id, "queued", why, None, retry_at, True)
                     results.append(_record(deferred, now, clock))
                     continue
-                start = _start_sending(row, clock, lease)
+                start = _StartSending(row, clock, lease)
                 thread = threads.get(row.id)
+                began = clock()
                 try:
                     result = deliver_one(row, transport, now, True, start, thread, keys)
                 except LeaseLost:
                     continue
                 results.append(_record(result, now, clock))
+                if not result.deferred:
+                    attempts.append(_attempt(row, result, start.at or began, clock()))
                 if transport is not None:
-                    _commit_outcomes()
+                    _commit_outcomes(attempts)
     by_id = {row.id: row for row in rows}
     end_failed_runs(((by_id[r.id], r.error) for r in results if r.status == "failed"), now)
-    _commit_outcomes()
+    _commit_outcomes(attempts)
     return results
+
+
+def _attempt(row: Any, result: Result, started: datetime, finished: datetime) -> dict[str, Any]:
+    """The attempt row for one outcome: the server's reply when it gave one, else (no reply:
+    no connection, a refused template, a broken-off transaction) the reason."""
+    reply = result.reply
+    return {
+        "tenant_id": row.tenant_id,
+        "workspace_id": row.workspace_id,
+        "message_id": row.id,
+        "attempt": row.attempts,
+        "started_at": started,
+        "finished_at": finished,
+        "outcome": result.outcome,
+        "smtp_code": reply.code if reply else None,
+        "smtp_answer": reply.text if reply else result.error,
+    }
 
 
 def _sender(row: Any) -> Sender:
     return row.workspace_id, domain_of(from_address(row))
 
 
-def _threaded(row: Any) -> bool:
-    return bool(with_variant(row.config or {}, getattr(row, "variant_key", None)).get("thread"))
+def is_threaded(row: Any) -> bool:
+    """The step replies in the run's thread."""
+    return bool(step_config(row).get("thread"))
 
 
-def _start_sending(row: Any, clock: Clock, lease: timedelta) -> Callable[[], None]:
+class _StartSending:
     """What to do right before the message's SMTP transaction: claimed -> sending, committed,
-    so that a crash from here on leaves it `sending` (outcome unknown), and never before."""
+    so that a crash from here on leaves it `sending` (outcome unknown), and never before.
+    Remembers when (`at`): the attempt's start."""
 
-    def start() -> None:
+    def __init__(self, row: Any, clock: Clock, lease: timedelta) -> None:
+        self.row, self.clock, self.lease = row, clock, lease
+        self.at: datetime | None = None
+
+    def __call__(self) -> None:
+        self.at = self.clock()
         taken = db.session.execute(
             update(_messages)
-            .where(_messages.c.id == row.id, _messages.c.status == "claimed")
-            .values(status="sending", lease_expires_at=clock() + lease)
+            .where(_messages.c.id == self.row.id, _messages.c.status == "claimed")
+            .values(status="sending", lease_expires_at=self.at + self.lease)
         ).rowcount
         db.session.commit()
         if not taken:
-            raise LeaseLost(row.id)
-
-    return start
+            raise LeaseLost(self.row.id)
 
 
 @contextmanager
@@ -488,17 +548,12 @@ def deliver_one(
     reopens = window_reopens(row.send_window, now)
     if reopens is not None:
         return Result(row.id, "queued", "its delivery window closed", None, reopens, True)
-    config = with_variant(row.config or {}, getattr(row, "variant_key", None))
+    config = step_config(row)
     link = unsubscribe_url(row.id)
     try:
-        rendered = render_step_email(config, row, link)
+        rendered = render_message(row, config, link, thread)
     except RenderError as exc:
         return Result(row.id, "failed", str(exc))
-    rendered = ensure_unsubscribe_link(rendered, link)
-    if config.get("plain_text_only"):
-        rendered = replace(rendered, html="")
-    if thread is not None:
-        rendered = replace(rendered, subject=thread.subject)
     links = None
     if track and rendered.html:
         pixel = (row.settings or {}).get("open_tracking") is not False
@@ -507,6 +562,52 @@ def deliver_one(
     result = _send(row, config, rendered, transport, link, now, before_send, thread, keys)
     result.links = links if result.rendered is not None else None
     return result
+
+
+def step_config(row: Any) -> dict[str, Any]:
+    """The email step's config with the message's A/B variant applied."""
+    return with_variant(row.config or {}, getattr(row, "variant_key", None))
+
+
+def render_message(
+    row: Any, config: dict[str, Any], link: str, thread: Thread | None
+) -> RenderedEmail:
+    """The message's subject and parts as they go out, before link tracking: rendered in
+    the sandbox, with the unsubscribe link, no HTML for a plain-text-only step, and a
+    reply's subject in a thread. RenderError when the templates refuse."""
+    rendered = ensure_unsubscribe_link(render_step_email(config, row, link), link)
+    if config.get("plain_text_only"):
+        rendered = replace(rendered, html="")
+    if thread is not None:
+        rendered = replace(rendered, subject=thread.subject)
+    return rendered
+
+
+def compose_for(
+    row: Any,
+    config: dict[str, Any],
+    rendered: RenderedEmail,
+    link: str,
+    sent_at: datetime,
+    thread: Thread | None,
+) -> EmailMessage:
+    """The MIME message for an outbox row (unsigned): the one place its headers are decided,
+    also for the outbox's message page. ValueError for an address or header that cannot go."""
+    settings = row.settings or {}
+    return compose_message(
+        rendered=rendered,
+        from_email=from_address(row),
+        from_name=config.get("from_name") or settings.get("from_name") or row.workspace_from_name,
+        to_email=row.to_email,
+        to_name=" ".join(p for p in (row.first_name, row.last_name) if p) or None,
+        message_id=row.message_id,
+        unsubscribe_url=link,
+        sent_at=sent_at,
+        reply_to=settings.get("reply_to"),
+        in_reply_to=thread.in_reply_to if thread else None,
+        references=thread.references if thread else (),
+        list_name=_list_name(row),
+    )
 
 
 def _send(
@@ -520,26 +621,10 @@ def _send(
     thread: Thread | None = None,
     keys: SigningKeys | None = None,
 ) -> Result:
-    settings = row.settings or {}
     if transport is None:
         return Result(row.id, "captured", rendered=rendered)
     try:
-        message = compose_message(
-            rendered=rendered,
-            from_email=from_address(row),
-            from_name=config.get("from_name")
-            or settings.get("from_name")
-            or row.workspace_from_name,
-            to_email=row.to_email,
-            to_name=" ".join(p for p in (row.first_name, row.last_name) if p) or None,
-            message_id=row.message_id,
-            unsubscribe_url=link,
-            sent_at=now,
-            reply_to=settings.get("reply_to"),
-            in_reply_to=thread.in_reply_to if thread else None,
-            references=thread.references if thread else (),
-            list_name=_list_name(row),
-        )
+        message = compose_for(row, config, rendered, link, now, thread)
     except ValueError as exc:
         return Result(row.id, "failed", f"invalid message: {exc}", rendered)
     key = (keys or {}).get(_sender(row))
@@ -548,14 +633,15 @@ def _send(
     if before_send is not None:
         before_send()
     try:
-        transport.send(message)
+        reply = transport.send(message)
     except UncertainSendError as exc:
         return Result(row.id, "unknown", f"{exc}; not resent on its own", rendered)
     except PermanentSendError as exc:
-        return Result(row.id, "failed", str(exc), rendered)
+        return Result(row.id, "failed", str(exc), rendered, reply=_reply(exc))
     except SendError as exc:
         return _retry_or_fail(row, exc, rendered, now)
-    return Result(row.id, "sent", rendered=rendered, sender_domain=domain_of(from_address(row)))
+    sender = domain_of(from_address(row))
+    return Result(row.id, "sent", rendered=rendered, sender_domain=sender, reply=reply)
 
 
 def from_address(row: Any) -> str:
@@ -592,9 +678,15 @@ def _retry_or_fail(
 ) -> Result:
     """Transient trouble: back off and retry, up to MAX_ATTEMPTS sends."""
     if row.attempts >= MAX_ATTEMPTS:
-        return Result(row.id, "failed", f"gave up after {row.attempts} attempts: {exc}", rendered)
+        why = f"gave up after {row.attempts} attempts: {exc}"
+        return Result(row.id, "failed", why, rendered, reply=_reply(exc))
     backoff = RETRY_BACKOFF_SECONDS[min(row.attempts, len(RETRY_BACKOFF_SECONDS)) - 1]
-    return Result(row.id, "queued", str(exc), rendered, now + timedelta(seconds=backoff))
+    retry_at = now + timedelta(seconds=backoff)
+    return Result(row.id, "queued", str(exc), rendered, retry_at, reply=_reply(exc))
+
+
+def _reply(exc: SendError) -> SmtpReply | None:
+    return SmtpReply(exc.code, exc.answer or "") if exc.code is not None else None
 
 
 def _record(result: Result, now: datetime, clock: Clock) -> Result:
@@ -621,11 +713,15 @@ def _record(result: Result, now: datetime, clock: Clock) -> Result:
     return result
 
 
-def _commit_outcomes() -> None:
-    """Commit recorded outcomes; on PostgreSQL without waiting for the disk. Should the
-    database itself crash first, a row is back to `sending`, which recovery makes
-    `unknown`, or to `claimed`, which never reached SMTP and is sent again: never a
-    duplicate. Only the `sending` mark must be durable before its SMTP transaction."""
+def _commit_outcomes(attempts: list[dict[str, Any]]) -> None:
+    """Commit recorded outcomes with their attempt rows (one INSERT for those pending, which
+    it empties); on PostgreSQL without waiting for the disk. Should the database itself
+    crash first, a row is back to `sending`, which recovery makes `unknown`, or to
+    `claimed`, which never reached SMTP and is sent again: never a duplicate. Only the
+    `sending` mark must be durable before its SMTP transaction."""
+    if attempts:
+        db.session.execute(insert(MessageAttempt), attempts)
+        attempts.clear()
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     db.session.commit()

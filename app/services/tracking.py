@@ -20,6 +20,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from html import escape
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -30,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.config import current_settings
 from app.core.events import BOT_CLICK, CLICKED_LINK, MACHINE_OPEN, OPENED
 from app.extensions import db
-from app.mail.tracking import TRACKED_SCHEMES, add_open_pixel, rewrite_links
+from app.mail.tracking import TRACKED_SCHEMES, add_open_pixel, open_pixel, rewrite_links
 from app.models import ContactEvent, OutboundMessage, SequenceStep, TrackingHit
 from app.services.clients import client_hash
 from app.services.contact_changes import record_events
@@ -99,6 +100,15 @@ def track_html(
         html, lambda position: click_url(message_uuid, position), keep={unsubscribe}
     )
     return (add_open_pixel(tracked, open_url(message_uuid)) if pixel else tracked), links
+
+
+def untracked_html(html: str, message_uuid: uuid.UUID, links: list[str] | None) -> str:
+    """The HTML as sent, with each tracked link pointing at its original URL again and the
+    open pixel gone: for an operator to read without recording an open or a click."""
+    for position, url in enumerate(links or ()):
+        tracked = escape(click_url(message_uuid, position), quote=True)
+        html = html.replace(f'href="{tracked}"', f'href="{escape(url, quote=True)}"', 1)
+    return html.replace(open_pixel(open_url(message_uuid)), "")
 
 
 # --- recording ------------------------------------------------------------------------------

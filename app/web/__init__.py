@@ -17,6 +17,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     interventions,
     launch,
     mailboxes,
+    outbox,
     pages,
     panels,
     provider_hooks,

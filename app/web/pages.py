@@ -1,5 +1,5 @@
-"""The pages a marketer or operator reads: sequences, removing an enrollment, outbox
-(the enrollments list is web/enrollment_list.py)."""
+"""The pages a marketer or operator reads: sequences and removing an enrollment (the
+enrollments list is web/enrollment_list.py, the outbox web/outbox.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from flask_login import current_user, login_required
 
 from app.core.format.problems import DefinitionError
 from app.extensions import htmx
-from app.models.message import MESSAGE_STATUSES
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services import interventions
-from app.services import outbox as outbox_service
 from app.services import sequences as sequence_service
 from app.web import web_bp
 from app.web.builder import owned_sequence
@@ -122,32 +120,3 @@ def _local_path(raw: str | None) -> str | None:
     if parts.scheme or parts.netloc or not parts.path.startswith("/") or "\\" in (raw or ""):
         return None
     return raw
-
-
-@web_bp.get("/outbox")
-@login_required
-def outbox() -> Any:
-    """Newest first, optionally only one status (`?status=failed`), with the count of each."""
-    status = request.args.get("status") or None
-    if status is not None and status not in MESSAGE_STATUSES:
-        abort(400, description=f"status must be one of {', '.join(MESSAGE_STATUSES)}")
-    rows = outbox_service.list_messages(current_user.workspace_id, status=status)
-    counts = outbox_service.status_counts(current_user.workspace_id)
-    return render_template(
-        "pages/outbox.html", rows=rows, status=status, counts=counts, statuses=MESSAGE_STATUSES
-    )
-
-
-@web_bp.post("/outbox/<uuid:message_id>/send-again")
-@login_required
-def send_again(message_id: uuid.UUID) -> Any:
-    """The outbox's "Send again" button for a message whose SMTP transaction broke off
-    (`unknown`) or that failed: queued again, sent by the next dispatch pass."""
-    workspace_id = current_user.workspace_id
-    if outbox_service.get_message(workspace_id, message_id) is None:
-        abort(404)
-    if outbox_service.send_again(workspace_id, message_id, datetime.now(UTC)):
-        flash("Queued again: it goes out with the next dispatch.", "ok")
-    else:
-        flash("This message is not unknown or failed any more; nothing was queued.", "error")
-    return redirect(url_for("web.outbox"))

@@ -69,7 +69,7 @@ def test_a_message_that_is_not_unknown_or_failed_cannot_be_resent(app, api):
 def test_another_workspaces_messages_are_neither_listed_nor_resendable(app, api):
     unknown = interrupted(app, api)
     other = api_for(app, "Other")
-    assert other.get("/api/messages").json == {"messages": [], "next_offset": None}
+    assert other.get("/api/messages").json == {"messages": [], "next_cursor": None}
     for target in (unknown[0]["id"], str(uuid.uuid4()), "not-a-uuid"):
         response = other.post(f"/api/messages/{target}/resend")
         assert (
@@ -81,10 +81,28 @@ def test_another_workspaces_messages_are_neither_listed_nor_resendable(app, api)
 def test_messages_are_paged_and_a_bad_status_filter_names_the_field(app, api):
     interrupted(app, api)
     first = api.get("/api/messages?limit=1").json
-    second = api.get(f"/api/messages?limit=1&offset={first['next_offset']}").json
-    assert first["next_offset"] == 1 and second["next_offset"] is None
+    second = api.get(f"/api/messages?limit=1&cursor={first['next_cursor']}").json
+    assert first["next_cursor"] and second["next_cursor"] is None
     assert {first["messages"][0]["id"], second["messages"][0]["id"]} == {
         m["id"] for m in api.get("/api/messages").json["messages"]
     }
     bad = api.get("/api/messages?status=lost")
     assert bad.status_code == 422 and bad.json["error"]["field"] == "status"
+
+
+def test_messages_filter_like_the_outbox_and_a_bad_parameter_is_named(app, api):
+    interrupted(app, api)
+    ada = api.get("/api/messages?address=ADA@&status=unknown&failing=false").json["messages"]
+    assert [m["to_email"] for m in ada] == ["ada@example.com"]
+    sequence_id = ada[0]["sequence_id"]
+    assert len(api.get(f"/api/messages?sequence={sequence_id}").json["messages"]) == 2
+    assert api.get(f"/api/messages?step={uuid.uuid4()}").json["messages"] == []
+    assert api.get("/api/messages?failing=true").json["messages"] == []
+    for query, field in (
+        ("cursor=nonsense", "cursor"),
+        ("sequence=nope", "sequence"),
+        ("failing=maybe", "failing"),
+        ("address=" + "a" * 321, "address"),
+    ):
+        bad = api.get(f"/api/messages?{query}")
+        assert bad.status_code == 422 and bad.json["error"]["field"] == field, query

@@ -327,3 +327,16 @@ def test_a_reply_that_does_not_come_in_time_after_the_content_is_uncertain() -> 
         with transport(f"{sink.url}?timeout=0.5") as smtp, pytest.raises(UncertainSendError):
             smtp.send(message())
         assert len(sink.wait_for(1)) == 1
+
+
+def test_send_returns_the_servers_answer_to_the_content(smtp_sink: SmtpSink) -> None:
+    with transport(smtp_sink.url) as smtp:
+        reply = smtp.send(message())
+    assert (reply.code, reply.text) == (250, "2.0.0 Message accepted")
+
+
+def test_a_refusal_carries_the_servers_code_and_text_alone(smtp_sink: SmtpSink) -> None:
+    smtp_sink.reject("no@example.test", code=550, text="5.1.1 No such user")
+    with transport(smtp_sink.url) as smtp, pytest.raises(PermanentSendError) as refused:
+        smtp.send(message("no@example.test"))
+    assert (refused.value.code, refused.value.answer) == (550, "5.1.1 No such user")
