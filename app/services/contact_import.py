@@ -32,7 +32,7 @@ from app.core import limits
 from app.core.addresses import email_key
 from app.core.contact_input import field_key_problem, field_value_problem
 from app.core.text_rules import single_line_problem
-from app.core.timing import load_zone
+from app.core.time_zones import zone_problem
 from app.extensions import db
 from app.models import Contact, ContactImport, Segment, Workspace
 from app.models.contact import PROFILE_COLUMNS
@@ -258,8 +258,8 @@ def _row(values: dict[str, str]) -> _Row:
         if problem is not None:
             raise ContactError(problem, key)
     zone = values.get("timezone") or None
-    if zone is not None and load_zone(zone) is None:
-        raise ContactError(f"{zone!r} is not an IANA time zone such as 'Europe/Paris'", "timezone")
+    if zone is not None and (problem := zone_problem(zone)) is not None:
+        raise ContactError(problem, "timezone")
     return _Row(
         email=email,
         first_name=values.get("first_name") or None,
