@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -57,6 +57,25 @@ def suppress(
         .returning(Suppression.__table__.c.id)
     )
     return db.session.execute(statement).scalar() is not None
+
+
+def suppression_of(workspace_id: uuid.UUID, email: str) -> Suppression | None:
+    """The list's entry for this address (its reason and when), or None."""
+    return db.session.scalar(
+        select(Suppression).where(
+            Suppression.workspace_id == workspace_id, Suppression.email == email_key(email)
+        )
+    )
+
+
+def unsuppress(workspace_id: uuid.UUID, email: str) -> str | None:
+    """Take the address off the workspace's list; the reason it was there, or None."""
+    statement = (
+        delete(Suppression)
+        .where(Suppression.workspace_id == workspace_id, Suppression.email == email_key(email))
+        .returning(Suppression.reason)
+    )
+    return db.session.execute(statement).scalar()
 
 
 def suppressed_emails(workspace_id: uuid.UUID, emails: Iterable[str]) -> dict[str, str]:

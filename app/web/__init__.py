@@ -7,6 +7,7 @@ web_bp = Blueprint("web", __name__)
 from app.web import (  # noqa: E402,F401  (routes register on import)
     auth,
     builder,
+    contact_actions,
     contacts,
     forms,
     gallery,
