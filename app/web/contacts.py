@@ -24,7 +24,7 @@ from app.services.suppression import suppression_of
 from app.web import contact_forms, web_bp
 
 PAGE_SIZE = 50
-EVENTS_SHOWN = 50
+TIMELINE_SHOWN = 50
 IMPORTS_SHOWN = 10
 
 
@@ -285,7 +285,7 @@ def render_contact_page(
         removal_error=removal_error,
         member_of=segments.segments_of(workspace_id, contact.id),
         enrollments=contact_views.enrollments_of(workspace_id, contact.id),
-        events=contact_views.recent_events(workspace_id, contact.id, EVENTS_SHOWN),
+        timeline=contact_views.timeline(workspace_id, contact.id, TIMELINE_SHOWN),
         sequences=contact_views.enrollable_sequences(workspace_id),
         report=report,
         error=error,

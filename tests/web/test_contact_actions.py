@@ -1,6 +1,6 @@
-"""The contact page's actions on the contact as a whole: unsubscribe by hand and allow
-emails again (the suppression list, enrollments and events follow), delete and erase
-behind a confirmation; CSRF and workspace isolation.
+"""The contact page: its actions on the contact as a whole (unsubscribe by hand and allow
+emails again, with the suppression list, enrollments and events following; delete and
+erase behind a confirmation; CSRF and workspace isolation) and its readable timeline.
 
 Runs on SQLite and PostgreSQL; every request in its own app context (see tests/web/client.py).
 """
@@ -12,8 +12,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Contact, ContactEvent, ContactSequence, Suppression
-from app.services import enrollment, sequences
+from app.models import Contact, ContactEvent, ContactSequence, OutboundMessage, Suppression
+from app.services import contacts, enrollment, sequences
+from app.services.contact_changes import record_events
+from app.services.scheduling import run_tick
 from app.services.suppression import suppress
 from tests.web.client import Web
 from tests.web.test_contacts_pages import NOW, PASSWORD, USER, Acme, make_workspace
@@ -131,3 +133,23 @@ def test_the_actions_need_csrf_and_the_workspaces_own_contact(web, acme):
         assert web.post(f"/contacts/{eve}/{action}", data=data).status_code == 404
     assert stored(ada).unsubscribed_at is None and stored(ada).first_name == "Ada"
     assert stored(eve).email == "eve@other.test" and stored(eve).unsubscribed_at is None
+
+
+def test_the_timeline_shows_emails_with_subject_and_status_and_events_as_sentences(web, acme):
+    ada = acme.ids["ada@example.com"]
+    sequence = sequences.get_sequence(acme.workspace.id, acme.sequence_id)
+    enrollment.enroll_contacts(sequence, [stored(ada)], NOW)
+    run_tick(NOW)
+    message = db.session.scalar(select(OutboundMessage).where(OutboundMessage.contact_id == ada))
+    opened = ContactEvent.about_message(message, "opened", {"message_id": "<m>"}, NOW, "tracking")
+    record_events([opened], NOW)
+    contacts.patch_contact(stored(ada), {"fields": {"plan": "pro"}}, NOW, source="ui")
+
+    page = web.get(f"/contacts/{ada}")
+
+    timeline = page.text[page.text.index('id="contact-timeline"') :]
+    assert 'Email “Welcome to PenguinMails!” <span class="badge badge-captured">' in timeline
+    assert "Onboarding · Welcome &amp; Getting Started" in timeline
+    assert "Opened “Welcome to PenguinMails!”" in timeline
+    assert "Set plan to “pro”" in timeline and "via ui" in timeline
+    assert "{&#34;" not in timeline and '{"' not in timeline  # no raw JSON
