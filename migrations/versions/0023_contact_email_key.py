@@ -8,8 +8,8 @@ to the keeper; segment memberships move unless the keeper is already a member. W
 keeper and a duplicate are enrolled in the same sequence, the two enrollments become one:
 the active one (else the keeper's) stays current, and the other's runs become its earlier
 runs (numbered first), with its step log, messages and calls moved under negative rotations
-(so they never collide with the current run's visits, which count up from 0). Nothing
-recorded is deleted but the duplicate contact rows themselves.
+(so they never collide with the current run's visits, which count up from 0); its queued
+emails are skipped. Nothing recorded is deleted but the duplicate contact rows themselves.
 
 The key column is added NOT NULL with a default '' (SQLite cannot add a NOT NULL column
 without one, nor drop it without copying the table, which with foreign keys on would
@@ -200,6 +200,13 @@ def _fold_enrollment(bind, stays, folded, now):
         ).scalar()
         or 0
         for table in ROTATED
+    )
+    bind.execute(  # a folded run's queued emails would otherwise go out as the current run's
+        sa.text(
+            "UPDATE outbound_messages SET status = 'skipped', last_error = :left "
+            "WHERE enrollment_id = :f AND status = 'queued'"
+        ),
+        {**ids, "left": "merged: duplicate contact"},
     )
     for table in ROTATED:
         bind.execute(

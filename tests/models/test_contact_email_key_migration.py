@@ -18,6 +18,7 @@ from app.models import (
     ContactEvent,
     ContactSequence,
     EnrollmentRun,
+    OutboundMessage,
     Segment,
     SegmentMembership,
     SequenceStep,
@@ -124,6 +125,13 @@ def test_contacts_differing_only_in_case_are_merged_into_the_oldest_without_losi
             run=1, status="completed", enrolled_at=T0 - timedelta(days=30),
         )
     )  # fmt: skip
+    db.session.add(
+        OutboundMessage(
+            **owner, enrollment_id=finished.id, sequence_id=welcome.id, step_id=step_id,
+            contact_id=keeper.id, rotation=0, message_id="<m1@pm.test>",
+            to_email=keeper.email, status="queued", queued_at=T0, next_attempt_at=T0,
+        )
+    )  # fmt: skip
     running = _enroll(welcome, twin, "active", 1, step_id)
     elsewhere = _enroll(other, twin, "active", 1, other_step)
     both, only_twin = (Segment(**owner, name=name) for name in ("Both", "Twin only"))
@@ -193,6 +201,9 @@ def test_contacts_differing_only_in_case_are_merged_into_the_oldest_without_losi
         .order_by(StepLog.rotation)
     ).all()
     assert logs == [-1, 0]  # the folded run's visit kept, below the current run's
+    message = db.session.scalar(select(OutboundMessage))
+    assert (message.enrollment_id, message.contact_id) == (ids["running"], ids["keeper"])
+    assert (message.rotation, message.status) == (-1, "skipped")
 
     db.session.add(Contact(**owner, email="Maria.Lopez@EXAMPLE.test", fields={}, tags=[]))
     with pytest.raises(IntegrityError):
