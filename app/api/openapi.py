@@ -1185,6 +1185,23 @@ def paths() -> dict[str, dict[str, Any]]:
                 body=_json(_ref("ContactPatch"), {"fields": {"plan": "pro", "trial_ends": None}}),
                 parameters=[_path_id("contact_id", "contact")],
             ),
+            "delete": _operation(
+                "Delete a contact and everything recorded about them (events, enrollments, "
+                "emails); reports no longer count them",
+                {204: ("Deleted", None)},
+                (404,),
+                parameters=[_path_id("contact_id", "contact")],
+            ),
+        },
+        "/api/contacts/{contact_id}/erase": {
+            "post": _operation(
+                "Erase a contact's personal data (GDPR): address, names, fields, tags, "
+                "memberships, events and email content go; the enrollments, sent emails and "
+                "the opens and clicks the reports count stay, anonymous",
+                {200: ("The contact as left", _json(_ref("Contact")))},
+                (404,),
+                parameters=[_path_id("contact_id", "contact")],
+            )
         },
         "/api/enrollments/{enrollment_id}": {
             "get": _operation(

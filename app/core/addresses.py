@@ -49,5 +49,16 @@ def normalise_address(value: object) -> str:
     return checked.normalized
 
 
+def email_key(address: str) -> str:
+    """The key two spellings of one mailbox share: the whole normalised address lower-cased.
+
+    RFC 5321 lets a server treat the local part case-sensitively, but no mailbox provider
+    in use does, and people type `MARIA.LOPEZ@` and `maria.lopez@` for the same person, so
+    lower-casing only the domain would still make them two contacts. Contacts are unique
+    by this key and found by it; the address keeps the spelling it was first given for
+    display and sending. The suppression list compares addresses by the same key."""
+    return address.strip().lower()
+
+
 def _shown(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")

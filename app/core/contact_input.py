@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, Va
 from app.core import limits
 from app.core.addresses import normalise_address
 from app.core.text_rules import multi_line_problem, single_line, single_line_problem
-from app.core.timing import load_zone
+from app.core.time_zones import zone_problem
 
 _FIELD_KEY = re.compile(r"\S(?:.*\S)?")
 """A custom field name: no blank ends (so "plan" and "plan " are not two fields)."""
@@ -88,8 +88,9 @@ def _address(value: str) -> str:
 
 
 def _zone(name: str) -> str:
-    if load_zone(name) is None:
-        raise ValueError(f"{name!r} is not an IANA time zone such as 'Europe/Paris'")
+    problem = zone_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
     return name
 
 

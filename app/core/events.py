@@ -26,6 +26,9 @@ SOFT_BOUNCED = "soft_bounced"
 COMPLAINED = "complained"
 """The recipient marked the email as spam (a feedback-loop report): the address is suppressed."""
 UNSUBSCRIBED = "unsubscribed"
+RESUBSCRIBED = "resubscribed"
+"""A user lifted a contact's unsubscribe or suppression by hand: properties `by` and
+`suppressed_for` (the list's reason, or None)."""
 SEGMENT_JOINED = "segment_joined"
 SEGMENT_LEFT = "segment_left"
 
@@ -37,7 +40,17 @@ URL_EVENTS = (PAGE_VIEWED, CLICKED_LINK)
 UNCOUNTED = frozenset({BOT_CLICK, MACHINE_OPEN})
 """Recorded for the record only: no wait wakes and no goal or segment reacts to them."""
 RESERVED = frozenset(
-    {FIELD_CHANGED, OPENED, CLICKED_LINK, REPLIED, BOUNCED, SOFT_BOUNCED, COMPLAINED, UNSUBSCRIBED}
+    {
+        FIELD_CHANGED,
+        OPENED,
+        CLICKED_LINK,
+        REPLIED,
+        BOUNCED,
+        SOFT_BOUNCED,
+        COMPLAINED,
+        UNSUBSCRIBED,
+        RESUBSCRIBED,
+    }
 )
 """Event types this system records itself; accepting them from clients would let anyone
 fake a field change or an email click that a waiting step listens for."""

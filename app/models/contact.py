@@ -19,22 +19,33 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.addresses import email_key
 from app.extensions import db
 from app.models.base import Timestamped, WorkspaceOwned, utcnow
 from app.models.indexes import trigram_indexes
 from app.models.types import JsonDoc, UTCDateTime, json_column, uuid_pk
 
 
+def _email_key_default(context: Any) -> str:
+    """Every insert (ORM or bulk) derives the key from the address it stores."""
+    return email_key(context.get_current_parameters()["email"])
+
+
 class Contact(WorkspaceOwned, Timestamped, db.Model):
+    """A person a workspace emails. `email` keeps the spelling first given; `email_key`
+    (`app.core.addresses.email_key`) is what makes two spellings one contact."""
+
     __tablename__ = "contacts"
     __table_args__ = (
         UniqueConstraint("workspace_id", "email"),
+        Index("uq_contacts_workspace_id_email_key", "workspace_id", "email_key", unique=True),
         # The contacts search and the enrollments list's contact filter: ILIKE '%word%'.
         *trigram_indexes("contacts", "email", "first_name", "last_name"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), default=_email_key_default)
     first_name: Mapped[str | None] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
     timezone: Mapped[str | None] = mapped_column(String(64))

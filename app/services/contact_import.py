@@ -29,9 +29,10 @@ from typing import Any
 from sqlalchemy import select
 
 from app.core import limits
+from app.core.addresses import email_key
 from app.core.contact_input import field_key_problem, field_value_problem
 from app.core.text_rules import single_line_problem
-from app.core.timing import load_zone
+from app.core.time_zones import zone_problem
 from app.extensions import db
 from app.models import Contact, ContactImport, Segment, Workspace
 from app.models.contact import PROFILE_COLUMNS
@@ -235,11 +236,12 @@ def _parse(
         except ContactError as exc:
             errors.append({"row": line, "field": exc.field, "message": str(exc)})
             continue
-        if row.email in rows:
-            rows[row.email].merge(row)
+        key = email_key(row.email)
+        if key in rows:
+            rows[key].merge(row)
             repeats += 1
         else:
-            rows[row.email] = row
+            rows[key] = row
     return rows, errors, repeats
 
 
@@ -256,8 +258,8 @@ def _row(values: dict[str, str]) -> _Row:
         if problem is not None:
             raise ContactError(problem, key)
     zone = values.get("timezone") or None
-    if zone is not None and load_zone(zone) is None:
-        raise ContactError(f"{zone!r} is not an IANA time zone such as 'Europe/Paris'", "timezone")
+    if zone is not None and (problem := zone_problem(zone)) is not None:
+        raise ContactError(problem, "timezone")
     return _Row(
         email=email,
         first_name=values.get("first_name") or None,
@@ -274,18 +276,18 @@ def _write(job: ContactImport, rows: dict[str, _Row], now: datetime) -> _Written
     if not rows:
         return _Written()
     existing = {
-        r.email: r
+        r.email_key: r
         for r in db.session.execute(
-            select(*PROFILE_COLUMNS).where(
-                Contact.workspace_id == job.workspace_id, Contact.email.in_(list(rows))
+            select(*PROFILE_COLUMNS, Contact.email_key).where(
+                Contact.workspace_id == job.workspace_id, Contact.email_key.in_(list(rows))
             )
         )
     }
     suppressed = suppressed_emails(job.workspace_id, list(rows))
     new, changed, ids, events = [], [], [], []
-    for email, row in rows.items():
-        gone = now if suppressed.get(email) == "unsubscribed" else None
-        old = existing.get(email)
+    for key, row in rows.items():
+        gone = now if suppressed.get(key) == "unsubscribed" else None
+        old = existing.get(key)
         if old is None:
             new.append(_new_contact(job, row, gone, now))
             ids.append(new[-1]["id"])
@@ -333,6 +335,7 @@ def _new_contact(
         "tenant_id": job.tenant_id,
         "workspace_id": job.workspace_id,
         "email": row.email,
+        "email_key": email_key(row.email),  # COPY applies no column default
         "first_name": row.first_name,
         "last_name": row.last_name,
         "timezone": row.timezone,

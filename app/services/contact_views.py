@@ -1,15 +1,26 @@
-"""What the contacts pages read: search, one contact's enrollments and events, the
-sequences a contact can be added to. Every query is scoped to one workspace."""
+"""What the contacts pages read: search, one contact's enrollments and timeline (emails
+and events), the sequences a contact can be added to. Every query is scoped to one workspace."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 
+from app.core.event_sentences import event_sentence, quoted
 from app.extensions import db
-from app.models import Contact, ContactEvent, ContactImport, ContactSequence, Sequence
+from app.models import (
+    Contact,
+    ContactEvent,
+    ContactImport,
+    ContactSequence,
+    OutboundMessage,
+    Sequence,
+    SequenceStep,
+)
 
 MAX_TERMS = 5
 
@@ -71,13 +82,84 @@ def enrollments_of(workspace_id: uuid.UUID, contact_id: uuid.UUID) -> list[Any]:
     return list(db.session.execute(stmt))
 
 
-def recent_events(workspace_id: uuid.UUID, contact_id: uuid.UUID, limit: int) -> list[Any]:
-    stmt = (
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a contact's timeline: an email sent to them (`status` set) or an event
+    told as a sentence (`source` set: who recorded it)."""
+
+    at: datetime
+    text: str
+    status: str | None = None
+    where: str | None = None  # the email's sequence and step
+    error: str | None = None  # why the email failed or waits
+    source: str | None = None
+
+
+def timeline(workspace_id: uuid.UUID, contact_id: uuid.UUID, limit: int) -> list[TimelineEntry]:
+    """The contact's latest emails and events, newest first, `limit` in all: emails with
+    their subject (the step's name until rendered), status, sequence and step; events as
+    sentences naming the email they are about. Three queries whatever the history."""
+    emails = db.session.execute(
+        select(
+            OutboundMessage.id,
+            OutboundMessage.subject,
+            OutboundMessage.status,
+            OutboundMessage.queued_at,
+            OutboundMessage.sent_at,
+            OutboundMessage.last_error,
+            Sequence.name.label("sequence"),
+            func.coalesce(SequenceStep.name, SequenceStep.key).label("step"),
+        )
+        .join(Sequence, Sequence.id == OutboundMessage.sequence_id)
+        .outerjoin(SequenceStep, SequenceStep.id == OutboundMessage.step_id)
+        .where(
+            OutboundMessage.workspace_id == workspace_id,
+            OutboundMessage.contact_id == contact_id,
+        )
+        .order_by(OutboundMessage.queued_at.desc())
+        .limit(limit)
+    ).all()
+    events = db.session.scalars(
         ContactEvent.in_workspace(workspace_id, ContactEvent.contact_id == contact_id)
         .order_by(ContactEvent.occurred_at.desc(), ContactEvent.id.desc())
         .limit(limit)
+    ).all()
+    titles = _email_titles(workspace_id, {e.message_id for e in events if e.message_id})
+    entries = [
+        TimelineEntry(
+            at=row.sent_at or row.queued_at,
+            text=f"Email {quoted(row.subject or row.step or 'without a subject')}",
+            status=row.status,
+            where=f"{row.sequence} · {row.step}" if row.step else row.sequence,
+            error=row.last_error,
+        )
+        for row in emails
+    ]
+    entries += [
+        TimelineEntry(
+            at=event.occurred_at,
+            text=event_sentence(event.type, event.properties or {}, titles.get(event.message_id)),
+            source=event.source,
+        )
+        for event in events
+    ]
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return entries[:limit]
+
+
+def _email_titles(workspace_id: uuid.UUID, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The subject of each of these emails (the step's name until it is rendered)."""
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(
+            OutboundMessage.id,
+            func.coalesce(OutboundMessage.subject, SequenceStep.name, SequenceStep.key),
+        )
+        .outerjoin(SequenceStep, SequenceStep.id == OutboundMessage.step_id)
+        .where(OutboundMessage.workspace_id == workspace_id, OutboundMessage.id.in_(ids))
     )
-    return list(db.session.scalars(stmt))
+    return {message_id: title for message_id, title in rows if title}
 
 
 def enrollable_sequences(workspace_id: uuid.UUID) -> list[Sequence]:

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from app.core.addresses import AddressError, normalise_address
+from app.core.addresses import AddressError, email_key, normalise_address
 from app.core.contact_input import ContactInputError, parse_contact_input
 from app.extensions import db
 from app.models import Contact, Workspace
@@ -38,7 +38,7 @@ def upsert_contact(
     data = parse_contact_input(data, creating=True)
     email = data["email"]
     fields, tags = data.get("fields") or {}, data.get("tags") or []
-    contact = db.session.scalar(Contact.in_workspace(workspace.id, Contact.email == email))
+    contact = contacts_by_email(workspace.id, [email]).get(email)
     created = contact is None
     if contact is None:
         contact = Contact(
@@ -100,8 +100,12 @@ def get_contact_for_update(workspace_id: uuid.UUID, contact_id: uuid.UUID) -> Co
 
 
 def contacts_by_email(workspace_id: uuid.UUID, emails: list[str]) -> dict[str, Contact]:
-    found = db.session.scalars(Contact.in_workspace(workspace_id, Contact.email.in_(emails)))
-    return {c.email: c for c in found}
+    """{email as given: contact} for those of these addresses with a contact, found by key:
+    `TOM@contoso.example` finds the contact stored as `tom@contoso.example`."""
+    keys = {email: email_key(email) for email in emails}
+    stmt = Contact.in_workspace(workspace_id, Contact.email_key.in_(set(keys.values())))
+    found = {c.email_key: c for c in db.session.scalars(stmt)}
+    return {email: found[key] for email, key in keys.items() if key in found}
 
 
 def contacts_by_id(workspace_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, Contact]:

@@ -213,7 +213,7 @@ class _Scope:
         if self.segment_id is not None:
             rows = db.session.execute(
                 select(Suppression.email, Suppression.reason)
-                .join(Contact, Contact.email == Suppression.email)
+                .join(Contact, Contact.email_key == Suppression.email)
                 .join(*self._members(Contact.id))
                 .where(
                     Suppression.workspace_id == workspace_id, Contact.workspace_id == workspace_id

@@ -25,6 +25,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core import limits
+from app.core.addresses import email_key
 from app.core.events import RESERVED
 from app.extensions import db
 from app.models import Contact, EventReceipt, Workspace
@@ -318,16 +319,20 @@ def _check_contact_ids(workspace_id: uuid.UUID, events: list[IncomingEvent]) -> 
 def _contacts_for(
     workspace: Workspace, events: list[IncomingEvent], now: datetime
 ) -> list[uuid.UUID]:
-    """The contact id of each event; contacts named by an unknown email are created."""
-    emails = list(dict.fromkeys(e.email for e in events if e.email is not None))
-    by_email: dict[str, uuid.UUID] = {}
+    """The contact id of each event; contacts named by an unknown email are created (two
+    spellings of one address, `email_key`, are one contact, spelled as first given)."""
+    emails: dict[str, str] = {}
+    for event in events:
+        if event.email is not None:
+            emails.setdefault(email_key(event.email), event.email)
+    by_key: dict[str, uuid.UUID] = {}
     if emails:
         found = db.session.execute(
-            select(Contact.email, Contact.id).where(
-                Contact.workspace_id == workspace.id, Contact.email.in_(emails)
+            select(Contact.email_key, Contact.id).where(
+                Contact.workspace_id == workspace.id, Contact.email_key.in_(emails)
             )
         )
-        by_email = {row.email: row.id for row in found}
+        by_key = {row.email_key: row.id for row in found}
         new = [
             {
                 "id": uuid.uuid4(),
@@ -339,13 +344,16 @@ def _contacts_for(
                 "created_at": now,
                 "updated_at": now,
             }
-            for email in emails
-            if email not in by_email
+            for key, email in emails.items()
+            if key not in by_key
         ]
         if new:
             db.session.execute(insert(Contact.__table__), new)
-            by_email.update((row["email"], row["id"]) for row in new)
-    return [e.contact_id if e.contact_id is not None else by_email[str(e.email)] for e in events]
+            by_key.update((email_key(row["email"]), row["id"]) for row in new)
+    return [
+        e.contact_id if e.contact_id is not None else by_key[email_key(str(e.email))]
+        for e in events
+    ]
 
 
 # --- housekeeping -------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from app.models import Contact, ContactEvent, Form, FormSubmission, Sequence
 from app.services import triggers
 from app.services.clients import client_hash
 from app.services.contact_changes import apply_changes, record_events
-from app.services.contacts import ContactError, normalise_email
+from app.services.contacts import ContactError, contacts_by_email, normalise_email
 
 HONEYPOT = "website"
 """A field people never see (hidden by CSS, skipped by Tab) and form-filling bots fill in."""
@@ -265,9 +265,7 @@ def _upsert_contact(
     """Create the contact or update the fields submitted non-empty, with the `field_changed`
     events of an existing contact's changes; unsubscribes and the suppression list are never
     touched (enrolling skips those contacts)."""
-    contact = db.session.scalar(
-        Contact.in_workspace(form.workspace_id, Contact.email == values["email"])
-    )
+    contact = contacts_by_email(form.workspace_id, [values["email"]]).get(values["email"])
     created = contact is None
     if contact is None:
         contact = Contact(

@@ -1,7 +1,8 @@
 """The suppression list (addresses a workspace must not email again) and leaving sequences.
 
-Emails are compared case-insensitively: they are stored lowercased, and looked up the same
-way. Every write here is part of the caller's transaction; the caller commits.
+Emails are compared case-insensitively: they are stored as their key (`email_key`, the one
+contacts are unique by), and looked up the same way. Every write here is part of the
+caller's transaction; the caller commits.
 """
 
 from __future__ import annotations
@@ -11,19 +12,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.core.addresses import email_key
 from app.extensions import db
 from app.models import ContactSequence, Suppression, Workspace
 from app.models.contact import SUPPRESSION_REASONS
 from app.models.enrollment import exited
-
-
-def suppression_key(email: str) -> str:
-    """How an address is stored and compared on the list."""
-    return email.strip().lower()
 
 
 def suppress(
@@ -37,7 +34,7 @@ def suppress(
     stays); True when this call added it. Safe against a concurrent insert of the same one."""
     if reason not in SUPPRESSION_REASONS:
         raise ValueError(f"unknown suppression reason {reason!r}")
-    key = suppression_key(email)
+    key = email_key(email)
     if not key:
         raise ValueError("an empty email cannot be suppressed")
     tenant_id = db.session.scalar(select(Workspace.tenant_id).where(Workspace.id == workspace_id))
@@ -62,11 +59,30 @@ def suppress(
     return db.session.execute(statement).scalar() is not None
 
 
+def suppression_of(workspace_id: uuid.UUID, email: str) -> Suppression | None:
+    """The list's entry for this address (its reason and when), or None."""
+    return db.session.scalar(
+        select(Suppression).where(
+            Suppression.workspace_id == workspace_id, Suppression.email == email_key(email)
+        )
+    )
+
+
+def unsuppress(workspace_id: uuid.UUID, email: str) -> str | None:
+    """Take the address off the workspace's list; the reason it was there, or None."""
+    statement = (
+        delete(Suppression)
+        .where(Suppression.workspace_id == workspace_id, Suppression.email == email_key(email))
+        .returning(Suppression.reason)
+    )
+    return db.session.execute(statement).scalar()
+
+
 def suppressed_emails(workspace_id: uuid.UUID, emails: Iterable[str]) -> dict[str, str]:
     """{email: reason} for those of these addresses on the list, keyed as given."""
     by_key: dict[str, list[str]] = {}
     for email in emails:
-        by_key.setdefault(suppression_key(email), []).append(email)
+        by_key.setdefault(email_key(email), []).append(email)
     if not by_key:
         return {}
     rows = db.session.execute(

@@ -8,6 +8,7 @@ from app.web import (  # noqa: E402,F401  (routes register on import)
     audit,
     auth,
     builder,
+    contact_actions,
     contacts,
     enrollment_list,
     enrollment_page,

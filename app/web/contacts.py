@@ -15,15 +15,16 @@ from flask_login import current_user, login_required
 from app.extensions import htmx
 from app.http.numbers import page_number
 from app.models import Contact, Segment, Sequence
-from app.services import contact_import, contact_views, segments
+from app.services import contact_import, contact_removal, contact_views, segments
 from app.services import contacts as contact_service
 from app.services import enrollment as enrollment_service
 from app.services.enrollment import EnrollResult
 from app.services.sequences import get_sequence
+from app.services.suppression import suppression_of
 from app.web import contact_forms, web_bp
 
 PAGE_SIZE = 50
-EVENTS_SHOWN = 50
+TIMELINE_SHOWN = 50
 IMPORTS_SHOWN = 10
 
 
@@ -90,7 +91,7 @@ def add_selection_to_segment() -> Any:
 @web_bp.get("/contacts/<uuid:contact_id>")
 @login_required
 def contact_page(contact_id: uuid.UUID) -> Any:
-    return _contact_page(_owned_contact(contact_id))
+    return render_contact_page(owned_contact(contact_id))
 
 
 @web_bp.post("/contacts/<uuid:contact_id>/edit")
@@ -108,7 +109,7 @@ def edit_contact(contact_id: uuid.UUID) -> Any:
         except contact_service.ContactError as exc:
             errors = {exc.field: str(exc)}
     if errors:
-        return _contact_page(contact, edit_errors=errors, status=422)
+        return render_contact_page(contact, edit_errors=errors, status=422)
     flash("Saved.", "ok")
     return redirect(url_for("web.contact_page", contact_id=contact.id))
 
@@ -116,14 +117,14 @@ def edit_contact(contact_id: uuid.UUID) -> Any:
 @web_bp.post("/contacts/<uuid:contact_id>/enroll")
 @login_required
 def enroll_contact(contact_id: uuid.UUID) -> Any:
-    contact = _owned_contact(contact_id)
+    contact = owned_contact(contact_id)
     sequence = chosen_sequence()
     if sequence is None:
-        return _contact_page(contact, error="Choose a sequence.", status=422)
+        return render_contact_page(contact, error="Choose a sequence.", status=422)
     result = enrollment_service.enroll_contacts(
         sequence, [contact], datetime.now(UTC), reason=manual_reason()
     )
-    return _contact_page(contact, report=enroll_report(sequence, result, list_each=True))
+    return render_contact_page(contact, report=enroll_report(sequence, result, list_each=True))
 
 
 # --- Import --------------------------------------------------------------------------------
@@ -266,20 +267,25 @@ def _contacts_page(
     return response
 
 
-def _contact_page(
+def render_contact_page(
     contact: Contact,
     report: dict[str, Any] | None = None,
     error: str | None = None,
     status: int = 200,
     edit_errors: dict[str, str] | None = None,
+    removal_error: str | None = None,
 ) -> Any:
+    """The contact's page; the errors are those of the form just refused, shown inline."""
     workspace_id = current_user.workspace_id
     page = render_template(
         "contacts/detail.html",
         contact=contact,
+        erased=contact_removal.is_erased(contact),
+        suppression=suppression_of(workspace_id, contact.email),
+        removal_error=removal_error,
         member_of=segments.segments_of(workspace_id, contact.id),
         enrollments=contact_views.enrollments_of(workspace_id, contact.id),
-        events=contact_views.recent_events(workspace_id, contact.id, EVENTS_SHOWN),
+        timeline=contact_views.timeline(workspace_id, contact.id, TIMELINE_SHOWN),
         sequences=contact_views.enrollable_sequences(workspace_id),
         report=report,
         error=error,
@@ -295,7 +301,7 @@ def _as_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _owned_contact(contact_id: uuid.UUID) -> Contact:
+def owned_contact(contact_id: uuid.UUID) -> Contact:
     found = contact_views.contacts_in(current_user.workspace_id, [contact_id])
     if not found:
         abort(404)

@@ -117,6 +117,31 @@ def test_a_bad_new_contact_is_refused_inline(web, acme):
     assert db.session.query(Contact).count() == 2
 
 
+def test_an_existing_email_typed_in_other_case_is_pointed_to(web, acme):
+    csrf = web.csrf_token("/contacts")
+    response = web.post("/contacts/new", data={"csrf_token": csrf, "email": "ADA@example.com"})
+    assert response.status_code == 422
+    assert f'href="/contacts/{acme.ids["ada@example.com"]}"' in response.text
+    assert db.session.query(Contact).count() == 2
+
+
+def test_est_is_refused_in_the_new_and_edit_forms_with_the_zone_meant(web, acme):
+    suggestion = "did you mean &#39;America/New_York&#39;?"
+    csrf = web.csrf_token("/contacts")
+    data = {"csrf_token": csrf, "email": "cleo@example.com", "timezone": "EST"}
+    response = web.post("/contacts/new", data=data)
+    assert response.status_code == 422
+    assert 'id="new-timezone-error">' in response.text and suggestion in response.text
+    assert contact("cleo@example.com") is None
+
+    ada = acme.ids["ada@example.com"]
+    data = {"csrf_token": web.csrf_token(f"/contacts/{ada}"), "timezone": "EST", "tags": "vip"}
+    response = web.post(f"/contacts/{ada}/edit", data=data)
+    assert response.status_code == 422
+    assert 'id="edit-timezone-error"' in response.text and suggestion in response.text
+    assert contact("ada@example.com").timezone is None
+
+
 # --- Edit ------------------------------------------------------------------------------------
 
 
