@@ -11,7 +11,7 @@ from flask import g, jsonify, request
 from app.api import ApiError, api_bp, owned
 from app.http.numbers import bounded_int
 from app.models import OutboundMessage
-from app.models.message import MESSAGE_STATUSES
+from app.models.message import MESSAGE_STATUSES, RESENDABLE
 from app.services import outbox as outbox_service
 from app.services.outbox import ADDRESS_MAX, BadCursor, OutboxFilter
 
@@ -61,7 +61,7 @@ def resend_message(message_id: str) -> Any:
     """Queue an `unknown` or `failed` message again; 409 in any other state."""
     found = owned(outbox_service.get_message, message_id, "message")
     if not outbox_service.send_again(g.workspace_id, found.id, datetime.now(UTC)):
-        allowed = " or ".join(outbox_service.RESENDABLE)
+        allowed = " or ".join(RESENDABLE)
         raise ApiError(409, f"only a message that is {allowed} can be sent again ({found.status})")
     return jsonify(_message_json(found))  # committed: read back as queued
 

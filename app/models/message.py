@@ -32,6 +32,23 @@ MESSAGE_STATUSES = (
     "cancelled",
 )  # fmt: skip
 SENT_STATUSES = ("sent", "captured")
+RESENDABLE = ("unknown", "failed")
+"""What an operator may send again: an interrupted SMTP transaction (it may or may not have
+arrived: they check first) or a message that failed. A cancelled one stays cancelled."""
+
+
+def requeued(now: datetime) -> dict[str, Any]:
+    """The columns sending a message again writes (the outbox's Retry, an enrollment's
+    re-send): a fresh send, its attempts starting over."""
+    return {
+        "status": "queued",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "updated_at": now,
+    }
+
+
 """Messages that went out (captured: rendered with no SMTP server configured); the
 denominator of every engagement rate."""
 

@@ -11,18 +11,11 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Contact, ContactSequence, EnrollmentChange, Sequence
+from app.services.enrollment_query import FilterError
 
 KINDS = ("intervention", "version_migration")
 ACTIONS = ("pause", "resume", "skip_wait", "move", "exit", "resend", "keep", "retime", "stay")
 """Interventions' actions, then a version migration's others (move and exit are both's)."""
-
-
-class FilterError(ValueError):
-    """A filter value that cannot be used, naming its parameter."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.message = field, message
 
 
 @dataclass(frozen=True)
@@ -57,12 +50,6 @@ def parse(args: Any) -> tuple[AuditFilter, int | None]:
     ):
         raise FilterError("before", "before must be a page key this list gave out")
     return AuditFilter(kind, action, sequence_id), int(raw_before) if raw_before else None
-
-
-def sequence_choices(workspace_id: uuid.UUID) -> list[Sequence]:
-    """The sequences the filter offers, by name (not the hidden drafts of next versions)."""
-    stmt = Sequence.in_workspace(workspace_id, Sequence.listed()).order_by(Sequence.name)
-    return list(db.session.scalars(stmt))
 
 
 def page(workspace_id: uuid.UUID, flt: AuditFilter, before: int | None, limit: int) -> AuditPage:

@@ -39,8 +39,8 @@ from app.core.steps import WAITING_STEP_TYPES
 from app.extensions import db
 from app.models import ContactSequence, EnrollmentChange, OutboundMessage, Sequence, SequenceStep
 from app.models.enrollment import exited
+from app.models.message import RESENDABLE, requeued
 from app.models.types import UTCDateTime
-from app.services.outbox import RESENDABLE
 from app.services.send_failures import failure_reason
 from app.services.waits import nudge_processor
 
@@ -195,7 +195,7 @@ def resend(
     db.session.execute(
         update(OutboundMessage)
         .where(OutboundMessage.enrollment_id.in_(runs), OutboundMessage.status.in_(RESENDABLE))
-        .values(status="queued", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
+        .values(requeued(now))
         .execution_options(synchronize_session=False)
     )
     db.session.commit()

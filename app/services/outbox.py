@@ -19,15 +19,13 @@ from app.config import current_settings
 from app.extensions import db
 from app.mail.rendering import RenderedEmail, RenderError
 from app.models import MessageAttempt, OutboundMessage, Sequence, SequenceStep
+from app.models.message import RESENDABLE, requeued
 from app.services import dispatcher
 from app.services.links import unsubscribe_url
 from app.services.mail_threads import threads_for
 from app.services.stuck import failing_message
 from app.services.tracking import untracked_html
 
-# What an operator may send again: an interrupted SMTP transaction (it may or may not have
-# arrived: they check first) or a message that failed. A cancelled one stays cancelled.
-RESENDABLE = ("unknown", "failed")
 # What an operator may cancel: waiting to be claimed (a first try or a retry). A claimed or
 # sending message belongs to a dispatcher.
 CANCELLABLE = ("queued",)
@@ -263,7 +261,7 @@ def send_again(workspace_id: uuid.UUID, message_id: uuid.UUID, now: datetime) ->
             OutboundMessage.workspace_id == workspace_id,
             OutboundMessage.status.in_(RESENDABLE),
         )
-        .values(status="queued", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
+        .values(requeued(now))
     ).rowcount
     db.session.commit()
     return bool(queued)

@@ -9,7 +9,8 @@ from flask import abort, render_template, request
 from flask_login import current_user, login_required
 
 from app.services import audit_log
-from app.services.audit_log import AuditFilter, FilterError
+from app.services.audit_log import AuditFilter
+from app.services.enrollment_query import FilterError, sequence_choices
 from app.web import web_bp
 
 PAGE_SIZE = 50
@@ -21,7 +22,7 @@ def audit() -> Any:
     """`?kind=`, `?action=`, `?sequence=` filter; `?before=` pages by key. A bad value is
     shown beside its field (422); another workspace's sequence is 404."""
     workspace_id = current_user.workspace_id
-    sequences = audit_log.sequence_choices(workspace_id)
+    sequences = sequence_choices(workspace_id)
     try:
         flt, before = audit_log.parse(request.args)
     except FilterError as exc:

@@ -10,7 +10,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from app.models.message import MESSAGE_STATUSES
+from app.models.message import MESSAGE_STATUSES, RESENDABLE
 from app.services import outbox as outbox_service
 from app.services.outbox import ADDRESS_MAX, BadCursor, OutboxFilter
 from app.web import web_bp
@@ -43,7 +43,7 @@ def outbox() -> Any:
         steps=steps,
         args=args,
         others={key: value for key, value in args.items() if key != "status"},
-        resendable=outbox_service.RESENDABLE,
+        resendable=RESENDABLE,
         first_page=not request.args.get("cursor"),
     )
     return page_html, 400 if errors else 200
@@ -96,7 +96,7 @@ def outbox_message(message_id: uuid.UUID) -> Any:
     return render_template(
         "outbox/message.html",
         detail=detail,
-        resendable=outbox_service.RESENDABLE,
+        resendable=RESENDABLE,
         cancellable=outbox_service.CANCELLABLE,
     )
 

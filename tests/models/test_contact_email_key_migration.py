@@ -154,7 +154,7 @@ def test_contacts_differing_only_in_case_are_merged_into_the_oldest_without_losi
 
     downgrade(revision="0022")
     contacts = Contact.__table__
-    db.session.execute(  # only the email column: the key column is gone at 0020
+    db.session.execute(  # only the email column: the key column is gone at 0022
         update(contacts)
         .where(contacts.c.id == ids["twin"])
         .values(email="MARIA.LOPEZ@Example.test")
