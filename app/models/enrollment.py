@@ -58,6 +58,11 @@ class ContactSequence(WorkspaceOwned, Timestamped, db.Model):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
+    # No index of its own: ix_contact_sequences_list leads with it, and every index costs
+    # the processor an entry per advance (each one rewrites the row).
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
     sequence_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("sequences.id", ondelete="CASCADE")
     )
