@@ -150,7 +150,7 @@ def email_preview(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
     )
     try:
         parts = {"subject": subject, "body": html, "text": text}
-        rendered = render_step_email(parts, contact, "#unsubscribe")
+        rendered = render_step_email(parts, contact, "#unsubscribe", sequence.settings)
     except RenderError as exc:
         return _fragment(render_template("builder/preview.html", error=exc.reason))
     recipient = contact_label(contact)

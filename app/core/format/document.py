@@ -33,6 +33,7 @@ from app.core.format.values import (
     Window,
     email_address_value,
 )
+from app.core.format.variables import Variables
 from app.core.steps import KINDS, StepKind
 
 FORMAT = "sequence/v1"
@@ -136,6 +137,9 @@ class Settings(Model):
     open_tracking: bool | None = None
     """Add the open pixel to HTML emails (None: on). Off suits one-to-one outreach, where a
     remote image in a short email reads as bulk mail to filters."""
+    variables: Variables | None = None
+    """Sequence-level values (`{{ sequence.<name> }}`, `until: field` with `field:
+    sequence.<name>`); see format/variables.py."""
 
 
 Coordinate = Annotated[int, Field(gt=-limits.POSITION, lt=limits.POSITION)]
