@@ -38,6 +38,7 @@ from app.services.segments import member_count
 from app.services.sender_limits import domain_of
 from app.services.sending_domains import find_domain, signing_keys
 from app.services.template_budget import SAMPLE_CONTACT
+from app.services.triggers import queued_while_paused, refused_while_paused, while_paused
 
 _TRIGGER_TARGET = {"segment_join": "segment", "form_submission": "form", "api_event": "event"}
 
@@ -109,12 +110,46 @@ def launch_checklist(sequence: Sequence) -> list[ChecklistItem]:
             not errors,
             f"{len(errors)} problem(s) marked in red" if errors else "every path is connected",
         ),
+        _test_item(sequence),
+        *_paused_item(sequence),
+    ]
+
+
+def _test_item(sequence: Sequence) -> ChecklistItem:
+    """A test send before the first activation; a sequence that has been live (now paused,
+    or a draft of its next version) resumes without one."""
+    sent = sequence.test_sent_at is not None
+    first = sequence.published_version is None and sequence.draft_of_id is None
+    detail = f"sent to {sequence.test_sent_to}" if sent else "not sent yet"
+    if not sent and not first:
+        detail += " (optional: this sequence has been live)"
+    return ChecklistItem("test", "Test email sent to yourself", sent, detail, blocking=first)
+
+
+def _paused_item(sequence: Sequence) -> list[ChecklistItem]:
+    """While paused: how many joiners wait to start on resume, or were turned away."""
+    if sequence.status != "paused":
+        return []
+    if while_paused(sequence) == "queue":
+        count = queued_while_paused(sequence)
+        return [
+            ChecklistItem(
+                "paused",
+                f"{count} enrollment(s) waiting to start",
+                True,
+                "contacts who meet the trigger while paused are enrolled and start on resume",
+            )
+        ]
+    count = refused_while_paused(sequence)
+    return [
         ChecklistItem(
-            "test",
-            "Test email sent to yourself",
-            sequence.test_sent_at is not None,
-            f"sent to {sequence.test_sent_to}" if sequence.test_sent_at else "not sent yet",
-        ),
+            "paused",
+            f"{count} joiner(s) refused while paused",
+            count == 0,
+            "contacts who meet the trigger while paused are not enrolled; pause with "
+            "'queue them' instead to enroll them on resume",
+            blocking=False,
+        )
     ]
 
 
