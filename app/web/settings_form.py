@@ -261,7 +261,7 @@ def _number(text: str) -> int | float | None:
 def _field_name(variable_rows: Mapping[str, int], path: str) -> str:
     """`trigger.properties.x` -> `trigger.props`, `exit.goals.0` -> `exit.goals`,
     `settings.variables.webinar_at.value` -> `vars.0.value`."""
-    variable = re.fullmatch(r"settings\.variables\.(\w+)(?:\.(\w+))?.*", path)
+    variable = re.fullmatch(r"settings\.variables\.([^.]+)(?:\.(\w+))?.*", path)
     if variable and variable[1] in variable_rows:
         row = f"vars.{variable_rows[variable[1]]}"
         return (
