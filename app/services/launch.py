@@ -24,7 +24,7 @@ from app.core.format.parse import ab_test_goal_problem, step_config_problems
 from app.core.graph import Problem
 from app.core.steps import KINDS, WAITING_STEP_TYPES
 from app.core.steps.email import describe_test
-from app.core.variables import sequence_variables
+from app.core.variables import sequence_variables, variable_name
 from app.extensions import db
 from app.mail.compose import make_message_id
 from app.mail.smtp import SendError
@@ -381,13 +381,27 @@ def _move_targets(sequence: Sequence) -> list[tuple[str, str, str | None, str]]:
 
 
 def activation_warnings(sequence: Sequence) -> list[Problem]:
-    """What the API's activation reports without refusing: a missing trigger segment and
-    moves to missing sequences (either may be created after, in any order)."""
+    """What the API's activation reports without refusing: a missing trigger segment,
+    moves to missing sequences (either may be created after, in any order), and the values
+    the checklist would block on (a delay timed from a date nothing supplies)."""
     info = trigger_info(sequence)
     warnings = []
     if info is not None and _segment_item(info):
         warnings.append(Problem(f"segment '{info.segment}' does not exist yet", "trigger.segment"))
-    return warnings + move_target_problems(sequence)[0]
+    fields = [
+        Problem(f"{item.label}: {item.detail}", _gap_field(item.key))
+        for item in _field_items(sequence, draft_of(sequence).steps, info)
+        if item.blocking and not item.done
+    ]
+    return warnings + move_target_problems(sequence)[0] + fields
+
+
+def _gap_field(key: str) -> str | None:
+    """`fields:sequence.webinar_at` -> `settings.variables.webinar_at`; a contact field's
+    gap is about the trigger."""
+    name = key.removeprefix("fields:")
+    variable = variable_name(name)
+    return f"settings.variables.{variable}" if variable is not None else "trigger"
 
 
 def _missing(none: str, problem: str, items: list[Any], bad: list[str]) -> str:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 from app.services import accounts, contacts, forms, sequences
+from app.services.gallery import GALLERY_DIR as GALLERY
 from app.services.launch import launch_checklist, ready_to_launch
 
 
@@ -97,3 +100,15 @@ def test_an_event_trigger_only_warns_as_its_events_may_carry_the_value(app):
     sequence = renewal_sequence(workspace, {"type": "api_event", "event": "plan_bought"})
     done, blocking, text = field_items(sequence)["fields:renewal_at"]
     assert (done, blocking) == (False, False) and "the triggering event may carry it" in text
+
+
+def test_the_api_activates_webinar_promo_without_its_date_but_warns_what_would_break(app, api):
+    text = (GALLERY / "webinar_promo.yaml").read_text(encoding="utf-8")
+    created = api.post("/api/sequences", json=yaml.safe_load(text))
+    assert created.status_code == 201, created.get_json()
+    activated = api.post(f"/api/sequences/{created.get_json()['id']}/activate")
+    assert activated.status_code == 200
+    [warning] = activated.get_json()["warnings"]
+    assert warning["field"] == "settings.variables.webinar_at"
+    assert warning["message"].startswith("Sequence variable webinar_at is not set: ")
+    assert "'Until 1 hour before the webinar'" in warning["message"]
