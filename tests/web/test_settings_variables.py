@@ -42,3 +42,20 @@ def test_a_bad_variable_is_shown_beside_its_input_and_saves_nothing(app):
     assert "enter a number" in field_error(refused.text, "vars.1.value")
     assert "not a variable name" in field_error(refused.text, "vars.1.name")
     assert "variables" not in seeded.fresh().settings
+
+
+def test_the_email_preview_shows_the_sequences_variables(app):
+    seeded = seed(app)
+    values = panel_values(seeded.web.get(seeded.url("settings")).text)
+    values |= {
+        "vars.0.name": "webinar_at",
+        "vars.0.type": "datetime",
+        "vars.0.value": "2027-03-15T12:00",
+        "vars.0.timezone": "America/New_York",
+    }
+    seeded.web.submit(seeded.url("settings"), data=values)
+    preview = seeded.web.submit(
+        seeded.url("steps/email_1/preview"),
+        data={"subject": "Live soon", "body": "<p>Join us {{ sequence.webinar_at }}</p>"},
+    )
+    assert "Join us Monday 15 March 2027, 12:00 (America/New_York)" in preview.text
