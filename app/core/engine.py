@@ -31,6 +31,7 @@ from app.core.format.problems import problems_from
 from app.core.frequency import Allowance
 from app.core.steps import KINDS, StepKind
 from app.core.steps.runtime import Context, Effect, Verdict
+from app.core.variables import SequenceVariable
 
 # Guards against a graph that would run forever without waiting (validation forbids it).
 MAX_STEPS_PER_PASS = 200
@@ -88,6 +89,8 @@ class Graph:
     # The sequence's sending hours (`settings.sending_hours`, a window): every email waits
     # for them, and the dispatcher keeps to them.
     sending_hours: Mapping[str, Any] | None = None
+    # The sequence's variables (`settings.variables`), read by delays until `sequence.<name>`.
+    variables: Mapping[str, SequenceVariable] = field(default_factory=dict)
 
     @cached_property
     def blocked(self) -> Mapping[str, str]:
@@ -273,6 +276,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
             skip_email,
             graph.sending_hours,
             len(out.emails),
+            graph.variables,
         )
         verdict = step.kind.run(step, ctx)
         if skip_wait and verdict.waiting and step.kind.waits:

@@ -41,6 +41,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.core import limits
+from app.core import variables as sequence_vars
 from app.core.durations import Duration, parse_duration, parse_signed_duration
 from app.core.format.values import parse_clock_time
 
@@ -262,12 +263,14 @@ def delay_due(
     zone: ZoneInfo,
     fields: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    variables: Mapping[str, sequence_vars.SequenceVariable] | None = None,
 ) -> datetime:
     """When a `delay` step entered at `entered_at` lets the contact move on (UTC).
 
     `fields` are the contact's fields and `context` the enrollment's (its `trigger`), read by
-    `until: field`. A target not after `entered_at`, or a missing field, gives `entered_at`
-    (see the module's past rule).
+    `until: field`; `variables` are the sequence's, read by `field: sequence.<name>`. A
+    target not after `entered_at`, or a missing field, gives `entered_at` (see the module's
+    past rule).
     """
     entered = _aware(entered_at).astimezone(UTC)
     until = config.get("until")
@@ -281,7 +284,7 @@ def delay_due(
     if until == "datetime":
         target = parse_instant(config.get("at"), target_zone)
     elif until == "field":
-        target = field_target(config, fields, context, target_zone)
+        target = field_target(config, fields, context, target_zone, variables)
     else:
         raise ValueError(f"unknown 'until' value {until!r}")
     return target if target is not None and target > entered else entered
@@ -306,12 +309,24 @@ def field_target(
     fields: Mapping[str, Any] | None,
     context: Mapping[str, Any] | None,
     zone: ZoneInfo,
+    variables: Mapping[str, sequence_vars.SequenceVariable] | None = None,
 ) -> datetime | None:
     """The instant an `until: field` delay aims at: the field's date plus its offset, or None
     when the value is missing or not a date. The contact's own field wins over the trigger
-    event's property of the same name."""
-    value = field_value(config["field"], fields, context)
-    instant = parse_instant(value, zone)
+    event's property of the same name. `sequence.<name>` reads the sequence's date-time
+    variable instead, one instant for everyone; its offset is counted in the variable's
+    own zone (unless the delay names a `timezone`), so "1 day before" a webinar at 17:00
+    Paris time is 17:00 Paris time the day before, whatever the season."""
+    name = sequence_vars.variable_name(config["field"])
+    if name is None:
+        value = field_value(config["field"], fields, context)
+        instant = parse_instant(value, zone)
+    else:
+        variable = (variables or {}).get(name)
+        value = variable.value if variable else None
+        instant = variable.instant if variable else None
+        if variable is not None and config.get("timezone") is None:
+            zone = variable.zone
     offset = config.get("offset")
     if instant is None or not offset:
         return instant

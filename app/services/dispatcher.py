@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, func, insert, literal, or_, select, text, upda
 from app.config import current_settings
 from app.core.steps.email import with_variant
 from app.core.timing import in_window, load_zone, next_window_open
+from app.core.variables import template_values
 from app.extensions import db
 from app.mail.compose import compose_message
 from app.mail.rendering import (
@@ -393,10 +394,13 @@ def as_queued(rows: list[Any]) -> list[Any]:
     return out
 
 
-def template_context(row: Any, unsubscribe: str) -> dict[str, Any]:
+def template_context(
+    row: Any, unsubscribe: str, settings: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """What a template may use: the contact (custom fields also at top level), the
-    enrollment's context (`enrollment.trigger.properties.*`: the event that enrolled it)
-    and links."""
+    enrollment's context (`enrollment.trigger.properties.*`: the event that enrolled it),
+    the sequence's variables (`sequence.<name>`, from `settings`, else those the row
+    carries) and links."""
     fields = dict(row.fields or {})
     contact = {
         **fields,
@@ -408,17 +412,29 @@ def template_context(row: Any, unsubscribe: str) -> dict[str, Any]:
         "fields": fields,
     }
     enrollment = dict(getattr(row, "enrollment_context", None) or {})
-    return {"contact": contact, "enrollment": enrollment, "unsubscribe_url": unsubscribe}
+    sequence = template_values(settings if settings is not None else getattr(row, "settings", None))
+    return {
+        "contact": contact,
+        "enrollment": enrollment,
+        "sequence": sequence,
+        "unsubscribe_url": unsubscribe,
+    }
 
 
-def render_step_email(config: dict[str, Any], row: Any, unsubscribe: str) -> RenderedEmail:
+def render_step_email(
+    config: dict[str, Any],
+    row: Any,
+    unsubscribe: str,
+    settings: Mapping[str, Any] | None = None,
+) -> RenderedEmail:
     """An email step's config (a variant's overrides applied) rendered for one contact, in
-    the sandbox and within the render budget; RenderError when the templates refuse."""
+    the sandbox and within the render budget; RenderError when the templates refuse.
+    `settings` (the sequence's) are for previews, whose contact row carries none."""
     return render_email(
         config.get("subject", ""),
         config.get("body", ""),
         config.get("text"),
-        template_context(row, unsubscribe),
+        template_context(row, unsubscribe, settings),
         **render_limits(),
     )
 

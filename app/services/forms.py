@@ -11,6 +11,7 @@ only as a salted hash.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import uuid
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -26,7 +28,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from app.core.events import FORM_SUBMITTED
+from app.core.limits import YEAR_MAX, YEAR_MIN
 from app.core.text_rules import multi_line_problem, single_line_problem
+from app.core.timing import load_zone, local_to_utc
 from app.extensions import db
 from app.models import Contact, ContactEvent, Form, FormSubmission, Sequence
 from app.services import triggers
@@ -40,7 +44,11 @@ RATE_LIMIT = 5
 RATE_WINDOW = timedelta(minutes=10)
 """At most RATE_LIMIT accepted submissions per client IP per form within RATE_WINDOW."""
 
-FIELD_TYPES = ("text", "email", "tel", "textarea")
+FIELD_TYPES = ("text", "email", "tel", "textarea", "number", "datetime", "select", "hidden")
+"""`datetime` is read in the field's `timezone` and stored with its UTC offset; `select`
+takes one of its `options`; `hidden` is never shown and always stores its fixed `value`
+(what a visitor posts for it is ignored), e.g. the date of the webinar a page is about."""
+MAX_OPTIONS = 50
 CONTACT_COLUMNS = ("first_name", "last_name")
 """Fields stored on the contact's own columns; any other field goes in `contact.fields`."""
 RESERVED_NAMES = frozenset({HONEYPOT, "csrf_token"})
@@ -74,7 +82,7 @@ class SubmitResult:
     """What became of a submission: accepted, honeypot, rate_limited or invalid."""
 
     outcome: str
-    values: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     contact_id: uuid.UUID | None = None
     created: bool = False
@@ -196,7 +204,7 @@ def submit(form: Form, data: Mapping[str, str], ip: str, now: datetime) -> Submi
 
 
 def _record(
-    form: Form, values: dict[str, str], errors: dict[str, str], ip_hash: str, now: datetime
+    form: Form, values: dict[str, Any], errors: dict[str, str], ip_hash: str, now: datetime
 ) -> SubmitResult:
     """Rate limit, then store contact, event and log entry in one transaction. The form's
     row lock (PostgreSQL) serialises its submissions, so the count is exact; a refused
@@ -260,7 +268,7 @@ def _recent_accepted(form: Form, ip_hash: str, now: datetime) -> int:
 
 
 def _upsert_contact(
-    form: Form, values: dict[str, str], now: datetime
+    form: Form, values: dict[str, Any], now: datetime
 ) -> tuple[Contact, bool, list[dict[str, Any]]]:
     """Create the contact or update the fields submitted non-empty, with the `field_changed`
     events of an existing contact's changes; unsubscribes and the suppression list are never
@@ -277,7 +285,7 @@ def _upsert_contact(
             tags=[],
         )
         db.session.add(contact)
-    given = {name: value for name, value in values.items() if name != "email" and value}
+    given = {k: v for k, v in values.items() if k != "email" and v is not None and v != ""}
     changes = apply_changes(
         contact,
         now,
@@ -289,12 +297,21 @@ def _upsert_contact(
     return contact, created, [] if created else changes
 
 
-def _checked_values(form: Form, data: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """The submitted values of the form's fields (others ignored), and a message per bad one."""
-    values: dict[str, str] = {}
+def field_is_fixed(spec: Mapping[str, Any]) -> bool:
+    """A hidden field with its value set: every submission carries that value."""
+    return spec.get("type") == "hidden" and bool(str(spec.get("value") or "").strip())
+
+
+def _checked_values(form: Form, data: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The submitted values of the form's fields (others ignored), and a message per bad one;
+    numbers and date-times are stored typed (a number, an ISO date-time with its offset)."""
+    values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for spec in form.fields:
         name, label = spec["name"], spec.get("label") or spec["name"]
+        if spec.get("type") == "hidden":
+            values[name] = str(spec.get("value") or "")
+            continue
         value = str(data.get(name) or "").strip()
         values[name] = value
         limit = MAX_VALUE.get(name, MAX_CUSTOM_VALUE)
@@ -305,12 +322,56 @@ def _checked_values(form: Form, data: Mapping[str, str]) -> tuple[dict[str, str]
             errors[name] = f"{label} must be at most {limit} characters"
         elif problem := _text_problem(spec, value):
             errors[name] = f"{label} {problem}"
+        elif spec.get("type") in _TYPED:
+            typed = _TYPED[spec["type"]](spec, value)
+            if isinstance(typed, _Refused):
+                errors[name] = f"{label}: {typed.message}"
+            else:
+                values[name] = typed
         elif name == "email":
             try:
                 values[name] = normalise_email(value)
             except ContactError:
                 errors[name] = "enter a valid email address, such as name@example.com"
     return values, errors
+
+
+@dataclass(frozen=True)
+class _Refused:
+    message: str
+
+
+def _number(spec: Mapping[str, Any], value: str) -> Any:
+    try:
+        number = float(value.replace(",", "."))
+    except ValueError:
+        return _Refused("enter a number, such as 12 or 4.5")
+    if not math.isfinite(number):
+        return _Refused("enter a number, such as 12 or 4.5")
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def _datetime(spec: Mapping[str, Any], value: str) -> Any:
+    """The wall-clock time the visitor entered, in the field's zone, kept with the offset
+    in force then (so a reminder "1 hour before" is right across daylight-saving)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return _Refused("enter a date and time, such as 2026-12-17 17:00")
+    zone = load_zone(spec.get("timezone")) or ZoneInfo("UTC")
+    if moment.tzinfo is None:
+        moment = local_to_utc(moment, zone).astimezone(zone)
+    if not YEAR_MIN <= moment.year <= YEAR_MAX:
+        return _Refused(f"enter a year from {YEAR_MIN} to {YEAR_MAX}")
+    return moment.isoformat()
+
+
+def _choice(spec: Mapping[str, Any], value: str) -> Any:
+    options = [str(option) for option in spec.get("options") or []]
+    return value if value in options else _Refused(f"choose one of {', '.join(options)}")
+
+
+_TYPED = {"number": _number, "datetime": _datetime, "select": _choice}
 
 
 def _text_problem(spec: Mapping[str, Any], value: str) -> str | None:
@@ -348,18 +409,53 @@ def _checked_fields(raw: Any, errors: dict[str, str]) -> list[dict[str, Any]]:
             errors[f"{key}.label"] = f"keep the label under {MAX_LABEL} characters"
         if kind not in FIELD_TYPES:
             errors[f"{key}.type"] = f"choose one of {', '.join(FIELD_TYPES)}"
-        required = bool(spec.get("required")) or name == "email"
-        fields.append(
-            {
-                "name": name,
-                "label": label,
-                "type": "email" if name == "email" else kind,
-                "required": required,
-            }
-        )
+        required = (bool(spec.get("required")) or name == "email") and kind != "hidden"
+        checked = {
+            "name": name,
+            "label": label,
+            "type": "email" if name == "email" else kind,
+            "required": required,
+        }
+        checked.update(_type_settings(kind, spec, key, errors))
+        fields.append(checked)
     if "email" not in seen:
         errors["fields"] = "the email field cannot be removed: it identifies the contact"
     return fields
+
+
+def _type_settings(
+    kind: str, spec: Mapping[str, Any], key: str, errors: dict[str, str]
+) -> dict[str, Any]:
+    """What a type needs besides its name and label: a select's options, a date-time's
+    zone, a hidden field's fixed value; refused ones named by key (`fields.3.options`)."""
+    if kind == "select":
+        raw = spec.get("options") or []
+        raw = raw.splitlines() if isinstance(raw, str) else raw
+        options = [str(o).strip() for o in raw if str(o).strip()]
+        if not options:
+            errors[f"{key}.options"] = "give the choices, one per line"
+        elif len(options) > MAX_OPTIONS or len(set(options)) != len(options):
+            errors[f"{key}.options"] = f"give up to {MAX_OPTIONS} different choices"
+        elif any(len(o) > MAX_LABEL or single_line_problem(o) for o in options):
+            errors[f"{key}.options"] = f"keep each choice on one line, under {MAX_LABEL} characters"
+        return {"options": options}
+    if kind == "datetime":
+        zone = str(spec.get("timezone") or "").strip()
+        if load_zone(zone) is None:
+            errors[f"{key}.timezone"] = (
+                "choose the time zone visitors' answers are in, such as Europe/Paris"
+            )
+        return {"timezone": zone}
+    if kind == "hidden":
+        value = str(spec.get("value") or "").strip()
+        if not value:
+            errors[f"{key}.value"] = "give the value every submission carries"
+        elif len(value) > MAX_CUSTOM_VALUE or single_line_problem(value):
+            errors[f"{key}.value"] = (
+                f"keep the value on one line, under {MAX_CUSTOM_VALUE} characters"
+            )
+        return {"value": value}
+    return {}
 
 
 def _redirect_problem(url: str) -> str | None:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from app.core.engine import Graph, Step
 from app.core.graph import entry_step_id
+from app.core.variables import sequence_variables
 from app.extensions import db
 from app.models import Sequence, SequenceConnection, SequenceStep
 from app.services.snapshots import Snapshot, VersionKey, load_snapshots
@@ -94,9 +95,11 @@ def build_graph(
     connections: Iterable[ConnectionRow],
     exit_goals: Iterable[str] = (),
     sending_hours: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> Graph:
     """The engine's view of stored rows; the entry step follows the format's rule.
-    `exit_goals` are the goals whose conversion ends the enrollment (`exit.goals`)."""
+    `exit_goals` are the goals whose conversion ends the enrollment (`exit.goals`);
+    `settings` give the sequence's variables."""
     ordered = sorted(steps, key=lambda s: s.sort_order)
     edges = [
         _Edge(str(c.source_step_id), str(c.target_step_id), c.condition_label) for c in connections
@@ -114,6 +117,7 @@ def build_graph(
         steps=graph_steps,
         exit_goals=frozenset(exit_goals),
         sending_hours=sending_hours,
+        variables=sequence_variables(settings),
     )
 
 
@@ -156,6 +160,7 @@ def load_sequences(versions: dict[uuid.UUID, int]) -> dict[uuid.UUID, LoadedSequ
                     conns_by_seq.get(seq.id, []),
                     (seq.exit_config or {}).get("goals") or (),
                     (seq.settings or {}).get("sending_hours"),
+                    seq.settings,
                 ),
                 (seq.settings or {}).get("timezone"),
                 {str(step.id): step.id for step in steps_by_seq.get(seq.id, [])},
@@ -190,6 +195,7 @@ def loaded_version(snapshot: Snapshot) -> LoadedSequence:
         connections,
         (definition.get("exit") or {}).get("goals") or (),
         (definition.get("settings") or {}).get("sending_hours"),
+        definition.get("settings"),
     )
     return LoadedSequence(
         snapshot.sequence_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -18,23 +19,26 @@ from sqlalchemy import select
 
 from app.config import current_settings
 from app.core.draft import DraftStep, check_draft
+from app.core.field_needs import Provided, field_needs, gaps
 from app.core.format.parse import ab_test_goal_problem, step_config_problems
 from app.core.graph import Problem
 from app.core.steps import KINDS, WAITING_STEP_TYPES
 from app.core.steps.email import describe_test
+from app.core.variables import sequence_variables, variable_name
 from app.extensions import db
 from app.mail.compose import make_message_id
 from app.mail.smtp import SendError
 from app.models import Contact, Segment, Sequence, User, Workspace
 from app.services.builder import draft_of
 from app.services.dispatcher import Result, deliver_one, from_address, transport_for
-from app.services.forms import ensure_form
+from app.services.forms import ensure_form, field_is_fixed
 from app.services.links import sender_domain
-from app.services.panel_choices import goal_names
+from app.services.panel_choices import custom_fields, goal_names
 from app.services.segments import member_count
 from app.services.sender_limits import domain_of
 from app.services.sending_domains import find_domain, signing_keys
 from app.services.template_budget import SAMPLE_CONTACT
+from app.services.triggers import queued_while_paused, refused_while_paused, while_paused
 
 _TRIGGER_TARGET = {"segment_join": "segment", "form_submission": "form", "api_event": "event"}
 
@@ -90,6 +94,7 @@ def launch_checklist(sequence: Sequence) -> list[ChecklistItem]:
             bool(emails) and not empty,
             _missing("add an email step", "missing content", emails, empty),
         ),
+        *_field_items(sequence, draft.steps, info),
         *_ab_test_items(sequence, emails),
         *_holdout_item(sequence),
         *_sending_domain_item(sequence),
@@ -105,13 +110,87 @@ def launch_checklist(sequence: Sequence) -> list[ChecklistItem]:
             not errors,
             f"{len(errors)} problem(s) marked in red" if errors else "every path is connected",
         ),
-        ChecklistItem(
-            "test",
-            "Test email sent to yourself",
-            sequence.test_sent_at is not None,
-            f"sent to {sequence.test_sent_to}" if sequence.test_sent_at else "not sent yet",
-        ),
+        _test_item(sequence),
+        *_paused_item(sequence),
     ]
+
+
+def _test_item(sequence: Sequence) -> ChecklistItem:
+    """A test send before the first activation; a sequence that has been live (now paused,
+    or a draft of its next version) resumes without one."""
+    sent = sequence.test_sent_at is not None
+    first = sequence.published_version is None and sequence.draft_of_id is None
+    detail = f"sent to {sequence.test_sent_to}" if sent else "not sent yet"
+    if not sent and not first:
+        detail += " (optional: this sequence has been live)"
+    return ChecklistItem("test", "Test email sent to yourself", sent, detail, blocking=first)
+
+
+def _paused_item(sequence: Sequence) -> list[ChecklistItem]:
+    """While paused: how many joiners wait to start on resume, or were turned away."""
+    if sequence.status != "paused":
+        return []
+    if while_paused(sequence) == "queue":
+        count = queued_while_paused(sequence)
+        return [
+            ChecklistItem(
+                "paused",
+                f"{count} enrollment(s) waiting to start",
+                True,
+                "contacts who meet the trigger while paused are enrolled and start on resume",
+            )
+        ]
+    count = refused_while_paused(sequence)
+    return [
+        ChecklistItem(
+            "paused",
+            f"{count} joiner(s) refused while paused",
+            count == 0,
+            "contacts who meet the trigger while paused are not enrolled; pause with "
+            "'queue them' instead to enroll them on resume",
+            blocking=False,
+        )
+    ]
+
+
+def _field_items(
+    sequence: Sequence, steps: Iterable[DraftStep], info: TriggerInfo | None
+) -> list[ChecklistItem]:
+    """One item per value some steps read but the trigger or the sequence's variables may
+    not supply (core/field_needs.py): a delay timed from a value nothing supplies blocks,
+    naming its steps; other gaps warn. Nothing when no step reads such a value."""
+    needs = field_needs(steps)
+    if not needs:
+        return []
+    found = gaps(needs, _provided(sequence, info), sequence_variables(sequence.settings))
+    if not found:
+        count = len({need.field for need in needs})
+        return [
+            ChecklistItem(
+                "fields", "Every value the steps use is provided", True, f"{count} checked"
+            )
+        ]
+    return [
+        ChecklistItem(f"fields:{gap.field}", gap.label, False, gap.detail, blocking=gap.blocking)
+        for gap in found
+    ]
+
+
+def _provided(sequence: Sequence, info: TriggerInfo | None) -> Provided:
+    """What a new enrollment can have: the workspace's contact fields, plus the trigger's
+    form fields (required and hidden ones always; optional ones sometimes) or the event's
+    filtered properties (others may come with the event)."""
+    existing = frozenset(custom_fields(sequence.workspace_id))
+    if info is None or info.kind not in ("form_submission", "api_event"):
+        return Provided(always=existing)
+    trigger = sequence.trigger_config or {}
+    if info.kind == "api_event":
+        keys = frozenset(str(key) for key in trigger.get("properties") or {})
+        return Provided(always=existing | keys, open_properties=True)
+    form = ensure_form(sequence.workspace_id, sequence.tenant_id, str(trigger["form"]))
+    always = {spec["name"] for spec in form.fields if spec.get("required") or field_is_fixed(spec)}
+    sometimes = {spec["name"] for spec in form.fields} - always
+    return Provided(always=existing | always, sometimes=frozenset(sometimes))
 
 
 def _ab_test_items(sequence: Sequence, emails: list[DraftStep]) -> list[ChecklistItem]:
@@ -302,13 +381,27 @@ def _move_targets(sequence: Sequence) -> list[tuple[str, str, str | None, str]]:
 
 
 def activation_warnings(sequence: Sequence) -> list[Problem]:
-    """What the API's activation reports without refusing: a missing trigger segment and
-    moves to missing sequences (either may be created after, in any order)."""
+    """What the API's activation reports without refusing: a missing trigger segment,
+    moves to missing sequences (either may be created after, in any order), and the values
+    the checklist would block on (a delay timed from a date nothing supplies)."""
     info = trigger_info(sequence)
     warnings = []
     if info is not None and _segment_item(info):
         warnings.append(Problem(f"segment '{info.segment}' does not exist yet", "trigger.segment"))
-    return warnings + move_target_problems(sequence)[0]
+    fields = [
+        Problem(f"{item.label}: {item.detail}", _gap_field(item.key))
+        for item in _field_items(sequence, draft_of(sequence).steps, info)
+        if item.blocking and not item.done
+    ]
+    return warnings + move_target_problems(sequence)[0] + fields
+
+
+def _gap_field(key: str) -> str | None:
+    """`fields:sequence.webinar_at` -> `settings.variables.webinar_at`; a contact field's
+    gap is about the trigger."""
+    name = key.removeprefix("fields:")
+    variable = variable_name(name)
+    return f"settings.variables.{variable}" if variable is not None else "trigger"
 
 
 def _missing(none: str, problem: str, items: list[Any], bad: list[str]) -> str:

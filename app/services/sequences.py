@@ -29,6 +29,8 @@ from app.services.versioning import claim_version
 # Keys a GET adds to the definition; they are accepted back on input and ignored.
 READ_ONLY_KEYS = ("id", "status", "version", "draft_version", "created_at", "updated_at")
 NOTE_MAX = 2000
+WHILE_PAUSED = ("queue", "refuse")
+"""What becomes of new joiners while a sequence is paused (see services/triggers.py)."""
 """Characters kept of a version's note."""
 
 
@@ -220,10 +222,15 @@ def _export_step(step: SequenceStep) -> dict[str, Any]:
 
 
 def set_status(
-    sequence: Sequence, action: str, now: datetime, actor: str | None = None
+    sequence: Sequence,
+    action: str,
+    now: datetime,
+    actor: str | None = None,
+    while_paused: str | None = None,
 ) -> Sequence:
     """activate | pause | resume, with the checks each needs; the first activation
-    publishes version 1."""
+    publishes version 1. Pausing may say what becomes of new joiners meanwhile
+    (`while_paused`: queue | refuse, kept in the settings; see triggers.py)."""
     allowed = {"activate": ("draft", "paused"), "pause": ("active",), "resume": ("paused",)}
     if sequence.draft_of_id is not None:
         raise SequenceStateError(
@@ -240,6 +247,10 @@ def set_status(
     if action == "activate" and sequence.published_version is None:
         sequence.published_version = 1
         db.session.add(snapshot_version(sequence, 1, actor=actor, note="First version", now=now))
+    if action == "pause" and while_paused is not None:
+        if while_paused not in WHILE_PAUSED:
+            raise SequenceStateError(f"while paused, new joiners are {' or '.join(WHILE_PAUSED)}")
+        sequence.settings = {**(sequence.settings or {}), "while_paused": while_paused}
     sequence.status = "paused" if action == "pause" else "active"
     sequence.updated_at = now
     db.session.commit()

@@ -117,6 +117,7 @@ def simulate(sequence: SequenceRow, request: Request) -> list[Line]:
     if request.version is None:
         loaded = load_sequences({sequence.id: sequence.version})[sequence.id]
         exit_rules, goals = sequence.exit_config or {}, sequence.goals_config or []
+        settings = sequence.settings or {}
     else:
         snapshot = load_snapshots([(sequence.id, request.version)]).get(
             (sequence.id, request.version)
@@ -126,6 +127,7 @@ def simulate(sequence: SequenceRow, request: Request) -> list[Line]:
         loaded = loaded_version(snapshot)
         exit_rules = snapshot.definition.get("exit") or {}
         goals = snapshot.definition.get("goals") or []
+        settings = snapshot.settings
     workspace_zone = db.session.get_one(Workspace, sequence.workspace_id).timezone
     zone = timing.resolve_zone(request.contact.get("timezone"), loaded.timezone, workspace_zone)
     contact = simulation.Contact(
@@ -139,7 +141,7 @@ def simulate(sequence: SequenceRow, request: Request) -> list[Line]:
         goals=list(goals),
         winners=ab_winners([sequence.id]).get(sequence.id, {}),
     )
-    subject = _subject_renderer(request.contact)
+    subject = _subject_renderer(request.contact, settings)
     entries = simulation.simulate(
         loaded.graph, contact, request.start, request.events, rules, subject
     )
@@ -156,7 +158,9 @@ def email_step_keys(sequence: SequenceRow) -> set[str]:
     return set(db.session.scalars(stmt))
 
 
-def _subject_renderer(contact: Mapping[str, Any]) -> simulation.Subject:
+def _subject_renderer(
+    contact: Mapping[str, Any], settings: Mapping[str, Any]
+) -> simulation.Subject:
     """The subject as the dispatcher renders it: the same sandbox, budget and context, the
     contact's tags and fields as they are at the send; a threaded email answers the
     previous one ("Re: <its subject>", services/mail_threads.py)."""
@@ -184,7 +188,7 @@ def _subject_renderer(contact: Mapping[str, Any]) -> simulation.Subject:
             enrollment_context={},
         )
         try:
-            return render_step_email(config, row, UNSUBSCRIBE_PLACEHOLDER).subject
+            return render_step_email(config, row, UNSUBSCRIBE_PLACEHOLDER, settings).subject
         except RenderError as exc:
             return f"would fail to render: {exc}"
 

@@ -1,8 +1,13 @@
 """Entry triggers: enroll contacts in every active sequence whose trigger matches.
 
 A segment join, a hosted form submission or an event from the events API names a trigger;
-each matching sequence applies its own re-enrollment rule (see `enrollment`). Paused
-sequences keep their enrollments but take no new ones from triggers.
+each matching sequence applies its own re-enrollment rule (see `enrollment`).
+
+A paused sequence keeps its enrollments; what becomes of new joiners is chosen when pausing
+(`settings.while_paused`): "queue" enrolls them now and they start when it resumes (the
+processor runs only active sequences); "refuse" (the default) leaves them out and records
+each refusal as an `enrollment_refused` event on the contact, so the checklist can count
+them and the contact's history says why.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 
 from app.extensions import db
-from app.models import Contact, Sequence
+from app.models import Contact, ContactEvent, ContactSequence, Sequence
 from app.services.enrollment import Candidate, EnrollResult, enroll_candidates
+
+ENROLLMENT_REFUSED = "enrollment_refused"
 
 REASONS = {
     "segment_join": "joined segment {name!r}",
@@ -26,10 +33,11 @@ REASONS = {
 
 
 def matching_sequences(workspace_id: uuid.UUID, kind: str, name: str) -> list[Sequence]:
-    """The workspace's active sequences whose trigger is this kind and names `name`."""
+    """The workspace's active and paused sequences whose trigger is this kind and names
+    `name`."""
     key = {"segment_join": "segment", "form_submission": "form", "api_event": "event"}[kind]
     active = db.session.scalars(
-        Sequence.in_workspace(workspace_id, Sequence.status == "active").order_by(
+        Sequence.in_workspace(workspace_id, Sequence.status.in_(("active", "paused"))).order_by(
             Sequence.created_at
         )
     )
@@ -54,7 +62,7 @@ def enroll_on_trigger(
     candidates = [Candidate(c.id, c.email, c.unsubscribed_at is not None) for c in contacts]
     reason = REASONS[kind].format(name=name)
     return {
-        sequence.id: enroll_candidates(sequence, candidates, now, reason, context)
+        sequence.id: _enroll_or_refuse(sequence, candidates, now, reason, context=context)
         for sequence in matching_sequences(workspace_id, kind, name)
     }
 
@@ -85,10 +93,77 @@ def enroll_on_events(
             chosen = [people[c] for c in contexts if c in people]
             if chosen:
                 reason = REASONS["api_event"].format(name=kind)
-                results[sequence.id] = enroll_candidates(
+                results[sequence.id] = _enroll_or_refuse(
                     sequence, chosen, now, reason, contexts=contexts
                 )
     return results
+
+
+def _enroll_or_refuse(
+    sequence: Sequence,
+    candidates: list[Candidate],
+    now: datetime,
+    reason: str,
+    **contexts: Any,
+) -> EnrollResult:
+    """Enroll, unless the sequence is paused and refuses joiners meanwhile: then each
+    refusal is recorded (one statement for the batch) and nobody is enrolled."""
+    if sequence.status == "active" or while_paused(sequence) == "queue":
+        return enroll_candidates(sequence, candidates, now, reason, **contexts)
+    result = EnrollResult()
+    for candidate in candidates:
+        who = {"contact_id": str(candidate.id), "email": candidate.email}
+        result.skip(who, "the sequence is paused and refuses new joiners")
+    rows = [
+        {
+            "tenant_id": sequence.tenant_id,
+            "workspace_id": sequence.workspace_id,
+            "contact_id": candidate.id,
+            "type": ENROLLMENT_REFUSED,
+            "properties": {
+                "sequence": sequence.name,
+                "sequence_id": str(sequence.id),
+                "reason": "paused",
+                "trigger": reason,
+            },
+            "occurred_at": now,
+            "recorded_at": now,
+            "source": "engine",
+        }
+        for candidate in {c.id: c for c in candidates}.values()
+    ]
+    if rows:
+        db.session.execute(insert(ContactEvent.__table__), rows)
+    db.session.commit()
+    return result
+
+
+def while_paused(sequence: Sequence) -> str:
+    """queue | refuse: what the sequence does with new joiners while paused."""
+    return "queue" if (sequence.settings or {}).get("while_paused") == "queue" else "refuse"
+
+
+def refused_while_paused(sequence: Sequence) -> int:
+    """How many joiners a pause has turned away from this sequence, ever."""
+    return db.session.scalar(
+        select(func.count(ContactEvent.id)).where(
+            ContactEvent.workspace_id == sequence.workspace_id,
+            ContactEvent.type == ENROLLMENT_REFUSED,
+            ContactEvent.properties["sequence_id"].as_string() == str(sequence.id),
+        )
+    )
+
+
+def queued_while_paused(sequence: Sequence) -> int:
+    """Enrollments of this paused sequence that have not run a step yet: they start on
+    resume."""
+    return db.session.scalar(
+        select(func.count(ContactSequence.id)).where(
+            ContactSequence.sequence_id == sequence.id,
+            ContactSequence.status == "active",
+            ContactSequence.last_step_completed_at.is_(None),
+        )
+    )
 
 
 def properties_match(wanted: Mapping[str, Any], given: Mapping[str, Any]) -> bool:

@@ -140,9 +140,8 @@ def _posted_fields(
             continue
         fields.append(
             {
-                "name": name,
+                **spec,  # a type's own settings (options, time zone, fixed value) are kept
                 "label": posted.get(f"label.{name}", ""),
-                "type": spec.get("type", "text"),
                 "required": bool(posted.get(f"required.{name}")),
             }
         )
@@ -154,6 +153,9 @@ def _posted_fields(
                 "label": posted.get("new.label", ""),
                 "type": posted.get("new.type", "text"),
                 "required": bool(posted.get("new.required")),
+                "options": posted.get("new.options", "").splitlines(),
+                "timezone": posted.get("new.timezone", ""),
+                "value": posted.get("new.value", ""),
             }
         )
         origins.append("new")

@@ -59,9 +59,13 @@ def change_status(sequence_id: uuid.UUID, action: str) -> Any:
     sequence = owned_sequence(sequence_id)
     items = launch_checklist(sequence)
     if action in ("activate", "resume") and not ready_to_launch(items):
-        return _checklist(sequence, errors=["Finish the checklist before activating."])
+        verb = "activating" if action == "activate" else "resuming"
+        return _checklist(sequence, errors=[f"Finish the checklist before {verb}."])
+    mode = request.form.get("while_paused") if action == "pause" else None
     try:
-        sequence_service.set_status(sequence, action, datetime.now(UTC), actor=current_user.email)
+        sequence_service.set_status(
+            sequence, action, datetime.now(UTC), actor=current_user.email, while_paused=mode
+        )
     except DefinitionError as exc:
         return _checklist(sequence, errors=[str(problem) for problem in exc.problems])
     except sequence_service.SequenceStateError as exc:

@@ -28,7 +28,12 @@ from app.services.template_budget import SAMPLE_CONTACT
 from app.web import web_bp
 from app.web.builder import editor_version, owned_sequence, refusal
 from app.web.form_toolkit import FormData, timezone_names
-from app.web.settings_form import apply_settings_op, settings_from_form, settings_to_form
+from app.web.settings_form import (
+    VARIABLE_TYPES,
+    apply_settings_op,
+    settings_from_form,
+    settings_to_form,
+)
 from app.web.steps import (
     apply_step_op,
     config_from_form,
@@ -150,7 +155,7 @@ def email_preview(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
     )
     try:
         parts = {"subject": subject, "body": html, "text": text}
-        rendered = render_step_email(parts, contact, "#unsubscribe")
+        rendered = render_step_email(parts, contact, "#unsubscribe", sequence.settings)
     except RenderError as exc:
         return _fragment(render_template("builder/preview.html", error=exc.reason))
     recipient = contact_label(contact)
@@ -198,6 +203,7 @@ def _settings_fragment(
         segments=panel_choices.segment_names(sequence.workspace_id),
         timezones=timezone_names(),
         sequences=panel_choices.other_sequence_names(sequence),
+        variable_types=VARIABLE_TYPES,
     )
     return _fragment(page, state)
 

@@ -1,5 +1,5 @@
 """The sequence's own settings form: name, entry trigger, goals, exit rules, re-enrollment,
-sending, the holdout group.
+sending, the holdout group, the sequence's variables.
 
 Same conventions as the step forms (flat dotted names, values as typed, one message per
 field), and checked by the definition's models, so the form accepts what an import accepts.
@@ -7,8 +7,10 @@ field), and checked by the definition's models, so the form accepts what an impo
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Mapping
+from functools import partial
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
@@ -35,9 +37,11 @@ RE_ENROLLMENT_MODES = ("never", "always", "after_delay")
 GOAL_KINDS = ("field_change", "url_visit", "custom_event")
 GOAL_ACTIONS = ("exit", "move_to_sequence")
 DEFAULT_TIMEZONE = "UTC"
+VARIABLE_TYPES = (("datetime", "Date and time"), ("text", "Text"), ("number", "Number"))
 _NEW_ROWS: dict[str, Row] = {
     "goals": (("name", ""), ("when", "field_change"), ("action", "exit")),
     "props": PROPERTY_ROW,
+    "vars": (("name", ""), ("type", "datetime"), ("value", ""), ("timezone", "")),
 }
 
 
@@ -71,6 +75,7 @@ def settings_to_form(data: Mapping[str, Any]) -> FormData:
         ("settings.on_send_failure", str(settings.get("on_send_failure") or "fail")),
         ("settings.holdout_percent", text_of(settings.get("holdout_percent"))),
         ("settings.open_tracking", "off" if settings.get("open_tracking") is False else "on"),
+        *_variables_to_form(settings.get("variables")),
     ]
     if exit_rules.get("on_reply"):
         pairs.append(("exit.on_reply", "on"))
@@ -97,7 +102,8 @@ def settings_from_form(
         "re_enrollment": _re_enrollment(read),
         "settings": _settings(read),
     }
-    place_problems(read.form, settings_problems(data), _field_name)
+    rows = {name: index for index, name in enumerate(data["settings"].get("variables") or {})}
+    place_problems(read.form, settings_problems(data), partial(_field_name, rows))
     return (None if read.form.errors else data), read.form
 
 
@@ -187,11 +193,82 @@ def _settings(read: FormReader) -> dict[str, Any]:
         settings["holdout_percent"] = holdout
     if read.text("settings.open_tracking") == "off":
         settings["open_tracking"] = False
+    variables = _variables(read)
+    if variables:
+        settings["variables"] = variables
     return settings
 
 
-def _field_name(path: str) -> str:
-    """`trigger.properties.x` -> `trigger.props`, `exit.goals.0` -> `exit.goals`."""
+def _variables_to_form(variables: Any) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for index, (name, spec) in enumerate((variables or {}).items()):
+        spec = spec if isinstance(spec, dict) else {"value": spec}
+        kind = spec.get("type") or (
+            "number" if isinstance(spec.get("value"), int | float) else "text"
+        )
+        pairs += [
+            (f"vars.{index}.name", str(name)),
+            (f"vars.{index}.type", str(kind)),
+            (f"vars.{index}.value", text_of(spec.get("value"))),
+            (f"vars.{index}.timezone", str(spec.get("timezone") or "")),
+        ]
+    return pairs
+
+
+def _variables(read: FormReader) -> dict[str, Any]:
+    """Variable rows as `settings.variables`, in their order; a blank row is dropped. The
+    value is typed by the row's type (a number as a number; a date-time as the local
+    time the browser's picker gives, read in the row's zone)."""
+    found: dict[str, Any] = {}
+    for index in read.rows("vars"):
+        row = f"vars.{index}"
+        name, kind, value = (
+            read.text(f"{row}.name"),
+            read.text(f"{row}.type"),
+            read.text(f"{row}.value"),
+        )
+        if not name:
+            if value:
+                read.form.add_error(f"{row}.name", "a variable needs a name, such as webinar_at")
+            continue
+        if name in found:
+            read.form.add_error(f"{row}.name", f"variable {name!r} is given twice")
+            continue
+        spec: dict[str, Any] = {"type": kind or "text"}
+        if kind == "number" and value:
+            number = _number(value)
+            if number is None:
+                read.form.add_error(f"{row}.value", "enter a number, such as 12 or 4.5")
+            spec["value"] = number
+        elif value:
+            spec["value"] = value
+        if kind == "datetime" and read.text(f"{row}.timezone"):
+            spec["timezone"] = read.text(f"{row}.timezone")
+        found[name] = spec
+    return found
+
+
+def _number(text: str) -> int | float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def _field_name(variable_rows: Mapping[str, int], path: str) -> str:
+    """`trigger.properties.x` -> `trigger.props`, `exit.goals.0` -> `exit.goals`,
+    `settings.variables.webinar_at.value` -> `vars.0.value`."""
+    variable = re.fullmatch(r"settings\.variables\.([^.]+)(?:\.(\w+))?.*", path)
+    if variable and variable[1] in variable_rows:
+        row = f"vars.{variable_rows[variable[1]]}"
+        return (
+            f"{row}.{variable[2]}"
+            if variable[2] in ("value", "timezone", "type")
+            else f"{row}.name"
+        )
     if path == "trigger":
         return "trigger.type"
     if path.startswith("trigger.properties"):

@@ -213,14 +213,16 @@ def test_cold_outreach_exits_when_a_meeting_is_booked() -> None:
     }
 
 
-def test_webinar_reminders_are_timed_from_the_contacts_webinar_at() -> None:
+def test_webinar_reminders_are_timed_from_the_sequences_webinar_at_variable() -> None:
+    """One date set by the marketer, not a field the registration form cannot ask for."""
     defn = load("webinar_promo")
     assert defn.trigger.model_dump() == {"type": "form_submission", "form": "Webinar Registration"}
+    assert defn.settings.model_dump()["variables"] == {"webinar_at": {"type": "datetime"}}
     assert emails(defn)[0] is in_flow_order(defn)[0], "the invite goes out at once"
     timed = [(delay.config.model_dump(), email.name) for delay, email in delays_before_emails(defn)]
     skip = {"if_past": "skip_next_email"}  # a late sign-up never hears "a week to go"
     assert timed == [
-        ({"until": "field", "field": "webinar_at", "offset": offset, **extra}, name)
+        ({"until": "field", "field": "sequence.webinar_at", "offset": offset, **extra}, name)
         for offset, extra, name in [
             ("-7 days", skip, "Reminder 1 week before"),
             ("-1 day", skip, "Reminder 1 day before"),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from flask import Flask
 from sqlalchemy import select
 
@@ -53,11 +54,19 @@ def utc(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=UTC)
 
 
-def start(template: str, people: list[dict[str, Any]], at: datetime) -> Sequence:
-    """The template's file as a new sequence of a fresh workspace, active, people enrolled."""
+def start(
+    template: str,
+    people: list[dict[str, Any]],
+    at: datetime,
+    variables: dict[str, Any] | None = None,
+) -> Sequence:
+    """The template's file as a new sequence of a fresh workspace (its `variables` set as
+    the marketer would in the settings), active, people enrolled."""
     workspace = accounts.create_workspace(f"Gallery {template}")
-    text = (GALLERY / f"{template}.yaml").read_text(encoding="utf-8")
-    sequence = sequences.create_sequence(workspace, sequences.parse_input(text))
+    document = yaml.safe_load((GALLERY / f"{template}.yaml").read_text(encoding="utf-8"))
+    if variables:
+        document["settings"]["variables"] = variables
+    sequence = sequences.create_sequence(workspace, sequences.parse_input(document))
     sequences.set_status(sequence, "activate", at)  # the same full check as the UI's button
     found = [contacts.upsert_contact(workspace, person)[0] for person in people]
     result = enrollment.enroll_contacts(sequence, found, at)
@@ -163,21 +172,21 @@ def test_saas_trial_over_14_days_in_new_york_and_tokyo(app, smtp_sink):
     assert statuses() == {ny: "completed", tk: "completed"}
 
 
+WEBINAR_AT = {"type": "datetime", "value": "2026-12-17T17:00", "timezone": "Europe/Berlin"}
+
+
 def test_webinar_promo_times_each_reminder_from_webinar_at(app, smtp_sink):
     """The webinar is Thursday 17 Dec 2026 at 17:00 Berlin time (16:00 UTC); the registrant
-    lives in Chicago: the field's own UTC offset fixes the instant, not their zone."""
+    lives in Chicago: the variable's own zone fixes the instant, not theirs."""
     registered = utc(2026, 12, 2, 10, 0)
     who = "reg@webinar.test"
     person = {
         "email": who,
         "first_name": "Grace",
         "timezone": "America/Chicago",
-        "fields": {
-            "webinar_at": "2026-12-17T17:00:00+01:00",
-            "webinar_join_url": "https://meet.example.com/j/grace-42",
-        },
+        "fields": {"webinar_join_url": "https://meet.example.com/j/grace-42"},
     }
-    start("webinar_promo", [person], registered)
+    start("webinar_promo", [person], registered, {"webinar_at": WEBINAR_AT})
     schedule = [
         Due(who, "Invite", registered),
         Due(who, "Reminder 1 week before", utc(2026, 12, 10, 16, 0)),
@@ -204,9 +213,8 @@ def test_webinar_promo_skips_the_week_reminder_for_a_late_sign_up(app, smtp_sink
         "email": who,
         "first_name": "Lin",
         "timezone": "Europe/Berlin",
-        "fields": {"webinar_at": "2026-12-17T17:00:00+01:00"},
     }
-    start("webinar_promo", [person], registered)
+    start("webinar_promo", [person], registered, {"webinar_at": WEBINAR_AT})
     schedule = [
         Due(who, "Invite", registered),
         Due(who, "Reminder 1 day before", utc(2026, 12, 16, 16, 0)),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from flask import Flask
 from sqlalchemy import select
 
@@ -47,6 +48,7 @@ class Case:
     template: str
     fields: dict[str, Any] = field(default_factory=dict)
     extra: tuple[dict[str, Any], ...] = ()  # events besides the click on day 2
+    variables: dict[str, Any] = field(default_factory=dict)  # set in the sequence's settings
 
 
 CASES = [
@@ -67,8 +69,8 @@ CASES = [
     Case("re_engagement"),
     Case(
         "webinar_promo",
-        {"webinar_at": "2026-12-17T17:00:00+01:00"},
-        ({"at": datetime(2026, 12, 17, 16, 30, tzinfo=UTC), "event": "webinar_attended"},),
+        extra=({"at": datetime(2026, 12, 17, 16, 30, tzinfo=UTC), "event": "webinar_attended"},),
+        variables={"webinar_at": {"type": "datetime", "value": "2026-12-17T17:00+01:00"}},
     ),
 ]
 
@@ -137,8 +139,10 @@ def test_the_simulators_timeline_for_a_new_york_contact_with_a_click_on_day_2_eq
     app.config["BOT_CLICK_SECONDS"] = 0
     workspace = accounts.create_workspace(f"Sim {case.template}")
     api = ApiClient(app.test_client(), accounts.create_token(workspace), workspace.id)
-    text = (GALLERY / f"{case.template}.yaml").read_text(encoding="utf-8")
-    sequence = sequences.create_sequence(workspace, sequences.parse_input(text))
+    document = yaml.safe_load((GALLERY / f"{case.template}.yaml").read_text(encoding="utf-8"))
+    if case.variables:
+        document["settings"]["variables"] = case.variables
+    sequence = sequences.create_sequence(workspace, sequences.parse_input(document))
     sequences.set_status(sequence, "activate", START)
     click = {"at": START + DAY, "event": "clicked_link"}
     happenings = sorted([click, *case.extra], key=lambda e: e["at"])

@@ -173,7 +173,9 @@ def panel_values(html: str) -> dict[str, Any]:
         re.findall(r'<input type="hidden" name="(version)" value="(\d+)">', html)
     )
     for name, value in re.findall(
-        r'<input type="(?:text|number|time|email)" id="[^"]*" name="([^"]+)" value="([^"]*)"', html
+        r'<input type="(?:text|number|time|email|datetime-local)" id="[^"]*" '
+        r'name="([^"]+)" value="([^"]*)"',
+        html,
     ):
         values[name] = value
     for name, body in re.findall(

@@ -33,6 +33,7 @@ from app.core.format.values import (
     Window,
     email_address_value,
 )
+from app.core.format.variables import Variables
 from app.core.steps import KINDS, StepKind
 
 FORMAT = "sequence/v1"
@@ -136,6 +137,13 @@ class Settings(Model):
     open_tracking: bool | None = None
     """Add the open pixel to HTML emails (None: on). Off suits one-to-one outreach, where a
     remote image in a short email reads as bulk mail to filters."""
+    while_paused: Literal["queue", "refuse"] | None = None
+    """What becomes of contacts who meet the trigger while the sequence is paused (chosen
+    when pausing): "queue" enrolls them at once and they start when it resumes; "refuse"
+    (the default) leaves them out, each refusal counted and shown in the checklist."""
+    variables: Variables | None = None
+    """Sequence-level values (`{{ sequence.<name> }}`, `until: field` with `field:
+    sequence.<name>`); see format/variables.py."""
 
 
 Coordinate = Annotated[int, Field(gt=-limits.POSITION, lt=limits.POSITION)]

@@ -31,6 +31,7 @@ from app.core.steps.base import (
 )
 from app.core.steps.runtime import Context, Pacing, Verdict
 from app.core.timing import WEEKDAY_NUMBERS, cached_duration
+from app.core.variables import variable_name
 from app.core.wording import join_words
 
 if TYPE_CHECKING:
@@ -139,13 +140,19 @@ def _summary(config: Mapping[str, Any]) -> str:
         text = f"Until {config['at']}"
     elif until == "field":
         offset = config.get("offset")
-        text = f"Until contact's {config['field']}" + (f" {offset}" if offset else "")
+        text = f"Until {_field_words(config['field'])}" + (f" {offset}" if offset else "")
     else:
         text = f"Wait {config['duration']}"
     window = config.get("window")
     if isinstance(window, Mapping):
         text += f" · {_weekdays(window.get('weekdays'))} {window['start']}-{window['end']}"
     return text
+
+
+def _field_words(field: Any) -> str:
+    """ "contact's webinar_at", or "sequence's webinar_at" for `sequence.webinar_at`."""
+    name = variable_name(field)
+    return f"contact's {field}" if name is None else f"sequence's {name}"
 
 
 def _weekdays(days: Any) -> str:
@@ -175,7 +182,9 @@ def _due(config: Mapping[str, Any], ctx: Context) -> datetime:
     """When the delay lets the contact on; a window missed while the contact was due (a
     backlog, a pause) is waited for again unless the step says `send_anyway`."""
     position = ctx.position
-    due = timing.delay_due(config, ctx.since, position.zone, ctx.fields, position.context)
+    due = timing.delay_due(
+        config, ctx.since, position.zone, ctx.fields, position.context, ctx.variables
+    )
     window = config.get("window")
     if due > ctx.now or not window or config.get("if_window_missed") == "send_anyway":
         return due
@@ -257,7 +266,7 @@ def _nominal_wait(config: Mapping[str, Any]) -> NominalWait:
     until = config.get("until")
     if until == "field":
         offset = nominal_signed_seconds(config.get("offset") or "0 days")
-        return NominalWait(timed_from=f"the contact's {config.get('field')}", offset=offset)
+        return NominalWait(timed_from=f"the {_field_words(config.get('field'))}", offset=offset)
     if until == "datetime":
         return NominalWait(timed_from=str(config.get("at")).replace("T", " "))
     if until == "weekday":

@@ -17,6 +17,7 @@ from app.core import conditions
 
 if TYPE_CHECKING:
     from app.core.engine import Position
+    from app.core.variables import SequenceVariable
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Context(NamedTuple):
     contact arrived at this step (`since`: when its wait began, or now), the contact as
     earlier steps of this pass left it, the sequence's exit goals, whether the delay
     just before found its target already passed and asked to skip this email, and the
-    sequence's sending hours.
+    sequence's sending hours and variables.
 
     A named tuple, like `Verdict`: one of each is made per step, on the engine's hot path.
     """
@@ -54,6 +55,7 @@ class Context(NamedTuple):
     skip_email: bool = False
     sending_hours: Mapping[str, Any] | None = None  # the sequence's, for its emails
     emails_queued: int = 0  # by the earlier steps of this pass (frequency caps count them)
+    variables: Mapping[str, SequenceVariable] | None = None  # the sequence's
 
     def facts(self) -> conditions.Facts:
         """What a condition may read about the contact right now."""

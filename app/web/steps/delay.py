@@ -7,6 +7,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from app.core.variables import PREFIX, sequence_variables
 from app.models import Sequence
 from app.services import panel_choices
 from app.web.form_toolkit import (
@@ -92,8 +93,11 @@ def _with_new_window(values: MultiDict[str, str]) -> MultiDict[str, str]:
 
 
 def _choices(sequence: Sequence) -> dict[str, Any]:
+    """Contact fields, then the sequence's date-time variables as `sequence.<name>`."""
+    variables = sequence_variables(sequence.settings)
+    dated = [f"{PREFIX}{name}" for name, v in variables.items() if v.type == "datetime"]
     return {
-        "custom_fields": panel_choices.custom_fields(sequence.workspace_id),
+        "custom_fields": panel_choices.custom_fields(sequence.workspace_id) + dated,
         "timezones": timezone_names(),
     }
 
