@@ -16,7 +16,7 @@ from typing import Any
 from app.core.draft import DraftConnection
 from app.core.format.document import SequenceDefinition
 from app.core.format.parse import definition_to_dict
-from app.core.layout import auto_layout
+from app.core.layout import layout_grid
 from app.core.steps import kind_of, step_outputs
 
 WIDTH, HEIGHT = 320, 180
@@ -29,6 +29,9 @@ MAX_SCALE = 0.45
 MAX_COLUMNS = 4
 """A longer chain is folded into rows (left to right, then back), so its boxes stay legible."""
 ROW_GAP = 70
+AUTO_STEP_X, AUTO_STEP_Y = 300, 170
+"""Steps without stored positions are drawn left to right (the builder's rows become
+columns here): a thumbnail is wider than tall."""
 
 _UNKNOWN_COLOUR = "#98a2b3"
 _EDGE_COLOUR = "#98a2b3"
@@ -62,11 +65,14 @@ def step_positions(document: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
     stored = {step["id"]: _stored_position(step) for step in steps}
     if all(position is not None for position in stored.values()):
         return {key: position for key, position in stored.items() if position is not None}
-    return auto_layout(
+    grid = layout_grid(
         [step["id"] for step in steps],
         links(document),
         {step["id"]: step_outputs(step["type"], step.get("config") or {}) for step in steps},
     )
+    return {
+        key: (row * AUTO_STEP_X, round(column * AUTO_STEP_Y)) for key, (row, column) in grid.items()
+    }
 
 
 def links(document: Mapping[str, Any]) -> list[DraftConnection]:
