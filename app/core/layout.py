@@ -16,8 +16,8 @@ from app.core.graph import ConnectionLike
 
 COLUMN_WIDTH = 280
 """A card is 220 wide (builder.css): 60 between columns leaves room for a path label."""
-ROW_HEIGHT = 150
-"""A card with a summary is about 80 high: the rest is the connection and its "+"."""
+ROW_HEIGHT = 160
+"""A card is 70 to 110 high (a name may take two lines): the rest is the link and its "+"."""
 MARGIN = 60
 
 Cell = tuple[int, float]

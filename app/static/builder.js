@@ -164,12 +164,14 @@
     editor.addConnection(from, to, "output_" + (index + 1), "input_1");
   }
 
+  // New texts change a card's height, and so where its output ports are: links follow.
   function refreshNodes() {
     const problems = problemsByStep();
     for (const step of state.steps) {
       const nodeId = nodeOfStep.get(step.id);
       if (nodeId !== undefined) fillNode(nodeElement(nodeId), step, problems.get(step.id) || []);
     }
+    for (const nodeId of nodes.keys()) editor.updateConnectionNodes("node-" + nodeId);
   }
 
   function problemsByStep() {
@@ -484,7 +486,7 @@
 
   // The free place nearest to `wanted` (a card's top left), searched ring by ring on a grid.
   function freeSpot(wanted) {
-    const height = 90; // a new card: no summary or problems yet
+    const height = 150; // a new card, with the problems an empty step lists
     const boxes = [...nodes.keys()].map(nodeElement).map((el) => ({
       x: el.offsetLeft,
       y: el.offsetTop,

@@ -75,3 +75,14 @@ def stored_links(app: Flask, sequence_id: str) -> set[tuple[str, str | None, str
             (key_of[row.source_step_id], row.condition_label, key_of[row.target_step_id])
             for row in rows
         }
+
+
+def stored_step(app: Flask, sequence_id: str, key: str) -> tuple[str | None, dict[str, Any]]:
+    """A step's name and config as stored."""
+    with app.app_context():
+        row = db.session.scalar(
+            select(SequenceStep).where(
+                SequenceStep.sequence_id == uuid.UUID(sequence_id), SequenceStep.key == key
+            )
+        )
+        return row.name, dict(row.config)
