@@ -23,15 +23,15 @@ WIDTH, HEIGHT = 320, 180
 """The thumbnail's viewBox; the page sizes it with CSS."""
 PADDING = 10
 NODE_WIDTH, NODE_HEIGHT = 220, 90
-"""A canvas node's size in canvas units (builder.css), so stored positions fit as drawn."""
+"""A canvas node's size in canvas units (builder.css)."""
 MAX_SCALE = 0.45
 """A one-step sequence is not blown up to fill the whole card."""
 MAX_COLUMNS = 4
 """A longer chain is folded into rows (left to right, then back), so its boxes stay legible."""
 ROW_GAP = 70
 AUTO_STEP_X, AUTO_STEP_Y = 300, 170
-"""Steps without stored positions are drawn left to right (the builder's rows become
-columns here): a thumbnail is wider than tall."""
+"""The builder's automatic layout turned on its side (its rows become columns here): a
+thumbnail is wider than tall, while the canvas reads top to bottom."""
 
 _UNKNOWN_COLOUR = "#98a2b3"
 _EDGE_COLOUR = "#98a2b3"
@@ -60,11 +60,9 @@ def as_document(definition: SequenceDefinition | Mapping[str, Any]) -> Mapping[s
 
 
 def step_positions(document: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
-    """The stored canvas positions, or the automatic layout when any step lacks one."""
+    """Where each box goes: the automatic layout, whatever the author dragged on the canvas,
+    so every card in the gallery draws its flow the same compact way."""
     steps = list(document.get("steps") or [])
-    stored = {step["id"]: _stored_position(step) for step in steps}
-    if all(position is not None for position in stored.values()):
-        return {key: position for key, position in stored.items() if position is not None}
     grid = layout_grid(
         [step["id"] for step in steps],
         links(document),
@@ -83,13 +81,6 @@ def links(document: Mapping[str, Any]) -> list[DraftConnection]:
         for conn in document.get("connections") or []
         if conn["source"] in ids and conn["target"] in ids
     ]
-
-
-def _stored_position(step: Mapping[str, Any]) -> tuple[int, int] | None:
-    position = step.get("position")
-    if not isinstance(position, Mapping) or position.get("x") is None:
-        return None
-    return int(position["x"]), int(position["y"])
 
 
 def render_thumbnail(definition: SequenceDefinition | Mapping[str, Any]) -> str:

@@ -104,7 +104,7 @@
   }
 
   function defaultPosition(index) {
-    return { x: 60, y: 60 + index * 150 };
+    return { x: 60, y: 60 + index * 160 }; // as app/core/layout.py places a chain
   }
 
   // Links leave a card downwards and enter the next one from above.
