@@ -56,14 +56,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.health import health_bp
     from app.hooks import hooks_bp
     from app.http import install_http_layer
+    from app.metrics import metrics_bp
     from app.web import web_bp
 
     install_http_layer(app)
     csrf.exempt(api_bp)
     csrf.exempt(hooks_bp)
+    csrf.exempt(metrics_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(hooks_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(metrics_bp)
     app.register_blueprint(web_bp)
     register_cli(app)
     trust_proxies(app)

@@ -38,7 +38,7 @@ class EmbeddedScheduler(threading.Thread):
     def _run(self, job: PeriodicJob) -> None:
         with self.app.app_context():
             try:
-                result = job.run(datetime.now(UTC))
-                log.debug("%s: %s", job.name, result)
+                report = job(datetime.now(UTC))
+                log.debug("%s: %s", job.name, report.text)
             except Exception:
                 log.exception("periodic job %s failed; it runs again next interval", job.name)

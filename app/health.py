@@ -4,12 +4,15 @@
 restart is only asked for when the process itself is stuck. `/readyz` says whether this
 process can do its work now: the database answers a query, and Redis (when `REDIS_URL` is
 set) answers PING, each within READY_TIMEOUT_SECONDS; 503 names what failed, so traffic is
-held off until it is back.
+held off until it is back. It also gives the engine's lag (seconds the oldest due enrollment
+and message have waited) for monitors to read, but stays 200 however large: a lagging engine
+needs workers, not a process restarted or taken out of the load balancer.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -17,6 +20,7 @@ from sqlalchemy import text
 
 from app.config import current_settings
 from app.extensions import db
+from app.services.engine_health import lag
 
 log = logging.getLogger(__name__)
 health_bp = Blueprint("health", __name__)
@@ -32,7 +36,24 @@ def healthz() -> Any:
 def readyz() -> Any:
     checks = {"database": _database(), "redis": _redis()}
     ready = all(result in ("ok", "not used") for result in checks.values())
-    return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+    lag_now = _lag() if checks["database"] == "ok" else None
+    body = {"status": "ready" if ready else "not ready", "checks": checks, "lag": lag_now}
+    return jsonify(body), 200 if ready else 503
+
+
+def _lag() -> dict[str, float] | None:
+    """The engine's lag in seconds; None when the database cannot say."""
+    try:
+        found = lag(datetime.now(UTC))
+    except Exception as exc:  # the database went away since its check
+        log.warning("readiness: lag: %s", exc)
+        return None
+    finally:
+        db.session.rollback()
+    return {
+        "enrollments_seconds": found.enrollments_seconds,
+        "messages_seconds": found.messages_seconds,
+    }
 
 
 def _database() -> str:

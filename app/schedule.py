@@ -10,14 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.services import scheduling
+from app.services import job_runs, scheduling
+from app.services.job_runs import PassReport
 
 RQ_TASKS_MODULE = "jobs.tasks"
 
 
 @dataclass(frozen=True)
 class PeriodicJob:
-    run: Callable[[datetime], str]  # the pass for one moment, returning its one-line report
+    run: Callable[[datetime], PassReport]  # the pass for one moment
     interval_seconds: int
     queue: str = "default"
     timeout_seconds: int = 600
@@ -30,6 +31,10 @@ class PeriodicJob:
     def task(self) -> str:
         """The RQ entry point that runs this pass in a worker, as RQ enqueues it."""
         return f"{RQ_TASKS_MODULE}.{self.name}"
+
+    def __call__(self, now: datetime) -> PassReport:
+        """Run the pass for `now`, recorded in `job_runs` (how every process runs it)."""
+        return job_runs.record(self.name, self.run, now)
 
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
@@ -48,3 +53,6 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
 def should_run(last_started: float | None, interval_seconds: float, now: float) -> bool:
     """Due when it never ran, or its interval has passed since it last started."""
     return last_started is None or now - last_started >= interval_seconds
+
+
+JOBS_BY_NAME: dict[str, PeriodicJob] = {job.name: job for job in PERIODIC_JOBS}

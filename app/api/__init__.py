@@ -91,8 +91,10 @@ def json_body() -> dict[str, Any]:
 
 from app.api import (  # noqa: E402,F401  (routes register on import)
     contacts,
+    enrollment_story,
     enrollments,
     events,
+    health,
     inbound,
     messages,
     openapi,

@@ -125,6 +125,41 @@ def _json(schema: Schema, example: Any = None) -> dict[str, Any]:
     return {"application/json": media}
 
 
+STORY_ENTRY: Schema = _answer(
+    {
+        "at": TIMESTAMP,
+        "local_at": {**TIMESTAMP, "description": "The same instant in the contact's zone."},
+        "run": {"type": "integer", "minimum": 1},
+        "kind": {
+            "type": "string",
+            "description": "enrolled, step, decision, email, event, goal, change, waiting "
+            "or finished.",
+        },
+        "text": {"type": "string", "description": "The entry in words."},
+        "fields": {
+            "type": "object",
+            "description": "The facts behind the words: a step's key and outcome, a "
+            "decision's values, an email's status and clicks...",
+        },
+    }
+)
+ENROLLMENT_STORY: Schema = {
+    "allOf": [
+        _ref("Enrollment"),
+        _answer(
+            {
+                "time_zone": {"type": "string", "description": "The contact's zone."},
+                "truncated": {
+                    "type": "boolean",
+                    "description": "Only the newest steps, emails and events are given.",
+                },
+                "timeline": {"type": "array", "items": STORY_ENTRY},
+            }
+        ),
+    ]
+}
+
+
 def _operation(
     summary: str,
     ok: dict[int, tuple[str, dict[str, Any] | None]],
@@ -1042,6 +1077,14 @@ def paths() -> dict[str, dict[str, Any]]:
                 parameters=[_path_id("contact_id", "contact")],
             ),
         },
+        "/api/enrollments/{enrollment_id}": {
+            "get": _operation(
+                "One enrollment's full story: every run's steps, decisions, emails, events",
+                {200: ("The enrollment and its timeline", _json(ENROLLMENT_STORY))},
+                (404,),
+                parameters=[_path_id("enrollment_id", "enrollment")],
+            )
+        },
         "/api/enrollments/{enrollment_id}/exit": {
             "post": _operation(
                 "End an active or paused enrollment as exited",
@@ -1093,6 +1136,14 @@ def paths() -> dict[str, dict[str, Any]]:
                 },
             )
         },
+        "/api/health": {
+            "get": _operation(
+                "The engine's health: its periodic passes, lag, this workspace's stuck "
+                "enrollments and failing messages, and RQ's queues, workers and failed jobs",
+                {200: ("The health page's figures", _json(engine_health_schema()))},
+                (),
+            )
+        },
     }
 
 
@@ -1130,3 +1181,85 @@ def build_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def engine_health_schema() -> Schema:
+    """`GET /api/health`'s answer (app.services.engine_health.as_json)."""
+    seconds: Schema = {"type": "number", "minimum": 0}
+    counts: Schema = {"type": "object", "additionalProperties": {"type": "integer"}}
+    job = _answer(
+        {
+            "name": {"type": "string"},
+            "interval_seconds": COUNT,
+            "last_started_at": NULLABLE_TIMESTAMP,
+            "last_finished_at": NULLABLE_TIMESTAMP,
+            "last_duration_ms": {"type": ["integer", "null"], "minimum": 0},
+            "last_report": NULLABLE_TEXT,
+            "last_error": NULLABLE_TEXT,
+            "last_failed_at": NULLABLE_TIMESTAMP,
+            "runs": COUNT,
+            "failures": COUNT,
+            "seconds_total": seconds,
+            "totals": counts,
+            "age_seconds": {"type": ["number", "null"]},
+            "overdue": {"type": "boolean"},
+            "failing": {"type": "boolean"},
+        }
+    )
+    rq = _answer(
+        {
+            "error": NULLABLE_TEXT,
+            "queues": {
+                "type": "array",
+                "items": _answer({"name": {"type": "string"}, "length": COUNT, "failed": COUNT}),
+            },
+            "workers": {
+                "type": "array",
+                "items": _answer(
+                    {
+                        "name": {"type": "string"},
+                        "state": {"type": "string"},
+                        "current_job": NULLABLE_TEXT,
+                    }
+                ),
+            },
+            "failed_jobs": {
+                "type": "array",
+                "items": _answer(
+                    {
+                        "id": {"type": "string"},
+                        "queue": {"type": "string"},
+                        "func": NULLABLE_TEXT,
+                        "error": {"type": "string"},
+                        "ended_at": NULLABLE_TIMESTAMP,
+                    }
+                ),
+            },
+        }
+    )
+    return _answer(
+        {
+            "now": {"type": "string", "format": "date-time"},
+            "jobs": {"type": "array", "items": job},
+            "lag": _answer(
+                {
+                    "oldest_due_enrollment_at": NULLABLE_TIMESTAMP,
+                    "oldest_due_message_at": NULLABLE_TIMESTAMP,
+                    "enrollments_seconds": seconds,
+                    "messages_seconds": seconds,
+                }
+            ),
+            "stuck": _answer(
+                {
+                    "enrollments": COUNT,
+                    "messages": COUNT,
+                    "after_seconds": COUNT,
+                    "count_cap": {
+                        **COUNT,
+                        "description": "counts stop here: equal to it means at least as many",
+                    },
+                }
+            ),
+            "rq": {"oneOf": [{"type": "null"}, rq]},
+        }
+    )

@@ -141,6 +141,9 @@ class TakenStep:
     # For an email right after a windowed delay: the window, re-checked when it is sent.
     send_window: Mapping[str, Any] | None = None
     variant: str | None = None  # the A/B variant an email step queued
+    # Why a branch, wait or split went its way (its step log's detail); an explanation, not
+    # part of what the step was, so left out of comparisons.
+    decision: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -279,7 +282,7 @@ def advance(graph: Graph, position: Position, now: datetime) -> Outcome:
 
         outcome = str(verdict.outcome)[:OUTCOME_MAX]  # step_logs.outcome
         window = (send_window or _hours_window(graph, position)) if verdict.email else None
-        taken = _take(out, step, outcome, window, verdict.variant)
+        taken = _take(out, step, outcome, window, verdict.variant, verdict.decision)
         if verdict.email:
             out.emails.append(taken)
         if verdict.call is not None:
@@ -316,10 +319,11 @@ def _take(
     outcome: str,
     send_window: Mapping[str, Any] | None = None,
     variant: str | None = None,
+    decision: Mapping[str, Any] | None = None,
 ) -> TakenStep:
     rotation = out.visits.get(step.id, 0)
     out.visits[step.id] = rotation + 1
-    taken = TakenStep(step.id, rotation, outcome, send_window, variant)
+    taken = TakenStep(step.id, rotation, outcome, send_window, variant, decision)
     out.taken.append(taken)
     return taken
 

@@ -44,6 +44,8 @@ class WaitVerdict:
     path: str | None  # "met" | "timeout" | None (still waiting)
     next_at: datetime | None  # when to look again if still waiting
     reason: str | None = None  # which condition was met
+    condition: Mapping[str, Any] | None = None  # the condition met, and the event that met it
+    event: SeenEvent | None = None
 
 
 def event_name(condition: Mapping[str, Any]) -> str:
@@ -90,7 +92,8 @@ def verdict(
             if waiting_since <= event.occurred_at <= min(deadline, now) and meets(
                 condition, event, scope
             ):
-                return WaitVerdict("met", None, f"{event.type} at {event.occurred_at.isoformat()}")
+                reason = f"{event.type} at {event.occurred_at.isoformat()}"
+                return WaitVerdict("met", None, reason, condition, event)
     last = max(deadlines, default=now)
     if now >= last:
         return WaitVerdict("timeout", None)

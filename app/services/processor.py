@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -438,7 +438,8 @@ def _log_rows(
     row: Any, loaded: LoadedSequence, outcome: engine.Outcome, now: datetime
 ) -> list[dict[str, Any]]:
     """One row per step taken; a step that asked for an outside call says so in `detail`,
-    which the call delivery job then keeps up to date (status, codes, attempts)."""
+    which the call delivery job then keeps up to date (status, codes, attempts), and a
+    step that chose a path keeps there the values it decided on."""
     calls = {(call.step_id, call.rotation): call.kind for call in outcome.calls}
     return [
         {
@@ -450,17 +451,21 @@ def _log_rows(
             "rotation": taken.rotation,
             "outcome": taken.outcome,
             "variant": taken.variant,
-            "detail": _call_detail(calls.get((taken.step_id, taken.rotation))),
+            "detail": _detail(calls.get((taken.step_id, taken.rotation)), taken.decision),
             "executed_at": now,
         }
         for taken in outcome.taken
     ]
 
 
-def _call_detail(kind: str | None) -> dict[str, Any] | None:
-    if kind is None:
-        return None
-    return {"call": {"kind": kind, "status": "queued", "attempts": 0}}
+def _detail(kind: str | None, decision: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A step log's detail: the outside call it asked for, and why it chose its path."""
+    detail: dict[str, Any] = {}
+    if kind is not None:
+        detail["call"] = {"kind": kind, "status": "queued", "attempts": 0}
+    if decision is not None:
+        detail["decision"] = decision
+    return detail or None
 
 
 def _call_rows(

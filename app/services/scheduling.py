@@ -1,21 +1,23 @@
 """What one engine pass does, shared by `tick`, the embedded scheduler and the RQ jobs.
 
-Each periodic pass takes the moment once, from its caller, and returns the one-line report
-that the embedded scheduler logs and an RQ job keeps as its result.
+Each periodic pass takes the moment once, from its caller, and returns its report: the
+one-line text the embedded scheduler logs and an RQ job keeps as its result, and the counts
+`job_runs` keeps running totals of.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from app.config import current_settings
-from app.services import goals, inbox
+from app.services import goals, inbox, job_runs
 from app.services.ab_tests import evaluate_tests
 from app.services.call_delivery import CallStats, deliver_due
 from app.services.contact_import import process_pending
 from app.services.dispatcher import DispatchStats, dispatch_due
 from app.services.events import purge_receipts
+from app.services.job_runs import PassReport
 from app.services.processor import ProcessorStats, process_due
 from app.services.segments import refresh_all
 from app.services.tracking import purge_tracking_hits
@@ -24,20 +26,21 @@ from app.services.tracking import purge_tracking_hits
 @dataclass
 class TickReport:
     now: datetime
-    processor: ProcessorStats
-    dispatcher: DispatchStats
-    calls: CallStats
-    decided: int = 0  # A/B tests decided at the start of the tick
+    ab_tests: PassReport
+    processor: PassReport
+    dispatcher: PassReport
+    calls: PassReport
 
     def summary(self) -> str:
-        p, d, c = self.processor, self.dispatcher, self.calls
+        p, d, c = self.processor.counts, self.dispatcher.counts, self.calls.counts
         return (
-            f"{self.now.isoformat()}: {p.enrollments} enrollment(s) advanced, {p.steps} step(s), "
-            f"{p.emails} email(s) queued, {p.completed} completed, {p.exited} exited, "
-            f"{p.failed} failed; sent {d.sent}, captured {d.captured}, failed {d.failed}, "
-            f"retrying {d.retrying}, skipped {d.skipped}, unknown {d.unknown}, "
-            f"requeued {d.requeued}; calls delivered {c.delivered}, retrying {c.retrying}, "
-            f"failed {c.failed}; A/B tests decided {self.decided}"
+            f"{self.now.isoformat()}: {p['enrollments']} enrollment(s) advanced, "
+            f"{p['steps']} step(s), {p['emails']} email(s) queued, {p['completed']} completed, "
+            f"{p['exited']} exited, {p['failed']} failed; sent {d['sent']}, captured "
+            f"{d['captured']}, failed {d['failed']}, retrying {d['retrying']}, skipped "
+            f"{d['skipped']}, unknown {d['unknown']}, requeued {d['requeued']}; calls delivered "
+            f"{c['delivered']}, retrying {c['retrying']}, failed {c['failed']}; A/B tests "
+            f"decided {self.ab_tests.counts['decided']}"
         )
 
 
@@ -56,65 +59,81 @@ def run_call_delivery(now: datetime) -> CallStats:
 
 def run_tick(now: datetime) -> TickReport:
     """Decide the A/B tests that can be, then process, dispatch and deliver calls, so what
-    falls due goes out in the same tick, and with a winner as soon as there is one."""
-    decided = evaluate_tests(now)
-    processed = run_processor(now)
-    return TickReport(now, processed, run_dispatcher(now), run_call_delivery(now), decided)
+    falls due goes out in the same tick, and with a winner as soon as there is one. Each
+    is recorded as its periodic pass, so the health page sees a tick-driven engine too."""
+    passes = (evaluate_ab_tests, process_sequences, dispatch_mail, deliver_calls)
+    return TickReport(now, *(job_runs.record(work.__name__, work, now) for work in passes))
 
 
-def process_sequences(now: datetime) -> str:
+def process_sequences(now: datetime) -> PassReport:
     """The sequence processor: advance every due enrollment."""
     stats = run_processor(now)
-    return f"advanced {stats.enrollments} enrollment(s), {stats.steps} step(s)"
-
-
-def dispatch_mail(now: datetime) -> str:
-    """The mail dispatcher: send every queued message that is due."""
-    stats = run_dispatcher(now)
-    return (
-        f"sent {stats.sent}, captured {stats.captured}, failed {stats.failed}, "
-        f"unknown {stats.unknown}, requeued {stats.requeued}"
+    return PassReport(
+        f"advanced {stats.enrollments} enrollment(s), {stats.steps} step(s)", asdict(stats)
     )
 
 
-def deliver_calls(now: datetime) -> str:
+def dispatch_mail(now: datetime) -> PassReport:
+    """The mail dispatcher: send every queued message that is due."""
+    stats = run_dispatcher(now)
+    return PassReport(
+        f"sent {stats.sent}, captured {stats.captured}, failed {stats.failed}, "
+        f"unknown {stats.unknown}, requeued {stats.requeued}",
+        asdict(stats),
+    )
+
+
+def deliver_calls(now: datetime) -> PassReport:
     """The call delivery job: make every outside call (webhook, ...) that is due."""
     stats = run_call_delivery(now)
-    return f"delivered {stats.delivered}, retrying {stats.retrying}, failed {stats.failed}"
+    return PassReport(
+        f"delivered {stats.delivered}, retrying {stats.retrying}, failed {stats.failed}",
+        asdict(stats),
+    )
 
 
-def purge_event_receipts(now: datetime) -> str:
+def purge_event_receipts(now: datetime) -> PassReport:
     """Forget the events API's client ids older than the idempotency window (24 hours) and
     the tracking endpoints' claims older than their dedup window (a minute)."""
     purged = purge_receipts(now)
     hits = purge_tracking_hits(now)
-    return f"purged {purged} event receipt(s), {hits} tracking hit(s)"
+    return PassReport(
+        f"purged {purged} event receipt(s), {hits} tracking hit(s)",
+        {"receipts": purged, "tracking_hits": hits},
+    )
 
 
-def process_contact_imports(now: datetime) -> str:
+def process_contact_imports(now: datetime) -> PassReport:
     """The next chunk of the oldest unfinished CSV import of contacts."""
-    return f"imported {process_pending(now)} row(s)"
+    rows = process_pending(now)
+    return PassReport(f"imported {rows} row(s)", {"rows": rows})
 
 
-def refresh_segments(now: datetime) -> str:
+def refresh_segments(now: datetime) -> PassReport:
     """Re-evaluate rule segments for everyone: rules that change with time alone."""
-    return f"{refresh_all(now)} segment join(s) and leave(s)"
+    changes = refresh_all(now)
+    return PassReport(f"{changes} segment join(s) and leave(s)", {"changes": changes})
 
 
-def monitor_goals(now: datetime) -> str:
+def monitor_goals(now: datetime) -> PassReport:
     """The goal monitor: convert goals no event announced (a field set by an import)."""
-    return f"recorded {goals.monitor(now)} conversion(s)"
+    conversions = goals.monitor(now)
+    return PassReport(f"recorded {conversions} conversion(s)", {"conversions": conversions})
 
 
-def evaluate_ab_tests(now: datetime) -> str:
+def evaluate_ab_tests(now: datetime) -> PassReport:
     """The A/B evaluation: decide every test whose variants have enough sends (or whose time
     is up), so later sends of the step use the winner."""
-    return f"decided {evaluate_tests(now)} A/B test(s)"
+    decided = evaluate_tests(now)
+    return PassReport(f"decided {decided} A/B test(s)", {"decided": decided})
 
 
-def poll_inboxes(now: datetime) -> str:
+def poll_inboxes(now: datetime) -> PassReport:
     """Read every connected mailbox's new messages: replies, bounces, complaints."""
     reports = inbox.poll_all(now)
     failed = sum(1 for report in reports if report.error)
     new = sum(report.new for report in reports)
-    return f"polled {len(reports)} mailbox(es): {new} new message(s), {failed} failed"
+    return PassReport(
+        f"polled {len(reports)} mailbox(es): {new} new message(s), {failed} failed",
+        {"mailboxes": len(reports), "new": new, "failed": failed},
+    )

@@ -18,6 +18,7 @@ def test_readyz_is_ready_when_the_database_answers_and_redis_is_not_used(app):
     assert answer.get_json() == {
         "status": "ready",
         "checks": {"database": "ok", "redis": "not used"},
+        "lag": {"enrollments_seconds": 0.0, "messages_seconds": 0.0},
     }
 
 
@@ -37,6 +38,7 @@ def test_readyz_is_503_naming_the_database_when_it_does_not_answer(app, tmp_path
     assert answer.get_json() == {
         "status": "not ready",
         "checks": {"database": "unavailable", "redis": "not used"},
+        "lag": None,
     }
 
 

@@ -11,11 +11,12 @@ import threading
 from datetime import UTC, datetime
 
 import redis
-from flask import Flask, current_app
+from flask import current_app
 from rq.cron import CronScheduler
 
 from app.embedded_scheduler import EmbeddedScheduler
 from app.schedule import PERIODIC_JOBS, PeriodicJob
+from app.services.job_runs import PassReport
 from app.services.waits import PROCESS_JOB
 from jobs import tasks
 from tests.helpers import ROOT
@@ -95,17 +96,16 @@ def test_rq_cron_registers_each_entry_point_at_the_interval_the_app_schedule_giv
     }
 
 
-def test_the_embedded_thread_runs_each_job_in_the_app_context_and_survives_a_failure():
-    app = Flask("scheduled")
+def test_the_embedded_thread_runs_each_job_in_the_app_context_and_survives_a_failure(app):
     runs: list[tuple[str, datetime]] = []
     ran_twice = threading.Event()
 
-    def flaky_pass(now: datetime) -> str:
+    def flaky_pass(now: datetime) -> PassReport:
         runs.append((current_app.name, now))
         if len(runs) == 1:
             raise RuntimeError("the first pass fails")
         ran_twice.set()
-        return "ok"
+        return PassReport("ok")
 
     scheduler = EmbeddedScheduler(app, (PeriodicJob(flaky_pass, interval_seconds=0),))
     scheduler.start()
@@ -114,5 +114,5 @@ def test_the_embedded_thread_runs_each_job_in_the_app_context_and_survives_a_fai
     finally:
         scheduler.stop()
         scheduler.join(5)
-    assert [name for name, _ in runs[:2]] == ["scheduled", "scheduled"]
+    assert [name for name, _ in runs[:2]] == [app.name, app.name]
     assert all(now.tzinfo == UTC for _, now in runs)

@@ -51,6 +51,8 @@ PUBLIC_BY_DESIGN = {
     "web.unsubscribe": "the RFC 8058 one-click unsubscribe POST; a signed token",
     "hooks.receive": "sending providers post bounces here; the token is the URL's secret, "
     "checked with the provider's signature",
+    "web.requeue_failed_job": "an RQ job id: the engine's periodic passes belong to no "
+    "workspace (the health page's engine-wide section, for signed-in users)",
 }
 """Endpoints whose path arguments are not workspace ids but public tokens, and why."""
 WELL_FORMED = {"source": "email_1", "target": "wait_2d", "position": {"x": 0, "y": 0}}

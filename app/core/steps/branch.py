@@ -60,10 +60,11 @@ def _condition(condition: Mapping[str, Any]) -> str:
 
 
 def _run(step: Step, ctx: Context) -> Verdict:
-    """The true or false path, by the condition on the contact as this pass has left it."""
-    holds = conditions.evaluate(step.config["condition"], ctx.facts(), ctx.now)
-    label = "true" if holds else "false"
-    return Verdict.go(label, label)
+    """The true or false path, by the condition on the contact as this pass has left it,
+    with the values it saw (the step log's decision)."""
+    explained = conditions.explain(step.config["condition"], ctx.facts(), ctx.now)
+    label = "true" if explained.holds else "false"
+    return Verdict.go(label, label, decision=explained.to_json())
 
 
 def _reads(config: BranchConfig) -> conditions.Needs:

@@ -87,7 +87,8 @@ class Verdict(NamedTuple):
     failed, with `reason`). A taken step may queue its email, record a goal's conversion,
     ask for an effect on the contact, ask for an outside call (`call`: the kind of call,
     recorded with the step and made by the call delivery job, e.g. "webhook"), or set the
-    pacing of the steps after it. A queued email names its A/B `variant`, if any.
+    pacing of the steps after it. A queued email names its A/B `variant`, if any. A step
+    that chose a path says why in `decision` (app/core/decisions.py), kept in its step log.
     """
 
     outcome: str | None = None
@@ -101,6 +102,7 @@ class Verdict(NamedTuple):
     call: str | None = None
     pacing: Pacing | None = None
     variant: str | None = None  # the A/B variant of the queued email
+    decision: Mapping[str, Any] | None = None  # why this path: the values it saw
 
     @classmethod
     def wait(cls, until: datetime | None, reason: str | None = None) -> Verdict:

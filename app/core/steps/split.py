@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from app.core import conditions, limits
+from app.core import conditions, decisions, limits
 from app.core.format.values import FieldError, Label, Model
 from app.core.steps.base import StepKind
 from app.core.steps.runtime import Context, Verdict
@@ -51,9 +51,9 @@ def _summary(config: Mapping[str, Any]) -> str:
 def _run(step: Step, ctx: Context) -> Verdict:
     """A path by percentage, the same for an enrollment each time it passes (its label is
     the step log's outcome)."""
-    enrollment_id = ctx.position.enrollment_id or ""
-    label = conditions.split_label(step.config["paths"], enrollment_id, step.id)
-    return Verdict.go(label, label)
+    bucket = conditions.split_bucket(ctx.position.enrollment_id or "", step.id)
+    label = conditions.split_path(step.config["paths"], bucket)
+    return Verdict.go(label, label, decision=decisions.split(bucket, label))
 
 
 KIND = StepKind(

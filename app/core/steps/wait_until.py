@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.core import limits, waits
+from app.core import decisions, limits, waits
 from app.core.events import EMAIL_EVENTS
 from app.core.format.conditions import check_link_filter
 from app.core.format.values import DurationText, FieldError, Model, NonBlank, Properties, choice
@@ -125,7 +125,11 @@ def _run(step: Step, ctx: Context) -> Verdict:
     )
     if found.path is None:
         return Verdict.wait(found.next_at)
-    return Verdict.go("met" if found.path == "met" else "timed_out", found.path)
+    if found.condition is not None and found.event is not None:
+        return Verdict.go(
+            "met", found.path, decision=decisions.wait_met(found.condition, found.event)
+        )
+    return Verdict.go("timed_out", found.path, decision=decisions.wait_timed_out(step.config))
 
 
 def _waiting_text(config: Mapping[str, Any], when: str) -> str:
