@@ -31,7 +31,16 @@ from tests.browser.chromium import CHROMIUM_ARGS  # noqa: E402
 from tests.report_data import seed_ab_report  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-PAGES = ("sequences", "enrollments", "outbox", "templates", "contacts", "segments", "forms")
+PAGES = (
+    "sequences",
+    "enrollments",
+    "outbox",
+    "templates",
+    "contacts",
+    "segments",
+    "forms",
+    "health",
+)
 
 
 def main() -> None:
@@ -66,6 +75,7 @@ def main() -> None:
                     page.goto(f"{base}/{name}")
                     page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
                     print(f"wrote {OUT / f'{name}.png'}")
+                shoot_enrollment(page, base)
                 with app.app_context():  # after the list pages, so they show the demo alone
                     tested = seed_ab_report(app, db.session.merge(workspace), now)
                 shoot_report(page, f"{base}/sequences/{tested.sequence_id}/report")
@@ -80,6 +90,15 @@ def main() -> None:
                 browser.close()
         finally:
             server.shutdown()
+
+
+def shoot_enrollment(page: Page, base: str) -> None:
+    """The first listed enrollment's page: its story with decisions, emails and waits."""
+    page.goto(f"{base}/enrollments")
+    page.locator("a.enrollment-link").first.click()
+    page.wait_for_load_state()
+    page.screenshot(path=str(OUT / "enrollment.png"), full_page=True)
+    print(f"wrote {OUT / 'enrollment.png'}")
 
 
 def shoot_report(page: Page, url: str) -> None:
