@@ -57,6 +57,10 @@ def urls(live_app: Flask, live_server: str) -> dict[str, str]:
         "outbox": "/outbox",
         "health": "/health",
         "audit": "/audit",
+        "templates": "/templates",
+        "segments": "/segments",
+        "forms": "/forms",
+        "settings": "/settings",
     }
     return {name: live_server + path for name, path in paths.items()}
 
