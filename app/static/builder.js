@@ -455,7 +455,8 @@
 
   /* `insert`: the connection {source, target, label} the new step goes into; the server
    * places it and moves the steps below it down a row, so the whole graph is drawn again. */
-  function createStep(type, position, insert = null) {
+  // `focusPanel`: the step was added from the keyboard, so its settings take the focus.
+  function createStep(type, position, insert = null, focusPanel = false) {
     if (!canEdit()) return;
     const body = insert ? { type, insert } : { type, position };
     edit("POST", "/steps", body, {
@@ -466,22 +467,22 @@
         addStepNode(step, step.position || position);
       },
     })
-      .then((data) => selectNewStep(data.step))
+      .then((data) => selectNewStep(data.step, focusPanel))
       .catch(refused);
   }
 
   // A new step opens its settings at once: it usually needs some.
-  function selectNewStep(stepId) {
+  function selectNewStep(stepId, focusPanel) {
     const nodeId = nodeOfStep.get(stepId);
     if (nodeId === undefined) return;
     markSelected(nodeId);
-    selectStep(stepId);
+    selectStep(stepId, focusPanel);
   }
 
-  function addStepAtCentre(type) {
+  function addStepAtCentre(type, focusPanel = false) {
     const rect = els.canvas.getBoundingClientRect();
     const centre = canvasPoint(rect.left + rect.width / 2, rect.top + rect.height / 2);
-    createStep(type, freeSpot(centredOn(centre)));
+    createStep(type, freeSpot(centredOn(centre)), null, focusPanel);
   }
 
   // The free place nearest to `wanted` (a card's top left), searched ring by ring on a grid.
@@ -997,7 +998,7 @@
       item.addEventListener("keydown", (event) => {
         if (event.key !== "Enter" && event.key !== " ") return;
         event.preventDefault();
-        addStepAtCentre(item.dataset.stepType);
+        addStepAtCentre(item.dataset.stepType, true);
       });
     }
     els.canvas.addEventListener("dragover", (event) => {
