@@ -152,6 +152,15 @@
     return true;
   }
 
+  /* Before a canvas edit (builder.js): pending edits are posted now rather than after the
+   * pause, and the edit waits for the save in flight. Both carry the sequence's version, so
+   * sent side by side the second would be refused as a conflict. */
+  function flush() {
+    const form = openForm();
+    if (form && isDirty()) return save(form, "outerHTML");
+    return saving;
+  }
+
   function onBeforeUnload(event) {
     if (!isDirty() && inFlight === 0 && kept.size === 0) return;
     event.preventDefault();
@@ -161,5 +170,5 @@
   panelBody.addEventListener("input", onEdit); // selects and boxes fire it too
   panelBody.addEventListener("submit", onSubmit, true);
   window.addEventListener("beforeunload", onBeforeUnload);
-  window.PanelAutosave = { leave, restore, isDirty };
+  window.PanelAutosave = { leave, restore, isDirty, flush };
 })();

@@ -314,7 +314,8 @@
     return (data && data.error && data.error.message) || fallback;
   }
 
-  /* One request after the other, each sent with the version the previous one returned.
+  /* One request after the other, each sent with the version the previous one returned,
+   * and after the open panel's pending save (it changes the version too).
    * `onSaved` runs before the answer's state is adopted. */
   function edit(method, path, body, { rerender = false, onSaved } = {}) {
     pending += 1;
@@ -330,7 +331,8 @@
       announceGraph();
       return data;
     };
-    const result = queue.then(run);
+    const autosave = window.PanelAutosave;
+    const result = queue.then(() => autosave && autosave.flush()).then(run);
     queue = result.catch(() => {});
     return result;
   }

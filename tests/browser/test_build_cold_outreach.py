@@ -11,9 +11,16 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
-from tests.browser.builder_data import builder_workspace, stored_links, stored_step, stored_steps
+from tests.browser.builder_data import (
+    builder_workspace,
+    create,
+    email,
+    stored_links,
+    stored_step,
+    stored_steps,
+)
 from tests.browser.builder_page import (
     EMAIL,
     PASSWORD,
@@ -21,6 +28,8 @@ from tests.browser.builder_page import (
     drop_step,
     has_class,
     is_graph_call,
+    node,
+    open_builder,
 )
 
 pytestmark = pytest.mark.browser
@@ -288,3 +297,41 @@ def test_a_new_user_builds_cold_outreach_with_the_mouse_in_at_most_35_actions(
     print(f"Cold Outreach by mouse: {mouse.count} actions")
     assert mouse.count <= MAX_MOUSE_ACTIONS
     assert_cold_outreach_saved(page, live_app, sequence_id)
+
+
+# ---- a panel saving while the canvas changes ------------------------------------------------
+
+
+def test_a_step_added_while_the_panel_is_saving_waits_for_that_save_instead_of_conflicting(
+    page: Page, live_server: str, live_app: Flask, workspace_id: uuid.UUID
+):
+    # Typing, a pause (the autosave goes), then a palette Enter: both carried one version.
+    sequence_id = create(live_app, workspace_id, [email("a", "First", 60, 60)], [])
+    open_builder(page, live_server, sequence_id)
+    held: list[Route] = []  # the panel's save, kept in flight until released
+
+    def hold_saves(route: Route) -> None:
+        if route.request.method == "POST":
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/steps/a/panel", hold_saves)
+    node(page, "a").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator('#step-panel[data-step="a"] #pf-name')).to_be_focused()
+    page.keyboard.press("End")
+    page.keyboard.type(" touch")
+    expect(page.locator("[data-save-state]")).to_have_text("Saving…")
+
+    page.locator('.palette-item[data-step-type="delay"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    with page.expect_response(is_graph_call("POST", "/steps"), timeout=5000) as added:
+        for route in held:
+            route.continue_()
+    assert added.value.status == 201
+    expect(page.locator('#step-panel[data-step="delay_1"]')).to_be_visible()
+    assert stored_step(live_app, sequence_id, "a")[0] == "First touch"
+    assert set(stored_steps(live_app, sequence_id)) == {"a", "delay_1"}
+    expect(page.locator("#canvas-message")).not_to_contain_text("changed somewhere else")
