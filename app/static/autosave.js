@@ -91,7 +91,9 @@
           restoreFocus();
         });
     };
-    saving = saving.then(run, run);
+    // A canvas request in flight changes the version this save must carry: wait for it.
+    const canvasIdle = () => (window.BuilderCanvas ? window.BuilderCanvas.idle() : null);
+    saving = saving.then(canvasIdle, canvasIdle).then(run);
     return saving;
   }
 

@@ -59,6 +59,7 @@
   let emittingGraph = false; // set while dispatching our own pm-graph event
   let pointerOnBackground = false;
   let queue = Promise.resolve();
+  let sending = Promise.resolve(); // the canvas request in flight, until its state is adopted
   let pending = 0;
   let conflicted = false;
   let lastUndo = null;
@@ -331,8 +332,13 @@
       announceGraph();
       return data;
     };
+    const start = () => {
+      const request = run();
+      sending = request.catch(() => {});
+      return request;
+    };
     const autosave = window.PanelAutosave;
-    const result = queue.then(() => autosave && autosave.flush()).then(run);
+    const result = queue.then(() => autosave && autosave.flush()).then(start);
     queue = result.catch(() => {});
     return result;
   }
@@ -1066,6 +1072,8 @@
   els.deleteDialog.addEventListener("click", onDialogClick);
   els.undoBar.querySelector("[data-undo]").addEventListener("click", undoDelete);
   document.body.addEventListener("pm-graph", onGraphEvent);
+  // The panels' autosave waits for this before posting (it needs the version it returns).
+  window.BuilderCanvas = { idle: () => sending };
   setUpPalette();
   setUpHtmx();
   setUpVariablePicker();

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import Locator, Page, Response, Route, expect
 
 from tests.browser.builder_data import (
     builder_workspace,
@@ -302,6 +302,10 @@ def test_a_new_user_builds_cold_outreach_with_the_mouse_in_at_most_35_actions(
 # ---- a panel saving while the canvas changes ------------------------------------------------
 
 
+def is_panel_save(response: Response) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/panel")
+
+
 def test_a_step_added_while_the_panel_is_saving_waits_for_that_save_instead_of_conflicting(
     page: Page, live_server: str, live_app: Flask, workspace_id: uuid.UUID
 ):
@@ -334,4 +338,28 @@ def test_a_step_added_while_the_panel_is_saving_waits_for_that_save_instead_of_c
     expect(page.locator('#step-panel[data-step="delay_1"]')).to_be_visible()
     assert stored_step(live_app, sequence_id, "a")[0] == "First touch"
     assert set(stored_steps(live_app, sequence_id)) == {"a", "delay_1"}
+    expect(page.locator("#canvas-message")).not_to_contain_text("changed somewhere else")
+
+
+def test_a_panel_save_due_while_a_canvas_change_is_in_flight_waits_for_it(
+    page: Page, live_server: str, live_app: Flask, workspace_id: uuid.UUID
+):
+    sequence_id = create(live_app, workspace_id, [email("a", "First", 60, 60)], [])
+    open_builder(page, live_server, sequence_id)
+    node(page, "a").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator('#step-panel[data-step="a"] #pf-name')).to_be_focused()
+    held: list[Route] = []  # Tidy up's request, kept in flight until released
+    page.route("**/graph/layout", lambda route: held.append(route))
+    page.get_by_role("button", name="Tidy up").click()
+    page.locator("#pf-name").click()
+    page.keyboard.press("End")
+    page.keyboard.type(" touch")
+    page.wait_for_timeout(1200)  # past the autosave's pause
+    with page.expect_response(is_panel_save, timeout=5000) as saved:
+        for route in held:
+            route.continue_()
+    assert saved.value.status == 200
+    expect(page.locator("[data-save-state]")).to_have_text("All changes saved")
+    assert stored_step(live_app, sequence_id, "a")[0] == "First touch"
     expect(page.locator("#canvas-message")).not_to_contain_text("changed somewhere else")
