@@ -91,7 +91,9 @@
           restoreFocus();
         });
     };
-    saving = saving.then(run, run);
+    // A canvas request in flight changes the version this save must carry: wait for it.
+    const canvasIdle = () => (window.BuilderCanvas ? window.BuilderCanvas.idle() : null);
+    saving = saving.then(canvasIdle, canvasIdle).then(run);
     return saving;
   }
 
@@ -152,6 +154,15 @@
     return true;
   }
 
+  /* Before a canvas edit (builder.js): pending edits are posted now rather than after the
+   * pause, and the edit waits for the save in flight. Both carry the sequence's version, so
+   * sent side by side the second would be refused as a conflict. */
+  function flush() {
+    const form = openForm();
+    if (form && isDirty()) return save(form, "outerHTML");
+    return saving;
+  }
+
   function onBeforeUnload(event) {
     if (!isDirty() && inFlight === 0 && kept.size === 0) return;
     event.preventDefault();
@@ -161,5 +172,5 @@
   panelBody.addEventListener("input", onEdit); // selects and boxes fire it too
   panelBody.addEventListener("submit", onSubmit, true);
   window.addEventListener("beforeunload", onBeforeUnload);
-  window.PanelAutosave = { leave, restore, isDirty };
+  window.PanelAutosave = { leave, restore, isDirty, flush };
 })();

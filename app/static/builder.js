@@ -59,6 +59,7 @@
   let emittingGraph = false; // set while dispatching our own pm-graph event
   let pointerOnBackground = false;
   let queue = Promise.resolve();
+  let sending = Promise.resolve(); // the canvas request in flight, until its state is adopted
   let pending = 0;
   let conflicted = false;
   let lastUndo = null;
@@ -314,7 +315,8 @@
     return (data && data.error && data.error.message) || fallback;
   }
 
-  /* One request after the other, each sent with the version the previous one returned.
+  /* One request after the other, each sent with the version the previous one returned,
+   * and after the open panel's pending save (it changes the version too).
    * `onSaved` runs before the answer's state is adopted. */
   function edit(method, path, body, { rerender = false, onSaved } = {}) {
     pending += 1;
@@ -330,7 +332,13 @@
       announceGraph();
       return data;
     };
-    const result = queue.then(run);
+    const start = () => {
+      const request = run();
+      sending = request.catch(() => {});
+      return request;
+    };
+    const autosave = window.PanelAutosave;
+    const result = queue.then(() => autosave && autosave.flush()).then(start);
     queue = result.catch(() => {});
     return result;
   }
@@ -455,7 +463,8 @@
 
   /* `insert`: the connection {source, target, label} the new step goes into; the server
    * places it and moves the steps below it down a row, so the whole graph is drawn again. */
-  function createStep(type, position, insert = null) {
+  // `focusPanel`: the step was added from the keyboard, so its settings take the focus.
+  function createStep(type, position, insert = null, focusPanel = false) {
     if (!canEdit()) return;
     const body = insert ? { type, insert } : { type, position };
     edit("POST", "/steps", body, {
@@ -466,22 +475,22 @@
         addStepNode(step, step.position || position);
       },
     })
-      .then((data) => selectNewStep(data.step))
+      .then((data) => selectNewStep(data.step, focusPanel))
       .catch(refused);
   }
 
   // A new step opens its settings at once: it usually needs some.
-  function selectNewStep(stepId) {
+  function selectNewStep(stepId, focusPanel) {
     const nodeId = nodeOfStep.get(stepId);
     if (nodeId === undefined) return;
     markSelected(nodeId);
-    selectStep(stepId);
+    selectStep(stepId, focusPanel);
   }
 
-  function addStepAtCentre(type) {
+  function addStepAtCentre(type, focusPanel = false) {
     const rect = els.canvas.getBoundingClientRect();
     const centre = canvasPoint(rect.left + rect.width / 2, rect.top + rect.height / 2);
-    createStep(type, freeSpot(centredOn(centre)));
+    createStep(type, freeSpot(centredOn(centre)), null, focusPanel);
   }
 
   // The free place nearest to `wanted` (a card's top left), searched ring by ring on a grid.
@@ -997,7 +1006,7 @@
       item.addEventListener("keydown", (event) => {
         if (event.key !== "Enter" && event.key !== " ") return;
         event.preventDefault();
-        addStepAtCentre(item.dataset.stepType);
+        addStepAtCentre(item.dataset.stepType, true);
       });
     }
     els.canvas.addEventListener("dragover", (event) => {
@@ -1063,6 +1072,8 @@
   els.deleteDialog.addEventListener("click", onDialogClick);
   els.undoBar.querySelector("[data-undo]").addEventListener("click", undoDelete);
   document.body.addEventListener("pm-graph", onGraphEvent);
+  // The panels' autosave waits for this before posting (it needs the version it returns).
+  window.BuilderCanvas = { idle: () => sending };
   setUpPalette();
   setUpHtmx();
   setUpVariablePicker();
