@@ -36,7 +36,7 @@ from app.core.format.parse import step_config_problems
 from app.extensions import db
 from app.models import Contact, ContactEvent, Segment, SegmentMembership, Workspace
 from app.models.contact import PROFILE_COLUMNS
-from app.services import triggers
+from app.services import segment_renames, triggers
 
 RULE_TYPES = ("field", "tag", "event")
 KINDS = ("static", "rule")
@@ -226,12 +226,16 @@ def create_segment(
     return segment
 
 
-def rename_segment(segment: Segment, name: str) -> Segment:
-    """Sequences trigger on segment names: one naming the old name no longer fires."""
-    if name.strip() != segment.name:
-        segment.name = _checked_name(segment.workspace_id, name)
-        db.session.commit()
-    return segment
+def rename_segment(segment: Segment, name: str) -> int:
+    """Rename, and in the same commit point every trigger, condition, published version and
+    template naming the old name at the new one (see `segment_renames`), so they keep
+    working. Returns how many sequences name the segment."""
+    if name.strip() == segment.name:
+        return 0
+    old, segment.name = segment.name, _checked_name(segment.workspace_id, name)
+    affected = segment_renames.rename_references(segment.workspace_id, old, segment.name)
+    db.session.commit()
+    return affected
 
 
 def delete_segment(segment: Segment) -> None:

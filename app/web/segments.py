@@ -68,10 +68,11 @@ def enroll_segment(segment_id: uuid.UUID) -> Any:
 def rename_segment(segment_id: uuid.UUID) -> Any:
     segment = _owned_segment(segment_id)
     try:
-        segments.rename_segment(segment, request.form.get("name", ""))
+        affected = segments.rename_segment(segment, request.form.get("name", ""))
     except segments.SegmentError as exc:
         return _segment_page(segment, errors={"name": str(exc)})
-    flash(f"Renamed to {segment.name!r}. Sequences triggered by the old name no longer are.", "ok")
+    using = f" {affected} sequence(s) using it now name it so." if affected else ""
+    flash(f"Renamed to {segment.name!r}.{using}", "ok")
     return redirect(url_for("web.segment_page", segment_id=segment.id))
 
 
