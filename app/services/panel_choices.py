@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Contact, Segment, Sequence
+from app.models import Contact, Form, Segment, Sequence
 from app.services.contacts import get_contact
 from app.services.template_budget import SAMPLE_CONTACT
 
@@ -65,6 +65,12 @@ def preview_contact(workspace_id: uuid.UUID, raw_id: str | None) -> Contact | Sa
 
 def segment_names(workspace_id: uuid.UUID) -> list[str]:
     query = select(Segment.name).where(Segment.workspace_id == workspace_id).order_by(Segment.name)
+    return list(db.session.scalars(query))
+
+
+def form_names(workspace_id: uuid.UUID) -> list[str]:
+    """The workspace's forms by name: what a `form_submission` trigger can name."""
+    query = select(Form.name).where(Form.workspace_id == workspace_id).order_by(Form.name)
     return list(db.session.scalars(query))
 
 

@@ -36,7 +36,7 @@ from app.core.format.parse import step_config_problems
 from app.extensions import db
 from app.models import Contact, ContactEvent, Segment, SegmentMembership, Workspace
 from app.models.contact import PROFILE_COLUMNS
-from app.services import triggers
+from app.services import segment_renames, triggers
 
 RULE_TYPES = ("field", "tag", "event")
 KINDS = ("static", "rule")
@@ -226,12 +226,16 @@ def create_segment(
     return segment
 
 
-def rename_segment(segment: Segment, name: str) -> Segment:
-    """Sequences trigger on segment names: one naming the old name no longer fires."""
-    if name.strip() != segment.name:
-        segment.name = _checked_name(segment.workspace_id, name)
-        db.session.commit()
-    return segment
+def rename_segment(segment: Segment, name: str) -> int:
+    """Rename, and in the same commit point every trigger, condition, published version and
+    template naming the old name at the new one (see `segment_renames`), so they keep
+    working. Returns how many sequences name the segment."""
+    if name.strip() == segment.name:
+        return 0
+    old, segment.name = segment.name, _checked_name(segment.workspace_id, name)
+    affected = segment_renames.rename_references(segment.workspace_id, old, segment.name)
+    db.session.commit()
+    return affected
 
 
 def delete_segment(segment: Segment) -> None:
@@ -410,6 +414,25 @@ def _refresh_everyone(workspace_id: uuid.UUID, segments: list[Target], now: date
         after = ids[-1]
 
 
+def count_matching(workspace_id: uuid.UUID, rule: dict[str, Any], now: datetime) -> int:
+    """How many of the workspace's contacts a (parsed) rule takes in now, saving nothing:
+    the live count beside the rule builder. Batches and evaluation as a refresh's, two
+    queries per batch of contacts."""
+    total, after = 0, None
+    while True:
+        stmt = select(*PROFILE_COLUMNS).where(Contact.workspace_id == workspace_id)
+        if after is not None:
+            stmt = stmt.where(Contact.id > after)
+        rows = db.session.execute(stmt.order_by(Contact.id).limit(BATCH)).all()
+        if not rows:
+            return total
+        events = _events(workspace_id, [row.id for row in rows], [rule], now)
+        total += sum(
+            conditions.evaluate(rule, _facts(row, events.get(row.id, ())), now) for row in rows
+        )
+        after = rows[-1].id
+
+
 def _rule_segments(workspace_id: uuid.UUID) -> list[Target]:
     stmt = Segment.in_workspace(workspace_id, Segment.kind == "rule").order_by(Segment.name)
     return [Target.of(segment) for segment in db.session.scalars(stmt)]
@@ -429,7 +452,7 @@ def _refresh_batch(
     ).all()
     if not rows:
         return
-    events = _events(workspace_id, [r.id for r in rows], segments, now)
+    events = _events(workspace_id, [r.id for r in rows], [s.rule for s in segments], now)
     current = {
         (segment_id, contact_id)
         for segment_id, contact_id in db.session.execute(
@@ -473,13 +496,13 @@ def _facts(row: Any, events: Sequence[waits.SeenEvent]) -> conditions.Facts:
 
 
 def _events(
-    workspace_id: uuid.UUID, ids: list[uuid.UUID], segments: list[Target], now: datetime
+    workspace_id: uuid.UUID, ids: list[uuid.UUID], rules: list[dict[str, Any]], now: datetime
 ) -> dict[uuid.UUID, list[waits.SeenEvent]]:
     """The events the rules read, for these contacts, in one query (none when no rule
     has an event condition): only their types, only as far back as the longest lookback."""
     needs = conditions.Needs()
-    for segment in segments:
-        needs = needs | conditions.needs(segment.rule)
+    for rule in rules:
+        needs = needs | conditions.needs(rule)
     if not needs.event_kinds:
         return {}
     stmt = select(

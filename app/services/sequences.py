@@ -304,8 +304,11 @@ def create_blank(workspace: Workspace, name: str, created_by: uuid.UUID | None) 
 
 
 def duplicate_sequence(sequence: Sequence, created_by: uuid.UUID | None) -> Sequence:
-    """A draft copy with the same settings and graph, unfinished parts included."""
+    """A draft copy with the same settings and graph, unfinished parts included, but no
+    trigger: a copy of a live segment or form trigger, once activated, would enroll the
+    same joiners twice, so the author chooses the copy's own."""
     copy = copy_sequence(sequence, f"Copy of {sequence.name}"[:255], created_by)
+    copy.trigger_config = None
     db.session.commit()
     return copy
 

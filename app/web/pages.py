@@ -59,7 +59,7 @@ def create_sequence() -> Any:
 @login_required
 def duplicate_sequence(sequence_id: uuid.UUID) -> Any:
     copy = sequence_service.duplicate_sequence(owned_sequence(sequence_id), current_user.id)
-    flash(f"Created {copy.name!r} as a draft.", "ok")
+    flash(f"Created {copy.name!r} as a draft; choose its trigger in the settings.", "ok")
     return redirect(url_for("web.builder_page", sequence_id=copy.id))
 
 

@@ -193,6 +193,7 @@ def _step_fragment(
 def _settings_fragment(
     sequence: Sequence, form: FormData, state: dict[str, Any] | None = None
 ) -> ResponseReturnValue:
+    workspace_id = sequence.workspace_id
     page = render_template(
         "builder/settings_panel.html",
         form=form,
@@ -202,7 +203,8 @@ def _settings_fragment(
         saved=state is not None,
         panel_url=url_for("web.sequence_settings", sequence_id=sequence.id),
         goal_names=_exit_goal_choices(sequence, form),
-        segments=panel_choices.segment_names(sequence.workspace_id),
+        segment_choices=[(name, name) for name in panel_choices.segment_names(workspace_id)],
+        form_choices=[(name, name) for name in panel_choices.form_names(workspace_id)],
         timezones=timezone_names(),
         sequences=panel_choices.other_sequence_names(sequence),
         variable_types=VARIABLE_TYPES,

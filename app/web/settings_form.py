@@ -52,14 +52,14 @@ def apply_settings_op(values: MultiDict[str, str], op: str) -> MultiDict[str, st
 
 def settings_to_form(data: Mapping[str, Any]) -> FormData:
     """The form for stored settings given in format-v1 shape (missing parts use defaults)."""
-    trigger = data.get("trigger") or {"type": "manual"}
+    trigger = data.get("trigger") or {}  # none yet: no type is preselected
     exit_rules = data.get("exit") or {}
     re_enrollment = data.get("re_enrollment") or {}
     settings = data.get("settings") or {}
     pairs = [
         ("name", data.get("name") or ""),
         ("description", data.get("description") or ""),
-        ("trigger.type", str(trigger.get("type") or "manual")),
+        ("trigger.type", str(trigger.get("type") or "")),
         *[(f"trigger.{key}", str(trigger.get(key) or "")) for key in ("segment", "form", "event")],
         *properties_to_form("trigger", trigger.get("properties")),
         *[("exit.goals", str(goal)) for goal in exit_rules.get("goals") or []],
@@ -103,12 +103,16 @@ def settings_from_form(
         "settings": _settings(read),
     }
     rows = {name: index for index, name in enumerate(data["settings"].get("variables") or {})}
-    place_problems(read.form, settings_problems(data), partial(_field_name, rows))
+    checked = data if data["trigger"] else {key: v for key, v in data.items() if key != "trigger"}
+    place_problems(read.form, settings_problems(checked), partial(_field_name, rows))
     return (None if read.form.errors else data), read.form
 
 
-def _trigger(read: FormReader) -> dict[str, Any]:
+def _trigger(read: FormReader) -> dict[str, Any] | None:
+    """The chosen trigger; None until a type is chosen (the checklist then says so)."""
     kind = read.text("trigger.type")
+    if not kind:
+        return None
     if kind == "segment_join":
         return {"type": kind, "segment": read.text("trigger.segment")}
     if kind == "form_submission":
@@ -117,7 +121,7 @@ def _trigger(read: FormReader) -> dict[str, Any]:
         trigger: dict[str, Any] = {"type": kind, "event": read.text("trigger.event")}
         properties = read.properties("trigger")
         return trigger | ({"properties": properties} if properties else {})
-    return {"type": kind or "manual"}  # the model names an unknown type
+    return {"type": kind}  # the model names an unknown type
 
 
 def _exit(read: FormReader, goal_names: Collection[str]) -> dict[str, Any]:

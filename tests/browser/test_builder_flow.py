@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Sequence, SequenceStep
-from app.services import accounts
+from app.services import accounts, segments
 from tests.browser.builder_page import (
     EMAIL,
     PASSWORD,
@@ -35,6 +36,7 @@ def marketer(live_app: Flask) -> None:
     with live_app.app_context():
         workspace = accounts.create_workspace("Penguin Co")
         accounts.create_user(EMAIL, workspace, PASSWORD, name="Bea Builder")
+        segments.create_segment(workspace, "New Signups", "static", None, datetime.now(UTC))
 
 
 @pytest.fixture
@@ -87,8 +89,9 @@ def fill_delay(page: Page, step_id: str, duration: str) -> None:
 def choose_segment_trigger(page: Page, segment: str) -> None:
     page.locator("#drawflow").click(position={"x": 40, "y": 600})  # empty canvas: settings
     form = page.locator("#panel-body form").first
-    form.get_by_label("Joins a segment").check()
-    form.get_by_label("Segment", exact=True).fill(segment)
+    choose(page, "trigger.type", "segment_join")  # a type first, then its own inputs
+    settled(page)
+    form.get_by_label("Segment", exact=True).select_option(segment)
     with page.expect_response(lambda r: r.request.method == "POST"):
         form.get_by_role("button", name="Save").click()
     expect(page.locator('#checklist [data-check="trigger"]')).to_have_class("check done")

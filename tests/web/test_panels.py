@@ -12,6 +12,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
@@ -21,10 +22,11 @@ from werkzeug.test import TestResponse
 
 from app.extensions import db
 from app.models import Sequence, SequenceStep, Workspace
-from app.services import accounts, contacts, sequences
+from app.services import accounts, contacts, launch, segments, sequences
 from tests.web.client import CSRF_INPUT, Web
 
 PASSWORD = "correct-horse-battery"
+NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 
 DEFINITION: dict[str, Any] = {
     "format": "sequence/v1",
@@ -297,7 +299,7 @@ def test_the_settings_panel_shows_the_stored_settings(app):
     assert response.status_code == 200
     values = panel_values(response.text)
     assert values["name"] == "Every step"
-    assert values["trigger.type"] == ["segment_join"]
+    assert values["trigger.type"] == "segment_join"
     assert values["trigger.segment"] == "New Signups"
     assert values["exit.on_reply"] == ["on"]
     assert values["re_enrollment.mode"] == ["never"]
@@ -719,3 +721,54 @@ def test_saving_an_email_over_the_render_budget_is_refused_inline_and_saves_noth
     )
     assert seeded.step("email_1").config == DEFINITION["steps"][0]["config"]
     assert seeded.fresh().version == version
+
+
+# --- the trigger: a type first, then its own inputs ------------------------------------------
+
+
+def test_a_new_sequence_has_no_trigger_preselected_and_saving_keeps_it_unset(app):
+    seeded = seed(app)
+    blank = sequences.create_blank(seeded.workspace, "Fresh", None)
+    url = f"/sequences/{blank.id}/settings"
+    html = seeded.web.get(url).text
+    assert '<option value="">Choose a trigger</option>' in html
+    assert re.search(r'name="trigger.type"[^>]*>\s*<option value="">', html)
+    assert " selected>" not in html.split('name="trigger.type"')[1].split("</select>")[0]
+    assert 'name="trigger.segment"' not in html and 'name="trigger.event"' not in html
+
+    saved = seeded.web.submit(url, data=panel_values(html) | {"name": "Fresh start"})
+    assert 'class="saved"' in saved.text
+    db.session.expire_all()
+    fresh = db.session.get(Sequence, blank.id)
+    assert (fresh.name, fresh.trigger_config) == ("Fresh start", None)
+    [trigger] = [item for item in launch.launch_checklist(fresh) if item.key == "trigger"]
+    assert not trigger.done
+
+
+def test_choosing_joins_a_segment_shows_only_a_select_of_existing_segments(app):
+    seeded = seed(app)
+    segments.create_segment(seeded.workspace, "Enterprise", "static", None, NOW)
+    html = seeded.web.get(seeded.url("settings")).text
+    values = panel_values(html) | {"trigger.type": "segment_join", "trigger.segment": ""}
+
+    shown = seeded.web.submit(seeded.url("settings"), data=values | {"_op": "refresh"}).text
+    segment_select = shown.split('name="trigger.segment"')[1].split("</select>")[0]
+    assert '<option value="Enterprise">Enterprise</option>' in segment_select
+    assert 'name="trigger.event"' not in shown and 'name="trigger.form"' not in shown
+
+    events = seeded.web.submit(
+        seeded.url("settings"), data=values | {"trigger.type": "api_event", "_op": "refresh"}
+    ).text
+    assert 'name="trigger.event"' in events and 'name="trigger.segment"' not in events
+
+    seeded.web.submit(seeded.url("settings"), data=values | {"trigger.segment": "Enterprise"})
+    assert seeded.fresh().trigger_config == {"type": "segment_join", "segment": "Enterprise"}
+
+
+def test_a_duplicate_starts_without_the_originals_trigger(app):
+    seeded = seed(app)
+    copy = sequences.duplicate_sequence(seeded.sequence, None)
+    assert copy.trigger_config is None
+    assert seeded.fresh().trigger_config == {"type": "segment_join", "segment": "New Signups"}
+    [trigger] = [item for item in launch.launch_checklist(copy) if item.key == "trigger"]
+    assert not trigger.done

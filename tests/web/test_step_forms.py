@@ -716,7 +716,7 @@ def test_missing_settings_get_defaults():
     assert data == {
         "name": "Bare",
         "description": None,
-        "trigger": {"type": "manual"},
+        "trigger": None,  # no type is preselected: the checklist asks for one
         "goals": [],
         "exit": {"on_reply": False, "goals": []},
         "re_enrollment": {"mode": "never"},

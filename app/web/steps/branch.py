@@ -36,19 +36,19 @@ _LEAF_KEYS = (
 )
 
 
-def _condition_to_form(condition: Any, prefix: str) -> list[tuple[str, str]]:
+def condition_to_form(condition: Any, prefix: str) -> list[tuple[str, str]]:
     if not isinstance(condition, dict) or not condition:
         return [(f"{prefix}.kind", "email_event")]
     for group in ("all", "any"):
         if group in condition:
             pairs = [(f"{prefix}.kind", group)]
             for index, item in enumerate(condition[group] or []):
-                pairs += _condition_to_form(item, f"{prefix}.items.{index}")
+                pairs += condition_to_form(item, f"{prefix}.items.{index}")
             return pairs
     if "not" in condition:
         return [
             (f"{prefix}.kind", "not"),
-            *_condition_to_form(condition["not"], f"{prefix}.items.0"),
+            *condition_to_form(condition["not"], f"{prefix}.items.0"),
         ]
     kind = text_of(condition.get("type"))
     pairs = [(f"{prefix}.kind", kind)]
@@ -59,14 +59,14 @@ def _condition_to_form(condition: Any, prefix: str) -> list[tuple[str, str]]:
     return pairs + properties_to_form(prefix, condition.get("properties"))
 
 
-def _condition_from_form(read: FormReader, prefix: str, depth: int = 0) -> dict[str, Any]:
+def condition_from_form(read: FormReader, prefix: str, depth: int = 0) -> dict[str, Any]:
     kind = read.text(f"{prefix}.kind")
     if kind in GROUP_KINDS:
         if depth >= MAX_CONDITION_DEPTH:
             read.form.add_error(f"{prefix}.kind", "conditions are nested too deeply")
             return {kind: []}
         items = [
-            _condition_from_form(read, f"{prefix}.items.{index}", depth + 1)
+            condition_from_form(read, f"{prefix}.items.{index}", depth + 1)
             for index in read.rows(f"{prefix}.items")
         ]
         if not items:
@@ -113,14 +113,14 @@ def _condition_from_form(read: FormReader, prefix: str, depth: int = 0) -> dict[
 
 
 def _to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
-    return _condition_to_form(config.get("condition"), "cond")
+    return condition_to_form(config.get("condition"), "cond")
 
 
 def _from_form(read: FormReader) -> dict[str, Any]:
-    return {"condition": _condition_from_form(read, "cond")}
+    return {"condition": condition_from_form(read, "cond")}
 
 
-def _field_name(path: str, values: MultiDict[str, str]) -> str:
+def field_name(path: str, values: MultiDict[str, str]) -> str:
     """`condition.all.0.not.value` -> `cond.items.0.items.0.value`."""
     parts = path.split(".")
     out = ["cond"] if parts[:1] == ["condition"] else parts[:1]
@@ -149,7 +149,7 @@ FORM = StepForm(
     to_form=_to_form,
     from_form=_from_form,
     choices=_choices,
-    field_name=_field_name,
+    field_name=field_name,
     rows={"items": (("kind", "email_event"),), "props": PROPERTY_ROW},
     groups={"items": (("kind", "all"), ("items.0.kind", "email_event"))},
 )
