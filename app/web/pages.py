@@ -27,6 +27,13 @@ def home() -> Any:
     return redirect(url_for("web.sequences"))
 
 
+@web_bp.get("/favicon.ico")
+def favicon() -> Any:
+    """Pages without our <head> (Werkzeug's error pages, raw files) still make browsers ask
+    for /favicon.ico: send them to the SVG instead of a 404."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
 @web_bp.get("/sequences")
 @login_required
 def sequences() -> Any:
