@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := app:create_app
 # `make run PORT=8080`: the port to serve on; the printed sign-in URL follows it (or BASE_URL).
 PORT ?= 5000
-export BASE_URL ?= http://127.0.0.1:$(PORT)
+BASE_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run test bench
 
@@ -24,8 +24,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 ## Install, migrate the SQLite database, seed the demo (prints the login), serve on :$(PORT) (default 5000).
 run: $(VENV)/.installed
 	$(BIN)/flask db upgrade
-	$(BIN)/flask demo seed
-	$(BIN)/flask serve --host 127.0.0.1 --port $(PORT)
+	BASE_URL=$(BASE_URL) $(BIN)/flask demo seed
+	BASE_URL=$(BASE_URL) $(BIN)/flask serve --host 127.0.0.1 --port $(PORT)
 
 ## Install the test dependencies and run every test (SQLite, PostgreSQL + Redis, browser).
 test: $(VENV)/.installed-test
