@@ -160,10 +160,59 @@ def test_duplicate_copies_the_graph_and_archive_hides_edits(app, web):
         )
         assert keys(copy_id) == keys(sequence_id) and keys(copy_id)
         assert db.session.get(Sequence, copy_id).name.startswith("Copy of ")
-    web.post(f"/sequences/{copy_id}/archive", data={"csrf_token": csrf})
+    web.post(f"/sequences/{copy_id}/archive", data={"csrf_token": csrf, "confirmed": "yes"})
     assert status_of(app, copy_id) == "archived"
     listing = web.get("/sequences").text
     assert "archived" in listing
+
+
+def test_archive_asks_first_and_changes_nothing_until_confirmed(app, web):
+    sequence_id = onboarding(app)
+    csrf = web.csrf_token("/sequences")
+    listing = web.get("/sequences").text
+    assert (
+        f'action="/sequences/{sequence_id}/archive" hx-boost="true" hx-confirm="Archive ' in listing
+    )
+
+    asked = web.post(f"/sequences/{sequence_id}/archive", data={"csrf_token": csrf})
+
+    assert asked.status_code == 200
+    assert "becomes read-only until you unarchive it" in asked.text
+    assert 'name="confirmed" value="yes"' in asked.text
+    assert status_of(app, sequence_id) == "draft"
+    by_htmx = web.post(
+        f"/sequences/{sequence_id}/archive",
+        data={"csrf_token": csrf},
+        headers={"HX-Request": "true"},
+    )
+    assert by_htmx.status_code == 302  # hx-confirm asked in the browser
+    assert status_of(app, sequence_id) == "archived"
+
+
+def test_unarchive_returns_a_never_published_sequence_to_draft_and_a_published_one_to_paused(
+    app, web
+):
+    never = onboarding(app, name="Never published")
+    published = onboarding(app)
+    now = datetime.now(UTC)
+    with app.app_context():
+        sequences.set_status(db.session.get_one(Sequence, published), "activate", now)
+        sequences.set_status(db.session.get_one(Sequence, published), "pause", now)
+        for sid in (never, published):
+            sequences.archive_sequence(db.session.get_one(Sequence, sid), now)
+    csrf = web.csrf_token("/sequences")
+    assert f'action="/sequences/{never}/unarchive"' in web.get("/sequences").text
+
+    for sid in (never, published):
+        done = web.post(f"/sequences/{sid}/unarchive", data={"csrf_token": csrf})
+        assert done.status_code == 302
+
+    assert status_of(app, never) == "draft"
+    assert status_of(app, published) == "paused"
+    with app.app_context():
+        assert db.session.get_one(Sequence, published).archived_at is None
+    again = web.post(f"/sequences/{never}/unarchive", data={"csrf_token": csrf})
+    assert "only an archived sequence can be unarchived" in web.get(again.headers["Location"]).text
 
 
 def test_another_workspace_cannot_send_tests_or_activate(app, web):
