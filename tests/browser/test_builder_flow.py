@@ -176,7 +176,7 @@ def test_onboarding_built_by_drag_and_drop_is_tested_by_email_and_activated(
 
     activate = page.locator("#checklist").get_by_role("button", name="Activate")
     expect(activate).to_be_disabled()
-    page.locator("#checklist").get_by_role("button", name="Send test email to me").click()
+    page.locator("#checklist").get_by_role("button", name="Send test email").click()
     expect(page.locator("#checklist .test-report")).to_contain_text(
         f"Sent 3 test email(s) to {EMAIL}"
     )

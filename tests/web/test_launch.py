@@ -117,6 +117,44 @@ def test_a_failed_test_send_does_not_tick_the_checklist(app, web, smtp_sink):
     assert checklist(web, sequence_id)["test"] is False
 
 
+def test_test_emails_go_to_every_address_typed_and_tick_the_checklist(app, web, smtp_sink):
+    sequence_id = onboarding(app)
+    csrf = web.csrf_token("/sequences")
+    form = web.get(f"/sequences/{sequence_id}/checklist").text
+    assert 'name="to" value="marketer@acme.test"' in form  # the signed-in user by default
+
+    page = web.post(
+        f"/sequences/{sequence_id}/test-email",
+        data={"csrf_token": csrf, "to": "boss@acme.test, Copy@Agency.test ,boss@ACME.test"},
+    )
+
+    assert "Sent 6 test email(s) to boss@acme.test, Copy@agency.test" in page.text
+    received = smtp_sink.wait_for(6)
+    to = sorted(m["To"].addresses[0].addr_spec for m in received)
+    assert to == ["Copy@agency.test"] * 3 + ["boss@acme.test"] * 3
+    assert item(web, sequence_id, "test").count("boss@acme.test, Copy@agency.test") == 1
+    assert checklist(web, sequence_id)["test"] is True
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("boss@acme.test, not-an-address", "Send to: 'not-an-address' is not an email address"),
+        (", ".join(f"p{n}@acme.test" for n in range(11)), "Send to: at most 10 addresses"),
+    ],
+)
+def test_a_bad_send_to_list_is_refused_naming_the_field(app, web, smtp_sink, typed, problem):
+    sequence_id = onboarding(app)
+    csrf = web.csrf_token("/sequences")
+
+    page = web.post(f"/sequences/{sequence_id}/test-email", data={"csrf_token": csrf, "to": typed})
+
+    assert problem in html.unescape(page.text)
+    assert 'aria-invalid="true"' in page.text and html.escape(typed) in page.text
+    assert smtp_sink.messages == []
+    assert checklist(web, sequence_id)["test"] is False
+
+
 def test_an_unfinished_draft_cannot_be_activated(app, web, smtp_sink):
     csrf = web.csrf_token("/sequences")
     created = web.post("/sequences", data={"csrf_token": csrf, "name": "Trial nurture"})
