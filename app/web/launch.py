@@ -13,7 +13,7 @@ from flask_login import current_user, login_required
 from app.core.addresses import AddressError, address_list
 from app.core.format.problems import DefinitionError
 from app.models import Sequence
-from app.services import panel_choices, segments
+from app.services import contact_views, panel_choices, segments
 from app.services import sequences as sequence_service
 from app.services.launch import (
     MAX_TEST_RECIPIENTS,
@@ -25,7 +25,7 @@ from app.services.launch import (
 from app.web import web_bp
 from app.web.builder import owned_sequence
 
-CONTACT_CHOICES = 50
+CONTACT_CHOICES = 20  # "Render for" lists this many; the search box above it finds the rest
 
 
 @web_bp.get("/sequences/<uuid:sequence_id>/checklist")
@@ -50,6 +50,20 @@ def send_test(sequence_id: uuid.UUID) -> Any:
     contact = panel_choices.chosen_contact(sequence.workspace_id, contact_id)
     report = send_test_emails(sequence, current_user, contact, datetime.now(UTC), to)
     return _checklist(sequence, report=report, contact_id=contact_id, to=", ".join(to))
+
+
+@web_bp.get("/sequences/<uuid:sequence_id>/contact-options")
+@login_required
+def contact_options(sequence_id: uuid.UUID) -> Any:
+    """The "Render for" options matching the search box (email or name), for htmx to swap
+    into the list: a workspace of 100,000 contacts never lands in one <select>."""
+    sequence = owned_sequence(sequence_id)
+    found, total = contact_views.search(
+        sequence.workspace_id, request.args.get("q", ""), CONTACT_CHOICES, 0
+    )
+    return render_template(
+        "builder/_contact_options.html", contacts=found, more=total - len(found), contact_id=""
+    )
 
 
 @web_bp.post("/sequences/<uuid:sequence_id>/trigger-segment")
@@ -99,6 +113,11 @@ def _checklist(
     to: str | None = None,
 ) -> Any:
     items = launch_checklist(sequence)
+    found, total = contact_views.search(sequence.workspace_id, "", CONTACT_CHOICES, 0)
+    more = total - len(found)
+    chosen = panel_choices.chosen_contact(sequence.workspace_id, contact_id)
+    if chosen is not None and chosen not in found:  # found by a search: keep it chosen
+        found = [chosen, *found]
     response = make_response(
         render_template(
             "builder/checklist.html",
@@ -107,7 +126,8 @@ def _checklist(
             ready=ready_to_launch(items),
             report=report,
             errors=errors or [],
-            contacts=panel_choices.first_contacts(sequence.workspace_id, CONTACT_CHOICES),
+            contacts=found,
+            more=more,
             contact_id=contact_id or "",
             to=current_user.email if to is None else to,
             max_recipients=MAX_TEST_RECIPIENTS,

@@ -5,6 +5,7 @@ manual) and moves to existing sequences; and the list's create, duplicate and ar
 from __future__ import annotations
 
 import html
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -134,6 +135,39 @@ def test_test_emails_go_to_every_address_typed_and_tick_the_checklist(app, web, 
     assert to == ["Copy@agency.test"] * 3 + ["boss@acme.test"] * 3
     assert item(web, sequence_id, "test").count("boss@acme.test, Copy@agency.test") == 1
     assert checklist(web, sequence_id)["test"] is True
+
+
+def test_render_for_lists_a_few_contacts_and_searches_the_rest(app, web, smtp_sink):
+    sequence_id = onboarding(app)
+    acme = accounts.workspace_named("Acme")
+    for n in range(25):
+        contacts.upsert_contact(acme, {"email": f"a{n:02}@people.test"})
+    contacts.upsert_contact(acme, {"email": "zoe@zeta.test", "first_name": "Zoe"})
+    rival = accounts.create_workspace("Rival")
+    contacts.upsert_contact(rival, {"email": "zoe@rival.test", "first_name": "Zoe"})
+
+    listed = web.get(f"/sequences/{sequence_id}/checklist").text
+    select = listed[
+        listed.find('<select id="render-for"') : listed.find(
+            "</select>", listed.find('id="render-for"')
+        )
+    ]
+    assert select.count("@people.test</option>") == 20
+    assert "zoe@zeta.test" not in select
+    assert "7 more: search to narrow the list" in select  # 27 contacts, 20 shown
+
+    found = web.get(f"/sequences/{sequence_id}/contact-options?q=zoe").text
+    assert "zoe@zeta.test" in found and "rival" not in found and "@people.test" not in found
+    zoe = re.search(r'<option value="([0-9a-f-]+)" >zoe@zeta.test', found)
+    assert zoe
+
+    csrf = web.csrf_token("/sequences")
+    sent = web.post(
+        f"/sequences/{sequence_id}/test-email",
+        data={"csrf_token": csrf, "contact_id": zoe.group(1)},
+    )
+    assert f'<option value="{zoe.group(1)}" selected>zoe@zeta.test' in sent.text
+    assert "Zoe" in smtp_sink.wait_for(3)[0].get_body(("html",)).get_content()
 
 
 @pytest.mark.parametrize(
