@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 
 from app.core.addresses import AddressError, address_list
 from app.core.format.problems import DefinitionError
+from app.core.problem_words import in_words, step_names
 from app.models import Sequence
 from app.services import contact_views, panel_choices, segments
 from app.services import sequences as sequence_service
@@ -97,7 +98,8 @@ def change_status(sequence_id: uuid.UUID, action: str) -> Any:
             sequence, action, datetime.now(UTC), actor=current_user.email, while_paused=mode
         )
     except DefinitionError as exc:
-        return _checklist(sequence, errors=[str(problem) for problem in exc.problems])
+        names = step_names((step.key, step.name, step.type) for step in sequence.steps)
+        return _checklist(sequence, errors=[in_words(problem, names) for problem in exc.problems])
     except sequence_service.SequenceStateError as exc:
         return _checklist(sequence, errors=[str(exc)])
     response = make_response(_checklist(sequence))
