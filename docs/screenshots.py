@@ -23,6 +23,7 @@ from app import create_app  # noqa: E402
 from app.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Sequence  # noqa: E402
+from app.services.gallery import use_template  # noqa: E402
 from app.services.publishing import publish  # noqa: E402
 from app.services.scheduling import run_tick  # noqa: E402
 from app.services.sequences import export_definition, parse_input  # noqa: E402
@@ -30,7 +31,16 @@ from tests.browser.chromium import CHROMIUM_ARGS  # noqa: E402
 from tests.report_data import seed_ab_report  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-PAGES = ("sequences", "enrollments", "outbox", "templates", "contacts", "segments", "forms")
+PAGES = (
+    "sequences",
+    "enrollments",
+    "outbox",
+    "templates",
+    "contacts",
+    "segments",
+    "forms",
+    "health",
+)
 
 
 def main() -> None:
@@ -65,16 +75,30 @@ def main() -> None:
                     page.goto(f"{base}/{name}")
                     page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
                     print(f"wrote {OUT / f'{name}.png'}")
+                shoot_enrollment(page, base)
                 with app.app_context():  # after the list pages, so they show the demo alone
                     tested = seed_ab_report(app, db.session.merge(workspace), now)
                 shoot_report(page, f"{base}/sequences/{tested.sequence_id}/report")
                 shoot_builder(page, base)
+                with app.app_context():
+                    trial = use_template(db.session.merge(workspace), "saas_trial", None)
+                    trial_id = str(trial.id)
+                shoot_builder_fit(page, f"{base}/sequences/{trial_id}")
                 with app.app_context():
                     live = publish_version_2(now + timedelta(days=2, minutes=2))
                 shoot_versions(page, base, live)
                 browser.close()
         finally:
             server.shutdown()
+
+
+def shoot_enrollment(page: Page, base: str) -> None:
+    """The first listed enrollment's page: its story with decisions, emails and waits."""
+    page.goto(f"{base}/enrollments")
+    page.locator("a.enrollment-link").first.click()
+    page.wait_for_load_state()
+    page.screenshot(path=str(OUT / "enrollment.png"), full_page=True)
+    print(f"wrote {OUT / 'enrollment.png'}")
 
 
 def shoot_report(page: Page, url: str) -> None:
@@ -99,6 +123,18 @@ def shoot_builder(page: Page, base: str) -> None:
     page.wait_for_timeout(600)  # the live preview renders after a short debounce
     page.screenshot(path=str(OUT / "builder-email.png"))
     print(f"wrote {OUT / 'builder-email.png'}")
+
+
+def shoot_builder_fit(page: Page, url: str) -> None:
+    """The 9-step SaaS Trial from the gallery at Fit, 1440x900: top to bottom at 70% or
+    more (readable), the rest of the flow a scroll away."""
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(url)
+    page.wait_for_selector(".drawflow-node[data-step-id='offer']")
+    page.click("#canvas-toolbar [data-canvas='fit']")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(OUT / "builder-fit.png"))
+    print(f"wrote {OUT / 'builder-fit.png'}")
 
 
 def publish_version_2(now: datetime) -> str:

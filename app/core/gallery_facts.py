@@ -17,7 +17,7 @@ from typing import Any
 from app.core.draft import DraftStep
 from app.core.format.document import SequenceDefinition
 from app.core.graph import entry_step_id
-from app.core.layout import auto_layout
+from app.core.layout import layout_grid
 from app.core.steps import kind_of, step_outputs
 from app.core.steps.base import NominalWait
 from app.core.thumbnail import as_document, links
@@ -53,14 +53,14 @@ def gallery_facts(definition: SequenceDefinition | Mapping[str, Any]) -> Gallery
 
 
 def flow_order(document: Mapping[str, Any]) -> list[str]:
-    """Step ids by distance from the start, a branch's first path before its second."""
+    """Step ids by longest distance from the start, a branch's first path before its second."""
     steps = list(document.get("steps") or [])
-    positions = auto_layout(
+    grid = layout_grid(
         [step["id"] for step in steps],
         links(document),
         {step["id"]: step_outputs(step["type"], step.get("config") or {}) for step in steps},
     )
-    return sorted(positions, key=lambda key: positions[key])
+    return sorted(grid, key=lambda key: grid[key])
 
 
 def _email_name(step: Mapping[str, Any]) -> str:

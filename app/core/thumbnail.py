@@ -16,19 +16,22 @@ from typing import Any
 from app.core.draft import DraftConnection
 from app.core.format.document import SequenceDefinition
 from app.core.format.parse import definition_to_dict
-from app.core.layout import auto_layout
+from app.core.layout import layout_grid
 from app.core.steps import kind_of, step_outputs
 
 WIDTH, HEIGHT = 320, 180
 """The thumbnail's viewBox; the page sizes it with CSS."""
 PADDING = 10
 NODE_WIDTH, NODE_HEIGHT = 220, 90
-"""A canvas node's size in canvas units (builder.css), so stored positions fit as drawn."""
+"""A canvas node's size in canvas units (builder.css)."""
 MAX_SCALE = 0.45
 """A one-step sequence is not blown up to fill the whole card."""
 MAX_COLUMNS = 4
 """A longer chain is folded into rows (left to right, then back), so its boxes stay legible."""
 ROW_GAP = 70
+AUTO_STEP_X, AUTO_STEP_Y = 300, 170
+"""The builder's automatic layout turned on its side (its rows become columns here): a
+thumbnail is wider than tall, while the canvas reads top to bottom."""
 
 _UNKNOWN_COLOUR = "#98a2b3"
 _EDGE_COLOUR = "#98a2b3"
@@ -57,16 +60,17 @@ def as_document(definition: SequenceDefinition | Mapping[str, Any]) -> Mapping[s
 
 
 def step_positions(document: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
-    """The stored canvas positions, or the automatic layout when any step lacks one."""
+    """Where each box goes: the automatic layout, whatever the author dragged on the canvas,
+    so every card in the gallery draws its flow the same compact way."""
     steps = list(document.get("steps") or [])
-    stored = {step["id"]: _stored_position(step) for step in steps}
-    if all(position is not None for position in stored.values()):
-        return {key: position for key, position in stored.items() if position is not None}
-    return auto_layout(
+    grid = layout_grid(
         [step["id"] for step in steps],
         links(document),
         {step["id"]: step_outputs(step["type"], step.get("config") or {}) for step in steps},
     )
+    return {
+        key: (row * AUTO_STEP_X, round(column * AUTO_STEP_Y)) for key, (row, column) in grid.items()
+    }
 
 
 def links(document: Mapping[str, Any]) -> list[DraftConnection]:
@@ -77,13 +81,6 @@ def links(document: Mapping[str, Any]) -> list[DraftConnection]:
         for conn in document.get("connections") or []
         if conn["source"] in ids and conn["target"] in ids
     ]
-
-
-def _stored_position(step: Mapping[str, Any]) -> tuple[int, int] | None:
-    position = step.get("position")
-    if not isinstance(position, Mapping) or position.get("x") is None:
-        return None
-    return int(position["x"]), int(position["y"])
 
 
 def render_thumbnail(definition: SequenceDefinition | Mapping[str, Any]) -> str:

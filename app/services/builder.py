@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.config import current_settings
 from app.core.draft import Draft, DraftConnection, DraftStep, check_draft
-from app.core.layout import auto_layout
+from app.core.layout import ROW_HEIGHT, auto_layout
 from app.core.problem_words import in_words, step_names
 from app.core.steps import KINDS, STEP_TYPES
 from app.core.steps import step_outputs as outputs_for
@@ -107,23 +107,60 @@ def _ordered(sequence: Sequence) -> list[SequenceStep]:
 def add_step(
     sequence: Sequence, step_type: str, position: tuple[int, int], version: int
 ) -> tuple[str, dict[str, Any]]:
+    _check_type(step_type)
+    _claim_version(sequence, version)
+    step = _new_step(sequence, step_type, position)
+    return step.key, _commit(sequence)
+
+
+def insert_step(
+    sequence: Sequence, step_type: str, link: tuple[str, str, str | None], version: int
+) -> tuple[str, dict[str, Any]]:
+    """A new step in the middle of the connection `link` (source, target, label): the source
+    leads to it on the same path and it leads to the target on its first path. It takes the
+    target's place and every step from that height down moves one row lower, so the flow
+    keeps reading top to bottom without overlaps."""
+    source, target, label = link
+    source_step, target_step = _step(sequence, source), _step(sequence, target)
+    conn = _connection(sequence, source_step, target_step, label)
+    if conn is None:
+        raise EditRefused(f"{source!r} does not lead to {target!r} there", "insert", source)
+    _check_type(step_type)
+    ports = outputs_for(step_type, KINDS[step_type].default_config)
+    if not ports:
+        message = f"{KINDS[step_type].label} ends the sequence, so it cannot go between two steps"
+        raise EditRefused(message, "type")
+    _claim_version(sequence, version)
+    x, top = target_step.ui_position_x or 0, target_step.ui_position_y or 0
+    for step in sequence.steps:
+        if step.ui_position_y is not None and step.ui_position_y >= top:
+            step.ui_position_y += ROW_HEIGHT
+    step = _new_step(sequence, step_type, (x, top))
+    sequence.connections.remove(conn)
+    db.session.flush()  # the new step's id, for its connections
+    _append_connection(sequence, source_step, step, label)
+    _append_connection(sequence, step, target_step, ports[0])
+    return step.key, _commit(sequence)
+
+
+def _check_type(step_type: str) -> None:
     if step_type not in STEP_TYPES:
         expected = ", ".join(STEP_TYPES)
         raise EditRefused(f"unknown step type {step_type!r}; expected one of {expected}", "type")
-    _claim_version(sequence, version)
-    key = _free_key(sequence, step_type)
-    sequence.steps.append(
-        SequenceStep(
-            key=key,
-            sequence_id=sequence.id,
-            type=step_type,
-            config=copy.deepcopy(dict(KINDS[step_type].default_config)),
-            ui_position_x=position[0],
-            ui_position_y=position[1],
-            sort_order=max((s.sort_order for s in sequence.steps), default=-1) + 1,
-        )
+
+
+def _new_step(sequence: Sequence, step_type: str, position: tuple[int, int]) -> SequenceStep:
+    step = SequenceStep(
+        key=_free_key(sequence, step_type),
+        sequence_id=sequence.id,
+        type=step_type,
+        config=copy.deepcopy(dict(KINDS[step_type].default_config)),
+        ui_position_x=position[0],
+        ui_position_y=position[1],
+        sort_order=max((s.sort_order for s in sequence.steps), default=-1) + 1,
     )
-    return key, _commit(sequence)
+    sequence.steps.append(step)
+    return step
 
 
 def _free_key(sequence: Sequence, step_type: str) -> str:
@@ -246,21 +283,27 @@ def disconnect(
     sequence: Sequence, source: str, target: str, label: str | None, version: int
 ) -> dict[str, Any]:
     source_step, target_step = _step(sequence, source), _step(sequence, target)
-    conn = next(
-        (
-            c
-            for c in sequence.connections
-            if c.source_step_id == source_step.id
-            and c.target_step_id == target_step.id
-            and c.condition_label == label
-        ),
-        None,
-    )
+    conn = _connection(sequence, source_step, target_step, label)
     if conn is None:
         raise EditRefused(f"{source!r} does not lead to {target!r} there", "connections", source)
     _claim_version(sequence, version)
     sequence.connections.remove(conn)
     return _commit(sequence)
+
+
+def _connection(
+    sequence: Sequence, source: SequenceStep, target: SequenceStep, label: str | None
+) -> SequenceConnection | None:
+    return next(
+        (
+            c
+            for c in sequence.connections
+            if c.source_step_id == source.id
+            and c.target_step_id == target.id
+            and c.condition_label == label
+        ),
+        None,
+    )
 
 
 def delete_step(

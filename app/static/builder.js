@@ -14,10 +14,15 @@
   // Drawflow injects this with innerHTML, so it is a constant: never put step data here.
   const NODE_SKELETON =
     '<div class="step-type"></div><div class="step-name"></div>' +
-    '<div class="step-summary"></div><ul class="step-problems"></ul>';
+    '<div class="step-summary"></div><ul class="step-problems"></ul>' +
+    '<button type="button" class="step-delete" tabindex="-1" title="Delete this step">×</button>';
   const DRAG_TYPE = "application/x-pm-step-type";
   const NODE_WIDTH = 220; // as in builder.css; centres new nodes on the drop point
+  const NODE_GAP = 40; // kept free around a new step
   const FIT_MARGIN = 48;
+  const TOOLBAR_SPACE = 64; // Fit keeps the top of the flow clear of the canvas toolbar
+  const READABLE_ZOOM = 0.7; // Fit never goes below it: the canvas scrolls instead
+  const EDGE_HIT = 10; // how near a path a dropped step counts as dropped on it
   const MESSAGE_SECONDS = 8;
   const UNDO_SECONDS = 30;
   const CONFLICT_MESSAGE =
@@ -36,6 +41,8 @@
     palette: document.getElementById("palette"),
     toolbar: document.getElementById("canvas-toolbar"),
     message: document.getElementById("canvas-message"),
+    zoom: document.getElementById("canvas-zoom"),
+    insertMenu: document.getElementById("insert-menu"),
     undoBar: document.getElementById("undo-bar"),
     deleteDialog: document.getElementById("delete-dialog"),
     panel: document.getElementById("panel"),
@@ -43,6 +50,8 @@
 
   let state = JSON.parse(document.getElementById("builder-state").textContent);
   const kinds = JSON.parse(document.getElementById("builder-kinds").textContent);
+  const edgeLayer = document.createElement("div"); // the "+" buttons, inside the canvas
+  edgeLayer.className = "edge-layer";
   const nodes = new Map(); // Drawflow node id -> {stepId, outputs} as drawn
   const nodeOfStep = new Map(); // step id -> Drawflow node id
   let selectedStepId = null;
@@ -50,6 +59,7 @@
   let emittingGraph = false; // set while dispatching our own pm-graph event
   let pointerOnBackground = false;
   let queue = Promise.resolve();
+  let sending = Promise.resolve(); // the canvas request in flight, until its state is adopted
   let pending = 0;
   let conflicted = false;
   let lastUndo = null;
@@ -63,6 +73,7 @@
   editor.force_first_input = true; // dropping a connection anywhere on a step joins its input
   editor.zoom_min = 0.3;
   editor.key = onCanvasKey; // before start(), which binds editor.key to keydown
+  editor.createCurvature = verticalCurve; // cards run top to bottom: so do their links
   editor.start();
   if (!config.editable) {
     editor.editor_mode = "fixed";
@@ -94,7 +105,13 @@
   }
 
   function defaultPosition(index) {
-    return { x: 40 + index * (NODE_WIDTH + 60), y: 120 };
+    return { x: 60, y: 60 + index * 160 }; // as app/core/layout.py places a chain
+  }
+
+  // Links leave a card downwards and enter the next one from above.
+  function verticalCurve(startX, startY, endX, endY) {
+    const bend = Math.max(30, Math.abs(endY - startY) / 2);
+    return ` M ${startX} ${startY} C ${startX} ${startY + bend} ${endX} ${endY - bend} ${endX} ${endY}`;
   }
 
   function renderGraph() {
@@ -108,6 +125,7 @@
       nodeOfStep.clear();
       state.steps.forEach((step, index) => addStepNode(step, step.position || defaultPosition(index)));
       state.connections.forEach(drawConnection);
+      editor.precanvas.append(edgeLayer);
     } finally {
       suppressEvents = false;
     }
@@ -123,6 +141,9 @@
     const el = nodeElement(nodeId);
     el.setAttribute("data-step-id", step.id);
     el.setAttribute("data-step-type", step.type);
+    el.setAttribute("tabindex", "0");
+    el.setAttribute("role", "group");
+    el.setAttribute("aria-roledescription", "step");
     const kind = kindOf(step.type);
     if (kind) el.style.setProperty("--step-color", kind.colour);
     el.querySelector(".step-type").textContent = typeLabel(step.type);
@@ -144,12 +165,14 @@
     editor.addConnection(from, to, "output_" + (index + 1), "input_1");
   }
 
+  // New texts change a card's height, and so where its output ports are: links follow.
   function refreshNodes() {
     const problems = problemsByStep();
     for (const step of state.steps) {
       const nodeId = nodeOfStep.get(step.id);
       if (nodeId !== undefined) fillNode(nodeElement(nodeId), step, problems.get(step.id) || []);
     }
+    for (const nodeId of nodes.keys()) editor.updateConnectionNodes("node-" + nodeId);
   }
 
   function problemsByStep() {
@@ -163,7 +186,10 @@
   }
 
   function fillNode(el, step, problems) {
-    el.querySelector(".step-name").textContent = step.name || typeLabel(step.type);
+    const name = step.name || typeLabel(step.type);
+    el.querySelector(".step-name").textContent = name;
+    el.setAttribute("aria-label", `${typeLabel(step.type)}: ${name}`);
+    el.querySelector(".step-delete").setAttribute("aria-label", `Delete ${name}`);
     const summary = el.querySelector(".step-summary");
     summary.textContent = step.summary || "";
     summary.title = step.summary || "";
@@ -225,6 +251,7 @@
     if (heading && state.name) heading.textContent = state.name;
     if (rerender || (pending === 0 && canvasSignature() !== stateSignature(state))) renderGraph();
     else refreshNodes();
+    drawEdgeButtons();
   }
 
   function announceGraph() {
@@ -288,7 +315,8 @@
     return (data && data.error && data.error.message) || fallback;
   }
 
-  /* One request after the other, each sent with the version the previous one returned.
+  /* One request after the other, each sent with the version the previous one returned,
+   * and after the open panel's pending save (it changes the version too).
    * `onSaved` runs before the answer's state is adopted. */
   function edit(method, path, body, { rerender = false, onSaved } = {}) {
     pending += 1;
@@ -304,7 +332,13 @@
       announceGraph();
       return data;
     };
-    const result = queue.then(run);
+    const start = () => {
+      const request = run();
+      sending = request.catch(() => {});
+      return request;
+    };
+    const autosave = window.PanelAutosave;
+    const result = queue.then(() => autosave && autosave.flush()).then(start);
     queue = result.catch(() => {});
     return result;
   }
@@ -320,7 +354,7 @@
 
   // ---- messages -------------------------------------------------------------------------
 
-  function showMessage(text, kind = "error") {
+  function showMessage(text, kind = "error") { // kinds: error, info, conflict
     clearTimeout(messageTimer);
     els.message.replaceChildren(document.createTextNode(text));
     els.message.dataset.kind = kind;
@@ -347,13 +381,27 @@
 
   // ---- selection and panels -------------------------------------------------------------
 
+  // Unsaved panel edits are saved (or kept, when refused) before another panel replaces them.
   function loadPanel(url) {
-    htmx.ajax("GET", url, { target: "#panel-body", swap: "innerHTML" });
+    const autosave = window.PanelAutosave;
+    const leaving = autosave ? autosave.leave() : Promise.resolve(null);
+    return leaving.then((keptStep) => {
+      if (keptStep) {
+        const what = keptStep === "settings" ? "the sequence settings" : stepName(keptStep);
+        showMessage(`Your changes to ${what} are not saved yet (see the marked fields): they are kept until you open it again.`);
+      }
+      if (autosave && autosave.restore(url)) return null;
+      return htmx.ajax("GET", url, { target: "#panel-body", swap: "innerHTML" });
+    });
   }
 
-  function selectStep(stepId) {
+  function selectStep(stepId, focusPanel = false) {
     selectedStepId = stepId;
-    loadPanel(config.panelUrl + encodeURIComponent(stepId) + "/panel");
+    loadPanel(config.panelUrl + encodeURIComponent(stepId) + "/panel").then(() => {
+      if (!focusPanel) return;
+      const field = els.panel.querySelector("#panel-body .panel-fields :is(input, select, textarea)");
+      if (field) field.focus();
+    });
   }
 
   function showSettings() {
@@ -409,32 +457,74 @@
     };
   }
 
-  function createStep(type, point) {
+  function centredOn(point) {
+    return { x: Math.round(point.x - NODE_WIDTH / 2), y: Math.round(point.y - 30) };
+  }
+
+  /* `insert`: the connection {source, target, label} the new step goes into; the server
+   * places it and moves the steps below it down a row, so the whole graph is drawn again. */
+  // `focusPanel`: the step was added from the keyboard, so its settings take the focus.
+  function createStep(type, position, insert = null, focusPanel = false) {
     if (!canEdit()) return;
-    const position = { x: Math.round(point.x - NODE_WIDTH / 2), y: Math.round(point.y - 30) };
-    edit("POST", "/steps", { type, position }, {
+    const body = insert ? { type, insert } : { type, position };
+    edit("POST", "/steps", body, {
+      rerender: insert !== null,
       onSaved(data) {
+        if (insert) return;
         const step = data.state.steps.find((s) => s.id === data.step);
         addStepNode(step, step.position || position);
       },
     })
-      .then((data) => selectNewStep(data.step))
+      .then((data) => selectNewStep(data.step, focusPanel))
       .catch(refused);
   }
 
   // A new step opens its settings at once: it usually needs some.
-  function selectNewStep(stepId) {
+  function selectNewStep(stepId, focusPanel) {
     const nodeId = nodeOfStep.get(stepId);
     if (nodeId === undefined) return;
     markSelected(nodeId);
-    selectStep(stepId);
+    selectStep(stepId, focusPanel);
   }
 
-  function addStepAtCentre(type) {
+  function addStepAtCentre(type, focusPanel = false) {
     const rect = els.canvas.getBoundingClientRect();
-    const cascade = (state.steps.length % 6) * 24; // several clicks do not stack exactly
-    const centre = canvasPoint(rect.left + rect.width / 2 + cascade, rect.top + rect.height / 2 + cascade);
-    createStep(type, centre);
+    const centre = canvasPoint(rect.left + rect.width / 2, rect.top + rect.height / 2);
+    createStep(type, freeSpot(centredOn(centre)), null, focusPanel);
+  }
+
+  // The free place nearest to `wanted` (a card's top left), searched ring by ring on a grid.
+  function freeSpot(wanted) {
+    const height = 150; // a new card, with the problems an empty step lists
+    const boxes = [...nodes.keys()].map(nodeElement).map((el) => ({
+      x: el.offsetLeft,
+      y: el.offsetTop,
+      w: el.offsetWidth,
+      h: el.offsetHeight,
+    }));
+    const isFree = (x, y) =>
+      boxes.every(
+        (b) =>
+          x + NODE_WIDTH + NODE_GAP <= b.x ||
+          b.x + b.w + NODE_GAP <= x ||
+          y + height + NODE_GAP <= b.y ||
+          b.y + b.h + NODE_GAP <= y,
+      );
+    for (let ring = 0; ring <= 30; ring += 1) {
+      const cells = [];
+      for (let i = -ring; i <= ring; i += 1) {
+        for (let j = -ring; j <= ring; j += 1) {
+          if (Math.max(Math.abs(i), Math.abs(j)) === ring) cells.push([i, j]);
+        }
+      }
+      cells.sort((a, b) => Math.hypot(a[0], a[1]) - Math.hypot(b[0], b[1]));
+      for (const [i, j] of cells) {
+        const x = wanted.x + i * (NODE_WIDTH + NODE_GAP);
+        const y = wanted.y + j * (height + NODE_GAP);
+        if (isFree(x, y)) return { x, y };
+      }
+    }
+    return wanted;
   }
 
   function onNodeMoved(nodeId) {
@@ -455,6 +545,7 @@
     el.style.left = position.x + "px";
     el.style.top = position.y + "px";
     editor.updateConnectionNodes("node-" + nodeId);
+    drawEdgeButtons();
   }
 
   function linkFromEvent(event) {
@@ -513,29 +604,33 @@
 
   // ---- deleting steps -------------------------------------------------------------------
 
+  // Always asked; a step between two others may also be deleted with its path kept whole.
   function requestDelete(stepId) {
     if (!canEdit()) return;
     const incoming = state.connections.filter((c) => c.target === stepId).length;
     const outgoing = state.connections.filter((c) => c.source === stepId).length;
-    if (incoming >= 1 && outgoing === 1) askHowToDelete(stepId);
-    else deleteStep(stepId, false);
+    askHowToDelete(stepId, incoming >= 1 && outgoing === 1);
   }
 
-  function askHowToDelete(stepId) {
+  function askHowToDelete(stepId, canReconnect) {
     const dialog = els.deleteDialog;
     const nameSlot = dialog.querySelector("[data-step-name]");
     if (nameSlot) nameSlot.textContent = stepName(stepId);
+    for (const el of dialog.querySelectorAll("[data-reconnect]")) el.hidden = !canReconnect;
     dialog.returnValue = "";
     dialog.addEventListener(
       "close",
       () => {
         if (dialog.returnValue === "reconnect" || dialog.returnValue === "delete") {
           deleteStep(stepId, dialog.returnValue === "reconnect");
+        } else {
+          focusStep(stepId);
         }
       },
       { once: true },
     );
     dialog.showModal();
+    dialog.querySelector("button:not([hidden])").focus();
   }
 
   // The dialog's buttons close it with their value, whether or not they sit in a form.
@@ -549,7 +644,10 @@
   function deleteStep(stepId, reconnect) {
     const name = stepName(stepId);
     edit("DELETE", "/steps/" + encodeURIComponent(stepId), { reconnect }, { rerender: true })
-      .then((data) => offerUndo(data.undo, name))
+      .then((data) => {
+        offerUndo(data.undo, name);
+        els.undoBar.querySelector("[data-undo]").focus();
+      })
       .catch(refused);
   }
 
@@ -579,6 +677,11 @@
 
   // Replaces Drawflow's key handler, which would delete the node without asking the server.
   function onCanvasKey(event) {
+    const card = event.target.closest(".drawflow-node");
+    if (card && event.target === card) {
+      onCardKey(event, card.dataset.stepId);
+      return;
+    }
     if (editor.editor_mode !== "edit") return;
     if (event.key !== "Delete" && event.key !== "Backspace") return;
     if (event.target.closest("input, textarea, select, [contenteditable]")) return;
@@ -591,14 +694,202 @@
     }
   }
 
-  // Drawflow's × (right click) on a node: our delete instead of its own.
-  function interceptNodeDelete(event) {
-    if (!event.target.closest(".drawflow-delete") || !editor.node_selected) return;
+  // The selected card's × and the "+" on links: ours, not the start of a Drawflow drag.
+  function interceptButtons(event) {
+    const card = event.target.closest(".step-delete");
+    const plus = event.target.closest(".edge-insert");
+    if (!card && !plus) return;
     event.stopPropagation();
     event.preventDefault();
-    const stepId = selectedNodeStepId();
-    editor.contextmenuDel();
-    requestDelete(stepId);
+    if (card) requestDelete(card.closest(".drawflow-node").dataset.stepId);
+    else openInsertMenu(plus);
+  }
+
+  // ---- keyboard -------------------------------------------------------------------------
+  // A focused card: arrows move to the connected steps, Enter opens its settings, Delete
+  // asks to delete it.
+
+  function onCardKey(event, stepId) {
+    const moves = {
+      ArrowDown: () => nextSteps(stepId)[0],
+      ArrowUp: () => previousSteps(stepId)[0],
+      ArrowLeft: () => besideStep(stepId, -1),
+      ArrowRight: () => besideStep(stepId, 1),
+    };
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      markSelected(nodeOfStep.get(stepId));
+      selectStep(stepId, true);
+    } else if (Object.hasOwn(moves, event.key)) {
+      event.preventDefault();
+      const to = moves[event.key]();
+      if (to) focusStep(to);
+    } else if ((event.key === "Delete" || event.key === "Backspace") && canEdit()) {
+      event.preventDefault();
+      requestDelete(stepId);
+    }
+  }
+
+  function portOrder(link) {
+    const step = state.steps.find((s) => s.id === link.source);
+    return step ? step.outputs.indexOf(link.label ?? null) : 0;
+  }
+
+  function nextSteps(stepId) {
+    return state.connections
+      .filter((c) => c.source === stepId)
+      .sort((a, b) => portOrder(a) - portOrder(b))
+      .map((c) => c.target);
+  }
+
+  function previousSteps(stepId) {
+    return state.connections.filter((c) => c.target === stepId).map((c) => c.source);
+  }
+
+  // The path beside this one under the same step (a branch's other side).
+  function besideStep(stepId, offset) {
+    const parent = previousSteps(stepId)[0];
+    if (parent === undefined) return undefined;
+    const row = nextSteps(parent);
+    return row[row.indexOf(stepId) + offset];
+  }
+
+  function focusStep(stepId) {
+    const nodeId = nodeOfStep.get(stepId);
+    if (nodeId === undefined) return;
+    const el = nodeElement(nodeId);
+    el.focus({ preventScroll: true });
+    reveal(el);
+  }
+
+  // Pan (never zoom) so the card is inside the visible canvas.
+  function reveal(el) {
+    const box = el.getBoundingClientRect();
+    const view = editor.container.getBoundingClientRect();
+    const shift = (low, high, min, max) => (low < min ? min - low : high > max ? max - high : 0);
+    const dx = shift(box.left, box.right, view.left + FIT_MARGIN, view.right - FIT_MARGIN);
+    const dy = shift(box.top, box.bottom, view.top + TOOLBAR_SPACE, view.bottom - FIT_MARGIN);
+    if (dx || dy) setView(editor.zoom, editor.canvas_x + dx, editor.canvas_y + dy);
+  }
+
+  // Escape in a step's panel goes back to its card.
+  function onPanelKey(event) {
+    if (event.key !== "Escape" || selectedStepId === null) return;
+    focusStep(selectedStepId);
+  }
+
+  // The panel's "Connect to…": the selected step's path to a step chosen by name.
+  function onConnectClick(event) {
+    const button = event.target.closest("[data-connect-button]");
+    if (!button || !canEdit() || selectedStepId === null) return;
+    const box = button.closest("[data-connect]");
+    const target = box.querySelector("[data-connect-target]").value;
+    const port = box.querySelector("[data-connect-port]");
+    const link = { source: selectedStepId, target, label: port ? port.value : null };
+    edit("POST", "/connections", link)
+      .then(() => showMessage(`Connected ${stepName(link.source)} to ${stepName(target)}.`, "info"))
+      .catch(refused);
+  }
+
+  // ---- inserting on a link --------------------------------------------------------------
+
+  const edgeLinks = new WeakMap(); // "+" button -> the link it sits on
+  let insertAt = null; // the link the open insert menu is for
+
+  function linkOfSvg(svg) {
+    const classes = [...svg.classList];
+    const out = classes.find((c) => c.startsWith("node_out_node-"));
+    const into = classes.find((c) => c.startsWith("node_in_node-"));
+    const port = classes.find((c) => c.startsWith("output_"));
+    if (!out || !into || !port) return null;
+    const from = nodes.get(out.slice("node_out_node-".length));
+    const to = nodes.get(into.slice("node_in_node-".length));
+    if (!from || !to) return null;
+    return { source: from.stepId, target: to.stepId, label: from.outputs[portIndex(port)] ?? null };
+  }
+
+  function drawEdgeButtons() {
+    const buttons = [];
+    if (canEdit()) {
+      for (const svg of editor.precanvas.querySelectorAll("svg.connection")) {
+        const link = linkOfSvg(svg);
+        const path = svg.querySelector("path.main-path");
+        if (!link || !path || !path.getAttribute("d")) continue;
+        const middle = path.getPointAtLength(path.getTotalLength() / 2);
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "edge-insert";
+        button.textContent = "+";
+        button.title = "Insert a step here";
+        button.setAttribute("aria-label", `Insert a step between ${stepName(link.source)} and ${stepName(link.target)}`);
+        button.style.left = middle.x + "px";
+        button.style.top = middle.y + "px";
+        edgeLinks.set(button, link);
+        buttons.push(button);
+      }
+    }
+    edgeLayer.replaceChildren(...buttons);
+  }
+
+  function openInsertMenu(button) {
+    insertAt = edgeLinks.get(button);
+    const menu = els.insertMenu;
+    const items = Object.entries(kinds).map(([type, kind]) => {
+      const item = document.createElement("li");
+      const choice = document.createElement("button");
+      choice.type = "button";
+      choice.dataset.insertType = type;
+      choice.textContent = kind.label;
+      choice.style.setProperty("--step-color", kind.colour);
+      item.append(choice);
+      return item;
+    });
+    menu.replaceChildren(...items);
+    const wrap = menu.parentElement.getBoundingClientRect();
+    const at = button.getBoundingClientRect();
+    menu.style.left = Math.round(at.right - wrap.left + 4) + "px";
+    menu.style.top = Math.round(at.top - wrap.top) + "px";
+    menu.hidden = false;
+    menu.querySelector("button").focus();
+  }
+
+  function closeInsertMenu() {
+    if (els.insertMenu.hidden) return;
+    els.insertMenu.hidden = true;
+    insertAt = null;
+  }
+
+  function onInsertMenuClick(event) {
+    const choice = event.target.closest("[data-insert-type]");
+    if (!choice || !insertAt) return;
+    const link = insertAt;
+    closeInsertMenu();
+    createStep(choice.dataset.insertType, null, link);
+  }
+
+  function onInsertMenuKey(event) {
+    if (event.key === "Escape") {
+      closeInsertMenu();
+      return;
+    }
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    event.preventDefault();
+    const choices = [...els.insertMenu.querySelectorAll("button")];
+    const at = choices.indexOf(document.activeElement);
+    const next = (at + (event.key === "ArrowDown" ? 1 : choices.length - 1)) % choices.length;
+    choices[next].focus();
+  }
+
+  // The link under a dropped palette item, if it was let go on (or next to) one.
+  function linkAt(clientX, clientY) {
+    const offsets = [[0, 0], [EDGE_HIT, 0], [-EDGE_HIT, 0], [0, EDGE_HIT], [0, -EDGE_HIT]];
+    for (const [dx, dy] of offsets) {
+      for (const el of document.elementsFromPoint(clientX + dx, clientY + dy)) {
+        if (el.matches(".edge-insert")) return edgeLinks.get(el);
+        if (el.matches("path.main-path")) return linkOfSvg(el.closest("svg"));
+      }
+    }
+    return null;
   }
 
   // ---- variable picker ------------------------------------------------------------------
@@ -631,6 +922,20 @@
     editor.canvas_x = x;
     editor.canvas_y = y;
     editor.precanvas.style.transform = `translate(${x}px, ${y}px) scale(${zoom})`;
+    showZoom();
+  }
+
+  function showZoom() {
+    if (els.zoom) els.zoom.textContent = Math.round(editor.zoom * 100) + "%";
+  }
+
+  // The wheel scrolls the canvas (Ctrl + wheel still zooms, as Drawflow does).
+  function onWheel(event) {
+    if (event.ctrlKey) return;
+    event.preventDefault();
+    const dx = event.shiftKey && !event.deltaX ? event.deltaY : event.deltaX;
+    const dy = event.shiftKey && !event.deltaX ? 0 : event.deltaY;
+    setView(editor.zoom, editor.canvas_x - dx, editor.canvas_y - dy);
   }
 
   function fitView() {
@@ -647,12 +952,21 @@
     const height = editor.container.clientHeight;
     const fit = Math.min(
       (width - 2 * FIT_MARGIN) / (right - left),
-      (height - 2 * FIT_MARGIN) / (bottom - top),
+      (height - TOOLBAR_SPACE - FIT_MARGIN) / (bottom - top),
     );
-    const zoom = Math.max(editor.zoom_min, Math.min(1, fit));
-    // The canvas scales around its centre (CSS default transform-origin), hence these offsets.
-    const x = (width / 2 - (left + right) / 2) * zoom;
-    const y = (height / 2 - (top + bottom) / 2) * zoom;
+    const zoom = Math.max(READABLE_ZOOM, Math.min(1, fit));
+    // The canvas scales around its centre (CSS default transform-origin): a canvas point p
+    // is drawn at translate + centre + zoom * (p - centre).
+    const offset = (screen, point, centre) => screen - centre - zoom * (point - centre);
+    const fitsAcross = (right - left) * zoom <= width - 2 * FIT_MARGIN;
+    const fitsDown = (bottom - top) * zoom <= height - TOOLBAR_SPACE - FIT_MARGIN;
+    // What does not fit starts at its top (or left) edge, and the rest is a scroll away.
+    const x = fitsAcross
+      ? offset(width / 2, (left + right) / 2, width / 2)
+      : offset(FIT_MARGIN, left, width / 2);
+    const y = fitsDown
+      ? offset((height + TOOLBAR_SPACE - FIT_MARGIN) / 2, (top + bottom) / 2, height / 2)
+      : offset(TOOLBAR_SPACE, top, height / 2);
     setView(zoom, x, y);
   }
 
@@ -692,7 +1006,7 @@
       item.addEventListener("keydown", (event) => {
         if (event.key !== "Enter" && event.key !== " ") return;
         event.preventDefault();
-        addStepAtCentre(item.dataset.stepType);
+        addStepAtCentre(item.dataset.stepType, true);
       });
     }
     els.canvas.addEventListener("dragover", (event) => {
@@ -704,7 +1018,9 @@
       const type = event.dataTransfer.getData(DRAG_TYPE);
       if (!type) return;
       event.preventDefault();
-      createStep(type, canvasPoint(event.clientX, event.clientY));
+      const link = linkAt(event.clientX, event.clientY);
+      if (link) createStep(type, null, link);
+      else createStep(type, centredOn(canvasPoint(event.clientX, event.clientY)));
     });
   }
 
@@ -735,14 +1051,29 @@
   // Drawflow's mousedown on a line prevents focus, which the Delete key needs.
   editor.on("connectionSelected", () => els.canvas.focus({ preventScroll: true }));
   editor.on("nodeMoved", onNodeMoved);
+  editor.on("zoom", showZoom);
+  // While a card is dragged its links follow it; their "+" buttons are drawn again after.
+  editor.on("mouseMove", () => {
+    if (editor.drag) edgeLayer.replaceChildren();
+  });
   editor.on("connectionCreated", onConnectionCreated);
   editor.on("connectionRemoved", onConnectionRemoved);
-  els.canvas.addEventListener("mousedown", interceptNodeDelete, true);
-  els.canvas.addEventListener("touchstart", interceptNodeDelete, true);
+  els.canvas.addEventListener("mousedown", interceptButtons, true);
+  els.canvas.addEventListener("touchstart", interceptButtons, true);
+  els.canvas.addEventListener("wheel", onWheel, { passive: false });
+  els.insertMenu.addEventListener("click", onInsertMenuClick);
+  els.insertMenu.addEventListener("keydown", onInsertMenuKey);
+  els.insertMenu.addEventListener("focusout", (event) => {
+    if (!els.insertMenu.contains(event.relatedTarget)) closeInsertMenu();
+  });
+  els.panel.addEventListener("keydown", onPanelKey);
+  els.panel.addEventListener("click", onConnectClick);
   els.toolbar.addEventListener("click", onToolbarClick);
   els.deleteDialog.addEventListener("click", onDialogClick);
   els.undoBar.querySelector("[data-undo]").addEventListener("click", undoDelete);
   document.body.addEventListener("pm-graph", onGraphEvent);
+  // The panels' autosave waits for this before posting (it needs the version it returns).
+  window.BuilderCanvas = { idle: () => sending };
   setUpPalette();
   setUpHtmx();
   setUpVariablePicker();
@@ -753,4 +1084,5 @@
 
   renderGraph();
   fitView();
+  drawEdgeButtons();
 })();

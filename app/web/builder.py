@@ -64,12 +64,19 @@ def graph_state(sequence_id: uuid.UUID) -> Any:
 @web_bp.post("/sequences/<uuid:sequence_id>/graph/steps")
 @login_required
 def graph_add_step(sequence_id: uuid.UUID) -> Any:
+    """A new step where it was dropped, or, with `insert`, in the middle of that connection."""
     body = _body()
+    step_type = str(body.get("type"))
+    if body.get("insert") is not None:
+        link = _edge(body["insert"] if isinstance(body["insert"], dict) else {}, "insert")
+        return _edit(
+            sequence_id,
+            lambda seq, version: _added(builder.insert_step(seq, step_type, link, version)),
+        )
+    position = _position(body)
     return _edit(
         sequence_id,
-        lambda seq, version: _added(
-            builder.add_step(seq, str(body.get("type")), _position(body), version)
-        ),
+        lambda seq, version: _added(builder.add_step(seq, step_type, position, version)),
     )
 
 
@@ -194,10 +201,12 @@ def _position(body: dict[str, Any]) -> tuple[int, int]:
     return round(x), round(y)
 
 
-def _edge(body: dict[str, Any]) -> tuple[str, str, str | None]:
+def _edge(body: dict[str, Any], field: str = "") -> tuple[str, str, str | None]:
     source, target, label = body.get("source"), body.get("target"), body.get("label")
+    where = f"{field}." if field else ""
     if not isinstance(source, str) or not isinstance(target, str):
-        abort(_error(422, "a connection needs a source and a target step id", "source"))
+        message = "a connection needs a source and a target step id"
+        abort(_error(422, message, f"{where}source"))
     if label is not None and not isinstance(label, str):
-        abort(_error(422, "label must be text or null", "label"))
+        abort(_error(422, "label must be text or null", f"{where}label"))
     return source, target, label or None

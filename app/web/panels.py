@@ -19,7 +19,7 @@ from flask import abort, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
-from app.core.steps import kind_of
+from app.core.steps import kind_of, step_outputs
 from app.mail.rendering import RenderError
 from app.models import Sequence, SequenceStep
 from app.services import ab_tests, builder, panel_choices
@@ -176,13 +176,15 @@ def _step_fragment(
         form=form,
         sequence=sequence,
         step=step,
-        type_label=kind.label if (kind := kind_of(step.type)) else step.type,
+        type_label=_type_label(step.type),
         version=sequence.version,
         editable=builder.is_editable(sequence),
         saved=state is not None,
         panel_url=url_for("web.step_panel", **urls),
         preview_url=url_for("web.email_preview", **urls),
         sample_name=f"{SAMPLE_CONTACT['first_name']} {SAMPLE_CONTACT['last_name']}",
+        connect_ports=step_outputs(step.type, step.config),
+        connect_targets=_other_steps(sequence, step),
         **form_of(step.type).choices(sequence),
     )
     return _fragment(page, state)
@@ -224,6 +226,17 @@ def _step_or_404(sequence: Sequence, step_id: str) -> SequenceStep:
     if step is None:
         abort(404)
     return step
+
+
+def _other_steps(sequence: Sequence, step: SequenceStep) -> list[tuple[str, str]]:
+    """(key, name as on its card) of every other step, in author order, for "Connect to…"."""
+    others = sorted((s for s in sequence.steps if s.key != step.key), key=lambda s: s.sort_order)
+    return [(s.key, s.name or f"{_type_label(s.type)} ({s.key})") for s in others]
+
+
+def _type_label(step_type: str) -> str:
+    kind = kind_of(step_type)
+    return kind.label if kind else step_type
 
 
 def _settings_of(sequence: Sequence) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 
 The diff page draws the steps of the newer version where the author placed them, plus the
 steps the older one had and the newer removed at their old places, as cards coloured by
-what happened to them; connections are SVG curves from a card's right side to the next
-card's left side, as on the builder's canvas. Pure layout: numbers and strings out, the
-template escapes every name.
+what happened to them; connections are SVG curves from the bottom of a card to the top of
+the next one, as on the builder's canvas (which reads top to bottom). Pure layout: numbers
+and strings out, the template escapes every name.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ CARD_WIDTH = 220
 CARD_HEIGHT = 96
 """The card's height without its list of changed fields (app.css `.vcard`)."""
 FIELD_HEIGHT = 18
-PORT_Y = 36
-"""Where connections leave and enter a card, from its top."""
 GAP = 40
 PAD = 32
 MAX_SHIFTS = 40
@@ -182,8 +180,8 @@ def _finish(cards: list[Card], edges: list[tuple[str, str, str | None, Status]])
 
 
 def _edge(source: Card, target: Card, label: str | None, status: Status) -> Edge:
-    x1, y1 = source.x + CARD_WIDTH, source.y + PORT_Y
-    x2, y2 = target.x, target.y + PORT_Y
-    bend = max(40, abs(x2 - x1) // 2)
-    path = f"M {x1} {y1} C {x1 + bend} {y1}, {x2 - bend} {y2}, {x2} {y2}"
+    x1, y1 = source.x + CARD_WIDTH // 2, source.y + source.height
+    x2, y2 = target.x + CARD_WIDTH // 2, target.y
+    bend = max(30, abs(y2 - y1) // 2)
+    path = f"M {x1} {y1} C {x1} {y1 + bend}, {x2} {y2 - bend}, {x2} {y2}"
     return Edge(source.key, target.key, label, status, path, (x1 + x2) // 2, (y1 + y2) // 2 - 6)

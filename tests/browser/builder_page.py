@@ -61,6 +61,18 @@ def link_path(page: Page, source: str, target: str) -> Locator:
     return page.locator(f"svg.connection.node_out_{out_id}.node_in_{in_id} path.main-path")
 
 
+def click_link(page: Page, source: str, target: str) -> None:
+    """Click a connection a quarter of the way along (its middle holds the "+" button)."""
+    point = link_path(page, source, target).evaluate(
+        """path => {
+            const p = path.getPointAtLength(path.getTotalLength() / 4);
+            const at = new DOMPoint(p.x, p.y).matrixTransform(path.getScreenCTM());
+            return [at.x, at.y];
+        }"""
+    )
+    page.mouse.click(point[0], point[1])
+
+
 def move_node(page: Page, step_id: str, dx: int, dy: int) -> None:
     handle = node(page, step_id).locator(".step-name")
     box = handle.bounding_box()

@@ -7,21 +7,24 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from flask import Flask
 from playwright.sync_api import BrowserContext, Page, Request, expect
-from sqlalchemy import select
 
-from app.core.format.parse import parse_definition
 from app.core.steps import KINDS
 from app.extensions import db
-from app.models import Sequence, SequenceConnection, SequenceStep, Workspace
-from app.services import accounts, builder, sequences
+from app.models import Sequence, Workspace
+from app.services import builder, sequences
+from tests.browser.builder_data import (
+    builder_workspace,
+    create,
+    email,
+    stored_links,
+    stored_steps,
+)
 from tests.browser.builder_page import (
-    EMAIL,
-    PASSWORD,
+    click_link,
     connect,
     drag_link,
     drawn_links,
@@ -29,7 +32,6 @@ from tests.browser.builder_page import (
     drop_step,
     has_class,
     is_graph_call,
-    link_path,
     move_node,
     node,
     open_builder,
@@ -44,64 +46,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def workspace_id(live_app: Flask) -> uuid.UUID:
     """A workspace with one marketer, who signs in through the form."""
-    with live_app.app_context():
-        workspace = accounts.create_workspace("Builders")
-        accounts.create_user(EMAIL, workspace, PASSWORD, name="Bea Builder")
-        return workspace.id
-
-
-def email(step_id: str, name: str | None, x: int, y: int) -> dict[str, Any]:
-    step: dict[str, Any] = {
-        "id": step_id,
-        "type": "email",
-        "config": {"subject": f"About {step_id}", "body": "<p>Hello</p>"},
-        "position": {"x": x, "y": y},
-    }
-    if name is not None:
-        step["name"] = name
-    return step
-
-
-def create(
-    app: Flask, workspace_id: uuid.UUID, steps: list[dict[str, Any]], connections: list[Any]
-) -> str:
-    definition = {
-        "format": "sequence/v1",
-        "name": "Canvas test",
-        "trigger": {"type": "manual"},
-        "steps": steps,
-        "connections": connections,
-    }
-    with app.app_context():
-        workspace = db.session.get(Workspace, workspace_id)
-        return str(sequences.create_sequence(workspace, parse_definition(definition)).id)
-
-
-def stored_steps(app: Flask, sequence_id: str) -> dict[str, tuple[str, int | None, int | None]]:
-    with app.app_context():
-        rows = db.session.scalars(
-            select(SequenceStep).where(SequenceStep.sequence_id == uuid.UUID(sequence_id))
-        )
-        return {row.key: (row.type, row.ui_position_x, row.ui_position_y) for row in rows}
-
-
-def stored_links(app: Flask, sequence_id: str) -> set[tuple[str, str | None, str]]:
-    with app.app_context():
-        key_of = {
-            row.id: row.key
-            for row in db.session.scalars(
-                select(SequenceStep).where(SequenceStep.sequence_id == uuid.UUID(sequence_id))
-            )
-        }
-        rows = db.session.scalars(
-            select(SequenceConnection).where(
-                SequenceConnection.sequence_id == uuid.UUID(sequence_id)
-            )
-        )
-        return {
-            (key_of[row.source_step_id], row.condition_label, key_of[row.target_step_id])
-            for row in rows
-        }
+    return builder_workspace(live_app)
 
 
 def stored_version(app: Flask, sequence_id: str) -> int:
@@ -236,7 +181,7 @@ def test_connection_rules_answer_at_once_and_problems_follow_the_graph(
 
     # Removing the timeout path (select it, press Delete) makes the wait step incomplete.
     with page.expect_response(is_graph_call("DELETE", "/connections")) as removed:
-        link_path(page, "wait", "late").click()
+        click_link(page, "wait", "late")
         page.keyboard.press("Delete")
     assert removed.value.ok
     assert [r.method for r in graph_requests] == ["DELETE"]  # the refused ones never left
@@ -296,7 +241,7 @@ def test_deleting_a_middle_step_reconnects_and_undo_restores_it(
     assert dialogs == []
 
 
-def test_a_step_without_a_next_step_is_deleted_without_asking(
+def test_the_last_step_is_deleted_from_its_button_after_a_plain_confirmation(
     page: Page, live_server: str, live_app: Flask, workspace_id: uuid.UUID
 ):
     sequence_id = create(
@@ -306,12 +251,24 @@ def test_a_step_without_a_next_step_is_deleted_without_asking(
         [{"source": "a", "target": "b"}],
     )
     open_builder(page, live_server, sequence_id)
+    delete_button = node(page, "b").get_by_role("button", name="Delete Last")
+    expect(delete_button).to_be_hidden()  # only the selected card shows it
     node(page, "b").locator(".step-name").click()
+    expect(delete_button).to_be_visible()
+    delete_button.click()
+    dialog = page.locator("#delete-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Delete and reconnect")).to_be_hidden()
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert set(stored_steps(live_app, sequence_id)) == {"a", "b"}
+
+    delete_button.click()
     with page.expect_response(is_graph_call("DELETE", "/steps/b")):
-        page.keyboard.press("Delete")
-    expect(page.locator("#delete-dialog")).to_be_hidden()
+        dialog.get_by_role("button", name="Delete", exact=True).click()
     assert set(stored_steps(live_app, sequence_id)) == {"a"}
     assert stored_links(live_app, sequence_id) == set()
+    expect(node(page, "b")).to_have_count(0)
 
 
 def test_untrusted_step_names_are_shown_as_text(

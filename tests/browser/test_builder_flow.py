@@ -66,7 +66,7 @@ def open_panel(page: Page, step_id: str) -> None:
 def save_panel(page: Page, form: str = "#step-panel") -> None:
     with page.expect_response(lambda r: r.request.method == "POST" and "/preview" not in r.url):
         page.locator(form).get_by_role("button", name="Save").click()
-    expect(page.locator(form).locator(".saved")).to_have_text("Saved")
+    expect(page.locator(form).locator(".saved")).to_have_text("All changes saved")
 
 
 def fill_email(page: Page, step_id: str, name: str, subject: str, body: str) -> None:

@@ -14,6 +14,9 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
+from app.core.draft import DraftConnection
+from app.core.layout import auto_layout
+from app.core.steps import step_outputs
 from app.extensions import db
 from app.models import Sequence
 from app.services import accounts
@@ -74,8 +77,16 @@ def test_use_cold_outreach_edit_export_and_import_back(
     used_id = builder_id(page, live_server)
     expect(page.locator("#sequence-name")).to_have_text("Cold Outreach")
     expect(page.locator("#drawflow .drawflow-node")).to_have_count(len(template["steps"]))
+    laid_out = auto_layout(  # templates carry no positions: the builder tidies them up
+        [step["id"] for step in template["steps"]],
+        [
+            DraftConnection(c["source"], c["target"], c.get("label"))
+            for c in template["connections"]
+        ],
+        {step["id"]: step_outputs(step["type"], step["config"]) for step in template["steps"]},
+    )
     for step in template["steps"]:
-        assert drawn_position(page, step["id"]) == (step["position"]["x"], step["position"]["y"])
+        assert drawn_position(page, step["id"]) == laid_out[step["id"]]
 
     open_panel(page, first_email)
     page.locator("#step-panel").get_by_label("Subject", exact=True).fill(NEW_SUBJECT)

@@ -80,7 +80,7 @@ def test_a_marketer_publishes_version_2_and_moves_the_waiting_contacts(
     panel.get_by_label("Subject", exact=True).fill("Three things to try today")
     with page.expect_response(lambda r: r.request.method == "POST" and "/preview" not in r.url):
         panel.get_by_role("button", name="Save").click()
-    expect(panel.locator(".saved")).to_have_text("Saved")
+    expect(panel.locator(".saved")).to_have_text("All changes saved")
 
     # the delay the contacts wait on deleted on the canvas, its neighbours reconnected
     node(page, "wait_2d").locator(".step-name").click()

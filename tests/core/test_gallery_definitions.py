@@ -14,6 +14,8 @@ from app.core.engine import Graph, Step, unsupported_steps
 from app.core.format.document import STEP_MODELS, SequenceDefinition, StepModel
 from app.core.format.parse import definition_to_dict, parse_definition
 from app.core.graph import entry_step_id
+from app.core.layout import auto_layout
+from app.core.steps import step_outputs
 from app.core.steps.delay import DelayFor
 from app.mail.rendering import render_email
 
@@ -124,13 +126,20 @@ def test_the_emails_are_the_seeds_in_flow_order(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", sorted(EMAILS))
-def test_every_step_has_a_canvas_position_and_no_two_boxes_overlap(key: str) -> None:
-    steps = load(key).steps
-    assert all(step.position is not None for step in steps)
-    boxes = [(step.id, step.position.x, step.position.y) for step in steps if step.position]
-    for index, (first, x1, y1) in enumerate(boxes):
-        assert x1 >= 0 and y1 >= 0
-        for second, x2, y2 in boxes[index + 1 :]:
+def test_the_builder_lays_every_template_out_top_to_bottom_without_overlaps(key: str) -> None:
+    """Templates carry no positions: the builder places them as Tidy up does."""
+    defn = load(key)
+    assert all(step.position is None for step in defn.steps)
+    positions = auto_layout(
+        [step.id for step in defn.steps],
+        [DraftConnection(c.source, c.target, c.label) for c in defn.connections],
+        {step.id: step_outputs(step.type, step.config_dict()) for step in defn.steps},
+    )
+    for conn in defn.connections:
+        assert positions[conn.target][1] > positions[conn.source][1], conn
+    boxes = sorted(positions.items())
+    for index, (first, (x1, y1)) in enumerate(boxes):
+        for second, (x2, y2) in boxes[index + 1 :]:
             apart = abs(x1 - x2) >= NODE_WIDTH or abs(y1 - y2) >= NODE_HEIGHT
             assert apart, f"{first} and {second} overlap"
 

@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from app.core.layout import ROW_HEIGHT
 from app.extensions import db
 from app.models import Sequence, SequenceConnection, SequenceStep
 from app.services import accounts, sequences
@@ -187,7 +188,7 @@ def test_layout_places_every_step_and_the_page_lays_out_unplaced_graphs(app, bla
     editor.connect(a, b)
     state = editor.send("POST", "/layout").json["state"]
     positions = {s["id"]: (s["position"]["x"], s["position"]["y"]) for s in state["steps"]}
-    assert positions[a][0] < positions[b][0]
+    assert positions[a][0] == positions[b][0] and positions[a][1] < positions[b][1]
 
 
 def test_another_workspaces_sequence_is_not_found(app, blank):
@@ -233,3 +234,45 @@ def test_a_published_sequence_cannot_be_edited_on_the_canvas(app, blank, editor,
     response = editor.send("POST", "/steps", {"type": "email", "position": {"x": 0, "y": 0}})
     assert response.status_code == 422
     assert "edit a draft of the next version" in response.json["error"]["message"]
+
+
+def test_a_step_inserted_on_a_connection_takes_its_place_and_pushes_the_rest_down(
+    app, blank, editor
+):
+    first = editor.add("email", 60, 60)
+    second = editor.add("email", 60, 210)
+    aside = editor.add("email", 400, 60)
+    editor.connect(first, second)
+    response = editor.send(
+        "POST", "/steps", {"type": "branch", "insert": {"source": first, "target": second}}
+    )
+    assert response.status_code == 201, response.json
+    branch = response.json["step"]
+
+    steps, conns = stored(app, blank.id)
+    assert conns == {(first, branch, None), (branch, second, "true")}
+    assert steps[branch] == ("branch", 60, 210)
+    assert steps[second] == ("email", 60, 210 + ROW_HEIGHT)
+    assert steps[first] == ("email", 60, 60) and steps[aside] == ("email", 400, 60)
+
+
+def test_inserting_refuses_a_missing_connection_and_a_step_that_ends_the_flow(app, blank, editor):
+    first, second = editor.add("email", 60, 60), editor.add("email", 60, 210)
+    editor.connect(first, second)
+    missing = editor.send(
+        "POST", "/steps", {"type": "delay", "insert": {"source": second, "target": first}}
+    )
+    assert missing.status_code == 422
+    assert missing.json["error"]["field"] == "insert"
+    ending = editor.send(
+        "POST", "/steps", {"type": "end", "insert": {"source": first, "target": second}}
+    )
+    assert ending.status_code == 422
+    assert "cannot go between two steps" in ending.json["error"]["message"]
+    malformed = editor.send("POST", "/steps", {"type": "delay", "insert": {"source": first}})
+    assert malformed.status_code == 422
+    assert malformed.json["error"]["field"] == "insert.source"
+    assert stored(app, blank.id) == (
+        {first: ("email", 60, 60), second: ("email", 60, 210)},
+        {(first, second, None)},
+    )
