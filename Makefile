@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app:create_app
+# `make run PORT=8080`: the port to serve on; the printed sign-in URL follows it (or BASE_URL).
+PORT ?= 5000
+BASE_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run test bench
 
@@ -18,11 +21,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-## Install, migrate the SQLite database, seed the demo (prints the login), serve on :5000.
+## Install, migrate the SQLite database, seed the demo (prints the login), serve on :$(PORT) (default 5000).
 run: $(VENV)/.installed
 	$(BIN)/flask db upgrade
-	$(BIN)/flask demo seed
-	$(BIN)/flask serve --host 127.0.0.1 --port 5000
+	BASE_URL=$(BASE_URL) $(BIN)/flask demo seed
+	BASE_URL=$(BASE_URL) $(BIN)/flask serve --host 127.0.0.1 --port $(PORT)
 
 ## Install the test dependencies and run every test (SQLite, PostgreSQL + Redis, browser).
 test: $(VENV)/.installed-test

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from app.extensions import db
@@ -56,4 +56,5 @@ def register_demo_cli(app: Flask) -> None:
         click.echo(("Created" if created else "Kept") + f" the demo workspace {workspace.name!r}.")
         user = db.session.scalar(User.in_workspace(workspace.id, User.email == DEMO_EMAIL))
         if user is not None:
-            click.echo(f"Sign in at http://127.0.0.1:5000 as {DEMO_EMAIL} / {DEMO_PASSWORD}")
+            base_url = current_app.config["BASE_URL"]
+            click.echo(f"Sign in at {base_url} as {DEMO_EMAIL} / {DEMO_PASSWORD}")

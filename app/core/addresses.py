@@ -49,6 +49,22 @@ def normalise_address(value: object) -> str:
     return checked.normalized
 
 
+def address_list(text: str, most: int) -> list[str]:
+    """The addresses of a comma-separated list (as typed in a "send to" field), normalised
+    and without repeats; AddressError naming the first bad one, or when there are none or
+    more than `most`."""
+    found: dict[str, str] = {}
+    for part in text.split(","):
+        if part.strip():
+            address = normalise_address(part)
+            found.setdefault(email_key(address), address)
+    if not found:
+        raise AddressError("enter at least one email address")
+    if len(found) > most:
+        raise AddressError(f"at most {most} addresses, separated by commas ({len(found)} given)")
+    return list(found.values())
+
+
 def email_key(address: str) -> str:
     """The key two spellings of one mailbox share: the whole normalised address lower-cased.
 

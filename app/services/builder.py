@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from app.config import current_settings
 from app.core.draft import Draft, DraftConnection, DraftStep, check_draft
 from app.core.layout import ROW_HEIGHT, auto_layout
+from app.core.problem_words import in_words, step_names
 from app.core.steps import KINDS, STEP_TYPES
 from app.core.steps import step_outputs as outputs_for
 from app.core.summary import step_summary
@@ -62,6 +63,7 @@ def draft_state(sequence: Sequence) -> dict[str, Any]:
     """Everything the canvas draws: steps with ports, connections, problems, version."""
     draft = draft_of(sequence)
     by_key = {step.key: step for step in sequence.steps}
+    names = step_names((step.id, step.name, step.type) for step in draft.steps)
     return {
         "name": sequence.name,
         "version": sequence.version,
@@ -81,7 +83,11 @@ def draft_state(sequence: Sequence) -> dict[str, Any]:
         "connections": [
             {"source": c.source, "target": c.target, "label": c.label} for c in draft.connections
         ],
-        "problems": [finding.to_dict() for finding in check_draft(draft)],
+        # the canvas speaks of steps by name; `step` keeps the id it marks
+        "problems": [
+            {**finding.to_dict(), "message": in_words(finding.problem, names)}
+            for finding in check_draft(draft)
+        ],
     }
 
 

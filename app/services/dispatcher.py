@@ -599,6 +599,13 @@ def render_message(
     return rendered
 
 
+def sender_name(
+    config: dict[str, Any], settings: dict[str, Any], workspace_from_name: str | None
+) -> str | None:
+    """The name mail goes out under: the step's, else the sequence's, else the workspace's."""
+    return config.get("from_name") or settings.get("from_name") or workspace_from_name
+
+
 def compose_for(
     row: Any,
     config: dict[str, Any],
@@ -613,7 +620,7 @@ def compose_for(
     return compose_message(
         rendered=rendered,
         from_email=from_address(row),
-        from_name=config.get("from_name") or settings.get("from_name") or row.workspace_from_name,
+        from_name=sender_name(config, settings, row.workspace_from_name),
         to_email=row.to_email,
         to_name=" ".join(p for p in (row.first_name, row.last_name) if p) or None,
         message_id=row.message_id,

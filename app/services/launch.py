@@ -40,6 +40,8 @@ from app.services.sending_domains import find_domain, signing_keys
 from app.services.template_budget import SAMPLE_CONTACT
 from app.services.triggers import queued_while_paused, refused_while_paused, while_paused
 
+MAX_TEST_RECIPIENTS = 10  # a test send, not a campaign: each gets every email step
+TEST_SENT_TO_LENGTH = Sequence.__table__.c.test_sent_to.type.length
 _TRIGGER_TARGET = {"segment_join": "segment", "form_submission": "form", "api_event": "event"}
 
 
@@ -442,8 +444,8 @@ class _TestRow(NamedTuple):
 
 @dataclass(frozen=True)
 class SendTestReport:
-    to_email: str
-    results: list[tuple[str, Result]]  # (step name, outcome)
+    recipients: list[str]
+    results: list[tuple[str, Result]]  # (step name and, for several recipients, address; outcome)
 
     @property
     def ok(self) -> bool:
@@ -455,14 +457,24 @@ class SendTestReport:
 
 
 def send_test_emails(
-    sequence: Sequence, user: User, contact: Contact | None, now: datetime
+    sequence: Sequence,
+    user: User,
+    contact: Contact | None,
+    now: datetime,
+    recipients: list[str] | None = None,
 ) -> SendTestReport:
     """Every email step, rendered for `contact` (or the sample), through the dispatcher's
-    own render-and-send path to the signed-in user; subjects are marked as a test."""
+    own render-and-send path to each of `recipients` (checked addresses; default the
+    signed-in user); subjects are marked as a test."""
+    to = recipients or [user.email]
     person = _person(contact)
     emails = [step for step in sequence.steps if step.type == "email"]  # in sort order
     rows = [
-        (step.name or step.key, _test_row(sequence, user, person, step.config, index, len(emails)))
+        (
+            (step.name or step.key) + (f" to {address}" if len(to) > 1 else ""),
+            _test_row(sequence, user, address, person, step.config, index, len(emails)),
+        )
+        for address in to
         for index, step in enumerate(emails, start=1)
     ]
     keys = signing_keys((row.workspace_id, domain_of(from_address(row))) for _, row in rows)
@@ -471,11 +483,17 @@ def send_test_emails(
             results = [(name, deliver_one(row, transport, now, keys=keys)) for name, row in rows]
     except SendError as exc:
         results = [(name, Result(row.id, "failed", str(exc))) for name, row in rows]
-    report = SendTestReport(user.email, results)
+    report = SendTestReport(to, results)
     if results and report.ok:
-        sequence.test_sent_at, sequence.test_sent_to = now, user.email
+        sequence.test_sent_at, sequence.test_sent_to = now, _shown_recipients(to)
         db.session.commit()
     return report
+
+
+def _shown_recipients(to: list[str]) -> str:
+    """The checklist's "sent to ...", within the column's 320 characters."""
+    shown = ", ".join(to)
+    return shown if len(shown) <= TEST_SENT_TO_LENGTH else f"{len(to)} addresses"
 
 
 def _person(contact: Contact | None) -> dict[str, Any]:
@@ -494,6 +512,7 @@ def _person(contact: Contact | None) -> dict[str, Any]:
 def _test_row(
     sequence: Sequence,
     user: User,
+    to_email: str,
     person: dict[str, Any],
     config: dict[str, Any],
     index: int,
@@ -507,7 +526,7 @@ def _test_row(
         sequence_id=sequence.id,
         sequence_name=sequence.name,
         message_id=make_message_id(f"test.{row_id.hex}", sender_domain()),
-        to_email=user.email,
+        to_email=to_email,
         attempts=1,
         send_window=None,
         config={**config, "subject": f"{marker} {config.get('subject', '')}"},

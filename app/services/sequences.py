@@ -368,8 +368,21 @@ def copy_sequence(
     return copy
 
 
+def unarchive_sequence(sequence: Sequence, now: datetime) -> Sequence:
+    """Bring an archived sequence back, never straight to sending: paused when a version
+    was published (its enrollments wait for Resume; new joiners follow its while-paused
+    choice), else a draft to edit and launch."""
+    if sequence.status != "archived":
+        raise SequenceStateError("only an archived sequence can be unarchived")
+    sequence.status = "paused" if sequence.published_version else "draft"
+    sequence.archived_at = None
+    sequence.updated_at = now
+    db.session.commit()
+    return sequence
+
+
 def archive_sequence(sequence: Sequence, now: datetime) -> Sequence:
-    """Archived sequences stop for good and leave the builder read-only."""
+    """Archived sequences stop and leave the builder read-only, until unarchived."""
     if sequence.status == "active":
         raise SequenceStateError("pause the sequence before archiving it")
     if sequence.status == "archived":

@@ -8,12 +8,36 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from app.core.events import RESUBSCRIBED, UNSUBSCRIBED
 from app.extensions import db
-from app.models import Contact, ContactEvent, OutboundMessage
+from app.models import Contact, ContactEvent, OutboundMessage, Sequence, SequenceStep, Workspace
 from app.services.contact_changes import record_events
+from app.services.dispatcher import sender_name
 from app.services.links import read_unsubscribe_token
 from app.services.suppression import exit_enrollments, suppress, unsuppress
+
+
+def sender_of(token: str) -> str | None:
+    """Who the message's reader knows as its sender (the name it went out under, else the
+    workspace's name): the unsubscribe page speaks for them, not for the product. None for a
+    bad token."""
+    message_uuid = read_unsubscribe_token(token)
+    row = (
+        message_uuid
+        and db.session.execute(
+            select(SequenceStep.config, Sequence.settings, Workspace.from_name, Workspace.name)
+            .select_from(OutboundMessage)
+            .join(SequenceStep, SequenceStep.id == OutboundMessage.step_id)
+            .join(Sequence, Sequence.id == OutboundMessage.sequence_id)
+            .join(Workspace, Workspace.id == OutboundMessage.workspace_id)
+            .where(OutboundMessage.id == message_uuid)
+        ).first()
+    )
+    if not row:
+        return None
+    return sender_name(row.config or {}, row.settings or {}, row.from_name) or row.name
 
 
 def unsubscribe_by_token(token: str, now: datetime, one_click: bool) -> bool:

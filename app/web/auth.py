@@ -17,6 +17,8 @@ from app.web.sign_in_throttle import throttle_sign_in
 
 login_manager.login_view = "web.sign_in"
 login_manager.login_message = "Sign in to continue."
+# A prompt, not a success: the neutral "info" style rather than the default green.
+login_manager.login_message_category = "info"
 
 
 @login_manager.user_loader

@@ -15,7 +15,7 @@ from app.core.steps import KINDS
 from app.http.numbers import INT32_MAX, ParameterError, bounded_int
 from app.models import Sequence
 from app.services import builder, drafts
-from app.services.launch import launch_checklist, ready_to_launch
+from app.services.launch import MAX_TEST_RECIPIENTS, launch_checklist, ready_to_launch
 from app.services.sequences import get_sequence
 from app.web import web_bp
 from app.web.form_toolkit import timezone_names
@@ -50,6 +50,7 @@ def builder_page(sequence_id: uuid.UUID) -> Any:
         kinds={kind.type: {"label": kind.label, "colour": kind.colour} for kind in KINDS.values()},
         checklist=items,
         ready=ready_to_launch(items),
+        max_recipients=MAX_TEST_RECIPIENTS,
         timezones=timezone_names(),
     )
 

@@ -10,15 +10,23 @@ from typing import Any
 from flask import make_response, render_template, request
 from flask_login import current_user, login_required
 
+from app.core.addresses import AddressError, address_list
 from app.core.format.problems import DefinitionError
+from app.core.problem_words import in_words, step_names
 from app.models import Sequence
-from app.services import panel_choices, segments
+from app.services import contact_views, panel_choices, segments
 from app.services import sequences as sequence_service
-from app.services.launch import SendTestReport, launch_checklist, ready_to_launch, send_test_emails
+from app.services.launch import (
+    MAX_TEST_RECIPIENTS,
+    SendTestReport,
+    launch_checklist,
+    ready_to_launch,
+    send_test_emails,
+)
 from app.web import web_bp
 from app.web.builder import owned_sequence
 
-CONTACT_CHOICES = 50
+CONTACT_CHOICES = 20  # "Render for" lists this many; the search box above it finds the rest
 
 
 @web_bp.get("/sequences/<uuid:sequence_id>/checklist")
@@ -30,10 +38,33 @@ def checklist(sequence_id: uuid.UUID) -> Any:
 @web_bp.post("/sequences/<uuid:sequence_id>/test-email")
 @login_required
 def send_test(sequence_id: uuid.UUID) -> Any:
+    """To the addresses typed in "Send to" (comma-separated, at most MAX_TEST_RECIPIENTS),
+    the signed-in user's when left empty; a bad list is refused naming the field."""
     sequence = owned_sequence(sequence_id)
-    contact = panel_choices.chosen_contact(sequence.workspace_id, request.form.get("contact_id"))
-    report = send_test_emails(sequence, current_user, contact, datetime.now(UTC))
-    return _checklist(sequence, report=report, contact_id=request.form.get("contact_id"))
+    contact_id = request.form.get("contact_id")
+    typed = request.form.get("to", "")
+    try:
+        to = address_list(typed, MAX_TEST_RECIPIENTS) if typed.strip() else [current_user.email]
+    except AddressError as exc:
+        # 200, as the checklist's other refusals: htmx swaps only 2xx into the panel
+        return _checklist(sequence, errors=[f"Send to: {exc}"], contact_id=contact_id, to=typed)
+    contact = panel_choices.chosen_contact(sequence.workspace_id, contact_id)
+    report = send_test_emails(sequence, current_user, contact, datetime.now(UTC), to)
+    return _checklist(sequence, report=report, contact_id=contact_id, to=", ".join(to))
+
+
+@web_bp.get("/sequences/<uuid:sequence_id>/contact-options")
+@login_required
+def contact_options(sequence_id: uuid.UUID) -> Any:
+    """The "Render for" options matching the search box (email or name), for htmx to swap
+    into the list: a workspace of 100,000 contacts never lands in one <select>."""
+    sequence = owned_sequence(sequence_id)
+    found, total = contact_views.search(
+        sequence.workspace_id, request.args.get("q", ""), CONTACT_CHOICES, 0
+    )
+    return render_template(
+        "builder/_contact_options.html", contacts=found, more=total - len(found), contact_id=""
+    )
 
 
 @web_bp.post("/sequences/<uuid:sequence_id>/trigger-segment")
@@ -67,7 +98,8 @@ def change_status(sequence_id: uuid.UUID, action: str) -> Any:
             sequence, action, datetime.now(UTC), actor=current_user.email, while_paused=mode
         )
     except DefinitionError as exc:
-        return _checklist(sequence, errors=[str(problem) for problem in exc.problems])
+        names = step_names((step.key, step.name, step.type) for step in sequence.steps)
+        return _checklist(sequence, errors=[in_words(problem, names) for problem in exc.problems])
     except sequence_service.SequenceStateError as exc:
         return _checklist(sequence, errors=[str(exc)])
     response = make_response(_checklist(sequence))
@@ -80,8 +112,14 @@ def _checklist(
     report: SendTestReport | None = None,
     errors: list[str] | None = None,
     contact_id: str | None = None,
+    to: str | None = None,
 ) -> Any:
     items = launch_checklist(sequence)
+    found, total = contact_views.search(sequence.workspace_id, "", CONTACT_CHOICES, 0)
+    more = total - len(found)
+    chosen = panel_choices.chosen_contact(sequence.workspace_id, contact_id)
+    if chosen is not None and chosen not in found:  # found by a search: keep it chosen
+        found = [chosen, *found]
     response = make_response(
         render_template(
             "builder/checklist.html",
@@ -90,8 +128,11 @@ def _checklist(
             ready=ready_to_launch(items),
             report=report,
             errors=errors or [],
-            contacts=panel_choices.first_contacts(sequence.workspace_id, CONTACT_CHOICES),
+            contacts=found,
+            more=more,
             contact_id=contact_id or "",
+            to=current_user.email if to is None else to,
+            max_recipients=MAX_TEST_RECIPIENTS,
         )
     )
     response.headers["Vary"] = "HX-Request"

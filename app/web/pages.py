@@ -27,6 +27,13 @@ def home() -> Any:
     return redirect(url_for("web.sequences"))
 
 
+@web_bp.get("/favicon.ico")
+def favicon() -> Any:
+    """Pages without our <head> (Werkzeug's error pages, raw files) still make browsers ask
+    for /favicon.ico: send them to the SVG instead of a 404."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
 @web_bp.get("/sequences")
 @login_required
 def sequences() -> Any:
@@ -66,10 +73,33 @@ def duplicate_sequence(sequence_id: uuid.UUID) -> Any:
 @web_bp.post("/sequences/<uuid:sequence_id>/archive")
 @login_required
 def archive_sequence(sequence_id: uuid.UUID) -> Any:
+    """Asked first: by hx-confirm when htmx sent the form, else by a confirmation page."""
     sequence = owned_sequence(sequence_id)
+    if not htmx and request.form.get("confirmed") != "yes":
+        return render_template(
+            "enrollments/confirm.html",
+            question=f"Archive {sequence.name!r}? It stops and becomes read-only "
+            "until you unarchive it.",
+            target=request.path,
+            fields={},
+            button="Archive",
+            back=url_for("web.sequences"),
+        )
     try:
         sequence_service.archive_sequence(sequence, datetime.now(UTC))
         flash(f"Archived {sequence.name!r}.", "ok")
+    except sequence_service.SequenceStateError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("web.sequences"))
+
+
+@web_bp.post("/sequences/<uuid:sequence_id>/unarchive")
+@login_required
+def unarchive_sequence(sequence_id: uuid.UUID) -> Any:
+    sequence = owned_sequence(sequence_id)
+    try:
+        sequence_service.unarchive_sequence(sequence, datetime.now(UTC))
+        flash(f"Unarchived {sequence.name!r}: it is {sequence.status}.", "ok")
     except sequence_service.SequenceStateError as exc:
         flash(str(exc), "error")
     return redirect(url_for("web.sequences"))

@@ -8,16 +8,16 @@ from typing import Any
 from flask import abort, render_template, request
 
 from app.extensions import csrf
-from app.services.links import read_unsubscribe_token
-from app.services.unsubscribe import unsubscribe_by_token
+from app.services.unsubscribe import sender_of, unsubscribe_by_token
 from app.web import web_bp
 
 
 @web_bp.get("/u/<token>")
 def unsubscribe_page(token: str) -> Any:
-    if read_unsubscribe_token(token) is None:
+    sender = sender_of(token)
+    if sender is None:
         abort(404)
-    return render_template("pages/unsubscribe.html", token=token, done=False)
+    return render_template("pages/unsubscribe.html", token=token, done=False, sender=sender)
 
 
 @web_bp.post("/u/<token>")
@@ -28,4 +28,6 @@ def unsubscribe(token: str) -> Any:
         token, datetime.now(UTC), one_click="List-Unsubscribe" in request.form
     ):
         abort(404)
-    return render_template("pages/unsubscribe.html", token=token, done=True)
+    return render_template(
+        "pages/unsubscribe.html", token=token, done=True, sender=sender_of(token)
+    )

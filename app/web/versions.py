@@ -24,6 +24,7 @@ from app.core.draft import check_draft
 from app.core.format.problems import DefinitionError
 from app.core.graph import Problem
 from app.core.migration_plan import MigrationPlan, PlanEntry, plan_migration
+from app.core.problem_words import in_words, step_names
 from app.extensions import db
 from app.http.numbers import INT32_MAX
 from app.models import Sequence, SequenceVersion
@@ -90,7 +91,8 @@ def publish_draft(draft_id: uuid.UUID) -> Any:
     except publishing.MigrationNeeded as exc:
         return _publish_page(review(draft, live, choices, exc.plan), note), 422
     except DefinitionError as exc:
-        errors = [str(problem) for problem in exc.problems]
+        names = step_names((step.key, step.name, step.type) for step in draft.steps)
+        errors = [in_words(problem, names) for problem in exc.problems]
         return _publish_page(review(draft, live, choices), note, errors), 422
     except publishing.PublishConflict as exc:
         return _publish_page(review(draft, live, choices), note, [str(exc)]), 409

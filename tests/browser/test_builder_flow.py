@@ -144,7 +144,7 @@ def test_onboarding_built_by_drag_and_drop_is_tested_by_email_and_activated(
     e3 = drop_step(page, "email", 660, 380)
     for source, target in ((e1, d1), (d1, e2), (e2, d2), (d2, e3)):
         connect(page, source, target)
-    expect(node(page, e1)).to_contain_text("an email needs a subject")
+    expect(node(page, e1)).to_contain_text("Write a subject for the email")
 
     welcome = "<p>Hi {{ contact.first_name }}, welcome aboard.</p>"
     fill_email(page, e1, "Welcome", "Welcome, {{ contact.first_name }}!", welcome)
@@ -179,7 +179,7 @@ def test_onboarding_built_by_drag_and_drop_is_tested_by_email_and_activated(
 
     activate = page.locator("#checklist").get_by_role("button", name="Activate")
     expect(activate).to_be_disabled()
-    page.locator("#checklist").get_by_role("button", name="Send test email to me").click()
+    page.locator("#checklist").get_by_role("button", name="Send test email").click()
     expect(page.locator("#checklist .test-report")).to_contain_text(
         f"Sent 3 test email(s) to {EMAIL}"
     )
@@ -223,12 +223,12 @@ def test_demo_branch_with_wait_until_shows_the_missing_path_until_it_is_connecte
     connect(page, intro, wait)
     connect(page, wait, sales, port=1)
     expect(node(page, wait)).to_contain_text("has no 'timeout' path")
-    expect(node(page, nurture)).to_contain_text("unreachable")
+    expect(node(page, nurture)).to_contain_text("cannot be reached from the first step")
     expect(page.locator('#checklist [data-check="graph"]')).to_have_class("check todo")
 
     connect(page, wait, nurture, port=2)
     expect(node(page, wait).locator(".step-problems")).to_be_empty()
-    expect(node(page, nurture)).not_to_contain_text("unreachable")
+    expect(node(page, nurture)).not_to_contain_text("cannot be reached")
 
     _, steps, links = stored(live_app, sequence_id)
     assert links == {(intro, None, wait), (wait, "met", sales), (wait, "timeout", nurture)}

@@ -92,8 +92,8 @@ def test_adding_moving_and_connecting_steps_writes_rows(app, blank, editor):
     state = editor.send("GET").json["state"]
     assert [s["outputs"] for s in state["steps"]] == [[None], [None]]
     assert {p["message"] for p in state["problems"] if p["step"] == "email_1"} == {
-        "an email needs a subject",
-        "an email needs a body",
+        "Write a subject for the email 'Email'",  # an unnamed step: its card's label
+        "Write a body for the email 'Email'",
     }
 
 

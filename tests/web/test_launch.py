@@ -5,6 +5,7 @@ manual) and moves to existing sequences; and the list's create, duplicate and ar
 from __future__ import annotations
 
 import html
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -117,6 +118,77 @@ def test_a_failed_test_send_does_not_tick_the_checklist(app, web, smtp_sink):
     assert checklist(web, sequence_id)["test"] is False
 
 
+def test_test_emails_go_to_every_address_typed_and_tick_the_checklist(app, web, smtp_sink):
+    sequence_id = onboarding(app)
+    csrf = web.csrf_token("/sequences")
+    form = web.get(f"/sequences/{sequence_id}/checklist").text
+    assert 'name="to" value="marketer@acme.test"' in form  # the signed-in user by default
+
+    page = web.post(
+        f"/sequences/{sequence_id}/test-email",
+        data={"csrf_token": csrf, "to": "boss@acme.test, Copy@Agency.test ,boss@ACME.test"},
+    )
+
+    assert "Sent 6 test email(s) to boss@acme.test, Copy@agency.test" in page.text
+    received = smtp_sink.wait_for(6)
+    to = sorted(m["To"].addresses[0].addr_spec for m in received)
+    assert to == ["Copy@agency.test"] * 3 + ["boss@acme.test"] * 3
+    assert item(web, sequence_id, "test").count("boss@acme.test, Copy@agency.test") == 1
+    assert checklist(web, sequence_id)["test"] is True
+
+
+def test_render_for_lists_a_few_contacts_and_searches_the_rest(app, web, smtp_sink):
+    sequence_id = onboarding(app)
+    acme = accounts.workspace_named("Acme")
+    for n in range(25):
+        contacts.upsert_contact(acme, {"email": f"a{n:02}@people.test"})
+    contacts.upsert_contact(acme, {"email": "zoe@zeta.test", "first_name": "Zoe"})
+    rival = accounts.create_workspace("Rival")
+    contacts.upsert_contact(rival, {"email": "zoe@rival.test", "first_name": "Zoe"})
+
+    listed = web.get(f"/sequences/{sequence_id}/checklist").text
+    select = listed[
+        listed.find('<select id="render-for"') : listed.find(
+            "</select>", listed.find('id="render-for"')
+        )
+    ]
+    assert select.count("@people.test</option>") == 20
+    assert "zoe@zeta.test" not in select
+    assert "7 more: search to narrow the list" in select  # 27 contacts, 20 shown
+
+    found = web.get(f"/sequences/{sequence_id}/contact-options?q=zoe").text
+    assert "zoe@zeta.test" in found and "rival" not in found and "@people.test" not in found
+    zoe = re.search(r'<option value="([0-9a-f-]+)" >zoe@zeta.test', found)
+    assert zoe
+
+    csrf = web.csrf_token("/sequences")
+    sent = web.post(
+        f"/sequences/{sequence_id}/test-email",
+        data={"csrf_token": csrf, "contact_id": zoe.group(1)},
+    )
+    assert f'<option value="{zoe.group(1)}" selected>zoe@zeta.test' in sent.text
+    assert "Zoe" in smtp_sink.wait_for(3)[0].get_body(("html",)).get_content()
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("boss@acme.test, not-an-address", "Send to: 'not-an-address' is not an email address"),
+        (", ".join(f"p{n}@acme.test" for n in range(11)), "Send to: at most 10 addresses"),
+    ],
+)
+def test_a_bad_send_to_list_is_refused_naming_the_field(app, web, smtp_sink, typed, problem):
+    sequence_id = onboarding(app)
+    csrf = web.csrf_token("/sequences")
+
+    page = web.post(f"/sequences/{sequence_id}/test-email", data={"csrf_token": csrf, "to": typed})
+
+    assert problem in html.unescape(page.text)
+    assert 'aria-invalid="true"' in page.text and html.escape(typed) in page.text
+    assert smtp_sink.messages == []
+    assert checklist(web, sequence_id)["test"] is False
+
+
 def test_an_unfinished_draft_cannot_be_activated(app, web, smtp_sink):
     csrf = web.csrf_token("/sequences")
     created = web.post("/sequences", data={"csrf_token": csrf, "name": "Trial nurture"})
@@ -160,10 +232,59 @@ def test_duplicate_copies_the_graph_and_archive_hides_edits(app, web):
         )
         assert keys(copy_id) == keys(sequence_id) and keys(copy_id)
         assert db.session.get(Sequence, copy_id).name.startswith("Copy of ")
-    web.post(f"/sequences/{copy_id}/archive", data={"csrf_token": csrf})
+    web.post(f"/sequences/{copy_id}/archive", data={"csrf_token": csrf, "confirmed": "yes"})
     assert status_of(app, copy_id) == "archived"
     listing = web.get("/sequences").text
     assert "archived" in listing
+
+
+def test_archive_asks_first_and_changes_nothing_until_confirmed(app, web):
+    sequence_id = onboarding(app)
+    csrf = web.csrf_token("/sequences")
+    listing = web.get("/sequences").text
+    assert (
+        f'action="/sequences/{sequence_id}/archive" hx-boost="true" hx-confirm="Archive ' in listing
+    )
+
+    asked = web.post(f"/sequences/{sequence_id}/archive", data={"csrf_token": csrf})
+
+    assert asked.status_code == 200
+    assert "becomes read-only until you unarchive it" in asked.text
+    assert 'name="confirmed" value="yes"' in asked.text
+    assert status_of(app, sequence_id) == "draft"
+    by_htmx = web.post(
+        f"/sequences/{sequence_id}/archive",
+        data={"csrf_token": csrf},
+        headers={"HX-Request": "true"},
+    )
+    assert by_htmx.status_code == 302  # hx-confirm asked in the browser
+    assert status_of(app, sequence_id) == "archived"
+
+
+def test_unarchive_returns_a_never_published_sequence_to_draft_and_a_published_one_to_paused(
+    app, web
+):
+    never = onboarding(app, name="Never published")
+    published = onboarding(app)
+    now = datetime.now(UTC)
+    with app.app_context():
+        sequences.set_status(db.session.get_one(Sequence, published), "activate", now)
+        sequences.set_status(db.session.get_one(Sequence, published), "pause", now)
+        for sid in (never, published):
+            sequences.archive_sequence(db.session.get_one(Sequence, sid), now)
+    csrf = web.csrf_token("/sequences")
+    assert f'action="/sequences/{never}/unarchive"' in web.get("/sequences").text
+
+    for sid in (never, published):
+        done = web.post(f"/sequences/{sid}/unarchive", data={"csrf_token": csrf})
+        assert done.status_code == 302
+
+    assert status_of(app, never) == "draft"
+    assert status_of(app, published) == "paused"
+    with app.app_context():
+        assert db.session.get_one(Sequence, published).archived_at is None
+    again = web.post(f"/sequences/{never}/unarchive", data={"csrf_token": csrf})
+    assert "only an archived sequence can be unarchived" in web.get(again.headers["Location"]).text
 
 
 def test_another_workspace_cannot_send_tests_or_activate(app, web):

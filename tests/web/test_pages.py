@@ -330,7 +330,7 @@ def test_names_with_markup_are_escaped_on_every_page(app):
     pages = {path: web.get(path).text for path in ("/sequences", "/enrollments", "/outbox")}
 
     for path, html in pages.items():
-        assert "<script" not in html.lower(), path
+        assert "<script>alert" not in html.lower(), path  # the page's own htmx script aside
         assert "&lt;script&gt;alert(" in html, path
     assert "&lt;script&gt;alert(&#39;seq&#39;)&lt;/script&gt; Onboarding" in pages["/sequences"]
     # the contact's name reached the outbox through the rendered subject and text

@@ -12,7 +12,14 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from app.extensions import db
-from app.models import Contact, ContactEvent, ContactSequence, OutboundMessage, Suppression
+from app.models import (
+    Contact,
+    ContactEvent,
+    ContactSequence,
+    OutboundMessage,
+    Sequence,
+    Suppression,
+)
 from app.services.suppression import suppressed_emails
 from tests.engine.test_onboarding_e2e import start_onboarding
 from tests.helpers import tick
@@ -156,3 +163,19 @@ def test_unsubscribing_suppresses_the_address_and_exits_the_enrollments(app, api
 
     assert request(app, "POST", path).status_code == 200  # again: still one row
     assert db.session.scalar(select(func.count()).select_from(Suppression)) == 1
+
+
+def test_the_page_speaks_for_the_sender_not_the_product(app, api, smtp_sink):
+    path, _, _ = first_send(app, api, smtp_sink)
+    message = db.session.scalars(select(OutboundMessage)).first()
+    sequence = db.session.get_one(Sequence, message.sequence_id)
+    sequence.settings = {**sequence.settings, "from_name": "Acme Growth"}
+    db.session.commit()
+
+    page = request(app, "GET", path)
+
+    assert page.status_code == 200
+    assert "Acme Growth" in page.text
+    assert "PenguinMails <span>Sequences</span>" not in page.text
+    done = request(app, "POST", path, data=ONE_CLICK)
+    assert "emails from Acme Growth" in done.text
