@@ -415,6 +415,7 @@ def test_the_canvas_works_from_the_keyboard(
     expect(dialog).to_be_hidden()
     assert page.evaluate(focused) == "no"
     page.keyboard.press("Delete")
+    expect(dialog.get_by_role("button", name="Delete and reconnect")).to_be_focused()
     with page.expect_response(is_graph_call("DELETE", "/steps/no")):
         page.keyboard.press("Enter")
     assert ("check", "timeout", "done") in stored_links(live_app, sequence_id)

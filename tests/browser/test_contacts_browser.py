@@ -12,6 +12,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from app.services import accounts, contact_import, contacts
+from tests.browser.htmx import wait_until_bound
 
 pytestmark = pytest.mark.browser
 
@@ -43,10 +44,7 @@ def test_live_search_and_import_progress(
     search = page.get_by_label("Search contacts by email or name")
     # htmx must have bound the box's `input` trigger before typing, or the keystrokes go
     # unheard (a race with page load that once failed this test under CI load)
-    search.evaluate(
-        "box => new Promise(done => { const bound = () => "
-        "box['htmx-internal-data'] ? done() : setTimeout(bound, 20); bound(); })"
-    )
+    wait_until_bound(search)
     search.fill("bo")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("bob@example.com")

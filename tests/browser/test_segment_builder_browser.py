@@ -10,6 +10,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from app.services import accounts, contacts
+from tests.browser.htmx import wait_until_bound
 
 pytestmark = pytest.mark.browser
 
@@ -40,6 +41,7 @@ def test_tag_is_enterprise_is_built_without_json_and_shows_its_count(
     page.get_by_label("Rule: contacts join and leave as they match").check()
     page.get_by_label("Check").select_option("field")  # the builder re-renders in place
     expect(page.get_by_label("Comparison")).to_be_visible()
+    wait_until_bound(page.get_by_label("Check"))  # the redrawn select, before changing it
     page.get_by_label("Check").select_option("tag")
     expect(page.get_by_label("Comparison")).to_have_count(0)
     page.get_by_label("Tag", exact=True).fill("enterprise")
