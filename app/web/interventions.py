@@ -20,7 +20,7 @@ from app.services import enrollment_query, interventions
 from app.services.enrollment_query import EnrollmentFilter, FilterError
 from app.services.interventions import Applied, Options
 from app.web import web_bp
-from app.web.pages import _local_path
+from app.web.back_links import local_path
 
 DONE = {
     "pause": "Paused: it stays on its step and its queued emails are held until resumed.",
@@ -63,7 +63,7 @@ def intervene(enrollment_id: uuid.UUID, act: str) -> Any:
     if found is None:
         abort(404)
     action = act.replace("-", "_")
-    back = _local_path(request.form.get("next")) or f"/enrollments/{enrollment_id}"
+    back = local_path(request.form.get("next")) or f"/enrollments/{enrollment_id}"
     step = (request.form.get("step") or "").strip() or None
     problem = _reason_problem(request.form.get("reason"))
     if problem is None and action == "move":

@@ -14,7 +14,7 @@ from app.models.message import MESSAGE_STATUSES, RESENDABLE
 from app.services import outbox as outbox_service
 from app.services.outbox import ADDRESS_MAX, BadCursor, OutboxFilter
 from app.web import web_bp
-from app.web.pages import _local_path
+from app.web.back_links import local_path
 
 
 @web_bp.get("/outbox")
@@ -116,7 +116,7 @@ def send_again(message_id: uuid.UUID) -> Any:
             "This message is not unknown or failed any more; nothing was queued.",
             "error",
         )
-    return redirect(_local_path(request.form.get("next")) or url_for("web.outbox"))
+    return redirect(local_path(request.form.get("next")) or url_for("web.outbox"))
 
 
 @web_bp.post("/outbox/<uuid:message_id>/cancel")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -18,6 +17,7 @@ from app.services import enrollment as enrollment_service
 from app.services import interventions
 from app.services import sequences as sequence_service
 from app.web import web_bp
+from app.web.back_links import local_path
 from app.web.builder import owned_sequence
 from app.web.versions import drafts_by_live
 
@@ -118,7 +118,7 @@ def exit_enrollment(enrollment_id: uuid.UUID) -> Any:
     found = enrollment_service.get_enrollment(workspace_id, enrollment_id)
     if found is None:
         abort(404)
-    back = _local_path(request.form.get("next")) or url_for("web.enrollments")
+    back = local_path(request.form.get("next")) or url_for("web.enrollments")
     if not htmx and request.form.get("confirmed") != "yes":
         return render_template(
             "pages/confirm_exit.html",
@@ -142,11 +142,3 @@ def exit_enrollment(enrollment_id: uuid.UUID) -> Any:
     else:
         flash("Removed from the sequence; emails it had queued will not be sent.", "ok")
     return redirect(back)
-
-
-def _local_path(raw: str | None) -> str | None:
-    """A path on this site to go back to, never another host."""
-    parts = urlsplit(raw or "")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or "\\" in (raw or ""):
-        return None
-    return raw
