@@ -40,7 +40,7 @@ from app.models import (  # noqa: E402
 )
 from app.services import accounts, sequences  # noqa: E402
 from app.services.ab_tests import evaluate_tests  # noqa: E402
-from bench.processor import T0, bench_config, counted_statements, on_each_database, say  # noqa: E402
+from bench.harness import T0, bench_config, counted_statements, on_each_database, say  # noqa: E402
 
 CHUNK = 10_000
 DEFINITION = {

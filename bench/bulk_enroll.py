@@ -35,7 +35,7 @@ from app.models import (  # noqa: E402
     SegmentMembership,
 )
 from app.services import accounts, sequences  # noqa: E402
-from bench.processor import T0, bench_config, say, throwaway_database  # noqa: E402
+from bench.harness import T0, bench_config, say, throwaway_database  # noqa: E402
 
 DEFINITION = {
     "name": "Bench: bulk enrollment",

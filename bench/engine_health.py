@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.services import accounts, engine_health, sequences  # noqa: E402
-from bench.processor import DEFINITION, say, throwaway_database  # noqa: E402
+from bench.harness import DEFINITION, say, throwaway_database  # noqa: E402
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 

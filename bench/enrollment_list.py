@@ -34,7 +34,7 @@ from app.extensions import db  # noqa: E402
 from app.models import ContactSequence, SequenceStep  # noqa: E402
 from app.services import accounts, enrollment_query, sequences  # noqa: E402
 from app.services.enrollment_query import EnrollmentFilter  # noqa: E402
-from bench.processor import T0, bench_config, say, throwaway_database  # noqa: E402
+from bench.harness import T0, bench_config, say, throwaway_database  # noqa: E402
 
 PAGE = 50
 STEPS = [

@@ -33,7 +33,7 @@ from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Contact, ContactSequence, EnrollmentChange, SequenceStep  # noqa: E402
 from app.services import accounts, publishing, sequences  # noqa: E402
-from bench.processor import T0, bench_config, counted_statements, on_each_database, say  # noqa: E402
+from bench.harness import T0, bench_config, counted_statements, on_each_database, say  # noqa: E402
 
 CHUNK = 10_000
 DEFINITION: dict[str, Any] = {
