@@ -11,7 +11,7 @@ from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.core.format.problems import DefinitionError
-from app.services.accounts import AccountError, token_record
+from app.services.accounts import AccountError, token_holder
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")
 T = TypeVar("T")
@@ -63,11 +63,12 @@ def _authenticate() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "send an API token as 'Authorization: Bearer <token>'")
     try:
-        record = token_record(token.strip(), datetime.now(UTC))
+        holder = token_holder(token.strip(), datetime.now(UTC))
     except AccountError as exc:  # unknown or revoked
         raise ApiError(401, str(exc)) from None
-    g.workspace_id = record.workspace_id
-    g.actor = f"API token '{record.name}' ({record.prefix})"  # who acted, for decisions by hand
+    g.token = holder
+    g.workspace_id = holder.workspace_id
+    g.actor = f"API token '{holder.name}' ({holder.prefix})"  # who acted, for decisions by hand
 
 
 def owned(load: Callable[[uuid.UUID, uuid.UUID], T | None], raw_id: str, what: str) -> T:

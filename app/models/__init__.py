@@ -3,6 +3,7 @@
 from app.models.contact import (
     Contact,
     ContactEvent,
+    EventReaction,
     EventReceipt,
     Segment,
     SegmentMembership,
@@ -40,6 +41,7 @@ __all__ = [
     "Conversion",
     "EnrollmentChange",
     "EnrollmentRun",
+    "EventReaction",
     "EventReceipt",
     "Form",
     "FormSubmission",

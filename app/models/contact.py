@@ -157,6 +157,23 @@ class EventReceipt(WorkspaceOwned, db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class EventReaction(db.Model):
+    """An event from the events API whose reactions (trigger enrollment, goals, segments)
+    have yet to run: the request stores the event and this row in one statement and
+    answers; the processor's next pass reacts to a batch of them and deletes the rows.
+    `claimed_until` is the lease of the pass working on it (a crashed pass's rows are
+    taken over when it ends)."""
+
+    __tablename__ = "event_reactions"
+
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("contact_events.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained")
 
 

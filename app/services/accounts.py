@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -20,6 +22,11 @@ MIN_PASSWORD = 8
 MAX_TOKEN_NAME = 100
 # last_used_at is a hint for people, not an audit log: one write a minute per token at most.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+TOKEN_CACHE_SECONDS = 5.0
+"""How long a process trusts a token it checked without asking the database again: the
+longest a token revoked in another process (another gunicorn worker, the CLI) still works.
+In the process that revokes it, it stops at once."""
+TOKEN_CACHE_SIZE = 1024
 
 
 class AccountError(ValueError):
@@ -149,6 +156,39 @@ def create_token(workspace: Workspace, name: str = "API token") -> str:
     return token
 
 
+@dataclass(frozen=True)
+class TokenHolder:
+    """What a request needs of its API token: whose workspace it opens, and who acted."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    prefix: str
+
+
+_checked: dict[str, tuple[TokenHolder, float]] = {}
+"""Tokens this process checked, by digest, with the monotonic time they are trusted until.
+Only valid tokens are kept (a wrong guess costs a query, and fills nothing)."""
+
+
+def token_holder(token: str, now: datetime) -> TokenHolder:
+    """The token's holder, from this process's memory for up to TOKEN_CACHE_SECONDS after
+    the database last said it is valid; AccountError says why it opens nothing."""
+    digest = _digest(token)
+    found = _checked.get(digest)
+    if found is not None and found[1] > time.monotonic():
+        return found[0]
+    record = token_record(token, now)
+    holder = TokenHolder(
+        record.id, record.workspace_id, record.tenant_id, record.name, record.prefix
+    )
+    if len(_checked) >= TOKEN_CACHE_SIZE:
+        _checked.clear()
+    _checked[digest] = (holder, time.monotonic() + TOKEN_CACHE_SECONDS)
+    return holder
+
+
 def token_record(token: str, now: datetime) -> ApiToken:
     """The API token's record (its workspace, and its name and prefix to say who acted);
     AccountError says why it opens nothing."""
@@ -194,4 +234,5 @@ def revoke_token(token: ApiToken, now: datetime) -> bool:
         return False
     token.revoked_at = now
     db.session.commit()
+    _checked.pop(token.token_hash, None)
     return True

@@ -13,7 +13,8 @@ and `segment_left` themselves: they are written by the reaction step, which must
 react to itself.)
 
 The work is a fixed number of statements per call whatever the number of events: one
-multi-row insert of the events, at most three for receipts and one wake-up query per
+lookup of receipts (when events carry them; one more to delete expired ones found), one
+insert of the events with their receipts (on SQLite, two) and one wake-up query per
 workspace concerned.
 """
 
@@ -26,13 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 
 from app.core import limits
 from app.core.contact_input import ContactInputError
 from app.core.events import FIELD_CHANGED, UNCOUNTED
 from app.extensions import db
-from app.models import Contact, ContactEvent, EventReceipt
+from app.models import Contact, ContactEvent, EventReaction, EventReceipt
 from app.services import reactions
 from app.services.waits import nudge_processor, wake_for_events
 
@@ -171,18 +172,22 @@ def record_events(
     changed: Mapping[uuid.UUID, Iterable[uuid.UUID]] | None = None,
     before_commit: Hook | None = None,
     after_commit: Hook | None = None,
+    defer_reactions: bool = False,
 ) -> Recorded:
     """Record these events with whatever else the session holds, and do what follows.
 
     1. Drop repeats: an event whose receipt (`receipts[i]`, parallel to `events`) was seen
        within RECEIPT_TTL, or earlier in this call, is not stored again; a seen key with
        another payload hash raises ReceiptConflict before anything is written.
-    2. Insert the new events (one statement) and their receipts.
+    2. Insert the new events and their receipts (one statement on PostgreSQL).
     3. `before_commit(stored)`: the caller's writes that depend on the events being new.
     4. Wake the enrollments waiting for the events, commit, nudge the worker if any woke.
     5. `after_commit(stored)`: the caller's follow-up that needs the commit (enrolling).
     6. React to the events and to the `changed` contacts (by workspace: contacts whose
-       tags or columns changed without an event): goals, segments.
+       tags or columns changed without an event): goals, segments. With `defer_reactions`
+       the events are instead queued (an `EventReaction` each, written with them) for the
+       processor's next pass (`events.react_to_stored`), so a busy writer answers without
+       that work; the wake-up of step 4 stays immediate.
 
     Events are ContactEvent objects (given their ids here) or dicts with `COLUMNS`; they
     may belong to several workspaces. `UNCOUNTED` events (scanner clicks) are stored only.
@@ -191,11 +196,14 @@ def record_events(
     rows = [_row(event, now) for event in events]
     given = list(receipts) or [None] * len(rows)
     fresh, repeat_of = _drop_repeats(rows, given, now)
-    ids = _store(events, rows, given, fresh, repeat_of, now)
+    counts = {i for i in fresh if rows[i]["type"] not in UNCOUNTED}
+    ids = _store(events, rows, given, fresh, counts if defer_reactions else set(), now)
+    for i, (known, first) in repeat_of.items():
+        ids[i] = known if first is None else ids[first]
     stored = [{**rows[i], "id": ids[i]} for i in fresh]
     if before_commit is not None:
         before_commit(stored)
-    counted = _by_workspace(e for e in stored if e["type"] not in UNCOUNTED)
+    counted = _by_workspace({**rows[i], "id": ids[i]} for i in sorted(counts))
     woken = sum(wake_for_events(ws, found, now) for ws, found in counted.items())
     db.session.commit()
     if woken:
@@ -203,8 +211,9 @@ def record_events(
     if after_commit is not None:
         after_commit(stored)
     members = {ws: set(contact_ids) for ws, contact_ids in (changed or {}).items()}
-    for workspace_id in {*members, *counted}:
-        found = counted.get(workspace_id, [])
+    react = {} if defer_reactions else counted
+    for workspace_id in {*members, *react}:
+        found = react.get(workspace_id, [])
         reactions.after_change(workspace_id, members.get(workspace_id, ()), found, now)
     repeats = [i in repeat_of for i in range(len(rows))]
     return Recorded(stored, ids, repeats, woken)
@@ -215,40 +224,105 @@ def _store(
     rows: list[dict[str, Any]],
     receipts: list[Receipt | None],
     fresh: list[int],
-    repeat_of: dict[int, tuple[int | None, int | None]],
+    queue: set[int],
     now: datetime,
 ) -> list[int | None]:
-    """Insert the fresh events and their receipts; each given event's id (a repeat's is
-    that of the event it repeats)."""
+    """Insert the fresh events, their receipts and the `queue` positions' EventReactions;
+    each given event's id (None for the repeats, filled in by the caller)."""
     ids: list[int | None] = [None] * len(rows)
-    for i, event_id in zip(fresh, _insert_events([rows[i] for i in fresh]), strict=True):
+    if not fresh:
+        return ids
+    postgres = db.session.connection().dialect.name == "postgresql"
+    if postgres:
+        new = _insert_all(rows, receipts, fresh, queue, now)
+    else:
+        new = _insert_events([rows[i] for i in fresh])
+    for i, event_id in zip(fresh, new, strict=True):
         ids[i] = event_id
         event = events[i]
         if isinstance(event, ContactEvent):
             event.id = event_id
-    for i, (known, first) in repeat_of.items():
-        ids[i] = known if first is None else ids[first]
-    _store_receipts(rows, receipts, fresh, ids, now)
+    if not postgres:
+        _store_receipts(rows, receipts, fresh, ids, now)
+        if queue:
+            db.session.execute(
+                insert(EventReaction.__table__), [{"event_id": ids[i]} for i in sorted(queue)]
+            )
     return ids
 
 
-def _insert_events(rows: list[dict[str, Any]]) -> list[int]:
-    """Insert event rows in one statement (a few for big batches); their ids, in order.
-
-    PostgreSQL returns the ids in the rows' order. SQLite cannot promise that order for
-    RETURNING, so SQLAlchemy would fall back to one INSERT per row; there the rows are
-    inserted without it and numbered from the largest id afterwards: inside this write
-    transaction nobody else inserts, and SQLite gives each new row the largest id plus one.
+INSERT_ALL = text(
     """
-    if not rows:
-        return []
+WITH given AS (
+    SELECT * FROM unnest(
+        CAST(:tenant_id AS uuid[]), CAST(:workspace_id AS uuid[]), CAST(:contact_id AS uuid[]),
+        CAST(:type AS text[]), CAST(:properties AS text[]),
+        CAST(:occurred_at AS timestamptz[]), CAST(:recorded_at AS timestamptz[]),
+        CAST(:source AS text[]), CAST(:enrollment_id AS uuid[]), CAST(:step_id AS uuid[]),
+        CAST(:message_id AS uuid[]), CAST(:receipt_key AS text[]),
+        CAST(:receipt_hash AS text[]), CAST(:queue AS boolean[])
+    ) WITH ORDINALITY AS g(tenant_id, workspace_id, contact_id, type, properties, occurred_at,
+        recorded_at, source, enrollment_id, step_id, message_id, receipt_key, receipt_hash,
+        queue, position)
+),
+stored AS (
+    INSERT INTO contact_events (tenant_id, workspace_id, contact_id, type, properties,
+        occurred_at, recorded_at, source, enrollment_id, step_id, message_id)
+    SELECT tenant_id, workspace_id, contact_id, type, CAST(properties AS jsonb), occurred_at,
+        recorded_at, source, enrollment_id, step_id, message_id
+    FROM given ORDER BY position
+    RETURNING id
+),
+numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS position FROM stored),
+receipts AS (
+    INSERT INTO event_receipts (tenant_id, workspace_id, client_event_id, payload_hash,
+        event_id, received_at)
+    SELECT g.tenant_id, g.workspace_id, g.receipt_key, g.receipt_hash, n.id, :now
+    FROM numbered n JOIN given g USING (position) WHERE g.receipt_key IS NOT NULL
+),
+queued AS (
+    INSERT INTO event_reactions (event_id)
+    SELECT n.id FROM numbered n JOIN given g USING (position) WHERE g.queue
+)
+SELECT id FROM numbered ORDER BY position
+"""
+)
+"""PostgreSQL: the events, their receipts and their queued reactions in one statement.
+The rows are inserted in the order given (ORDER BY in INSERT ... SELECT), so the ids the
+sequence hands out rise in that order: numbering them by id gives each its position."""
+
+
+def _insert_all(
+    rows: list[dict[str, Any]],
+    receipts: list[Receipt | None],
+    fresh: list[int],
+    queue: set[int],
+    now: datetime,
+) -> list[int]:
+    """The fresh rows' ids, in order (see INSERT_ALL)."""
+    params: dict[str, Any] = {
+        name: [rows[i][name] for i in fresh] for name in COLUMNS if name != "properties"
+    }
+    params["properties"] = [json.dumps(rows[i]["properties"]) for i in fresh]
+    params["receipt_key"] = [r.key if (r := receipts[i]) else None for i in fresh]
+    params["receipt_hash"] = [r.payload_hash if (r := receipts[i]) else None for i in fresh]
+    params["queue"] = [i in queue for i in fresh]
+    params["now"] = now
+    return list(db.session.execute(INSERT_ALL, params).scalars())
+
+
+def _insert_events(rows: list[dict[str, Any]]) -> list[int]:
+    """SQLite: insert event rows; their ids, in order.
+
+    SQLite cannot promise the rows' order for RETURNING (SQLAlchemy would fall back to one
+    INSERT per row): the rows are inserted without it and numbered from the largest id
+    afterwards: inside this write transaction nobody else inserts, and SQLite gives each
+    new row the largest id plus one.
+    """
     table = ContactEvent.__table__
-    if db.session.connection().dialect.name == "sqlite":
-        db.session.execute(insert(table), rows)
-        last = int(db.session.scalar(select(func.max(table.c.id))) or 0)
-        return list(range(last - len(rows) + 1, last + 1))
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list(db.session.execute(statement, rows).scalars())
+    db.session.execute(insert(table), rows)
+    last = int(db.session.scalar(select(func.max(table.c.id))) or 0)
+    return list(range(last - len(rows) + 1, last + 1))
 
 
 def differs(old: Any, new: Any) -> bool:
@@ -311,34 +385,33 @@ def _same_payload(digest: str, receipt: Receipt, index: int) -> None:
 def _live_receipts(
     keys: set[tuple[uuid.UUID, str]], now: datetime
 ) -> dict[tuple[uuid.UUID, str], tuple[str, int | None]]:
-    """The receipts of these keys within RECEIPT_TTL; expired ones are deleted (they count
-    for nothing, and the same key then stores a new event). Two statements."""
+    """The receipts of these keys within RECEIPT_TTL; expired ones found are deleted (they
+    count for nothing, and the same key then stores a new event). One statement, and one
+    more when an expired receipt turns up."""
     if not keys:
         return {}
     workspaces = {ws for ws, _ in keys}
     names = {key for _, key in keys}
-    db.session.execute(
-        delete(EventReceipt).where(
-            EventReceipt.workspace_id.in_(workspaces),
-            EventReceipt.client_event_id.in_(names),
-            EventReceipt.received_at <= now - RECEIPT_TTL,
-        )
-    )
     found = db.session.execute(
         select(
+            EventReceipt.id,
             EventReceipt.workspace_id,
             EventReceipt.client_event_id,
             EventReceipt.payload_hash,
             EventReceipt.event_id,
+            EventReceipt.received_at,
         ).where(
             EventReceipt.workspace_id.in_(workspaces),
             EventReceipt.client_event_id.in_(names),
         )
-    )
+    ).all()
+    expired = {r.id for r in found if r.received_at <= now - RECEIPT_TTL}
+    if expired:
+        db.session.execute(delete(EventReceipt).where(EventReceipt.id.in_(expired)))
     return {
         (r.workspace_id, r.client_event_id): (r.payload_hash, r.event_id)
         for r in found
-        if (r.workspace_id, r.client_event_id) in keys
+        if (r.workspace_id, r.client_event_id) in keys and r.id not in expired
     }
 
 

@@ -4,11 +4,14 @@ A request is all or nothing: every event is checked before anything is written, 
 problem with any of them stores none. An event may carry the client's own `id`; the same
 id within `RECEIPT_TTL` is stored once (a repeat with the same payload is a duplicate, one
 with a different payload a conflict). The events are recorded like every other event
-(`contact_changes.record_events`: repeats dropped, waits woken, goals and segments
-reacting), and enroll the contacts through `api_event` triggers. The work is a handful
-of statements per request whatever its size: one lookup of the contacts named by id, one
-lookup of the contacts named by email, one multi-row insert of new contacts, then those
-of `record_events`.
+(`contact_changes.record_events`: repeats dropped, waits woken at once), and their other
+reactions are deferred: enrolling the contacts through `api_event` triggers, goals and
+rule segments run in the processor's next pass (`react_to_stored`, at the start of
+`scheduling.process_sequences`: in the same tick, before any enrollment advances), so a
+request answers after a handful of statements whatever its size: on PostgreSQL one that
+finds or creates the contacts named by email (one more for contacts named by id), one
+receipt lookup when events carry ids, one insert of events, receipts and queued
+reactions, one wake-up query.
 """
 
 from __future__ import annotations
@@ -18,17 +21,19 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core import limits
 from app.core.addresses import email_key
 from app.core.events import RESERVED
 from app.extensions import db
-from app.models import Contact, EventReceipt, Workspace
+from app.models import Contact, ContactEvent, EventReaction, EventReceipt
+from app.services import reactions
 from app.services.contact_changes import (
     RECEIPT_TTL,
     Receipt,
@@ -43,8 +48,28 @@ MAX_BATCH = 1000
 MAX_CLIENT_ID = 200
 MAX_NAME = 64  # ContactEvent.type
 MAX_PROPERTIES_BYTES = limits.CONTEXT
+REACTION_BATCH = 2000  # queued events one step of `react_to_stored` reacts to
+REACTION_LEASE = timedelta(minutes=5)  # a crashed pass's claim is taken over after this
 
 T = TypeVar("T")
+
+
+class Owner(Protocol):
+    """Whose events: a Workspace, or the API token's holder (no workspace row loaded)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+
+
+@dataclass(frozen=True)
+class Owned:
+    """An `Owner` known by its ids alone (the API token's workspace and tenant)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
 
 
 class EventError(ValueError):
@@ -187,14 +212,22 @@ def _parse_contact(value: Any, prefix: str) -> tuple[str | None, uuid.UUID | Non
     if not isinstance(value, dict) or ("email" in value) == ("id" in value):
         raise EventError('name the contact as {"email": ...} or {"id": ...}', field)
     if "email" in value:
+        email = value["email"]
         try:
-            return normalise_email(value["email"]), None
+            return (_normalised(email) if isinstance(email, str) else normalise_email(email)), None
         except ContactError as exc:
             raise EventError(str(exc), f"{field}.email") from None
     try:
         return None, uuid.UUID(str(value["id"]))
     except ValueError:
         raise EventError(f"{value['id']!r} is not a contact id", f"{field}.id") from None
+
+
+@lru_cache(maxsize=65536)
+def _normalised(email: str) -> str:
+    """`normalise_email`, remembered: a busy app sends the same people's events again and
+    again, and the strict check is most of the time validating one event takes."""
+    return normalise_email(email)
 
 
 def _parse_instant(value: Any, field: str) -> datetime | None:
@@ -231,13 +264,13 @@ def payload_hash(canonical: dict[str, Any]) -> str:
 # --- storing ------------------------------------------------------------------------------
 
 
-def ingest_events(workspace: Workspace, body: Any, now: datetime) -> IngestResult:
-    """Validate, then store the new events, their receipts and any new contacts, and wake
-    the enrollments waiting for them (one transaction, committed here); then enroll through
-    the `api_event` triggers and react."""
+def ingest_events(owner: Owner, body: Any, now: datetime) -> IngestResult:
+    """Validate, then store the new events, their receipts and any new contacts, wake the
+    enrollments waiting for them and queue their other reactions (one transaction,
+    committed here)."""
     events = parse_events(body, now)
     try:
-        recorded = _retry_once(lambda: _store(workspace, events, now))
+        recorded = _retry_once(lambda: _store(owner, events, now))
     except EventError:
         db.session.rollback()  # nothing of a refused request stays
         raise
@@ -264,13 +297,13 @@ def _retry_once(attempt: Callable[[], T]) -> T:
         ) from None
 
 
-def _store(workspace: Workspace, events: list[IncomingEvent], now: datetime) -> Recorded:
-    _check_contact_ids(workspace.id, events)
-    contact_ids = _contacts_for(workspace, events, now)
+def _store(owner: Owner, events: list[IncomingEvent], now: datetime) -> Recorded:
+    _check_contact_ids(owner.id, events)
+    contact_ids = _contacts_for(owner, events, now)
     rows = [
         {
-            "tenant_id": workspace.tenant_id,
-            "workspace_id": workspace.id,
+            "tenant_id": owner.tenant_id,
+            "workspace_id": owner.id,
             "contact_id": contact_ids[i],
             "type": event.type,
             "properties": event.properties,
@@ -284,12 +317,7 @@ def _store(workspace: Workspace, events: list[IncomingEvent], now: datetime) -> 
         Receipt(e.client_id, e.payload_hash) if e.client_id is not None else None for e in events
     ]
     try:
-        return record_events(
-            rows,
-            now,
-            receipts=receipts,
-            after_commit=lambda stored: enroll_on_events(workspace.id, stored, now),
-        )
+        return record_events(rows, now, receipts=receipts, defer_reactions=True)
     except ReceiptConflict as exc:
         raise EventError(
             f"event id {exc.key!r} was already used for a different event "
@@ -316,9 +344,7 @@ def _check_contact_ids(workspace_id: uuid.UUID, events: list[IncomingEvent]) -> 
             )
 
 
-def _contacts_for(
-    workspace: Workspace, events: list[IncomingEvent], now: datetime
-) -> list[uuid.UUID]:
+def _contacts_for(owner: Owner, events: list[IncomingEvent], now: datetime) -> list[uuid.UUID]:
     """The contact id of each event; contacts named by an unknown email are created (two
     spellings of one address, `email_key`, are one contact, spelled as first given)."""
     emails: dict[str, str] = {}
@@ -327,33 +353,153 @@ def _contacts_for(
             emails.setdefault(email_key(event.email), event.email)
     by_key: dict[str, uuid.UUID] = {}
     if emails:
-        found = db.session.execute(
-            select(Contact.email_key, Contact.id).where(
-                Contact.workspace_id == workspace.id, Contact.email_key.in_(emails)
-            )
-        )
-        by_key = {row.email_key: row.id for row in found}
-        new = [
-            {
-                "id": uuid.uuid4(),
-                "tenant_id": workspace.tenant_id,
-                "workspace_id": workspace.id,
-                "email": email,
-                "fields": {},
-                "tags": [],
-                "created_at": now,
-                "updated_at": now,
-            }
-            for key, email in emails.items()
-            if key not in by_key
-        ]
-        if new:
-            db.session.execute(insert(Contact.__table__), new)
-            by_key.update((email_key(row["email"]), row["id"]) for row in new)
+        if db.session.connection().dialect.name == "postgresql":
+            by_key = _find_or_create(owner, emails, now)
+        else:
+            by_key = _find_then_create(owner, emails, now)
     return [
         e.contact_id if e.contact_id is not None else by_key[email_key(str(e.email))]
         for e in events
     ]
+
+
+FIND_OR_CREATE = text(
+    """
+WITH wanted AS (
+    SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:emails AS text[]), CAST(:ids AS uuid[]))
+        AS w(email_key, email, id)
+),
+created AS (
+    INSERT INTO contacts (id, tenant_id, workspace_id, email, email_key, fields, tags,
+        created_at, updated_at)
+    SELECT id, :tenant_id, :workspace_id, email, email_key, '{}', '[]', :now, :now
+    FROM wanted ORDER BY email_key
+    ON CONFLICT DO NOTHING
+    RETURNING email_key, id
+)
+SELECT email_key, id FROM created
+UNION ALL
+SELECT c.email_key, c.id FROM contacts c JOIN wanted w USING (email_key)
+WHERE c.workspace_id = :workspace_id
+"""
+)
+"""PostgreSQL: the contacts of these email keys, created where missing, in one statement.
+The outer SELECT reads the table as it was when the statement began, so it finds the
+contacts that existed and `created` returns the new ones; a key another transaction
+created meanwhile is in neither (the insert waited for it, then skipped the row) and is
+looked up again."""
+
+
+def _find_or_create(owner: Owner, emails: dict[str, str], now: datetime) -> dict[str, uuid.UUID]:
+    keys = list(emails)
+    params = {
+        "keys": keys,
+        "emails": [emails[k] for k in keys],
+        "ids": [uuid.uuid4() for _ in keys],
+        "tenant_id": owner.tenant_id,
+        "workspace_id": owner.id,
+        "now": now,
+    }
+    by_key = {row.email_key: row.id for row in db.session.execute(FIND_OR_CREATE, params)}
+    missing = [key for key in keys if key not in by_key]
+    if missing:
+        by_key.update(_existing(owner, missing))
+    return by_key
+
+
+def _find_then_create(owner: Owner, emails: dict[str, str], now: datetime) -> dict[str, uuid.UUID]:
+    """SQLite: look the keys up, then insert the missing contacts (one statement each)."""
+    by_key = _existing(owner, list(emails))
+    new = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": owner.tenant_id,
+            "workspace_id": owner.id,
+            "email": email,
+            "fields": {},
+            "tags": [],
+            "created_at": now,
+            "updated_at": now,
+        }
+        for key, email in emails.items()
+        if key not in by_key
+    ]
+    if new:
+        db.session.execute(insert(Contact.__table__), new)
+        by_key.update((email_key(row["email"]), row["id"]) for row in new)
+    return by_key
+
+
+def _existing(owner: Owner, keys: list[str]) -> dict[str, uuid.UUID]:
+    found = db.session.execute(
+        select(Contact.email_key, Contact.id).where(
+            Contact.workspace_id == owner.id, Contact.email_key.in_(keys)
+        )
+    )
+    return {row.email_key: row.id for row in found}
+
+
+# --- deferred reactions -------------------------------------------------------------------
+
+
+def react_to_stored(now: datetime, batch: int = REACTION_BATCH) -> int:
+    """React to the events the API stored and queued (`EventReaction`), oldest first, in
+    batches: enroll through `api_event` triggers, then goals and rule segments, as
+    `record_events` would have in the request. Returns how many events were reacted to.
+
+    Each batch is claimed (a lease, so concurrent passes take different rows and a crashed
+    pass's rows are taken over after REACTION_LEASE), reacted to, then deleted. A crash in
+    between reacts to the batch again; every reaction tolerates that (enrollment follows the
+    re-enrollment rule, conversions are unique, segment refreshes converge)."""
+    total = 0
+    while claimed := _claim(now, batch):
+        rows = db.session.execute(
+            select(
+                ContactEvent.id,
+                ContactEvent.workspace_id,
+                ContactEvent.contact_id,
+                ContactEvent.type,
+                ContactEvent.properties,
+                ContactEvent.occurred_at,
+                ContactEvent.source,
+                ContactEvent.enrollment_id,
+            )
+            .where(ContactEvent.id.in_(claimed))
+            .order_by(ContactEvent.id)
+        ).all()
+        by_workspace: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        for row in rows:
+            found = row._asdict()
+            by_workspace.setdefault(found.pop("workspace_id"), []).append(found)
+        for workspace_id, found in by_workspace.items():
+            enroll_on_events(workspace_id, found, now)
+            reactions.after_change(workspace_id, (), found, now)
+        db.session.execute(delete(EventReaction).where(EventReaction.event_id.in_(claimed)))
+        db.session.commit()
+        total += len(claimed)
+        if len(claimed) < batch:
+            break
+    return total
+
+
+def _claim(now: datetime, batch: int) -> list[int]:
+    """Lease up to `batch` queued events no live pass holds; committed, so it shows."""
+    free = (
+        select(EventReaction.event_id)
+        .where(or_(EventReaction.claimed_until.is_(None), EventReaction.claimed_until <= now))
+        .order_by(EventReaction.event_id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = db.session.scalars(
+        update(EventReaction)
+        .where(EventReaction.event_id.in_(free.scalar_subquery()))
+        .values(claimed_until=now + REACTION_LEASE)
+        .returning(EventReaction.event_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    return sorted(claimed)
 
 
 # --- housekeeping -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from app.services.ab_tests import evaluate_tests
 from app.services.call_delivery import CallStats, deliver_due
 from app.services.contact_import import process_pending
 from app.services.dispatcher import DispatchStats, dispatch_due
-from app.services.events import purge_receipts
+from app.services.events import purge_receipts, react_to_stored
 from app.services.job_runs import PassReport
 from app.services.processor import ProcessorStats, process_due
 from app.services.segments import refresh_all
@@ -66,7 +66,10 @@ def run_tick(now: datetime) -> TickReport:
 
 
 def process_sequences(now: datetime) -> PassReport:
-    """The sequence processor: advance every due enrollment."""
+    """The sequence processor: react to the events the API queued (triggers, goals,
+    segments: so a goal exits and a trigger enrolls before anything advances), then
+    advance every due enrollment."""
+    react_to_stored(now)
     stats = run_processor(now)
     return PassReport(
         f"advanced {stats.enrollments} enrollment(s), {stats.steps} step(s)", asdict(stats)

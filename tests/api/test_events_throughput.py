@@ -1,0 +1,140 @@
+"""The events API's fast path: the token trusted for a few seconds (never longer), a fixed
+handful of statements per request, and the reactions other than the wait wake-up queued
+for the processor's next pass."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.models import ApiToken, ContactEvent, ContactSequence, EventReaction
+from app.services import accounts
+from app.services import events as event_service
+from tests.conftest import api_for
+from tests.helpers import tick
+
+LOGIN = {"contact": {"email": "ada@example.com"}, "event": "user_login"}
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def later(monkeypatch, seconds: float) -> None:
+    """The token cache's clock, `seconds` from now."""
+    moment = time.monotonic() + seconds
+    monkeypatch.setattr(accounts, "time", SimpleNamespace(monotonic=lambda: moment))
+
+
+def test_a_token_revoked_elsewhere_stops_working_within_the_cache_bound(api, monkeypatch):
+    assert api.post("/api/events", json=LOGIN).status_code == 202  # checked and trusted
+    db.session.execute(update(ApiToken).values(revoked_at=datetime.now(UTC)))
+    db.session.commit()  # as another process (a worker, the CLI elsewhere) revokes it
+    later(monkeypatch, accounts.TOKEN_CACHE_SECONDS - 1)
+    assert api.post("/api/events", json=LOGIN).status_code == 202  # still within the bound
+    later(monkeypatch, accounts.TOKEN_CACHE_SECONDS + 0.01)
+    refused = api.post("/api/events", json=LOGIN)
+    assert refused.status_code == 401
+    assert refused.json["error"]["message"] == "this API token was revoked"
+
+
+def test_a_token_revoked_in_this_process_stops_at_once(api):
+    assert api.post("/api/events", json=LOGIN).status_code == 202
+    record = db.session.scalar(select(ApiToken))
+    assert accounts.revoke_token(record, datetime.now(UTC))
+    assert api.post("/api/events", json=LOGIN).status_code == 401
+
+
+def test_a_wrong_token_is_never_trusted(app, api):
+    client = app.test_client()
+    wrong = {"Authorization": "Bearer pm_wrong"}
+    for _ in range(2):
+        assert client.post("/api/events", json=LOGIN, headers=wrong).status_code == 401
+    assert count(ContactEvent) == 0
+
+
+def statements_of(send) -> list[str]:
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split())[:60])
+
+    sa_event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert send().status_code == 202
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_single_event_takes_four_statements_on_postgresql(pg_app):
+    """Contacts found or created, receipts looked up, events + receipts + queued reactions
+    inserted, waits looked up: no token, workspace, trigger, goal or segment query."""
+    api = api_for(pg_app, "Fast")
+    api.post("/api/events", json=LOGIN)  # the token is checked once, then trusted
+    body = {**LOGIN, "id": "evt-2", "properties": {"plan": "pro"}}
+    seen = statements_of(lambda: api.post("/api/events", json=body))
+    assert len(seen) == 4, seen
+    new = {"contact": {"email": "new@example.com"}, "event": "user_login", "id": "evt-3"}
+    assert len(statements_of(lambda: api.post("/api/events", json=new))) == 4
+
+
+def test_stored_events_are_queued_for_reactions_and_repeats_are_not(api):
+    body = [{**LOGIN, "id": "a"}, {**LOGIN, "id": "a"}, {**LOGIN, "event": "logout"}]
+    assert api.post("/api/events", json=body).json["accepted"] == 2
+    assert api.post("/api/events", json={**LOGIN, "id": "a"}).json["duplicates"] == 1
+    queued = set(db.session.scalars(select(EventReaction.event_id)))
+    assert queued == set(db.session.scalars(select(ContactEvent.id))) and len(queued) == 2
+
+
+TRIGGERED = {
+    "format": "sequence/v1",
+    "name": "Welcome",
+    "trigger": {"type": "api_event", "event": "signed_up"},
+    "steps": [{"id": "e1", "type": "email", "config": {"subject": "Hi", "body": "<p>Hi</p>"}}],
+    "connections": [],
+}
+
+
+def test_the_processor_pass_enrolls_through_triggers_and_empties_the_queue(app, api):
+    seq = api.post("/api/sequences", json=TRIGGERED).json["id"]
+    assert api.post(f"/api/sequences/{seq}/activate").status_code == 200
+    people = [{"contact": {"email": f"p{i}@example.com"}, "event": "signed_up"} for i in range(5)]
+    assert api.post("/api/events", json=people).json["accepted"] == 5
+    assert count(ContactSequence) == 0 and count(EventReaction) == 5
+    tick(app, datetime.now(UTC))
+    assert count(ContactSequence) == 5 and count(EventReaction) == 0
+
+
+def test_a_claimed_batch_is_left_to_its_pass_until_the_lease_ends(app, api):
+    """Two passes at once take different events; a crashed pass's events are taken over
+    once its lease has ended, and reacting twice enrolls nobody twice."""
+    seq = api.post("/api/sequences", json=TRIGGERED).json["id"]
+    assert api.post(f"/api/sequences/{seq}/activate").status_code == 200
+    signed = {"contact": {"email": "ada@example.com"}, "event": "signed_up"}
+    api.post("/api/events", json=signed)
+    now = datetime.now(UTC)
+    assert len(event_service._claim(now, 10)) == 1  # a pass claims it, then crashes
+    assert event_service.react_to_stored(now) == 0  # another pass leaves it alone
+    assert count(ContactSequence) == 0
+    after = now + event_service.REACTION_LEASE
+    assert event_service.react_to_stored(after) == 1
+    assert count(ContactSequence) == 1 and count(EventReaction) == 0
+    api.post("/api/events", json=signed)
+    event_service._claim(after, 10)  # claimed by a pass that crashes
+    assert event_service.react_to_stored(after + event_service.REACTION_LEASE) == 1
+    assert count(ContactSequence) == 1  # the re-enrollment rule: enrolled once
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_pass_goes_through_the_queue_in_batches(app, api, batch):
+    people = [{"contact": {"email": f"p{i}@example.com"}, "event": "seen"} for i in range(7)]
+    api.post("/api/events", json=people)
+    assert event_service.react_to_stored(datetime.now(UTC) + timedelta(seconds=1), batch) == 7
+    assert count(EventReaction) == 0
