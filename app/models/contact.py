@@ -162,14 +162,12 @@ class EventReaction(db.Model):
     have yet to run: the request stores the event and this row in one statement and
     answers; the processor's next pass reacts to a batch of them and deletes the rows.
     `claimed_until` is the lease of the pass working on it (a crashed pass's rows are
-    taken over when it ends)."""
+    taken over when it ends). An id whose event is gone (contact deleted) is dropped."""
 
     __tablename__ = "event_reactions"
 
-    event_id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"),
-        ForeignKey("contact_events.id", ondelete="CASCADE"),
-        primary_key=True,
+    event_id: Mapped[int] = mapped_column(  # no foreign key: see migration 0026
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
     )
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
