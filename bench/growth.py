@@ -88,8 +88,10 @@ def seed_events() -> None:
         INSERT INTO contact_events (tenant_id, workspace_id, contact_id, type, properties,
             occurred_at, recorded_at, source, enrollment_id, step_id, message_id)
         SELECT tenant_id, workspace_id, contact_id, CAST(:kind AS varchar), '{}',
-            sent_at + CAST(:after AS interval), sent_at + CAST(:after AS interval), 'tracking', enrollment_id, step_id, id
-        FROM outbound_messages WHERE abs(hashtext(id::text || CAST(:kind AS text))) % 100 < :percent
+            sent_at + CAST(:after AS interval), sent_at + CAST(:after AS interval),
+            'tracking', enrollment_id, step_id, id
+        FROM outbound_messages
+        WHERE abs(hashtext(id::text || CAST(:kind AS text))) % 100 < :percent
     """
     for kind, percent, after in (
         ("opened", 45, "1 hour"),
