@@ -5,7 +5,6 @@ email to two addresses through a real SMTP server."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
