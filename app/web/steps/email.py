@@ -11,7 +11,14 @@ from typing import Any
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 
-from app.core.email_blocks import BLOCK_LABELS, DEFAULT_COLOUR, FONTS, Style, valid_blocks
+from app.core.email_blocks import (
+    BLOCK_LABELS,
+    BLOCK_TYPES,
+    DEFAULT_COLOUR,
+    FONTS,
+    Style,
+    valid_blocks,
+)
 from app.core.steps.email import describe_test, with_variant
 from app.models import Contact, Sequence
 from app.services import panel_choices
@@ -23,7 +30,6 @@ from app.web.form_toolkit import FormData, FormReader, dicts, drop_none, text_of
 from app.web.steps.base import StepForm
 
 PREVIEW_CONTACTS = 50
-_CONTENT = ("subject", "from_name", "body", "text")
 _VARIANT_FIELDS = ("subject", "from_name", "body", "text")
 AB_DEFAULTS = {
     "min_sends": "200",
@@ -38,12 +44,8 @@ CONVERSION = "conversion_rate"
 
 
 BLOCK_FIELDS = {
-    "heading": ("text", "level"),
-    "text": ("text",),
-    "button": ("label", "url"),
-    "image": ("src", "alt", "width", "href"),
-    "divider": (),
-    "footer": ("text",),
+    block_type: tuple(key for key in model.model_fields if key != "type")
+    for block_type, model in BLOCK_TYPES.items()
 }
 """The boxes of each block type in the panel, named as the block's keys."""
 NEW_BLOCK = "_new_block"
@@ -54,9 +56,9 @@ BLOCKS_MODE, HTML_MODE = "blocks", "html"
 
 def _to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
     blocks = config.get("blocks")
-    shown = ("subject", "from_name", "text") if isinstance(blocks, list) else _CONTENT
+    shown = [key for key in _VARIANT_FIELDS if key != "body" or not isinstance(blocks, list)]
     pairs = [(key, text_of(config.get(key))) for key in shown]
-    if isinstance(blocks, list):
+    if isinstance(blocks, list):  # the body is made from them
         pairs += _blocks_to_form(blocks, config.get("style"))
     if config.get("thread"):
         pairs.append(("thread", "on"))
