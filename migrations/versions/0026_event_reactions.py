@@ -6,7 +6,7 @@ No foreign key to contact_events: its check costs more than the rest of a batch'
 contact deleted) is simply dropped by the pass.
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0028
 Create Date: 2026-12-06
 
 """
@@ -18,7 +18,7 @@ import app.models.types
 
 # revision identifiers, used by Alembic.
 revision = "0026"
-down_revision = "0023"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
