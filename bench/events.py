@@ -71,10 +71,14 @@ _reference_conn: psycopg.Connection | None = None
 
 
 def reference(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """POST one event (one INSERT) or a list of them (one COPY); 202 with the count."""
+    """POST one event (one INSERT, autocommit) or a list of them (one COPY); 202 with the
+    count."""
     global _reference_conn
     if _reference_conn is None:
         _reference_conn = psycopg.connect(os.environ["REFERENCE_DSN"], autocommit=True)
+    if environ["REQUEST_METHOD"] != "POST":  # the readiness probe
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = json.loads(environ["wsgi.input"].read(length))
     events = body if isinstance(body, list) else [body]
