@@ -399,7 +399,11 @@ def message_bytes(
     if in_reply_to:
         head += [_line("In-Reply-To", in_reply_to)]
         head += [_line("References", " ".join(references or (in_reply_to,)))]
-    head += [_line("List-Unsubscribe", _list_unsubscribe(unsubscribe_url, None)), shared.tail]
+    targets = _list_unsubscribe(unsubscribe_url, None)
+    if "=?" in targets:  # left to the header class, which reads encoded words
+        head += [fold_header("List-Unsubscribe", targets), shared.tail]
+    else:  # one <URL> of printable ASCII: one line whatever its length (see _UriListHeader)
+        head += [f"List-Unsubscribe: {targets}{_CRLF}", shared.tail]
     if not rendered.html:
         part_head, body = _part("plain", rendered.text)
         return "".join([*head, part_head, _CRLF, body]).encode("ascii")

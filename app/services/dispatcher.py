@@ -77,6 +77,9 @@ from app.services.tracking import track_html
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 200
+GROUP_PER_CONNECTION = 4
+"""Messages per SMTP connection marked `sending` in one durable commit: fewer commits per
+message, against more messages left `unknown` by a crash (at most 2 x 4 x SMTP_CONNECTIONS)."""
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (60, 300, 1800, 7200)
 UTC_ZONE = ZoneInfo("UTC")
@@ -271,10 +274,15 @@ def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[uuid.UUID]:
         .order_by(_messages.c.next_attempt_at)
         .limit(batch_size)
         .with_for_update(skip_locked=True)
+        # Picked once: as a plain `IN (subquery)` PostgreSQL may rescan it (a nested-loop
+        # semi-join on a table without statistics), each rescan locking more rows, and one
+        # dispatcher claimed the whole backlog instead of `batch_size`.
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     claimed = db.session.execute(
         update(_messages)
-        .where(_messages.c.id.in_(due), _messages.c.status == "queued")
+        .where(_messages.c.id.in_(select(due.c.id)), _messages.c.status == "queued")
         .values(
             status="claimed",
             attempts=_messages.c.attempts + 1,
@@ -515,24 +523,26 @@ def _send_all(
     clock: Clock,
     lease: timedelta,
 ) -> None:
-    """Hand the prepared messages to the pool a group (one per connection) at a time.
+    """Hand the prepared messages to the pool a group (GROUP_PER_CONNECTION messages per
+    connection) at a time.
 
     Each group is marked `sending` in the same durable commit that writes the outcomes
     finished so far, and only then handed over; while it is on the wire the next group is
-    rendered and composed. So a crash leaves at most two groups (2 x SMTP_CONNECTIONS
-    messages) `sending`, which recovery makes `unknown`, and never one sent twice."""
+    rendered, composed and marked. So a crash leaves at most two groups `sending`, which
+    recovery makes `unknown`, and never a message sent twice."""
     group: list[Outgoing] = []
+    size = pool.size * GROUP_PER_CONNECTION
     in_flight = 0
     for item in ready:
         if isinstance(item, Result):  # no SMTP transaction: skipped, deferred, refused
             outcomes.add(item, clock(), clock())
             continue
         group.append(item)
-        if len(group) < pool.size:
+        if len(group) < size:
             continue
         in_flight += _hand_over(group, pool, outcomes, clock, lease)
         group = []
-        while in_flight > pool.size:  # one group on the wire, the next queued behind it
+        while in_flight > size:  # one group on the wire, the next queued behind it
             outcomes.sent(*pool.result())
             in_flight -= 1
     if group:
