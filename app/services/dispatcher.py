@@ -1,12 +1,14 @@
 """The mail dispatcher: claim queued messages, render them in the sandbox, send over SMTP.
 
-A batch is claimed in one guarded UPDATE (queued -> claimed, with a lease). Each message is
-then marked `sending` and committed just before its own SMTP transaction, and marked `sent`
-(with the moment the server accepted it) and committed right after: a crash can leave at
-most one message per dispatcher whose fate is unknown. Recovery, once a lease has run out:
-`claimed` was never handed to SMTP, so it is queued again; `sending` may have reached the
-server, so it becomes `unknown` and waits for an operator ("send again"), because a
-duplicate is worse than a gap an operator can see.
+A batch is claimed in one guarded UPDATE (queued -> claimed, with a lease). Messages are
+rendered and composed (as bytes, from their step's prepared header skeleton) in the
+dispatcher's own thread, which alone touches the database; SMTP_CONNECTIONS threads, one
+per connection, do only the SMTP transactions. A group of messages is marked `sending` in
+a durable commit (with the outcomes of the previous group) before any of it is handed
+over, so a crash can leave at most two groups whose fate is unknown. Recovery, once a lease
+has run out: `claimed` was never handed to SMTP, so it is queued again; `sending` may have
+reached the server, so it becomes `unknown` and waits for an operator ("send again"),
+because a duplicate is worse than a gap an operator can see.
 """
 
 from __future__ import annotations
