@@ -51,6 +51,9 @@ class Settings:
     # Crash-safe dispatch: how long a dispatcher holds the messages it claimed (and the one it
     # is sending) before recovery may requeue them (never handed over) or mark them unknown.
     dispatch_lease_seconds: int = 300
+    # SMTP connections each dispatcher keeps open and sends over at once (one thread each,
+    # for the SMTP round trips only); a crash leaves at most twice this many `unknown`.
+    smtp_connections: int = 4
     # Outside calls (webhook steps): how many one delivery pass claims, how long it holds
     # each before another pass may take it over, and whether private, loopback and other
     # non-public addresses may be called (off in production; the tests' receiver needs it).
@@ -130,6 +133,7 @@ FLASK_KEYS: dict[str, str] = {
     "tracking_dedup_seconds": "TRACKING_DEDUP_SECONDS",
     "proxy_hops": "PROXY_HOPS",
     "dispatch_lease_seconds": "DISPATCH_LEASE_SECONDS",
+    "smtp_connections": "SMTP_CONNECTIONS",
     "call_batch_size": "CALL_BATCH_SIZE",
     "call_lease_seconds": "CALL_LEASE_SECONDS",
     "webhook_allow_private": "WEBHOOK_ALLOW_PRIVATE",

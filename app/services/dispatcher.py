@@ -1,12 +1,14 @@
 """The mail dispatcher: claim queued messages, render them in the sandbox, send over SMTP.
 
-A batch is claimed in one guarded UPDATE (queued -> claimed, with a lease). Each message is
-then marked `sending` and committed just before its own SMTP transaction, and marked `sent`
-(with the moment the server accepted it) and committed right after: a crash can leave at
-most one message per dispatcher whose fate is unknown. Recovery, once a lease has run out:
-`claimed` was never handed to SMTP, so it is queued again; `sending` may have reached the
-server, so it becomes `unknown` and waits for an operator ("send again"), because a
-duplicate is worse than a gap an operator can see.
+A batch is claimed in one guarded UPDATE (queued -> claimed, with a lease). Messages are
+rendered and composed (as bytes, from their step's prepared header skeleton) in the
+dispatcher's own thread, which alone touches the database; SMTP_CONNECTIONS threads, one
+per connection, do only the SMTP transactions. A group of messages is marked `sending` in
+a durable commit (with the outcomes of the previous group) before any of it is handed
+over, so a crash can leave at most two groups whose fate is unknown. Recovery, once a lease
+has run out: `claimed` was never handed to SMTP, so it is queued again; `sending` may have
+reached the server, so it becomes `unknown` and waits for an operator ("send again"),
+because a duplicate is worse than a gap an operator can see.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -31,7 +33,7 @@ from app.core.steps.email import with_variant
 from app.core.timing import in_window, load_zone, next_window_open
 from app.core.variables import template_values
 from app.extensions import db
-from app.mail.compose import compose_message
+from app.mail.compose import compose_message, message_bytes, plain_address
 from app.mail.rendering import (
     RenderedEmail,
     RenderError,
@@ -41,6 +43,7 @@ from app.mail.rendering import (
 from app.mail.smtp import (
     PermanentSendError,
     SendError,
+    SmtpPool,
     SmtpReply,
     SmtpTransport,
     UncertainSendError,
@@ -63,13 +66,22 @@ from app.services.mail_threads import Thread, threads_for
 from app.services.render_limits import render_limits
 from app.services.send_failures import end_failed_runs
 from app.services.sender_limits import Sender, domain_of, sender_gate
-from app.services.sending_domains import SigningKeys, sign, signing_keys
+from app.services.sending_domains import (
+    SigningKey,
+    SigningKeys,
+    sign,
+    sign_bytes,
+    signing_keys,
+)
 from app.services.snapshots import load_snapshots
 from app.services.tracking import track_html
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 200
+GROUP_PER_CONNECTION = 4
+"""Messages per SMTP connection marked `sending` in one durable commit: fewer commits per
+message, against more messages left `unknown` by a crash (at most 2 x 4 x SMTP_CONNECTIONS)."""
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (60, 300, 1800, 7200)
 UTC_ZONE = ZoneInfo("UTC")
@@ -79,7 +91,8 @@ _messages = OutboundMessage.__table__
 _HELD = ("claimed", "sending")  # statuses only the dispatcher holding the lease may change
 _record_result = (
     update(_messages)
-    .where(_messages.c.id == bindparam("b_id"), _messages.c.status.in_(_HELD))
+    # not IN (...): an expanding parameter cannot be executed for many rows at once
+    .where(_messages.c.id == bindparam("b_id"), or_(*(_messages.c.status == s for s in _HELD)))
     .values(
         status=bindparam("b_status"),
         # a send deferred to its delivery window gives back the attempt its claim counted
@@ -120,11 +133,6 @@ class DispatchStats:
         setattr(self, name, getattr(self, name) + 1)
 
 
-class LeaseLost(Exception):
-    """The message is no longer `claimed` by this dispatcher (its lease ran out and another
-    took it over): it must not be sent from here."""
-
-
 @dataclass
 class Result:
     id: uuid.UUID
@@ -150,15 +158,42 @@ def dispatch_due(
 
     `clock` tells the moment within the pass (a server's acceptance, a renewed lease); by
     default `now` plus the time the pass has taken, so a pass driven at a given `now`
-    stays on that timeline."""
+    stays on that timeline. It is read from the SMTP threads too."""
     clock = clock or running_clock(now)
-    lease = timedelta(seconds=current_settings().dispatch_lease_seconds)
+    settings = current_settings()
+    lease = timedelta(seconds=settings.dispatch_lease_seconds)
     stats = DispatchStats()
     stats.requeued, stats.unknown = recover_interrupted(now)
-    while claimed := _claim(now, batch_size, lease):
-        for result in _deliver(claimed, now, clock, lease):
-            stats.count(result)
+    with _Connections(settings.smtp_url, settings.smtp_connections) as connections:
+        while claimed := _claim(now, batch_size, lease):
+            for result in _deliver(claimed, now, clock, lease, connections):
+                stats.count(result)
     return stats
+
+
+class _Connections:
+    """A pass's SMTP connections (SMTP_CONNECTIONS, each with its own thread), opened when
+    its first batch needs them, so a pass with nothing due connects to nothing, and reused
+    by every batch after. No SMTP_URL: none, mail is captured to the outbox."""
+
+    def __init__(self, smtp_url: str | None, size: int) -> None:
+        self.smtp_url, self.size = smtp_url, max(size, 1)
+        self._stack = ExitStack()
+        self._pool: SmtpPool[_Sent] | None = None
+
+    def __enter__(self) -> _Connections:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def pool(self) -> SmtpPool[_Sent] | None:
+        """The open pool; SendError when no connection could be opened (the next batch
+        tries again)."""
+        if self.smtp_url and self._pool is None:
+            pool: SmtpPool[_Sent] = SmtpPool(parse_smtp_url(self.smtp_url), self.size)
+            self._pool = self._stack.enter_context(pool)
+        return self._pool
 
 
 def running_clock(start: datetime) -> Clock:
@@ -241,10 +276,15 @@ def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[uuid.UUID]:
         .order_by(_messages.c.next_attempt_at)
         .limit(batch_size)
         .with_for_update(skip_locked=True)
+        # Picked once: as a plain `IN (subquery)` PostgreSQL may rescan it (a nested-loop
+        # semi-join on a table without statistics), each rescan locking more rows, and one
+        # dispatcher claimed the whole backlog instead of `batch_size`.
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     claimed = db.session.execute(
         update(_messages)
-        .where(_messages.c.id.in_(due), _messages.c.status == "queued")
+        .where(_messages.c.id.in_(select(due.c.id)), _messages.c.status == "queued")
         .values(
             status="claimed",
             attempts=_messages.c.attempts + 1,
@@ -439,48 +479,172 @@ def render_step_email(
     )
 
 
-def _deliver(ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta) -> list[Result]:
-    """Send the claimed messages one by one; what SMTP said is committed at once, outcomes
-    without SMTP (captured, refused templates, no connection) with the batch."""
+def _deliver(
+    ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta, connections: _Connections
+) -> list[Result]:
+    """Render, compose and send the claimed messages: rendering and database work in this
+    thread, the SMTP transactions on the pool's connections; outcomes are written a group
+    at a time (see `_send_all`)."""
     rows = load_rows(ids)
     db.session.commit()
-    attempts: list[dict[str, Any]] = []
-    with ExitStack() as stack:
-        try:
-            transport = stack.enter_context(transport_for(current_settings().smtp_url))
-        except SendError as exc:  # the server could not be reached: none was handed over
-            results = []
-            for row in rows:
-                results.append(_record(_retry_or_fail(row, exc, None, now), now, clock))
-                attempts.append(_attempt(row, results[-1], now, clock()))
-        else:
-            results = []
-            threads = threads_for(rows, is_threaded)
-            gate = sender_gate({_sender(row) for row in rows}, now)
-            keys = signing_keys(_sender(row) for row in rows)
-            for row in rows:
-                held = gate.admit(_sender(row), now)
-                if held is not None:  # the domain's daily cap or spacing: later, not dropped
-                    retry_at, why = held
-                    deferred = Result(row.id, "queued", why, None, retry_at, True)
-                    results.append(_record(deferred, now, clock))
-                    continue
-                start = _StartSending(row, clock, lease)
-                thread = threads.get(row.id)
-                began = clock()
-                try:
-                    result = deliver_one(row, transport, now, True, start, thread, keys)
-                except LeaseLost:
-                    continue
-                results.append(_record(result, now, clock))
-                if not result.deferred:
-                    attempts.append(_attempt(row, result, start.at or began, clock()))
-                if transport is not None:
-                    _commit_outcomes(attempts)
     by_id = {row.id: row for row in rows}
-    end_failed_runs(((by_id[r.id], r.error) for r in results if r.status == "failed"), now)
-    _commit_outcomes(attempts)
-    return results
+    outcomes = _Outcomes(by_id, now)
+    try:
+        pool = connections.pool()
+    except SendError as exc:  # the server could not be reached: none was handed over
+        for row in rows:
+            outcomes.add(_retry_or_fail(row, exc, None, now), now, clock())
+    else:
+        threads = threads_for(rows, is_threaded)
+        gate = sender_gate({_sender(row) for row in rows}, now)
+        keys = signing_keys(_sender(row) for row in rows)
+
+        def prepared(row: Any) -> Result | Outgoing:
+            held = gate.admit(_sender(row), now)
+            if held is not None:  # the domain's daily cap or spacing: later, not dropped
+                retry_at, why = held
+                return Result(row.id, "queued", why, None, retry_at, True)
+            return prepare(row, now, True, threads.get(row.id), keys, capture=pool is None)
+
+        ready = (prepared(row) for row in rows)
+        if pool is None:
+            for result in ready:
+                outcomes.add(cast(Result, result), now, clock())
+        else:
+            _send_all(ready, pool, outcomes, clock, lease)
+    end_failed_runs(((by_id[r.id], r.error) for r in outcomes.results if r.status == "failed"), now)
+    outcomes.write()
+    _commit_without_waiting()
+    return outcomes.results
+
+
+def _send_all(
+    ready: Iterator[Result | Outgoing],
+    pool: SmtpPool[_Sent],
+    outcomes: _Outcomes,
+    clock: Clock,
+    lease: timedelta,
+) -> None:
+    """Hand the prepared messages to the pool a group (GROUP_PER_CONNECTION messages per
+    connection) at a time.
+
+    Each group is marked `sending` in the same durable commit that writes the outcomes
+    finished so far, and only then handed over; while it is on the wire the next group is
+    rendered, composed and marked. So a crash leaves at most two groups `sending`, which
+    recovery makes `unknown`, and never a message sent twice."""
+    group: list[Outgoing] = []
+    size = pool.size * GROUP_PER_CONNECTION
+    in_flight = 0
+    for item in ready:
+        if isinstance(item, Result):  # no SMTP transaction: skipped, deferred, refused
+            outcomes.add(item, clock(), clock())
+            continue
+        group.append(item)
+        if len(group) < size:
+            continue
+        in_flight += _hand_over(group, pool, outcomes, clock, lease)
+        group = []
+        while in_flight > size:  # one group on the wire, the next queued behind it
+            outcomes.sent(*pool.result())
+            in_flight -= 1
+    if group:
+        in_flight += _hand_over(group, pool, outcomes, clock, lease)
+    for _ in range(in_flight):
+        outcomes.sent(*pool.result())
+
+
+def _hand_over(
+    group: list[Outgoing],
+    pool: SmtpPool[_Sent],
+    outcomes: _Outcomes,
+    clock: Clock,
+    lease: timedelta,
+) -> int:
+    """Write the outcomes so far, mark the group claimed -> sending and commit durably,
+    then give the pool those still held (another dispatcher may have taken over a message
+    whose lease ran out: it is not sent from here). Returns how many were handed over."""
+    outcomes.write()
+    started = clock()
+    taken = set(
+        db.session.execute(
+            update(_messages)
+            .where(_messages.c.id.in_([item.row.id for item in group]))
+            .where(_messages.c.status == "claimed")
+            .values(status="sending", lease_expires_at=started + lease)
+            .returning(_messages.c.id)
+        ).scalars()
+    )
+    db.session.commit()
+    for item in group:
+        if item.row.id in taken:
+            pool.submit(_sending(item, started, clock))
+    return len(taken)
+
+
+_Sent = tuple["Outgoing", SmtpReply | SendError, datetime, datetime]
+"""What an SMTP thread hands back: the message, the server's reply or the error, and when
+its attempt started and finished."""
+
+
+def _sending(item: Outgoing, started: datetime, clock: Clock) -> Callable[[SmtpTransport], _Sent]:
+    """The job an SMTP thread runs: no database, no app context, just the transaction."""
+
+    def job(transport: SmtpTransport) -> _Sent:
+        try:
+            outcome: SmtpReply | SendError = item.send(transport)
+        except SendError as exc:
+            outcome = exc
+        return item, outcome, started, clock()
+
+    return job
+
+
+class _Outcomes:
+    """A batch's outcomes, written a group at a time with a fixed number of statements (one
+    UPDATE executed for many rows, one INSERT of their attempts), each only over a row this
+    dispatcher still holds."""
+
+    def __init__(self, rows: Mapping[uuid.UUID, Any], now: datetime) -> None:
+        self.rows, self.now = rows, now
+        self.results: list[Result] = []
+        self._updates: list[dict[str, Any]] = []
+        self._attempts: list[dict[str, Any]] = []
+
+    def add(self, result: Result, started: datetime, finished: datetime) -> None:
+        rendered = result.rendered
+        self.results.append(result)
+        self._updates.append(
+            {
+                "b_id": result.id,
+                "b_status": result.status,
+                "b_sent_at": self.now if result.status in ("sent", "captured") else None,
+                "b_accepted_at": finished if result.status == "sent" else None,
+                "b_next": result.retry_at or self.now,
+                "b_error": result.error,
+                "b_subject": rendered.subject if rendered else None,
+                "b_html": rendered.html if rendered else None,
+                "b_text": rendered.text if rendered else None,
+                "b_links": result.links if rendered else None,
+                "b_domain": result.sender_domain,
+                "b_refund": 1 if result.deferred else 0,
+                "b_now": self.now,
+            }
+        )
+        if not result.deferred:
+            self._attempts.append(_attempt(self.rows[result.id], result, started, finished))
+
+    def sent(
+        self, item: Outgoing, outcome: SmtpReply | SendError, started: datetime, finished: datetime
+    ) -> None:
+        self.add(_result_of(item, outcome, self.now), started, finished)
+
+    def write(self) -> None:
+        if self._updates:
+            db.session.execute(_record_result, self._updates)
+            self._updates = []
+        if self._attempts:
+            db.session.execute(insert(MessageAttempt), self._attempts)
+            self._attempts = []
 
 
 def _attempt(row: Any, result: Result, started: datetime, finished: datetime) -> dict[str, Any]:
@@ -509,30 +673,9 @@ def is_threaded(row: Any) -> bool:
     return bool(step_config(row).get("thread"))
 
 
-class _StartSending:
-    """What to do right before the message's SMTP transaction: claimed -> sending, committed,
-    so that a crash from here on leaves it `sending` (outcome unknown), and never before.
-    Remembers when (`at`): the attempt's start."""
-
-    def __init__(self, row: Any, clock: Clock, lease: timedelta) -> None:
-        self.row, self.clock, self.lease = row, clock, lease
-        self.at: datetime | None = None
-
-    def __call__(self) -> None:
-        self.at = self.clock()
-        taken = db.session.execute(
-            update(_messages)
-            .where(_messages.c.id == self.row.id, _messages.c.status == "claimed")
-            .values(status="sending", lease_expires_at=self.at + self.lease)
-        ).rowcount
-        db.session.commit()
-        if not taken:
-            raise LeaseLost(self.row.id)
-
-
 @contextmanager
 def transport_for(smtp_url: str | None) -> Iterator[SmtpTransport | None]:
-    """One SMTP connection for the whole batch; None means capture to the outbox."""
+    """One SMTP connection (a test send's); None means capture to the outbox."""
     if not smtp_url:
         with nullcontext(None) as none:
             yield none
@@ -541,23 +684,60 @@ def transport_for(smtp_url: str | None) -> Iterator[SmtpTransport | None]:
         yield transport
 
 
+@dataclass
+class Outgoing:
+    """A message rendered, composed and (when its domain has a key) signed: ready for SMTP.
+    `content` is its bytes, or an EmailMessage for an address only the `email` package
+    writes (non-ASCII, quoted)."""
+
+    row: Any
+    rendered: RenderedEmail
+    links: list[str] | None
+    sender: str  # the envelope's, the From address
+    content: bytes | EmailMessage
+
+    def send(self, transport: SmtpTransport) -> SmtpReply:
+        if isinstance(self.content, EmailMessage):
+            return transport.send(self.content)
+        return transport.send_raw(self.sender, [self.row.to_email], self.content)
+
+
 def deliver_one(
     row: Any,
     transport: SmtpTransport | None,
     now: datetime,
     track: bool = False,
-    before_send: Callable[[], None] | None = None,
     thread: Thread | None = None,
     keys: SigningKeys | None = None,
 ) -> Result:
-    """Render one message in the sandbox and send it (or capture it when there is no SMTP).
+    """Render one message and send it over `transport` (or capture it when there is none):
+    a test send's path; the dispatcher's goes through `_send_all`."""
+    item = prepare(row, now, track, thread, keys, capture=transport is None)
+    if isinstance(item, Result):
+        return item
+    try:
+        outcome: SmtpReply | SendError = item.send(cast(SmtpTransport, transport))
+    except SendError as exc:
+        outcome = exc
+    return _result_of(item, outcome, now)
+
+
+def prepare(
+    row: Any,
+    now: datetime,
+    track: bool = False,
+    thread: Thread | None = None,
+    keys: SigningKeys | None = None,
+    capture: bool = False,
+) -> Result | Outgoing:
+    """Render one message in the sandbox and compose it, or say why it does not go now.
 
     `track` rewrites links for click tracking and adds the open pixel (unless the sequence
     turned open tracking off): only for a real outbox row, whose id the tracking tokens name
     (a test send has none). A plain-text-only step sends no HTML, so no pixel either.
-    `before_send` runs right before the SMTP transaction, once the message is composed.
     `thread` makes it a reply to the run's previous email (services/mail_threads.py).
     `keys` are the DKIM keys of the batch's sending domains (services/sending_domains.py).
+    `capture` (no SMTP): the rendered message is the outcome.
     """
     if row.unsubscribed_at is not None:
         return Result(row.id, "skipped", "contact unsubscribed")
@@ -575,9 +755,13 @@ def deliver_one(
         pixel = (row.settings or {}).get("open_tracking") is not False
         html, links = track_html(rendered.html, row.id, link, pixel=pixel)
         rendered = replace(rendered, html=html)
-    result = _send(row, config, rendered, transport, link, now, before_send, thread, keys)
-    result.links = links if result.rendered is not None else None
-    return result
+    if capture:
+        return Result(row.id, "captured", rendered=rendered, links=links)
+    try:
+        content = _compose(row, config, rendered, link, now, thread, (keys or {}).get(_sender(row)))
+    except ValueError as exc:
+        return Result(row.id, "failed", f"invalid message: {exc}", rendered, links=links)
+    return Outgoing(row, rendered, links, from_address(row), content)
 
 
 def step_config(row: Any) -> dict[str, Any]:
@@ -606,6 +790,32 @@ def sender_name(
     return config.get("from_name") or settings.get("from_name") or workspace_from_name
 
 
+def _message_fields(
+    row: Any,
+    config: dict[str, Any],
+    rendered: RenderedEmail,
+    link: str,
+    sent_at: datetime,
+    thread: Thread | None,
+) -> dict[str, Any]:
+    """The one place an outbox row's headers are decided, for both builders."""
+    settings = row.settings or {}
+    return {
+        "rendered": rendered,
+        "from_email": from_address(row),
+        "from_name": sender_name(config, settings, row.workspace_from_name),
+        "to_email": row.to_email,
+        "to_name": " ".join(p for p in (row.first_name, row.last_name) if p) or None,
+        "message_id": row.message_id,
+        "unsubscribe_url": link,
+        "sent_at": sent_at,
+        "reply_to": settings.get("reply_to"),
+        "in_reply_to": thread.in_reply_to if thread else None,
+        "references": thread.references if thread else (),
+        "list_name": _list_name(row),
+    }
+
+
 def compose_for(
     row: Any,
     config: dict[str, Any],
@@ -614,57 +824,48 @@ def compose_for(
     sent_at: datetime,
     thread: Thread | None,
 ) -> EmailMessage:
-    """The MIME message for an outbox row (unsigned): the one place its headers are decided,
-    also for the outbox's message page. ValueError for an address or header that cannot go."""
-    settings = row.settings or {}
-    return compose_message(
-        rendered=rendered,
-        from_email=from_address(row),
-        from_name=sender_name(config, settings, row.workspace_from_name),
-        to_email=row.to_email,
-        to_name=" ".join(p for p in (row.first_name, row.last_name) if p) or None,
-        message_id=row.message_id,
-        unsubscribe_url=link,
-        sent_at=sent_at,
-        reply_to=settings.get("reply_to"),
-        in_reply_to=thread.in_reply_to if thread else None,
-        references=thread.references if thread else (),
-        list_name=_list_name(row),
-    )
+    """The MIME message for an outbox row (unsigned), as the outbox's message page shows
+    it. ValueError for an address or header that cannot go."""
+    return compose_message(**_message_fields(row, config, rendered, link, sent_at, thread))
 
 
-def _send(
+def _compose(
     row: Any,
     config: dict[str, Any],
     rendered: RenderedEmail,
-    transport: SmtpTransport | None,
     link: str,
-    now: datetime,
-    before_send: Callable[[], None] | None,
-    thread: Thread | None = None,
-    keys: SigningKeys | None = None,
-) -> Result:
-    if transport is None:
-        return Result(row.id, "captured", rendered=rendered)
-    try:
-        message = compose_for(row, config, rendered, link, now, thread)
-    except ValueError as exc:
-        return Result(row.id, "failed", f"invalid message: {exc}", rendered)
-    key = (keys or {}).get(_sender(row))
+    sent_at: datetime,
+    thread: Thread | None,
+    key: SigningKey | None,
+) -> bytes | EmailMessage:
+    """The message as it goes out, signed when its domain has a key: bytes from the step's
+    prepared skeleton (app/mail/compose.py `message_bytes`), or an EmailMessage when an
+    address needs what only the `email` package writes. ValueError as `compose_for`."""
+    fields = _message_fields(row, config, rendered, link, sent_at, thread)
+    if plain_address(fields["from_email"]) and plain_address(fields["to_email"]):
+        data = message_bytes(**fields)
+        return sign_bytes(data, key) if key is not None else data
+    message = compose_message(**fields)
     if key is not None:
         sign(message, key)
-    if before_send is not None:
-        before_send()
-    try:
-        reply = transport.send(message)
-    except UncertainSendError as exc:
-        return Result(row.id, "unknown", f"{exc}; not resent on its own", rendered)
-    except PermanentSendError as exc:
-        return Result(row.id, "failed", str(exc), rendered, reply=_reply(exc))
-    except SendError as exc:
-        return _retry_or_fail(row, exc, rendered, now)
-    sender = domain_of(from_address(row))
-    return Result(row.id, "sent", rendered=rendered, sender_domain=sender, reply=reply)
+    return message
+
+
+def _result_of(item: Outgoing, outcome: SmtpReply | SendError, now: datetime) -> Result:
+    """What an SMTP transaction came to: sent, unknown (broken off after the content left,
+    never resent on its own), failed, or queued again with backoff."""
+    row, rendered = item.row, item.rendered
+    if isinstance(outcome, SmtpReply):
+        domain = domain_of(item.sender)
+        result = Result(row.id, "sent", rendered=rendered, sender_domain=domain, reply=outcome)
+    elif isinstance(outcome, UncertainSendError):
+        result = Result(row.id, "unknown", f"{outcome}; not resent on its own", rendered)
+    elif isinstance(outcome, PermanentSendError):
+        result = Result(row.id, "failed", str(outcome), rendered, reply=_reply(outcome))
+    else:
+        result = _retry_or_fail(row, outcome, rendered, now)
+    result.links = item.links
+    return result
 
 
 def from_address(row: Any) -> str:
@@ -712,39 +913,11 @@ def _reply(exc: SendError) -> SmtpReply | None:
     return SmtpReply(exc.code, exc.answer or "") if exc.code is not None else None
 
 
-def _record(result: Result, now: datetime, clock: Clock) -> Result:
-    """Write one outcome, only over a row this dispatcher still holds."""
-    rendered = result.rendered
-    db.session.execute(
-        _record_result,
-        {
-            "b_id": result.id,
-            "b_status": result.status,
-            "b_sent_at": now if result.status in ("sent", "captured") else None,
-            "b_accepted_at": clock() if result.status == "sent" else None,
-            "b_next": result.retry_at or now,
-            "b_error": result.error,
-            "b_subject": rendered.subject if rendered else None,
-            "b_html": rendered.html if rendered else None,
-            "b_text": rendered.text if rendered else None,
-            "b_links": result.links,
-            "b_domain": result.sender_domain,
-            "b_refund": 1 if result.deferred else 0,
-            "b_now": now,
-        },
-    )
-    return result
-
-
-def _commit_outcomes(attempts: list[dict[str, Any]]) -> None:
-    """Commit recorded outcomes with their attempt rows (one INSERT for those pending, which
-    it empties); on PostgreSQL without waiting for the disk. Should the database itself
-    crash first, a row is back to `sending`, which recovery makes `unknown`, or to
-    `claimed`, which never reached SMTP and is sent again: never a duplicate. Only the
+def _commit_without_waiting() -> None:
+    """Commit recorded outcomes; on PostgreSQL without waiting for the disk. Should the
+    database itself crash first, a row is back to `sending`, which recovery makes `unknown`,
+    or to `claimed`, which never reached SMTP and is sent again: never a duplicate. Only the
     `sending` mark must be durable before its SMTP transaction."""
-    if attempts:
-        db.session.execute(insert(MessageAttempt), attempts)
-        attempts.clear()
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     db.session.commit()

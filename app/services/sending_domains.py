@@ -29,6 +29,7 @@ from sqlalchemy import func, select, tuple_
 
 from app.config import current_settings
 from app.extensions import db
+from app.mail.compose import fold_header
 from app.models import SendingDomain, Workspace
 from app.services.secret_box import SecretUnreadable, seal, unseal
 
@@ -280,18 +281,36 @@ def sign(message: EmailMessage, key: SigningKey) -> None:
     """Add the `DKIM-Signature` of the message as it will be sent (the headers of
     SIGNED_HEADERS it has, and the body). A key dkimpy cannot use leaves the message
     unsigned, as for an unconfigured domain, rather than failing the send."""
-    present = [name.lower().encode("ascii") for name in SIGNED_HEADERS if name in message]
+    present = [name for name in SIGNED_HEADERS if name in message]
+    value = _signature(message.as_bytes(), present, key)
+    if value is not None:
+        message["DKIM-Signature"] = value
+
+
+def sign_bytes(data: bytes, key: SigningKey) -> bytes:
+    """`sign` for a message already flattened to bytes (CRLF lines): the same signature,
+    its header put first."""
+    head = data.partition(b"\r\n\r\n")[0].lower()
+    names = {line.partition(b":")[0] for line in head.split(b"\r\n") if line[:1] not in b" \t"}
+    present = [name for name in SIGNED_HEADERS if name.lower().encode("ascii") in names]
+    value = _signature(data, present, key)
+    if value is None:
+        return data
+    return fold_header("DKIM-Signature", value).encode("ascii") + data
+
+
+def _signature(data: bytes, present: list[str], key: SigningKey) -> str | None:
     try:
         header = dkim.sign(
-            message.as_bytes(),
+            data,
             key.selector,
             key.domain,
             key.private_key,
             canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=present,
+            include_headers=[name.lower().encode("ascii") for name in present],
         ).decode("ascii")
     except dkim.DKIMException as exc:
         log.warning("DKIM key of %s not used: %s", key.domain.decode(), exc)
-        return
+        return None
     # One line of single spaces: relaxed canonicalisation reads it as dkimpy's folded one.
-    message["DKIM-Signature"] = " ".join(header.partition(":")[2].split())
+    return " ".join(header.partition(":")[2].split())

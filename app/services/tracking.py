@@ -35,6 +35,7 @@ from app.mail.tracking import TRACKED_SCHEMES, add_open_pixel, open_pixel, rewri
 from app.models import ContactEvent, OutboundMessage, SequenceStep, TrackingHit
 from app.services.clients import client_hash
 from app.services.contact_changes import record_events
+from app.services.links import token_serializer
 
 _CLICK_SALT = "click"
 _OPEN_SALT = "open"
@@ -54,7 +55,7 @@ SCANNER_AGENTS = (
 
 
 def _serializer(salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_settings().secret_key, salt=salt)
+    return token_serializer(current_settings().secret_key, salt)
 
 
 def click_token(message_uuid: uuid.UUID, position: int) -> str:

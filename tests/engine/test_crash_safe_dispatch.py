@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import OutboundMessage, Sequence
-from app.services.dispatcher import dispatch_due
+from app.services.dispatcher import GROUP_PER_CONNECTION, dispatch_due
 from app.services.enrollment import enroll_contacts
 from app.services.processor import process_due
 from tests.conftest import api_for
@@ -55,16 +55,22 @@ def queue_one_batch(pg_app) -> None:
 
 
 @pytest.mark.slow
-def test_a_dispatcher_killed_mid_batch_delivers_every_message_once_or_marks_it_unknown(pg_app):
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_dispatcher_killed_mid_batch_delivers_every_message_once_or_marks_it_unknown(
+    pg_app, connections
+):
+    """Also with several SMTP connections sending at once: at most two groups (each of
+    GROUP_PER_CONNECTION messages per connection) can be `sending` when it dies."""
     queue_one_batch(pg_app)
     lease = timedelta(seconds=pg_app.config["DISPATCH_LEASE_SECONDS"])
-    with SlowSmtpSink(delay=0.02) as sink:
+    with SlowSmtpSink(delay=0.02 * connections) as sink:
         env = {
             **os.environ,
             "DATABASE_URL": pg_app.config["SQLALCHEMY_DATABASE_URI"],
             "SMTP_URL": sink.url,
             "EMBEDDED_SCHEDULER": "0",
             "DISPATCH_BATCH_SIZE": str(BATCH),
+            "SMTP_CONNECTIONS": str(connections),
         }
         dispatcher = tick_process(NOW, env)
         sink.wait_for(60, timeout=60)
@@ -75,7 +81,9 @@ def test_a_dispatcher_killed_mid_batch_delivers_every_message_once_or_marks_it_u
         received_at_kill = len(sink.messages)
         at_kill = statuses()
         assert at_kill["claimed"] > 0, f"the kill did not land mid-batch: {at_kill}"
-        assert at_kill["sending"] <= 1 and at_kill["sent"] + at_kill["sending"] >= received_at_kill
+        in_flight = at_kill["sending"]
+        assert in_flight <= 2 * GROUP_PER_CONNECTION * connections
+        assert at_kill["sent"] + in_flight >= received_at_kill
         assert set(at_kill) <= {"sent", "sending", "claimed"}
 
         held = finished_tick(NOW + lease - timedelta(seconds=1), env)
@@ -94,7 +102,8 @@ def test_a_dispatcher_killed_mid_batch_delivers_every_message_once_or_marks_it_u
     ).all()
     assert len(rows) == BATCH
     unknown = [row for row in rows if row.status == "unknown"]
-    assert len(unknown) == at_kill["sending"] <= 1
+    assert len(unknown) == at_kill["sending"]
+    assert len({envelope.peer for envelope in sink.envelopes}) >= connections
     for row in rows:
         if row.status == "sent":
             assert received[row.message_id] == 1 and row.accepted_at is not None

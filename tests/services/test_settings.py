@@ -80,6 +80,7 @@ def test_each_setting_is_read_from_the_environment_variable_the_readme_documents
         "TRACKING_DEDUP_SECONDS": "10",
         "PROXY_HOPS": "2",
         "DISPATCH_LEASE_SECONDS": "11",
+        "SMTP_CONNECTIONS": "6",
         "CALL_BATCH_SIZE": "3",
         "CALL_LEASE_SECONDS": "30",
         "WEBHOOK_ALLOW_PRIVATE": "1",

@@ -1,0 +1,182 @@
+"""Benchmark: the dispatcher against its ceiling, prebuilt messages over the same connections.
+
+In one invocation, per worker count (1, then --workers): a throwaway PostgreSQL database
+with N queued messages (N enrollments through the processor's first email step) and an
+aiosmtpd sink in its own process. The reference sends N messages of the same size and shape,
+built once up front with the `email` package, through `smtplib` over the same number of SMTP
+connections the project uses (SMTP_CONNECTIONS per worker process, one thread each); the
+project's `dispatch_due` then sends the N queued messages to the same sink. Prints both
+rates in messages per second and their ratio.
+
+    .venv/bin/python bench/dispatcher.py [--messages 5000] [--workers 2] [--profile FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import multiprocessing
+import smtplib
+import sys
+import threading
+import time
+from pathlib import Path
+
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app  # noqa: E402
+from app.config import current_settings  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.mail.compose import compose_message  # noqa: E402
+from app.mail.rendering import RenderedEmail  # noqa: E402
+from app.models import OutboundMessage  # noqa: E402
+from app.services.dispatcher import dispatch_due  # noqa: E402
+from app.services.processor import process_due  # noqa: E402
+from bench.harness import (  # noqa: E402
+    BATCH,
+    T0,
+    bench_config,
+    in_workers,
+    say,
+    seed,
+    smtp_sink_process,
+    throwaway_database,
+)
+
+
+def prebuilt(rows: list[OutboundMessage], from_email: str) -> list[bytes]:
+    """The messages the project sent (their stored subject and parts, the same headers),
+    each flattened to bytes once with the `email` package, before any timing."""
+    return [
+        compose_message(
+            rendered=RenderedEmail(row.subject, row.html, row.text),
+            from_email=from_email,
+            from_name=None,
+            to_email=row.to_email,
+            to_name=row.to_email.partition("@")[0].capitalize(),
+            message_id=row.message_id,
+            unsubscribe_url=f"http://127.0.0.1:5000/u/{row.id}",
+            sent_at=T0,
+            list_name=("Bench: email, delay, email", f"{row.sequence_id}.bench.example"),
+        ).as_bytes()
+        for row in rows
+    ]
+
+
+def _send_over_one_connection(smtp_url: str, messages: list[bytes], start, done) -> None:
+    host, port = smtp_url.removeprefix("smtp://").split(":")
+    with smtplib.SMTP(host, int(port)) as conn:
+        conn.ehlo()
+        start.wait()
+        for i, message in enumerate(messages):
+            conn.sendmail("bench@bench.example", [f"person{i}@bench.example"], message)
+    done.put(len(messages))
+
+
+def _reference_process(smtp_url: str, messages: list[bytes], connections: int, ready, go, done):
+    """One process of the reference: `connections` threads, one SMTP connection each."""
+    start = threading.Barrier(connections + 1)
+    threads = [
+        threading.Thread(
+            target=_send_over_one_connection,
+            args=(smtp_url, messages[i::connections], start, done),
+        )
+        for i in range(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    go.wait()
+    start.wait()
+    for thread in threads:
+        thread.join()
+
+
+def reference(smtp_url: str, messages: list[bytes], processes: int, connections: int) -> float:
+    """Prebuilt messages through smtplib: `processes` x `connections`; messages per second."""
+    context = multiprocessing.get_context("spawn")
+    ready, go, done = context.Barrier(processes + 1), context.Event(), context.Queue()
+    procs = [
+        context.Process(
+            target=_reference_process,
+            args=(smtp_url, messages[i::processes], connections, ready, go, done),
+        )
+        for i in range(processes)
+    ]
+    for proc in procs:
+        proc.start()
+    ready.wait()
+    started = time.perf_counter()
+    go.set()
+    sent = sum(done.get(timeout=900) for _ in range(processes * connections))
+    elapsed = time.perf_counter() - started
+    for proc in procs:
+        proc.join(timeout=60)
+    assert sent == len(messages), (sent, len(messages))
+    return sent / elapsed
+
+
+def run(messages: int, workers: int, profile: str | None) -> tuple[float, float, int]:
+    """One run in a fresh database: (reference msg/s, project msg/s, connections per worker).
+    The project goes first; the reference then sends what it sent, prebuilt."""
+    with throwaway_database() as url, smtp_sink_process() as smtp_url:
+        app = create_app(bench_config(url, smtp_url))
+        with app.app_context():
+            upgrade()
+            say(f"Seeding {messages:,} enrollments and queueing their first email...")
+            seed(messages)
+            process_due(T0, BATCH)
+            connections = current_settings().smtp_connections
+            db.session.remove()
+            db.engine.dispose()
+        say(f"Project: dispatch_due, {workers} worker process(es) x {connections} connection(s)")
+        if profile:  # one process, in this one, under the profiler
+            with app.app_context():
+                profiler = cProfile.Profile()
+                started = time.perf_counter()
+                profiler.enable()
+                sent = dispatch_due(T0).sent
+                profiler.disable()
+                elapsed = time.perf_counter() - started
+                profiler.dump_stats(profile)
+                db.session.remove()
+            say(f"  profile written to {profile}")
+        else:
+            sent, elapsed = in_workers(url, smtp_url, "dispatch", T0, workers)
+        assert sent == messages, (sent, messages)
+        project = sent / elapsed
+        say(f"  {project:,.0f} messages/s")
+        with app.app_context():
+            rows = list(db.session.scalars(select(OutboundMessage)))
+            built = prebuilt(rows, current_settings().default_from_email)
+            db.session.remove()
+            db.engine.dispose()
+        say(f"Reference: prebuilt messages, {workers} process(es) x {connections} connection(s)")
+        ref_rate = reference(smtp_url, built, workers, connections)
+        say(f"  {ref_rate:,.0f} messages/s ({len(built[0]):,} bytes each)")
+    return ref_rate, project, connections
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--profile", help="write a cProfile of one in-process pass here")
+    args = parser.parse_args()
+    counts = [1] if args.profile else sorted({1, args.workers})
+    figures = {n: run(args.messages, n, args.profile) for n in counts}
+    say("")
+    for n, (ref_rate, project, connections) in figures.items():
+        say(
+            f"{n} worker(s) x {connections} SMTP connection(s): reference {ref_rate:,.0f} "
+            f"messages/s, project {project:,.0f} messages/s, ratio {project / ref_rate:.0%} "
+            f"({args.messages:,} messages)"
+        )
+
+
+if __name__ == "__main__":
+    main()
