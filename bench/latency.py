@@ -157,8 +157,9 @@ def wait_for(path: str, recipients: set[str], timeout: float) -> dict[str, float
 
 
 def percentile(values: list[float], q: float) -> float:
+    """Nearest rank; infinite when nothing arrived."""
     ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else math.inf
 
 
 def summary(latencies: list[float], expected: int) -> str:
@@ -348,7 +349,7 @@ def due_path(
     with psycopg.connect(libpq(url), autocommit=True) as conn:
         stages = conn.execute(
             "SELECT lower(m.to_email), m.queued_at, m.claimed_at FROM outbound_messages m"
-            " WHERE m.sequence_id = %s",
+            " WHERE m.sequence_id = %s AND m.claimed_at IS NOT NULL",
             (sequence_id,),
         ).fetchall()
     processor = [queued.timestamp() - due[rcpt] for rcpt, queued, _ in stages]
