@@ -2,6 +2,10 @@
 
 `rq cron jobs.cron` and the embedded scheduler thread both read it. A job names its RQ entry
 point by dotted path (`jobs.tasks.<name>`), so the app never imports `jobs`.
+
+The processor and the dispatcher run every second, but that is their fallback: a processor
+job keeps polling the due index between runs and wake-ups chain event -> processor ->
+dispatcher (app.services.wakeups says how), so due mail leaves within about a second.
 """
 
 from __future__ import annotations
@@ -10,18 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.services import job_runs, scheduling
+from app.services import job_runs, scheduling, wakeups
 from app.services.job_runs import PassReport
-
-RQ_TASKS_MODULE = "jobs.tasks"
 
 
 @dataclass(frozen=True)
 class PeriodicJob:
     run: Callable[[datetime], PassReport]  # the pass for one moment
     interval_seconds: int
-    queue: str = "default"
-    timeout_seconds: int = 600
+    queue: str = wakeups.QUEUE
+    timeout_seconds: int = wakeups.JOB_TIMEOUT_SECONDS
 
     @property
     def name(self) -> str:
@@ -30,7 +32,7 @@ class PeriodicJob:
     @property
     def task(self) -> str:
         """The RQ entry point that runs this pass in a worker, as RQ enqueues it."""
-        return f"{RQ_TASKS_MODULE}.{self.name}"
+        return wakeups.task_path(self.name)
 
     def __call__(self, now: datetime) -> PassReport:
         """Run the pass for `now`, recorded in `job_runs` (how every process runs it)."""
@@ -38,8 +40,8 @@ class PeriodicJob:
 
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
-    PeriodicJob(scheduling.process_sequences, interval_seconds=5),
-    PeriodicJob(scheduling.dispatch_mail, interval_seconds=5),
+    PeriodicJob(scheduling.process_sequences, interval_seconds=1),
+    PeriodicJob(scheduling.dispatch_mail, interval_seconds=1),
     PeriodicJob(scheduling.deliver_calls, interval_seconds=5),
     PeriodicJob(scheduling.purge_event_receipts, interval_seconds=3600),
     PeriodicJob(scheduling.process_contact_imports, interval_seconds=2),

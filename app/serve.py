@@ -24,7 +24,7 @@ def register_serve_cli(app: Flask) -> None:
             click.echo("Embedded scheduler: processing and sending every few seconds.")
         else:
             click.echo(
-                "Embedded scheduler off: run `rq worker -w jobs.worker.AppWorker` "
+                "Embedded scheduler off: run `rq worker -w jobs.worker.InProcessWorker` "
                 "and `rq cron jobs.cron`."
             )
         run_simple(

@@ -2,32 +2,51 @@
 app.schedule's jobs record each run).
 
 Each reads the clock once, here, unless `now` is given (ISO 8601) to replay a moment, as
-tests and operators sometimes need. `app.schedule` says how often each one runs.
+tests and operators sometimes need. `app.schedule` says how often each one runs; a job on
+the wall clock first clears its pass's pending wake-up (app.services.wakeups), and the
+processor's then keeps polling for what falls due next.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import has_app_context
 
 from app.schedule import JOBS_BY_NAME
+from app.services import scheduling, wakeups
 from jobs.worker import worker_app
 
 
-def _run(name: str, now: str | None) -> str:
+def _run(name: str, now: str | None, then: Callable[[], str] | None = None) -> str:
     """Run the named pass, recorded in `job_runs`, and keep its report's text as the job's
-    result; reuse the caller's app context, else the worker process's one app."""
-    moment = datetime.fromisoformat(now).astimezone(UTC) if now else datetime.now(UTC)
+    result (with `then`'s, run after it on the wall clock); reuse the caller's app context,
+    else the worker process's one app."""
     if has_app_context():
-        return JOBS_BY_NAME[name](moment).text
+        return _pass(name, now, then)
     with worker_app().app_context():
-        return JOBS_BY_NAME[name](moment).text
+        return _pass(name, now, then)
+
+
+def _pass(name: str, now: str | None, then: Callable[[], str] | None) -> str:
+    if now:
+        return JOBS_BY_NAME[name](datetime.fromisoformat(now).astimezone(UTC)).text
+    wakeups.started(name)
+    text = JOBS_BY_NAME[name](datetime.now(UTC)).text
+    return f"{text}; {then()}" if then else text
+
+
+def _keep_processing() -> str:
+    passes = wakeups.keep_polling(
+        "process_sequences", JOBS_BY_NAME["process_sequences"], scheduling.next_due
+    )
+    return f"then polled, {passes} more pass(es)"
 
 
 def process_sequences(now: str | None = None) -> str:
-    """The sequence processor: advance every due enrollment."""
-    return _run("process_sequences", now)
+    """The sequence processor: advance every due enrollment, then keep polling for more."""
+    return _run("process_sequences", now, _keep_processing)
 
 
 def dispatch_mail(now: str | None = None) -> str:

@@ -1,14 +1,21 @@
-"""The rq worker class to run (`rq worker -w jobs.worker.AppWorker`) and the one Flask app
-of a worker process. The class builds the app before the worker forks its work horses,
-so each horse starts with the app imported and built instead of paying for both on every
-job (about a second on a slow machine: most of an event's wake-up latency)."""
+"""The rq worker classes to run and the one Flask app of a worker process.
+
+`rq worker -w jobs.worker.InProcessWorker` (production): runs each job in the worker
+process itself, with its app and database connections kept from job to job. Wake-ups make
+jobs short and frequent (a dispatcher run per processor pass that queued email), so the
+~12 ms fork and the fresh connections of a forking worker would be most of their cost.
+A job that crashes the process ends the worker: run it under a supervisor that restarts it.
+
+`rq worker -w jobs.worker.AppWorker`: forks a work horse per job, as rq does by default,
+after building the app once, so each horse starts with it instead of paying for it on every
+job (about a second on a slow machine)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Flask
-from rq.worker import Worker
+from rq.worker import SimpleWorker, Worker
 
 from app import create_app
 
@@ -52,6 +59,14 @@ class PromptShutdown:
 
 class AppWorker(PromptShutdown, Worker):
     """A plain rq Worker whose horses inherit one ready Flask app."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        worker_app()
+
+
+class InProcessWorker(PromptShutdown, SimpleWorker):
+    """An rq SimpleWorker (no fork per job) with the process's Flask app built up front."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -46,8 +46,8 @@ def tick_process(now: datetime, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-RQ_WORKER = [sys.executable, "-m", "rq.cli", "worker", "-w", "jobs.worker.AppWorker"]
-"""The worker command production runs (`rq worker -w jobs.worker.AppWorker`)."""
+RQ_WORKER = [sys.executable, "-m", "rq.cli", "worker", "-w", "jobs.worker.InProcessWorker"]
+"""The worker command production runs (`rq worker -w jobs.worker.InProcessWorker`)."""
 
 
 class BurstWorker(PromptShutdown, SimpleWorker):

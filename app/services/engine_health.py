@@ -24,7 +24,10 @@ from app.services import rq_status
 from app.services.stuck import failing_message, stuck_enrollment
 
 OVERDUE_FACTOR = 3
-"""A pass is overdue when it has not finished well for this many of its intervals."""
+"""A pass is overdue when it has not finished well for this many of its intervals..."""
+OVERDUE_MIN_SECONDS = 15
+"""...and at least this long: the processor and dispatcher run every second, and one busy
+pass (a backlog, a slow SMTP server) takes longer than three of those without being late."""
 ERROR_CHARS = 200
 STUCK_COUNT_CAP = 10_000
 """Stuck enrollments and failing messages are counted up to this many (shown as 10,000+)."""
@@ -108,7 +111,7 @@ def _job(name: str, interval: int, row: JobRun | None, now: datetime) -> JobHeal
         seconds_total=row.seconds_total,
         totals=dict(row.totals or {}),
         age_seconds=age,
-        overdue=age is None or age > OVERDUE_FACTOR * interval,
+        overdue=age is None or age > max(OVERDUE_FACTOR * interval, OVERDUE_MIN_SECONDS),
         failing=row.last_failed_at is not None
         and (row.last_finished_at is None or row.last_failed_at > row.last_finished_at),
     )

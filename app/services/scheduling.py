@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from sqlalchemy import select
+
 from app.config import current_settings
-from app.services import goals, inbox, job_runs, retention
+from app.extensions import db
+from app.models import ContactSequence, Sequence
+from app.services import goals, inbox, job_runs, retention, wakeups
 from app.services.ab_tests import evaluate_tests
 from app.services.call_delivery import CallStats, deliver_due
 from app.services.contact_import import process_pending
@@ -65,12 +69,34 @@ def run_tick(now: datetime) -> TickReport:
     return TickReport(now, *(job_runs.record(work.__name__, work, now) for work in passes))
 
 
+def next_due() -> datetime | None:
+    """When the earliest enrollment the processor would claim falls due: its claim's filter
+    without the locks, on the (status, next_execution_at) index, so a polling processor job
+    can ask ten times a second. Ends its transaction: nothing stays open between polls."""
+    due = db.session.scalar(
+        select(ContactSequence.next_execution_at)
+        .join(Sequence, Sequence.id == ContactSequence.sequence_id)
+        .where(
+            ContactSequence.status == "active",
+            ContactSequence.next_execution_at.is_not(None),
+            Sequence.status == "active",
+        )
+        .order_by(ContactSequence.next_execution_at)
+        .limit(1)
+    )
+    db.session.commit()
+    return due
+
+
 def process_sequences(now: datetime) -> PassReport:
     """The sequence processor: react to the events the API queued (triggers, goals,
-    segments: so a goal exits and a trigger enrolls before anything advances), then
-    advance every due enrollment."""
+    segments: so a goal exits and a trigger enrolls before anything advances), advance every
+    due enrollment, then wake the dispatcher if email was queued, so it goes out now rather
+    than at the dispatcher's next run."""
     react_to_stored(now)
     stats = run_processor(now)
+    if stats.emails:
+        wakeups.wake(dispatch_mail.__name__)
     return PassReport(
         f"advanced {stats.enrollments} enrollment(s), {stats.steps} step(s)", asdict(stats)
     )

@@ -9,7 +9,6 @@ cart's checkout) just goes back to sleep until its timeout.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -17,15 +16,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from app.config import current_settings
 from app.core.waits import waits_for
 from app.extensions import db
 from app.models import ContactSequence, SequenceStep
+from app.services import wakeups
 
-log = logging.getLogger(__name__)
-
-PROCESS_JOB = "jobs.tasks.process_sequences"
-"""Named by path so services need not import the job layer that imports them."""
+PROCESS_PASS = "process_sequences"
+"""The processor's pass, by name: services.scheduling imports this module's callers."""
 
 
 def wake_for_events(
@@ -76,18 +73,7 @@ def _parts(event: Mapping[str, Any] | Any) -> tuple[uuid.UUID, str, Mapping[str,
 
 
 def nudge_processor() -> None:
-    """In worker mode, run the processor now instead of at its next interval, so an event
-    moves a waiting contact on within seconds. Embedded mode picks it up at the next tick."""
-    redis_url = current_settings().redis_url
-    if not redis_url:
-        return
-    from redis import Redis
-    from redis.exceptions import RedisError
-    from rq import Queue
-
-    try:
-        Queue("default", connection=Redis.from_url(redis_url)).enqueue(
-            PROCESS_JOB, result_ttl=60, job_timeout=300
-        )
-    except RedisError as exc:  # the periodic run still comes; an event is never lost
-        log.warning("could not enqueue the processor after an event: %s", exc)
+    """Run the processor now instead of at its next interval, so an event moves a waiting
+    contact on within a second (app.services.wakeups: a deduplicated RQ job in worker mode,
+    the scheduler thread in embedded mode)."""
+    wakeups.wake(PROCESS_PASS)

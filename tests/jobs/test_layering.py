@@ -17,7 +17,7 @@ from rq.cron import CronScheduler
 from app.embedded_scheduler import EmbeddedScheduler
 from app.schedule import PERIODIC_JOBS, PeriodicJob
 from app.services.job_runs import PassReport
-from app.services.waits import PROCESS_JOB
+from app.services.waits import PROCESS_PASS
 from jobs import tasks
 from tests.helpers import ROOT
 
@@ -82,7 +82,7 @@ def test_every_scheduled_pass_has_an_rq_entry_point_of_its_name_and_no_other():
     }
     assert entry_points == {job.name for job in PERIODIC_JOBS}
     assert {job.task for job in PERIODIC_JOBS} == {f"jobs.tasks.{name}" for name in entry_points}
-    assert PROCESS_JOB in {job.task for job in PERIODIC_JOBS}
+    assert PROCESS_PASS in {job.name for job in PERIODIC_JOBS}
 
 
 def test_rq_cron_registers_each_entry_point_at_the_interval_the_app_schedule_gives():

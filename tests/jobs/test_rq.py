@@ -60,7 +60,7 @@ def test_the_onboarding_flow_runs_through_rq(app, api, smtp_sink, redis_conn):
     assert set(db.session.scalars(select(ContactSequence.status))) == {"completed"}
 
 
-def test_a_forking_rq_worker_process_sends_the_first_emails(pg_app, redis_conn):
+def test_an_rq_worker_process_sends_the_first_emails(pg_app, redis_conn):
     """The production path: `rq worker` in its own process builds the app from the environment."""
     api = api_for(pg_app, "Worker Co")
     for sink in running_sink():

@@ -101,6 +101,16 @@ def test_the_page_lists_every_pass_with_its_last_run_and_flags_overdue_and_faili
     assert 'href="/health" aria-current="page">Health</a>' in page
 
 
+def test_a_pass_run_every_second_is_overdue_only_after_the_floor(app):
+    now = datetime.now(UTC)
+    for name, ago in (("process_sequences", 10), ("dispatch_mail", 20)):
+        job_runs.record(name, lambda at: PassReport("ok"), now - timedelta(seconds=ago))
+    health = {job.name: job for job in engine_health.job_health(now)}
+    assert health["process_sequences"].interval_seconds == 1
+    assert not health["process_sequences"].overdue, "10 s is one busy pass, not a stopped one"
+    assert health["dispatch_mail"].overdue
+
+
 def test_htmx_reloads_the_panel_alone_every_ten_seconds(app):
     web = signed_in(app, "Acme", "ops@acme.test")
     page = web.get("/health")
