@@ -38,8 +38,13 @@ test: $(VENV)/.installed-test
 	# app/ and jobs/ are also refused outright by tests/core/test_no_local_time.py.
 	TZ=Asia/Kolkata $(BIN)/pytest -q -m local_time
 
+## Each throughput benchmark prints the machine's own ceiling, the project's figure and the ratio.
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/processor.py
+	$(BIN)/python bench/dispatcher.py
+	$(BIN)/python bench/events.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/bulk_enroll.py --sqlite
 	$(BIN)/python bench/ab_evaluation.py --sqlite
 	$(BIN)/python bench/publishing.py --sqlite
