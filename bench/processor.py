@@ -89,6 +89,12 @@ FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::uuid[], %s::uuid[], %s::text
 """
 
 
+def _append(columns: list[list], values: tuple) -> None:
+    """One row's values onto the per-column lists that travel as `unnest` arrays."""
+    for column, value in zip(columns, values, strict=True):
+        column.append(value)
+
+
 def reference_pass(dsn: str, now: datetime) -> int:
     """Advance every due enrollment with plain SQL; returns the steps taken."""
     steps = 0
@@ -107,18 +113,12 @@ def reference_pass(dsn: str, now: datetime) -> int:
                 key = keys[current]
                 taken = ["e1"] if key == "e1" else ["wait", "e2"]
                 for step in taken:
-                    for column, value in zip(
-                        logs, (tenant, workspace, id_, sequence, by_key[step], "completed")
-                    ):
-                        column.append(value)
+                    _append(logs, (tenant, workspace, id_, sequence, by_key[step], "completed"))
                 message = uuid.uuid4()
                 values = (tenant, workspace, message, id_, sequence, by_key[taken[-1]], contact)
-                for column, value in zip(
-                    outbox, (*values, f"<{message.hex}@bench.example>", email)
-                ):
-                    column.append(value)
+                _append(outbox, (*values, f"<{message.hex}@bench.example>", email))
                 done = key != "e1"
-                for column, value in zip(
+                _append(
                     update,
                     (
                         id_,
@@ -128,8 +128,7 @@ def reference_pass(dsn: str, now: datetime) -> int:
                         None if done else now + timedelta(days=1),
                         now if done else None,
                     ),
-                ):
-                    column.append(value)
+                )
                 steps += len(taken)
             conn.execute(UPDATE, (now, now, *update))
             conn.execute(OUTBOX, (now, now, now, now, *outbox))
