@@ -80,6 +80,10 @@ class Settings:
     # how long past its due time an enrollment or message counts as stuck.
     metrics_token: str | None = None
     stuck_after_seconds: int = 900
+    # Retention: after how many days the bulky history of finished work is trimmed (sent
+    # bodies, SMTP attempts, repeated and unreferenced events; app/services/retention.py);
+    # 0 keeps everything. Off by default: removal cannot be undone, so an operator opts in.
+    retention_days: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -142,6 +146,7 @@ FLASK_KEYS: dict[str, str] = {
     "sns_cert_hosts": "SNS_CERT_HOSTS",
     "metrics_token": "METRICS_TOKEN",
     "stuck_after_seconds": "STUCK_AFTER_SECONDS",
+    "retention_days": "RETENTION_DAYS",
 }
 
 # How a config value (from the environment, or set by a test) becomes its field's type;

@@ -47,6 +47,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(scheduling.monitor_goals, interval_seconds=30),
     PeriodicJob(scheduling.evaluate_ab_tests, interval_seconds=300),
     PeriodicJob(scheduling.poll_inboxes, interval_seconds=60),
+    PeriodicJob(scheduling.retain_history, interval_seconds=3600),
 )
 
 

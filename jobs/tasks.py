@@ -68,3 +68,8 @@ def evaluate_ab_tests(now: str | None = None) -> str:
 def poll_inboxes(now: str | None = None) -> str:
     """The connected inboxes: read every mailbox's new messages."""
     return _run("poll_inboxes", now)
+
+
+def retain_history(now: str | None = None) -> str:
+    """Retention: trim the history of finished work older than RETENTION_DAYS."""
+    return _run("retain_history", now)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core import email_blocks
 from app.core.format.parse import step_config_problems
 from app.core.graph import Problem, graph_warnings, validate_graph
 
@@ -78,11 +79,17 @@ def check_draft(draft: Draft) -> list[Finding]:
 
 
 def _empty_email_problems(step: DraftStep) -> list[Problem]:
+    """An empty subject or body, and the blocks' empty fields (a button without a link)."""
     if step.type != "email":
         return []
     config = step.config_dict()
+    blocks = config.get("blocks")
+    gaps = email_blocks.gaps(blocks) if isinstance(blocks, list) else []
     return [
-        Problem(f"an email needs a {key}", f"config.{key}", step.id)
-        for key in ("subject", "body")
-        if isinstance(config.get(key, ""), str) and not config.get(key, "").strip()
+        *(
+            Problem(f"an email needs a {key}", f"config.{key}", step.id)
+            for key in ("subject", "body")
+            if isinstance(config.get(key, ""), str) and not config.get(key, "").strip()
+        ),
+        *(Problem(gap.message, f"config.{gap.path}", step.id) for gap in gaps),
     ]

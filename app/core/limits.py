@@ -37,6 +37,12 @@ CONNECTIONS = 2_000
 CHOICES = 100
 """Goals of a sequence, paths of a split, conditions of a wait."""
 VARIANTS = 10
+BLOCKS = 50
+"""Content blocks of one email (heading, text, button, ...)."""
+BLOCK_TEXT = 10_000
+"""A text or footer block's text, in characters."""
+URL = 2_000
+"""A link or image address in a block."""
 RULE = 20_000
 """A segment rule, in characters of its JSON text."""
 RULE_CONDITIONS = 200

@@ -100,14 +100,27 @@ def _step_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
         fields.append("type")
     if before.get("name") != after.get("name"):
         fields.append("name")
-    fields += _changed_paths(before.get("config") or {}, after.get("config") or {}, "config", 0)
-    return fields[:MAX_PATHS]
+    old_config, new_config = before.get("config") or {}, after.get("config") or {}
+    changed = _changed_paths(old_config, new_config, "config", 0)
+    if isinstance(old_config.get("blocks"), list) and isinstance(new_config.get("blocks"), list):
+        # the body is made from the blocks: the blocks' paths say what changed
+        changed = [path for path in changed if path != "config.body"]
+    return (fields + changed)[:MAX_PATHS]
 
 
 def _changed_paths(old: Any, new: Any, prefix: str, depth: int) -> list[str]:
-    """Dotted paths where two JSON values differ; below MAX_DEPTH a sub-value is one path."""
+    """Dotted paths where two JSON values differ; below MAX_DEPTH a sub-value is one path.
+    Lists of the same length are compared item by item (`config.blocks[2].url`); a list
+    that grew or shrank is one path."""
     if old == new:
         return []
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        if depth >= MAX_DEPTH:
+            return [prefix]
+        paths: list[str] = []
+        for index, (was, now) in enumerate(zip(old[:MAX_PATHS], new[:MAX_PATHS], strict=True)):
+            paths += _changed_paths(was, now, f"{prefix}[{index}]", depth + 1)
+        return paths[:MAX_PATHS] or [prefix]
     if not (isinstance(old, dict) and isinstance(new, dict)) or depth >= MAX_DEPTH:
         return [prefix or "(all)"]
     paths: list[str] = []

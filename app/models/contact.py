@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -96,6 +97,13 @@ class ContactEvent(WorkspaceOwned, db.Model):
     __table_args__ = (
         Index("ix_contact_events_contact_type_time", "contact_id", "type", "occurred_at"),
         Index("ix_contact_events_message_id", "message_id"),  # engagement per message
+        # Retention (services/retention.py) finds old events not about a message by age.
+        Index(
+            "ix_contact_events_retention",
+            "occurred_at",
+            postgresql_where=text("message_id IS NULL"),
+            sqlite_where=text("message_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -64,6 +65,14 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
         # reads about a page of entries, for the workspace or for one sequence.
         Index("ix_outbound_messages_outbox", "workspace_id", "queued_at", "id"),
         Index("ix_outbound_messages_outbox_sequence", "sequence_id", "queued_at", "id"),
+        # Retention (services/retention.py) finds the bodies to trim oldest first; a trimmed
+        # message leaves the index, so a pass never reads what earlier passes did.
+        Index(
+            "ix_outbound_messages_retention",
+            "queued_at",
+            postgresql_where=sql_text("html IS NOT NULL"),
+            sqlite_where=sql_text("html IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -25,6 +25,7 @@ from app.core.steps import step_outputs as outputs_for
 from app.core.summary import step_summary
 from app.extensions import db
 from app.models import Sequence, SequenceConnection, SequenceStep
+from app.services.email_design import with_generated_body
 from app.services.sequences import enrollments_on_steps
 from app.services.versioning import NotEditable, claim_version, is_editable
 from app.services.versioning import VersionConflict as VersionConflict  # the web layer's name
@@ -183,12 +184,13 @@ def move_step(
 def update_step(
     sequence: Sequence, step_id: str, *, name: str | None, config: dict[str, Any], version: int
 ) -> dict[str, Any]:
-    """Store a step's settings as given (the panel validates them first); connections on
-    ports the new settings no longer have (a renamed split path) are removed."""
+    """Store a step's settings as given (the panel validates them first; an email's body
+    is made from its blocks); connections on ports the new settings no longer have (a
+    renamed split path) are removed."""
     step = _step(sequence, step_id)
     _claim_version(sequence, version)
     step.name = name or None
-    step.config = config
+    step.config = with_generated_body(config) if step.type == "email" else config
     ports = outputs_for(step.type, config)
     for conn in list(sequence.connections):
         if conn.source_step_id == step.id and conn.condition_label not in ports:

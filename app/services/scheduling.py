@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from app.config import current_settings
-from app.services import goals, inbox, job_runs
+from app.services import goals, inbox, job_runs, retention
 from app.services.ab_tests import evaluate_tests
 from app.services.call_delivery import CallStats, deliver_due
 from app.services.contact_import import process_pending
@@ -137,3 +137,13 @@ def poll_inboxes(now: datetime) -> PassReport:
         f"polled {len(reports)} mailbox(es): {new} new message(s), {failed} failed",
         {"mailboxes": len(reports), "new": new, "failed": failed},
     )
+
+
+def retain_history(now: datetime) -> PassReport:
+    """Retention: trim the bodies, attempts and events of finished work older than
+    RETENTION_DAYS, in bounded chunks (nothing when it is 0)."""
+    days = current_settings().retention_days
+    if not days:
+        return PassReport("off (RETENTION_DAYS is 0)", retention.Retained().counts())
+    done = retention.retain(now, days)
+    return PassReport(done.text(days), done.counts())

@@ -22,6 +22,7 @@ from app.models import (
     SequenceVersion,
     Workspace,
 )
+from app.services.email_design import with_generated_body
 from app.services.graphs import build_graph
 from app.services.template_budget import check_definition
 from app.services.versioning import claim_version
@@ -162,7 +163,8 @@ def _write_graph(sequence: Sequence, data: dict[str, Any]) -> None:
         step = existing.get(spec["id"]) or SequenceStep(key=spec["id"], sequence_id=sequence.id)
         step.name = spec.get("name")
         step.type = spec["type"]
-        step.config = spec.get("config", {})
+        config = spec.get("config", {})
+        step.config = with_generated_body(config) if step.type == "email" else config
         position = spec.get("position") or {}
         step.ui_position_x = position.get("x")
         step.ui_position_y = position.get("y")

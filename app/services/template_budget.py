@@ -13,6 +13,7 @@ from app.core.format.problems import DefinitionError
 from app.core.graph import Problem
 from app.mail.rendering import RenderBudget, RenderBudgetExceeded, RenderError, render_part
 from app.services.dispatcher import template_context
+from app.services.email_design import with_generated_body
 from app.services.render_limits import render_limits
 
 SAMPLE_CONTACT: dict[str, Any] = {
@@ -31,12 +32,13 @@ _PARTS = (("body", True), ("text", False), ("subject", False))
 
 
 def email_budget_problems(step_id: str, config: Mapping[str, Any]) -> list[Problem]:
-    """The first over-budget field of the email and of each A/B variant, rendered for the
-    sample contact with the configured limits, as `config.<field>` problems; other template
-    errors are left to the preview (they often depend on the contact)."""
+    """The first over-budget field of the email (its body made from its blocks, if any) and
+    of each A/B variant, rendered for the sample contact with the configured limits, as
+    `config.<field>` problems; other template errors are left to the preview (they often
+    depend on the contact)."""
     context = template_context(SimpleNamespace(**SAMPLE_CONTACT), _SAMPLE_UNSUBSCRIBE)
     problems = []
-    for message in _messages(config):
+    for message in _messages(with_generated_body(config)):
         budget = RenderBudget(**render_limits())
         for field, source, html in message:
             try:

@@ -41,16 +41,29 @@
     el.dataset.state = state;
   }
 
-  // A field of an autosaving form changed (preview choices are not settings).
+  // A field of an autosaving form changed (preview choices and `_` helpers are not settings).
   function onEdit(event) {
     const field = event.target;
     const form = field.form;
     if (!form || !form.matches("#panel-body form[data-autosave]")) return;
-    if (!field.name || field.name.startsWith("preview.")) return;
+    if (!field.name || field.name.startsWith("preview.") || field.name.startsWith("_")) return;
+    edited(form);
+  }
+
+  function edited(form) {
     edits += 1;
     showState(form, "Unsaved changes", "dirty");
     clearTimeout(timer);
     timer = setTimeout(() => save(form, "outerHTML"), PAUSE_MS);
+  }
+
+  // A button changed the settings by itself (a block added, moved or removed): the server
+  // answers the changed form, unsaved, marked `data-pending-save`; it is saved as an edit.
+  function onSwapped() {
+    const form = openForm();
+    if (!form || !form.hasAttribute("data-pending-save")) return;
+    form.removeAttribute("data-pending-save");
+    edited(form);
   }
 
   // The Save button (or Enter) posts the form itself: those edits are on their way.
@@ -171,6 +184,7 @@
 
   panelBody.addEventListener("input", onEdit); // selects and boxes fire it too
   panelBody.addEventListener("submit", onSubmit, true);
+  document.body.addEventListener("htmx:afterSettle", onSwapped);
   window.addEventListener("beforeunload", onBeforeUnload);
   window.PanelAutosave = { leave, restore, isDirty, flush };
 })();

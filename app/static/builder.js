@@ -864,7 +864,8 @@
     if (!choice || !insertAt) return;
     const link = insertAt;
     closeInsertMenu();
-    createStep(choice.dataset.insertType, null, link);
+    // The menu that had the focus is gone: the new step's settings take it, as from the palette.
+    createStep(choice.dataset.insertType, null, link, true);
   }
 
   function onInsertMenuKey(event) {

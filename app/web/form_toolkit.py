@@ -231,7 +231,7 @@ def place_problems(
 
 # --- Adding and removing rows ---------------------------------------------------------------------
 
-_OP = re.compile(r"(add|group|remove):([A-Za-z_]+(?:\.(?:\d+|[A-Za-z_]+))*)")
+_OP = re.compile(r"(add|group|remove|up|down):([A-Za-z_]+(?:\.(?:\d+|[A-Za-z_]+))*)")
 
 
 def apply_op(
@@ -240,7 +240,8 @@ def apply_op(
     rows: Mapping[str, Row],
     groups: Mapping[str, Row] | None = None,
 ) -> MultiDict[str, str]:
-    """Add or remove a row without saving: `add:paths`, `group:cond.items`, `remove:paths.1`.
+    """Add, move or remove a row without saving: `add:paths`, `group:cond.items`,
+    `remove:paths.1`, `up:blocks.2` (it swaps places with the row before), `down:blocks.0`.
 
     The form is posted with what the user typed so far, so nothing typed is lost. `rows`
     and `groups` give a new row's fields by the last name of its target (`paths`,
@@ -259,6 +260,8 @@ def _changed(
     action, target = match[1], match[2]
     if action == "remove":
         return MultiDict([(k, v) for k, v in values.items(multi=True) if not _under(k, target)])
+    if action in ("up", "down"):
+        return _moved(values, target, -1 if action == "up" else 1)
     new_row = (groups if action == "group" else rows).get(target.rsplit(".", 1)[-1])
     if new_row is None:
         return values
@@ -268,6 +271,26 @@ def _changed(
     for key, default in new_row:
         added.add(f"{row}.{key}", default)
     return added
+
+
+def _moved(values: MultiDict[str, str], row: str, step: int) -> MultiDict[str, str]:
+    """The row `parent.N` swapped with its neighbour N + step (nothing at either end)."""
+    parent, _, number = row.rpartition(".")
+    if not number.isdigit():
+        return values
+    rows = FormData(values).rows(parent)
+    at = rows.index(int(number)) if int(number) in rows else -1
+    if at < 0 or not 0 <= at + step < len(rows):
+        return values
+    this, other = f"{parent}.{number}", f"{parent}.{rows[at + step]}"
+
+    def renamed(key: str) -> str:
+        for old, new in ((this, other), (other, this)):
+            if _under(key, old):
+                return new + key[len(old) :]
+        return key
+
+    return MultiDict([(renamed(k), v) for k, v in values.items(multi=True)])
 
 
 def _under(key: str, prefix: str) -> bool:

@@ -54,9 +54,11 @@ def step_panel(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
     step = _step_or_404(sequence, step_id)
     if request.method == "GET":
         return _step_fragment(sequence, step, form_from_config(step.type, step.config, step.name))
-    if request.form.get("_op"):
-        values = apply_step_op(step.type, request.form, request.form["_op"])
-        return _step_fragment(sequence, step, FormData(values))
+    op = request.form.get("_op")
+    if op:
+        values = apply_step_op(step.type, request.form, op)
+        pending = form_of(step.type).saves_op(op)
+        return _step_fragment(sequence, step, FormData(values), pending_save=pending)
     config, form = config_from_form(step.type, request.form)
     if config is not None and save_problems_placed(step.type, step.key, config, form):
         config = None
@@ -168,8 +170,14 @@ def email_preview(sequence_id: uuid.UUID, step_id: str) -> ResponseReturnValue:
 
 
 def _step_fragment(
-    sequence: Sequence, step: SequenceStep, form: FormData, state: dict[str, Any] | None = None
+    sequence: Sequence,
+    step: SequenceStep,
+    form: FormData,
+    state: dict[str, Any] | None = None,
+    pending_save: bool = False,
 ) -> ResponseReturnValue:
+    """The step's form; `pending_save` marks an unsaved change autosave is to save (a
+    block moved), as if it had been typed."""
     urls = {"sequence_id": sequence.id, "step_id": step.key}
     page = render_template(
         "builder/step_panel.html",
@@ -180,6 +188,7 @@ def _step_fragment(
         version=sequence.version,
         editable=builder.is_editable(sequence),
         saved=state is not None,
+        pending_save=pending_save,
         panel_url=url_for("web.step_panel", **urls),
         preview_url=url_for("web.email_preview", **urls),
         sample_name=f"{SAMPLE_CONTACT['first_name']} {SAMPLE_CONTACT['last_name']}",

@@ -31,6 +31,14 @@ EMAIL = "marketer@acme.test"
 PASSWORD = "correct-horse-battery"
 SERIOUS = {"serious", "critical"}
 LAPTOP = {"width": 1024, "height": 768}
+EVERY_BLOCK = [
+    {"type": "heading", "text": "Welcome"},
+    {"type": "text", "text": "Hello"},
+    {"type": "button", "label": "Start", "url": "https://app.test/start"},
+    {"type": "image", "src": "https://app.test/logo.png", "alt": "Logo"},
+    {"type": "divider"},
+    {"type": "footer", "text": "Acme Inc"},
+]
 
 
 @pytest.fixture
@@ -42,6 +50,7 @@ def urls(live_app: Flask, live_server: str) -> dict[str, str]:
         accounts.create_user(EMAIL, workspace, PASSWORD)
         live = seed_ab_report(live_app, workspace, datetime.now(UTC), 30, 10).sequence_id
         definition = {**onboarding_definition(), "trigger": {"type": "manual"}}
+        definition["steps"][0]["config"]["blocks"] = EVERY_BLOCK  # the block editor is checked
         draft = sequences.create_sequence(workspace, sequences.parse_input(definition)).id
         contact = db.session.scalars(select(Contact.id).limit(1)).one()
         run = db.session.scalars(select(ContactSequence.id).limit(1)).one()

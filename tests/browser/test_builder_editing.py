@@ -280,6 +280,10 @@ def test_the_plus_on_a_connection_and_a_drop_on_it_insert_a_step_there(
     assert steps[wait] == ("delay", 60, 210)
     assert steps["b"] == ("email", 60, 210 + ROW_HEIGHT)
     expect(page.locator(f'#step-panel[data-step="{wait}"]')).to_be_visible()
+    # The focus does not fall to the page with the closed menu: the new step's first setting.
+    expect(
+        page.locator("#panel-body .panel-fields :is(input, select, textarea)").first
+    ).to_be_focused()
     assert drawn_links(page) == {("a", None, wait), (wait, None, "b")}
 
     # A palette item let go on a connection goes into it too.

@@ -43,6 +43,7 @@ def test_the_onboarding_flow_runs_through_rq(app, api, smtp_sink, redis_conn):
         "monitor_goals",
         "evaluate_ab_tests",
         "poll_inboxes",
+        "retain_history",
     ]
     run_worker(redis_conn)
     assert len(smtp_sink.messages) == 3
@@ -95,6 +96,7 @@ def test_the_schedule_is_data_with_a_pure_due_rule():
         "monitor_goals",
         "evaluate_ab_tests",
         "poll_inboxes",
+        "retain_history",
     }
     assert should_run(None, 5, 100.0)
     assert not should_run(98.0, 5, 100.0)

@@ -115,7 +115,9 @@ def _message(item: Any, parts: list[str | int]) -> tuple[str, list[str | int]]:
         return f"should be a mapping of keys, got {_show(value)}", []
     if kind in ("value_error", "assertion_error"):
         error = ctx["error"]
-        return str(error), [error.field] if isinstance(error, FieldError) else []
+        if not isinstance(error, FieldError):
+            return str(error), []
+        return str(error), list(error.field) if isinstance(error.field, tuple) else [error.field]
     return _generic_message(item["msg"], value), []
 
 

@@ -41,9 +41,10 @@ UNION_TAGS: set[str] = set()
 
 
 class FieldError(ValueError):
-    """A model-level check that blames one field, so the problem points at that key."""
+    """A model-level check that blames one field, so the problem points at that key (or at
+    a path below it: `(2, "url")` for the url of a list's third item)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str | tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.field = field
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from app.core import experiments, limits, timing
+from app.core.email_blocks import Blocks, Style
 from app.core.format.values import (
     Body,
     DurationText,
@@ -114,11 +115,17 @@ def describe_test(test: AbTest) -> str:
 
 
 class EmailConfig(Model):
-    """Subject and body must be present but may be empty: drafts are saved while being written."""
+    """Subject and body must be present but may be empty: drafts are saved while being written.
+
+    With `blocks` (see core/email_blocks.py) the body is generated from them when the step
+    is saved, so it may be left out; without, the body is the author's own HTML."""
 
     type: Literal["email"] | None = None
     subject: Subject
     body: Body
+    blocks: Blocks | None = None
+    style: Style | None = None
+    """The blocks' font and brand colour."""
     text: Body | None = None
     from_name: OneLine | None = None
     thread: bool | None = None
@@ -129,6 +136,20 @@ class EmailConfig(Model):
     markup; no open pixel then."""
     variants: Annotated[list[Variant], Field(max_length=limits.VARIANTS)] | None = None
     ab_test: AbTest | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _body_from_blocks(cls, data: Any) -> Any:
+        """An email written as blocks gets its body when saved: it need not come with one."""
+        if isinstance(data, Mapping) and data.get("blocks") is not None and "body" not in data:
+            return {**data, "body": ""}
+        return data
+
+    @model_validator(mode="after")
+    def _style_needs_blocks(self) -> EmailConfig:
+        if self.style is not None and self.blocks is None:
+            raise FieldError("style", "a 'style' applies to 'blocks' only; style HTML in the body")
+        return self
 
     @model_validator(mode="after")
     def _variants_make_sense(self) -> EmailConfig:

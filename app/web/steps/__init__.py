@@ -77,8 +77,11 @@ def _field_namer(step_type: str, form: FormData) -> Callable[[str], str]:
 
 
 def apply_step_op(step_type: str, values: MultiDict[str, str], op: str) -> MultiDict[str, str]:
-    """The step's form after an `_op` button (add, group or remove a row; refresh), unsaved."""
+    """The step's form after an `_op` button (add, group, move or remove a row; refresh;
+    one of the form's own), unsaved."""
     form = form_of(step_type)
+    if op in form.ops:
+        return form.ops[op](values)
     return form.filled(apply_op(values, op, form.rows, form.groups))
 
 

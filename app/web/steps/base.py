@@ -19,6 +19,7 @@ Choices = Callable[[Sequence], dict[str, Any]]
 FieldName = Callable[[str, MultiDict[str, str]], str]
 Filled = Callable[[MultiDict[str, str]], MultiDict[str, str]]
 SaveProblems = Callable[[str, dict[str, Any]], list[Problem]]
+Op = Callable[[MultiDict[str, str]], MultiDict[str, str]]
 
 
 def no_choices(sequence: Sequence) -> dict[str, Any]:
@@ -39,6 +40,11 @@ def no_save_problems(step_key: str, config: dict[str, Any]) -> list[Problem]:
     return []
 
 
+def waits_for_edits(op: str) -> bool:
+    """The usual rows: a row just added is empty, so it is saved once its boxes are filled."""
+    return False
+
+
 @dataclass(frozen=True)
 class StepForm:
     """One step type's settings form.
@@ -50,7 +56,10 @@ class StepForm:
     path to the field that shows it. `rows` and `groups` give the fields of a row added by
     `add:<target>` and `group:<target>` (keyed by the target's last name); `filled` gives
     starting values to fields a choice just switched on; `save_problems(step_key, config)`
-    checks what the config models cannot see before saving.
+    checks what the config models cannot see before saving. `ops` are the form's own
+    `_op` buttons (by value) beside the row operations, and `saves_op(op)` says which
+    operations change the settings by themselves (a block moved), so the panel saves
+    their result at once.
     """
 
     type: str
@@ -62,6 +71,8 @@ class StepForm:
     groups: Mapping[str, Row] = field(default_factory=dict)
     filled: Filled = unchanged
     save_problems: SaveProblems = no_save_problems
+    ops: Mapping[str, Op] = field(default_factory=dict)
+    saves_op: Callable[[str], bool] = waits_for_edits
 
 
 def email_step_choices(sequence: Sequence) -> list[tuple[str, str]]:

@@ -4,18 +4,29 @@ settings and state; its preview."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 
+from app.core.email_blocks import (
+    BLOCK_LABELS,
+    BLOCK_TYPES,
+    DEFAULT_COLOUR,
+    FONTS,
+    Style,
+    valid_blocks,
+)
 from app.core.steps.email import describe_test, with_variant
 from app.models import Contact, Sequence
 from app.services import panel_choices
 from app.services.ab_tests import standings
+from app.services.email_design import blocks_html, with_generated_body
 from app.services.panel_choices import SampleContact
 from app.services.template_budget import email_budget_problems
-from app.web.form_toolkit import FormReader, dicts, drop_none, text_of
+from app.web.form_toolkit import FormData, FormReader, dicts, drop_none, text_of
 from app.web.steps.base import StepForm
 
 PREVIEW_CONTACTS = 50
@@ -32,8 +43,23 @@ form's units: confidence in percent); a saved test stores every setting explicit
 CONVERSION = "conversion_rate"
 
 
+BLOCK_FIELDS = {
+    block_type: tuple(key for key in model.model_fields if key != "type")
+    for block_type, model in BLOCK_TYPES.items()
+}
+"""The boxes of each block type in the panel, named as the block's keys."""
+NEW_BLOCK = "_new_block"
+"""The "Add block" type choice: not a setting, never saved (autosave skips `_` names)."""
+BLOCKS_MODE, HTML_MODE = "blocks", "html"
+"""The panel's two buttons that switch the email between blocks and its own HTML."""
+
+
 def _to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
-    pairs = [(key, text_of(config.get(key))) for key in ("subject", "from_name", "body", "text")]
+    blocks = config.get("blocks")
+    shown = [key for key in _VARIANT_FIELDS if key != "body" or not isinstance(blocks, list)]
+    pairs = [(key, text_of(config.get(key))) for key in shown]
+    if isinstance(blocks, list):  # the body is made from them
+        pairs += _blocks_to_form(blocks, config.get("style"))
     if config.get("thread"):
         pairs.append(("thread", "on"))
     if config.get("plain_text_only"):
@@ -45,6 +71,42 @@ def _to_form(config: dict[str, Any]) -> list[tuple[str, str]]:
         pairs += [(f"{row}.{part}", text_of(variant.get(part))) for part in _VARIANT_FIELDS]
     ab_test = config.get("ab_test") if isinstance(config.get("ab_test"), dict) else {}
     return pairs + _ab_test_to_form(ab_test)
+
+
+def _blocks_to_form(blocks: list[Any], style: Any) -> list[tuple[str, str]]:
+    """The block editor: the mode, each block's type and boxes, the style's choices."""
+    pairs = [("editor", BLOCKS_MODE)]
+    for index, block in enumerate(dicts(blocks)):
+        block_type = text_of(block.get("type"))
+        pairs.append((f"blocks.{index}.type", block_type))
+        for key in BLOCK_FIELDS.get(block_type, ()):
+            pairs.append((f"blocks.{index}.{key}", text_of(block.get(key))))
+    style = style if isinstance(style, dict) else {}
+    pairs.append(("style.brand_colour", text_of(style.get("brand_colour") or DEFAULT_COLOUR)))
+    return [*pairs, ("style.font", text_of(style.get("font") or "Arial"))]
+
+
+def _blocks_from_form(read: FormReader) -> list[dict[str, Any]]:
+    blocks = []
+    for index in read.rows("blocks"):
+        row = f"blocks.{index}"
+        block: dict[str, Any] = {"type": read.text(f"{row}.type")}
+        for key in BLOCK_FIELDS.get(block["type"], ()):
+            if key in ("level", "width"):
+                block[key] = read.integer(f"{row}.{key}")
+            elif key == "text":
+                block[key] = read.long_text(f"{row}.{key}").strip()
+            elif key == "href":
+                block[key] = read.optional(f"{row}.{key}")
+            else:
+                block[key] = read.text(f"{row}.{key}")
+        blocks.append(drop_none(block))
+    return blocks
+
+
+def _style_from_form(read: FormReader) -> dict[str, Any] | None:
+    style = {key: read.optional(f"style.{key}") for key in ("brand_colour", "font")}
+    return drop_none(style) or None
 
 
 def _ab_test_to_form(ab_test: dict[str, Any]) -> list[tuple[str, str]]:
@@ -84,10 +146,13 @@ def _from_form(read: FormReader) -> dict[str, Any]:
         if variant["weight"] is None:
             read.form.add_error(f"{row}.weight", "give each variant a weight, such as 50")
         variants.append(drop_none(variant))
+    blocks = read.text("editor") == BLOCKS_MODE
     return drop_none(
         {
             "subject": read.text("subject"),
-            "body": read.long_text("body"),
+            "body": "" if blocks else read.long_text("body"),  # made from the blocks on save
+            "blocks": _blocks_from_form(read) if blocks else None,
+            "style": _style_from_form(read) if blocks else None,
             "text": read.optional_long_text("text"),
             "from_name": read.optional("from_name"),
             "thread": True if read.text("thread") else None,
@@ -135,10 +200,18 @@ def _confidence(read: FormReader) -> float | None:
 
 
 def _filled(values: MultiDict[str, str]) -> MultiDict[str, str]:
-    """A metric just chosen shows the format's defaults in the boxes it switched on."""
-    if not values.get("ab_test.metric", "").strip():
-        return values
+    """A block just added takes the type chosen beside "Add block" (a heading starts at
+    level 1); a metric just chosen shows the format's defaults in the boxes it switched on."""
     filled = MultiDict(values)
+    for index in FormData(values).rows("blocks"):
+        row = f"blocks.{index}"
+        if not values.get(f"{row}.type"):
+            chosen = values.get(NEW_BLOCK, "")
+            filled[f"{row}.type"] = chosen if chosen in BLOCK_FIELDS else "text"
+            if filled[f"{row}.type"] == "heading":
+                filled[f"{row}.level"] = "1"
+    if not values.get("ab_test.metric", "").strip():
+        return filled
     for name, default in AB_DEFAULTS.items():
         if f"ab_test.{name}" not in filled:
             filled[f"ab_test.{name}"] = default
@@ -158,6 +231,8 @@ def _choices(sequence: Sequence) -> dict[str, Any]:
             for standing in standings(sequence, datetime.now(UTC)).values()
         },
         "describe_test": describe_test,
+        "block_labels": BLOCK_LABELS,
+        "fonts": [(name, name) for name in FONTS],
     }
 
 
@@ -189,10 +264,48 @@ def email_preview_parts(
     The posted fields are previewed as typed; a form that posts none (its fields are
     disabled while the sequence is active) previews the stored step instead.
     """
-    source = values if "body" in values else MultiDict(_to_form(dict(stored or {})))
+    source = values if "subject" in values else MultiDict(_to_form(dict(stored or {})))
     config = _from_form(FormReader(source))
+    if "blocks" in config:
+        try:
+            config = with_generated_body(config)
+        except ValidationError:  # a block being typed: the save shows what is wrong
+            config["body"] = stored.get("body") or ""
     email = with_variant(config, values.get("preview.variant", "").strip() or None)
     return email["subject"].strip(), email["body"], email.get("text")
+
+
+def _to_html(values: MultiDict[str, str]) -> MultiDict[str, str]:
+    """ "Edit HTML": the blocks' HTML goes into the body box and the blocks are dropped
+    (a block or style not yet valid is left out of it)."""
+    read = FormReader(values)
+    style = _style_from_form(read)
+    try:
+        Style.model_validate(style or {})
+    except ValidationError:
+        style = None
+    html = blocks_html(valid_blocks(_blocks_from_form(read)), style)
+    kept = [(k, v) for k, v in values.items(multi=True) if not _block_editor_field(k)]
+    return MultiDict([*kept, ("body", html)])
+
+
+def _to_blocks(values: MultiDict[str, str]) -> MultiDict[str, str]:
+    """ "Use blocks": the body box gives way to an empty block list (the panel asked first
+    when the body had HTML in it)."""
+    kept = [(k, v) for k, v in values.items(multi=True) if k != "body"]
+    return MultiDict([*kept, *_blocks_to_form([], None)])
+
+
+def _block_editor_field(name: str) -> bool:
+    return name == "editor" or name.startswith(("blocks.", "style.", NEW_BLOCK))
+
+
+_BLOCK_OP = re.compile(r"(add|remove|up|down):blocks(\.\d+)?")
+
+
+def _saves_op(op: str) -> bool:
+    """Changes to the block list are saved at once, as a typed edit is."""
+    return op in (BLOCKS_MODE, HTML_MODE) or _BLOCK_OP.fullmatch(op) is not None
 
 
 FORM = StepForm(
@@ -200,7 +313,9 @@ FORM = StepForm(
     to_form=_to_form,
     from_form=_from_form,
     choices=_choices,
-    rows={"variants": (("key", ""), ("weight", "50"), ("subject", ""))},
+    rows={"variants": (("key", ""), ("weight", "50"), ("subject", "")), "blocks": (("type", ""),)},
     filled=_filled,
     save_problems=email_budget_problems,
+    ops={BLOCKS_MODE: _to_blocks, HTML_MODE: _to_html},
+    saves_op=_saves_op,
 )
