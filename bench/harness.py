@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -103,22 +104,39 @@ def counted_statements() -> Iterator[list[str]]:
         event.remove(db.engine, "before_cursor_execute", count)
 
 
+class MessageIdLog:
+    """An aiosmtpd handler that appends each accepted message's Message-ID to a file, one a
+    line: the sink's own count, to check a run against the database (every email once)."""
+
+    def __init__(self, path: str) -> None:
+        self.file = open(path, "a", buffering=1)  # noqa: SIM115 (lives as long as the sink)
+
+    @classmethod
+    def from_cli(cls, parser: Any, path: str) -> MessageIdLog:
+        return cls(path)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        found = re.search(rb"^Message-ID:\s*(\S+)", envelope.content, re.M | re.I)
+        self.file.write((found.group(1) if found else b"-").decode() + "\n")
+        return "250 OK"
+
+
+def message_ids(path: str) -> list[str]:
+    """The Message-IDs a `smtp_sink_process(log=path)` received so far."""
+    return Path(path).read_text().splitlines() if Path(path).exists() else []
+
+
 @contextmanager
-def smtp_sink_process():
+def smtp_sink_process(log: str | None = None):
+    """An aiosmtpd sink in its own process; with `log`, it writes each Message-ID there."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    handler = ["bench.harness.MessageIdLog", log] if log else ["aiosmtpd.handlers.Sink"]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-c",
-            "aiosmtpd.handlers.Sink",
-            "-l",
-            f"127.0.0.1:{port}",
-        ],
+        [sys.executable, "-m", "aiosmtpd", "-n", "-c", *handler, "-l", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         for _ in range(100):

@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core import engine, frequency, timing, waits
@@ -92,6 +93,13 @@ def process_due(now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> Processo
         total.add(batch)
 
 
+def _unless_empty(column: Any, empty: dict[str, Any] | list[Any]) -> Any:
+    """The column, NULL when it holds the empty document: most contacts and runs have no
+    fields, tags, visits or context, and decoding `{}` costs as much as a small document
+    (the callers read NULL as empty)."""
+    return func.nullif(column, literal(empty, column.type), type_=column.type).label(column.key)
+
+
 def _claim(now: datetime, batch_size: int) -> list[Any]:
     stmt = (
         select(
@@ -103,8 +111,8 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             ContactSequence.current_step_id,
             ContactSequence.step_started_at,
             ContactSequence.last_step_completed_at,
-            ContactSequence.visits,
-            ContactSequence.context_data,
+            _unless_empty(ContactSequence.visits, {}),
+            _unless_empty(ContactSequence.context_data, {}),
             ContactSequence.enrolled_at,
             ContactSequence.runs,
             ContactSequence.holdout,
@@ -116,8 +124,8 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             Sequence.name.label("sequence_name"),
             Contact.email,
             Contact.timezone,
-            Contact.fields,
-            Contact.tags,
+            _unless_empty(Contact.fields, {}),
+            _unless_empty(Contact.tags, []),
             Workspace.timezone.label("workspace_timezone"),
             Workspace.frequency_cap,
         )
@@ -143,8 +151,9 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
         db.session.rollback()
         return stats
     sequences = _graphs_for_batch(rows)
-    events = _events_for_batch(rows, sequences, now)
-    segments = _segments_for_batch(rows, sequences)
+    graphs = [sequences[_graph_key(row)] for row in rows]
+    events = _events_for_batch(rows, graphs, now)
+    segments = _segments_for_batch(rows, graphs)
     winners = ab_winners({row.sequence_id for row in rows})
     counted = _capped_sends(rows, now)
     domain = sender_domain()
@@ -160,8 +169,8 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
     conversions: list[dict[str, Any]] = []
     moves: list[Move] = []
 
-    for row in rows:
-        loaded = sequences[_graph_key(row)]
+    zones: dict[tuple[str | None, ...], ZoneInfo] = {}
+    for row, loaded in zip(rows, graphs, strict=True):
         tags, fields = contacts.get(row.contact_id) or (list(row.tags or []), row.fields or {})
         outcome = _advance(
             row,
@@ -173,6 +182,7 @@ def _process_batch(now: datetime, batch_size: int) -> ProcessorStats:
             segments.get(row.contact_id, frozenset()),
             winners.get(row.sequence_id, {}),
             counted.get(row.contact_id),
+            zones,
         )
         if outcome.emails and row.contact_id in counted:  # seen by the contact's next rows
             counted[row.contact_id] += [now] * len(outcome.emails)
@@ -319,7 +329,7 @@ def _field_events(
 
 
 def _events_for_batch(
-    rows: list[Any], sequences: dict[GraphKey, LoadedSequence], now: datetime
+    rows: list[Any], graphs: list[LoadedSequence], now: datetime
 ) -> dict[uuid.UUID, list[waits.SeenEvent]]:
     """The events this batch's waits and branches may read, in one query: only the
     contacts concerned, only the event types their steps name, only since the earliest
@@ -332,8 +342,8 @@ def _events_for_batch(
     contacts: set[uuid.UUID] = set()
     kinds: set[str] = set()
     starts: list[datetime] = []
-    for row in rows:
-        graph = sequences[_graph_key(row)].graph
+    for row, loaded in zip(rows, graphs, strict=True):
+        graph = loaded.graph
         step_id = str(row.current_step_id) if row.current_step_id else None
         step = graph.steps.get(step_id) if step_id else None
         awaited = step.kind.awaited_events if step is not None and step.kind else None
@@ -373,11 +383,15 @@ def _events_for_batch(
 
 
 def _segments_for_batch(
-    rows: list[Any], sequences: dict[GraphKey, LoadedSequence]
+    rows: list[Any], graphs: list[LoadedSequence]
 ) -> dict[uuid.UUID, frozenset[str]]:
     """Segment names of the contacts whose graphs test segments, in one query (none at all
     when no graph of the batch does)."""
-    contacts = {row.contact_id for row in rows if sequences[_graph_key(row)].graph.needs.segments}
+    contacts = {
+        row.contact_id
+        for row, loaded in zip(rows, graphs, strict=True)
+        if loaded.graph.needs.segments
+    }
     if not contacts:
         return {}
     found: dict[uuid.UUID, set[str]] = {}
@@ -401,10 +415,17 @@ def _advance(
     segments: frozenset[str] = frozenset(),
     winners: dict[str, str] | None = None,
     counted: list[datetime] | None = None,
+    zones: dict[tuple[str | None, ...], ZoneInfo] | None = None,
 ) -> engine.Outcome:
     """The engine's verdict for one claimed enrollment; a step it cannot run fails it, and
-    so does a step no longer in the sequence (removed while the contact was on it)."""
-    zone = timing.resolve_zone(row.timezone, loaded.timezone, row.workspace_timezone).zone
+    so does a step no longer in the sequence (removed while the contact was on it).
+    `zones` caches the zone resolved per (contact, sequence, workspace) zone names."""
+    names = (row.timezone, loaded.timezone, row.workspace_timezone)
+    zone = zones.get(names) if zones is not None else None
+    if zone is None:
+        zone = timing.resolve_zone(*names).zone
+        if zones is not None:
+            zones[names] = zone
     step_id = str(row.current_step_id) if row.current_step_id else None
     position = engine.Position(
         step_id,
