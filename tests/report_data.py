@@ -139,4 +139,5 @@ def seed_ab_report(
         if (day := pays_on(n, held[person.id])) is not None
     ]
     event_service.ingest_events(workspace, {"events": paid}, now)
+    event_service.react_to_stored(now)  # the processor's pass converts the goals
     return Scenario(sequence.id, start)

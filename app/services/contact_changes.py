@@ -206,7 +206,7 @@ def record_events(
     counted = _by_workspace({**rows[i], "id": ids[i]} for i in sorted(counts))
     woken = sum(wake_for_events(ws, found, now) for ws, found in counted.items())
     db.session.commit()
-    if woken or (defer_reactions and counts):  # queued reactions run in the processor's pass
+    if woken:
         nudge_processor()
     if after_commit is not None:
         after_commit(stored)
