@@ -210,11 +210,18 @@ def _worker(url: str, smtp_url: str, job: str, now: datetime, ready, go, results
 
 def in_workers(url: str, smtp_url: str, job: str, now: datetime, workers: int) -> tuple[int, float]:
     """Run `job` in `workers` processes at once; returns (work done, wall seconds)."""
+    return in_processes(_worker, (url, smtp_url, job, now), workers)
+
+
+def in_processes(
+    target: Callable[..., None], args: tuple[Any, ...], workers: int
+) -> tuple[int, float]:
+    """`target(*args, ready, go, results)` in `workers` spawned processes, timed from the
+    moment all are ready; each puts its count of work done on `results`."""
     context = multiprocessing.get_context("spawn")
     ready, go, results = context.Barrier(workers + 1), context.Event(), context.Queue()
     procs = [
-        context.Process(target=_worker, args=(url, smtp_url, job, now, ready, go, results))
-        for _ in range(workers)
+        context.Process(target=target, args=(*args, ready, go, results)) for _ in range(workers)
     ]
     for proc in procs:
         proc.start()

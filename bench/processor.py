@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import multiprocessing
 import pstats
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +43,7 @@ from bench.harness import (  # noqa: E402
     T0,
     bench_config,
     count,
+    in_processes,
     in_workers,
     say,
     seed,
@@ -146,22 +145,7 @@ def _reference_worker(dsn: str, now: datetime, ready, go, results) -> None:
 
 def reference_in_workers(dsn: str, now: datetime, workers: int) -> tuple[int, float]:
     """The reference pass in `workers` processes at once; returns (steps, wall seconds)."""
-    context = multiprocessing.get_context("spawn")
-    ready, go, results = context.Barrier(workers + 1), context.Event(), context.Queue()
-    procs = [
-        context.Process(target=_reference_worker, args=(dsn, now, ready, go, results))
-        for _ in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
-    ready.wait()
-    started = time.perf_counter()
-    go.set()
-    done = sum(results.get(timeout=900) for _ in procs)
-    elapsed = time.perf_counter() - started
-    for proc in procs:
-        proc.join(timeout=60)
-    return done, elapsed
+    return in_processes(_reference_worker, (dsn, now), workers)
 
 
 def _dsn(url: str) -> str:
