@@ -4,6 +4,7 @@ services and views get them from."""
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -112,7 +113,10 @@ class Settings:
     def from_flask_config(cls, config: Mapping[str, Any]) -> Settings:
         """The settings a running app has: its Flask config, which tests may change, read
         back into typed fields (a key left out keeps the default)."""
-        values = tuple(config.get(key, _UNSET) for key in FLASK_KEYS.values())
+        try:  # an app's config holds every key (create_app): read in one C call
+            values = _config_values(config)
+        except KeyError:
+            values = tuple(config.get(key, _UNSET) for key in FLASK_KEYS.values())
         return _settings_from(values)
 
 
@@ -152,6 +156,7 @@ FLASK_KEYS: dict[str, str] = {
     "stuck_after_seconds": "STUCK_AFTER_SECONDS",
     "retention_days": "RETENTION_DAYS",
 }
+_config_values = operator.itemgetter(*FLASK_KEYS.values())
 
 # How a config value (from the environment, or set by a test) becomes its field's type;
 # an unset number is 0, which the second-based rules read as "off".
