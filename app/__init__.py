@@ -10,7 +10,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import DEV_SECRET_KEY, INSTANCE_DIR, Settings, current_settings, engine_options
 from app.core.targets import allow_private_targets, restore_target_policy
-from app.extensions import csrf, db, htmx, init_rate_limiter, login_manager, migrate
+from app.extensions import (
+    csrf,
+    db,
+    htmx,
+    init_rate_limiter,
+    login_manager,
+    migrate,
+    ping_when_idle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     secure_cookies(app, config or {})
 
     db.init_app(app)
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            ping_when_idle(db.engine)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)

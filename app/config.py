@@ -200,7 +200,8 @@ def normalise_database_url(url: str) -> str:
 
 
 def engine_options(url: str) -> dict[str, Any]:
-    """SQLite needs a busy timeout so the scheduler thread and web requests can share it."""
+    """SQLite needs a busy timeout so the scheduler thread and web requests can share it.
+    PostgreSQL: idle connections are pinged before use (`extensions.ping_when_idle`)."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+    return {}

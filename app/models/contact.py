@@ -106,6 +106,9 @@ class ContactEvent(WorkspaceOwned, db.Model):
         ),
     )
 
+    # No foreign keys to the owners (migration 0029): the contact's cascades instead.
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )

@@ -8,10 +8,11 @@ with a different payload a conflict). The events are recorded like every other e
 reactions are deferred: enrolling the contacts through `api_event` triggers, goals and
 rule segments run in the processor's next pass (`react_to_stored`, at the start of
 `scheduling.process_sequences`: in the same tick, before any enrollment advances), so a
-request answers after a handful of statements whatever its size: on PostgreSQL one that
-finds or creates the contacts named by email (one more for contacts named by id), one
-receipt lookup when events carry ids, one insert of events, receipts and queued
-reactions, one wake-up query.
+request answers after a handful of statements whatever its size. On PostgreSQL the common
+case is one statement in autocommit (`events_postgres`); anything it cannot settle (an id
+reused or expired, an unknown contact id, a race) falls back to the general path here:
+the contacts found or created, the receipts looked up, one insert of events, receipts
+and queued reactions, one wake-up query, in one transaction.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
@@ -33,7 +34,7 @@ from app.core.addresses import email_key
 from app.core.events import RESERVED
 from app.extensions import db
 from app.models import Contact, ContactEvent, EventReaction, EventReceipt
-from app.services import reactions
+from app.services import events_postgres, reactions
 from app.services.contact_changes import (
     RECEIPT_TTL,
     Receipt,
@@ -43,6 +44,7 @@ from app.services.contact_changes import (
 )
 from app.services.contacts import ContactError, normalise_email
 from app.services.triggers import enroll_on_events
+from app.services.waits import wake_for_events
 
 MAX_BATCH = 1000
 MAX_CLIENT_ID = 200
@@ -108,7 +110,6 @@ class EventOutcome:
 class IngestResult:
     events: list[EventOutcome]
     woken: int
-    stored: list[dict[str, Any]] = field(default_factory=list)  # the new events, with ids
 
     @property
     def accepted(self) -> int:
@@ -269,16 +270,25 @@ def ingest_events(owner: Owner, body: Any, now: datetime) -> IngestResult:
     enrollments waiting for them and queue their other reactions (one transaction,
     committed here)."""
     events = parse_events(body, now)
-    try:
-        recorded = _retry_once(lambda: _store(owner, events, now))
-    except EventError:
-        db.session.rollback()  # nothing of a refused request stays
-        raise
+    recorded = _in_one_statement(owner, events, now)
+    if recorded is None:
+        try:
+            recorded = _retry_once(lambda: _store(owner, events, now))
+        except EventError:
+            db.session.rollback()  # nothing of a refused request stays
+            raise
     outcomes = [
         EventOutcome(event_id, event.client_id, "duplicate" if repeat else "stored")
         for event, event_id, repeat in zip(events, recorded.ids, recorded.repeats, strict=True)
     ]
-    return IngestResult(outcomes, recorded.woken, recorded.stored)
+    return IngestResult(outcomes, recorded.woken)
+
+
+def _in_one_statement(owner: Owner, events: list[IncomingEvent], now: datetime) -> Recorded | None:
+    """The common case on PostgreSQL in one statement (`events_postgres`); None: not done."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    return events_postgres.store(owner.tenant_id, owner.id, events, now)
 
 
 def _retry_once(attempt: Callable[[], T]) -> T:
@@ -444,7 +454,8 @@ def _existing(owner: Owner, keys: list[str]) -> dict[str, uuid.UUID]:
 
 def react_to_stored(now: datetime, batch: int = REACTION_BATCH) -> int:
     """React to the events the API stored and queued (`EventReaction`), oldest first, in
-    batches: enroll through `api_event` triggers, then goals and rule segments, as
+    batches: wake their waits once more (the request did; this covers one that died
+    before it could), enroll through `api_event` triggers, then goals and rule segments, as
     `record_events` would have in the request. Returns how many events were reacted to.
 
     Each batch is claimed (a lease, so concurrent passes take different rows and a crashed
@@ -472,6 +483,7 @@ def react_to_stored(now: datetime, batch: int = REACTION_BATCH) -> int:
             found = row._asdict()
             by_workspace.setdefault(found.pop("workspace_id"), []).append(found)
         for workspace_id, found in by_workspace.items():
+            wake_for_events(workspace_id, found, now)  # the pass that runs this advances them
             enroll_on_events(workspace_id, found, now)
             reactions.after_change(workspace_id, (), found, now)
         db.session.execute(delete(EventReaction).where(EventReaction.event_id.in_(claimed)))

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 
 from app.core.waits import waits_for
 from app.extensions import db
@@ -33,10 +33,7 @@ def wake_for_events(
     `events` are ContactEvent rows or dicts with contact_id and type (and properties).
     The caller commits; call `nudge_processor()` after the commit.
     """
-    by_contact: dict[uuid.UUID, list[tuple[str, Mapping[str, Any]]]] = {}
-    for event in events:
-        contact_id, kind, properties = _parts(event)
-        by_contact.setdefault(contact_id, []).append((kind, properties))
+    by_contact = by_contact_of(events)
     if not by_contact:
         return 0
     waiting = db.session.execute(
@@ -49,21 +46,45 @@ def wake_for_events(
             SequenceStep.type == "wait_until",
         )
     )
-    due = [
+    due = waiting_for(waiting, by_contact)
+    if due:
+        db.session.execute(make_due(due, now))
+    return len(due)
+
+
+Events = dict[uuid.UUID, list[tuple[str, Mapping[str, Any]]]]
+"""Events by contact: (type, properties) each."""
+
+
+def by_contact_of(events: Iterable[Mapping[str, Any] | Any]) -> Events:
+    by_contact: Events = {}
+    for event in events:
+        contact_id, kind, properties = _parts(event)
+        by_contact.setdefault(contact_id, []).append((kind, properties))
+    return by_contact
+
+
+def waiting_for(waiting: Iterable[Any], by_contact: Events) -> list[uuid.UUID]:
+    """Of the enrollments at a wait (rows with id, contact_id and the step's config), those
+    whose conditions name one of their contact's events."""
+    return [
         row.id
         for row in waiting
         if any(
-            waits_for(row.config or {}, kind, props) for kind, props in by_contact[row.contact_id]
+            waits_for(row.config or {}, kind, props)
+            for kind, props in by_contact.get(row.contact_id, ())
         )
     ]
-    if due:
-        db.session.execute(
-            update(ContactSequence)
-            .where(ContactSequence.id.in_(due), ContactSequence.status == "active")
-            .values(next_execution_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    return len(due)
+
+
+def make_due(enrollment_ids: list[uuid.UUID], now: datetime) -> Update:
+    """The statement that makes these (still active) enrollments due at `now`."""
+    return (
+        update(ContactSequence)
+        .where(ContactSequence.id.in_(enrollment_ids), ContactSequence.status == "active")
+        .values(next_execution_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _parts(event: Mapping[str, Any] | Any) -> tuple[uuid.UUID, str, Mapping[str, Any]]:

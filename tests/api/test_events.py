@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,11 +10,12 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.models import Contact, ContactEvent, EventReceipt, Workspace
-from app.services import contact_changes
+from app.models import Contact, ContactEvent, ContactSequence, EventReceipt, Workspace
+from app.services import contact_changes, contacts, enrollment, sequences
 from app.services import events as event_service
 from jobs.tasks import purge_event_receipts
 from tests.conftest import api_for
+from tests.helpers import tick
 
 pytestmark = pytest.mark.local_time  # occurred_at parsed, refused when naive, compared with now
 
@@ -274,22 +276,53 @@ def test_the_purge_job_deletes_receipts_older_than_a_day(app, api):
     assert count(ContactEvent) == 2  # events stay; only the idempotency memory goes
 
 
-def test_stored_events_wake_waits_with_the_request_time_and_duplicates_do_not(api, monkeypatch):
-    calls = []
-
-    def record(workspace_id, events, now):
-        calls.append((workspace_id, [(e["type"], e["properties"]) for e in events], now))
-        return 0
-
-    monkeypatch.setattr(contact_changes, "wake_for_events", record)
+def test_stored_events_wake_waits_with_the_request_time_and_duplicates_do_not(app, api):
+    waiting = wait_for_login(app, api, "ada@example.com")
     before = datetime.now(UTC)
-    api.post(
-        "/api/events", json=[login(id="w", properties={"n": 1}), login(id="w", properties={"n": 1})]
-    )
-    api.post("/api/events", json=login(id="w", properties={"n": 1}))
-    [(workspace_id, events, now)] = calls
-    assert workspace_id == api.workspace_id and events == [("user_login", {"n": 1})]
-    assert now >= before and stored_events()[0].recorded_at == now
+    body = [login(id="w", properties={"n": 1}), login(id="w", properties={"n": 1})]
+    assert api.post("/api/events", json=body).json["accepted"] == 1
+    db.session.refresh(waiting)
+    woken_at = waiting.next_execution_at
+    assert before <= woken_at == stored_events()[0].recorded_at  # due at the request time
+    assert api.post("/api/events", json=login(id="w", properties={"n": 1})).json["duplicates"]
+    db.session.refresh(waiting)
+    assert waiting.next_execution_at == woken_at  # the duplicate woke nothing
+
+
+WAIT_FOR_LOGIN = {
+    "format": "sequence/v1",
+    "name": "Come back",
+    "trigger": {"type": "manual"},
+    "steps": [
+        {
+            "id": "wait",
+            "type": "wait_until",
+            "config": {"conditions": [{"event": "user_login", "timeout": "7 days"}]},
+        },
+        {"id": "back", "type": "end"},
+        {"id": "gone", "type": "end"},
+    ],
+    "connections": [
+        {"source": "wait", "target": "back", "label": "met"},
+        {"source": "wait", "target": "gone", "label": "timeout"},
+    ],
+}
+
+
+def wait_for_login(app, api, who: str) -> ContactSequence:
+    """An enrollment of `who` asleep at a wait for `user_login` (due in seven days)."""
+    response = api.post("/api/sequences", json=WAIT_FOR_LOGIN)
+    assert response.status_code == 201, response.json
+    created = response.json["id"]
+    assert api.post(f"/api/sequences/{created}/activate").status_code == 200
+    workspace = db.session.get_one(Workspace, api.workspace_id)
+    sequence = sequences.get_sequence(workspace.id, uuid.UUID(created))
+    contact = contacts.upsert_contact(workspace, {"email": who})[0]
+    enrollment.enroll_contacts(sequence, [contact], T0)
+    tick(app, T0)
+    waiting = db.session.scalar(select(ContactSequence))
+    assert waiting.status == "active" and waiting.next_execution_at > T0 + timedelta(days=6)
+    return waiting
 
 
 def test_the_events_api_needs_a_token(app):
@@ -301,8 +334,10 @@ def test_the_events_api_needs_a_token(app):
 
 
 def test_a_receipt_inserted_concurrently_makes_the_retry_find_it(pg_app, monkeypatch):
-    """Another request stores the same id between our lookup and our insert: the unique
-    constraint refuses ours, and the one retry answers `duplicate` without a second event."""
+    """The general path (SQLite; PostgreSQL's fallback): another request stores the same id
+    between our lookup and our insert: the unique constraint refuses ours, and the one
+    retry answers `duplicate` without a second event."""
+    monkeypatch.setattr(event_service, "_in_one_statement", lambda *args: None)
     api = api_for(pg_app, "Racer")
     workspace = db.session.get_one(Workspace, api.workspace_id)
     body = login(id="race", properties={"n": 1})

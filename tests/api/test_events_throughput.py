@@ -1,21 +1,30 @@
-"""The events API's fast path: the token trusted for a few seconds (never longer), a fixed
-handful of statements per request, and the reactions other than the wait wake-up queued
-for the processor's next pass."""
+"""The events API's fast path: the token trusted for a few seconds (never longer), one
+statement per request on PostgreSQL, and the reactions other than the wait wake-up queued
+for the processor's next pass (which wakes the waits again, should a request die)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from app.extensions import db
-from app.models import ApiToken, ContactEvent, ContactSequence, EventReaction
-from app.services import accounts
+from app.models import (
+    ApiToken,
+    ContactEvent,
+    ContactSequence,
+    EventReaction,
+    EventReceipt,
+    Workspace,
+)
+from app.services import accounts, events_postgres
 from app.services import events as event_service
+from tests.api.test_events import T0, wait_for_login
 from tests.conftest import api_for
 from tests.helpers import tick
 
@@ -73,16 +82,89 @@ def statements_of(send) -> list[str]:
     return seen
 
 
-def test_a_single_event_takes_four_statements_on_postgresql(pg_app):
-    """Contacts found or created, receipts looked up, events + receipts + queued reactions
-    inserted, waits looked up: no token, workspace, trigger, goal or segment query."""
+def test_a_request_takes_one_statement_on_postgresql(pg_app):
+    """Contacts found or created, receipts checked, events + receipts + queued reactions
+    inserted and the waiting enrollments read, in one statement in autocommit: no token,
+    workspace, trigger, goal or segment query, no BEGIN or COMMIT."""
     api = api_for(pg_app, "Fast")
     api.post("/api/events", json=LOGIN)  # the token is checked once, then trusted
+    db.session.commit()  # as every request begins: no transaction in the session
     body = {**LOGIN, "id": "evt-2", "properties": {"plan": "pro"}}
-    seen = statements_of(lambda: api.post("/api/events", json=body))
-    assert len(seen) == 4, seen
-    new = {"contact": {"email": "new@example.com"}, "event": "user_login", "id": "evt-3"}
-    assert len(statements_of(lambda: api.post("/api/events", json=new))) == 4
+    assert len(statements_of(lambda: api.post("/api/events", json=body))) == 1
+    new = [
+        {"contact": {"email": "new@example.com"}, "event": "user_login", "id": "evt-3"},
+        {**LOGIN, "id": "evt-2", "properties": {"plan": "pro"}},  # a duplicate
+    ]
+    assert len(statements_of(lambda: api.post("/api/events", json=new))) == 1
+    assert count(ContactEvent) == 3 and count(EventReceipt) == 2 and count(EventReaction) == 3
+
+
+def test_a_wake_up_lost_with_its_request_comes_from_the_reaction_pass(pg_app, monkeypatch):
+    """The request's process dies after its statement, before the waiting enrollment is
+    made due: the queued reaction makes it due in the processor's next pass."""
+    api = api_for(pg_app, "Crashy")
+    waiting = wait_for_login(pg_app, api, "ada@example.com")
+    monkeypatch.setattr(events_postgres, "_wake", lambda *args: 0)
+    assert api.post("/api/events", json=LOGIN).json["accepted"] == 1
+    db.session.refresh(waiting)
+    assert waiting.next_execution_at > T0 + timedelta(days=6)  # not woken
+    now = datetime.now(UTC)
+    assert event_service.react_to_stored(now) == 1
+    db.session.refresh(waiting)
+    assert waiting.next_execution_at == now
+
+
+def test_an_id_stored_by_a_concurrent_request_during_the_statement_is_a_duplicate(pg_app):
+    """Another transaction inserts the same id after our statement read the receipts: our
+    receipt insert waits for it, then fails on the unique constraint; nothing of ours is
+    kept and the general path answers `duplicate`."""
+    api = api_for(pg_app, "Racer")
+    api.post("/api/events", json=LOGIN)
+    body = {**LOGIN, "id": "race"}
+    workspace = db.session.get_one(Workspace, api.workspace_id)
+    receipt = {
+        "tenant_id": workspace.tenant_id,
+        "workspace_id": workspace.id,
+        "client_event_id": "race",
+        "payload_hash": event_service.parse_events(body, T0)[0].payload_hash,
+        "event_id": None,
+        "received_at": datetime.now(UTC),
+    }
+    db.session.commit()
+    answers = []
+
+    def send() -> None:  # a request of its own, as in another gunicorn worker
+        with pg_app.app_context():
+            headers = {"Authorization": f"Bearer {api.token}"}
+            answers.append(pg_app.test_client().post("/api/events", json=body, headers=headers))
+
+    with db.engine.connect() as other:
+        with other.begin():
+            other.execute(EventReceipt.__table__.insert().values(**receipt))
+            request = threading.Thread(target=send)
+            request.start()
+            assert blocked_on_a_lock(), "the request's statement never waited for the receipt"
+        request.join(timeout=30)
+    [answer] = answers
+    assert answer.status_code == 202, answer.json
+    assert answer.json["events"] == [{"id": None, "client_id": "race", "status": "duplicate"}]
+    assert count(ContactEvent) == 1 and count(EventReaction) == 1  # the first LOGIN only
+
+
+def blocked_on_a_lock() -> bool:
+    """Whether a session of this database comes to wait on a lock within ten seconds."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 10
+    with db.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            if conn.execute(waiting).scalar_one():
+                return True
+            conn.rollback()
+            time.sleep(0.02)
+    return False
 
 
 def test_stored_events_are_queued_for_reactions_and_repeats_are_not(api):
