@@ -377,27 +377,16 @@ FIND_OR_CREATE = text(
     """
 WITH wanted AS (
     SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:emails AS text[]), CAST(:ids AS uuid[]))
-        AS w(email_key, email, id)
-),
-created AS (
-    INSERT INTO contacts (id, tenant_id, workspace_id, email, email_key, fields, tags,
-        created_at, updated_at)
-    SELECT id, :tenant_id, :workspace_id, email, email_key, '{}', '[]', :now, :now
-    FROM wanted ORDER BY email_key
-    ON CONFLICT DO NOTHING
-    RETURNING email_key, id
-)
-SELECT email_key, id FROM created
-UNION ALL
-SELECT c.email_key, c.id FROM contacts c JOIN wanted w USING (email_key)
-WHERE c.workspace_id = :workspace_id
+        AS w(email_key, email, new_id)
+),"""
+    + events_postgres.FOUND_OR_CREATED
+    + """
+SELECT email_key, id FROM found
 """
 )
-"""PostgreSQL: the contacts of these email keys, created where missing, in one statement.
-The outer SELECT reads the table as it was when the statement began, so it finds the
-contacts that existed and `created` returns the new ones; a key another transaction
-created meanwhile is in neither (the insert waited for it, then skipped the row) and is
-looked up again."""
+"""PostgreSQL: the contacts of these email keys, created where missing, in one statement;
+a key another transaction created meanwhile is missing from the answer and looked up
+again."""
 
 
 def _find_or_create(owner: Owner, emails: dict[str, str], now: datetime) -> dict[str, uuid.UUID]:

@@ -48,6 +48,27 @@ class Incoming(Protocol):
     payload_hash: str
 
 
+FOUND_OR_CREATED = """
+created AS (
+    INSERT INTO contacts (id, tenant_id, workspace_id, email, email_key, fields, tags,
+        created_at, updated_at)
+    SELECT new_id, :tenant_id, :workspace_id, email, email_key, '{}', '[]', :now, :now
+    FROM wanted ORDER BY email_key
+    ON CONFLICT DO NOTHING
+    RETURNING email_key, id
+),
+found AS (
+    SELECT email_key, id FROM created
+    UNION ALL
+    SELECT c.email_key, c.id FROM contacts c JOIN wanted w USING (email_key)
+    WHERE c.workspace_id = :workspace_id
+)"""
+"""The contacts of the `wanted` email keys (email_key, email, new_id), created where
+missing: `found` (email_key, id). Its SELECT reads the table as it was when the statement
+began, so it finds the contacts that existed and `created` returns the new ones; a key
+another transaction created meanwhile is in neither (the insert waited for it, then
+skipped the row)."""
+
 STORE = text(
     """
 WITH given AS (
@@ -83,20 +104,9 @@ wanted AS (
     SELECT DISTINCT ON (email_key) email_key, email, new_id FROM fresh
     WHERE email_key IS NOT NULL ORDER BY email_key, position
 ),
-created AS (
-    INSERT INTO contacts (id, tenant_id, workspace_id, email, email_key, fields, tags,
-        created_at, updated_at)
-    SELECT new_id, :tenant_id, :workspace_id, email, email_key, '{}', '[]', :now, :now
-    FROM wanted ORDER BY email_key
-    ON CONFLICT DO NOTHING
-    RETURNING email_key, id
-),
-found AS (
-    SELECT email_key, id FROM created
-    UNION ALL
-    SELECT c.email_key, c.id FROM contacts c JOIN wanted w USING (email_key)
-    WHERE c.workspace_id = :workspace_id
-),
+"""
+    + FOUND_OR_CREATED
+    + """,
 resolved AS (
     SELECT f.*, COALESCE(f.contact_id, found.id) AS cid
     FROM fresh f LEFT JOIN found USING (email_key)
@@ -135,7 +145,7 @@ SELECT
 )
 """Rows go in in the order given (ORDER BY in INSERT ... SELECT), so the ids the sequence
 hands out rise in that order: ranking them by id pairs each with its event (as
-`contact_changes.INSERT_ALL`). Contacts: as `events.FIND_OR_CREATE`."""
+`contact_changes.INSERT_ALL`)."""
 
 
 def store(
