@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flask_migrate import upgrade
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,8 +58,14 @@ def _worker(url: str, smtp_url: str, now: datetime, results) -> None:
 
 
 def _progress(url: str, smtp_url: str, log: str) -> str:
+    """The counts so far; and ANALYZE of the two tables the claims read, as autovacuum
+    would do (on by default, off on the test server here): with the statistics of the
+    empty outbox, the dispatcher's claim sorted the whole backlog (120 emails/s at a
+    million queued, 1,500/s once analyzed)."""
     app = create_app(bench_config(url, smtp_url))
     with app.app_context():
+        db.session.execute(text("ANALYZE outbound_messages, contact_sequences"))
+        db.session.commit()
         due = db.session.scalar(
             select(func.count())
             .select_from(ContactSequence)

@@ -2,10 +2,11 @@
 
 A batch is claimed in one guarded UPDATE (queued -> claimed, with a lease). Messages are
 rendered and composed (as bytes, from their step's prepared header skeleton) in the
-dispatcher's own thread, which alone touches the database; SMTP_CONNECTIONS threads, one
-per connection, do only the SMTP transactions. A group of messages is marked `sending` in
-a durable commit (with the outcomes of the previous group) before any of it is handed
-over, so a crash can leave at most two groups whose fate is unknown. Recovery, once a lease
+dispatcher's own thread; a writer thread marks each group of messages `sending` in a
+durable commit (with the outcomes finished so far) and only then hands it to
+SMTP_CONNECTIONS threads, one per connection, which do only the SMTP transactions. A
+group goes to the writer only when at most one group is left with SMTP, so a crash can
+leave at most two groups whose fate is unknown. Recovery, once a lease
 has run out: `claimed` was never handed to SMTP, so it is queued again; `sending` may have
 reached the server, so it becomes `unknown` and waits for an operator ("send again"),
 because a duplicate is worse than a gap an operator can see.
@@ -17,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -26,7 +28,19 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import scoped_session
 
 from app.config import current_settings
 from app.core.steps.email import with_variant
@@ -529,56 +543,95 @@ def _send_all(
     connection) at a time.
 
     Each group is marked `sending` in the same durable commit that writes the outcomes
-    finished so far, and only then handed over; while it is on the wire the next group is
-    rendered, composed and marked. So a crash leaves at most two groups `sending`, which
+    finished so far, and only then handed over; that commit runs on the writer's thread
+    while this one renders the next group, and a group goes to the writer only once the
+    pool holds at most one group. So a crash leaves at most two groups `sending`, which
     recovery makes `unknown`, and never a message sent twice."""
-    group: list[Outgoing] = []
     size = pool.size * GROUP_PER_CONNECTION
     in_flight = 0
+    with _GroupWriter(db.engine, pool, clock, lease) as writer:
+        for group in _groups(ready, outcomes, clock, size):
+            in_flight += writer.handed_over()
+            while in_flight > size:  # one group on the wire, the next queued behind it
+                outcomes.sent(*pool.result())
+                in_flight -= 1
+            writer.hand_over(group, outcomes.take())
+        in_flight += writer.handed_over()
+    for _ in range(in_flight):
+        outcomes.sent(*pool.result())
+
+
+def _groups(
+    ready: Iterator[Result | Outgoing], outcomes: _Outcomes, clock: Clock, size: int
+) -> Iterator[list[Outgoing]]:
+    """The messages for SMTP in groups of `size`, rendered as they are asked for; the
+    others (skipped, deferred, refused) go straight to the outcomes."""
+    group: list[Outgoing] = []
     for item in ready:
         if isinstance(item, Result):  # no SMTP transaction: skipped, deferred, refused
             outcomes.add(item, clock(), clock())
             continue
         group.append(item)
-        if len(group) < size:
-            continue
-        in_flight += _hand_over(group, pool, outcomes, clock, lease)
-        group = []
-        while in_flight > size:  # one group on the wire, the next queued behind it
-            outcomes.sent(*pool.result())
-            in_flight -= 1
+        if len(group) == size:
+            yield group
+            group = []
     if group:
-        in_flight += _hand_over(group, pool, outcomes, clock, lease)
-    for _ in range(in_flight):
-        outcomes.sent(*pool.result())
+        yield group
 
 
-def _hand_over(
-    group: list[Outgoing],
-    pool: SmtpPool[_Sent],
-    outcomes: _Outcomes,
-    clock: Clock,
-    lease: timedelta,
-) -> int:
-    """Write the outcomes so far, mark the group claimed -> sending and commit durably,
-    then give the pool those still held (another dispatcher may have taken over a message
-    whose lease ran out: it is not sent from here). Returns how many were handed over."""
-    outcomes.write()
-    started = clock()
-    taken = set(
-        db.session.execute(
-            update(_messages)
-            .where(_messages.c.id.in_([item.row.id for item in group]))
-            .where(_messages.c.status == "claimed")
-            .values(status="sending", lease_expires_at=started + lease)
-            .returning(_messages.c.id)
-        ).scalars()
-    )
-    db.session.commit()
-    for item in group:
-        if item.row.id in taken:
-            pool.submit(_sending(item, started, clock))
-    return len(taken)
+class _GroupWriter:
+    """Writes the outcomes so far, marks a group claimed -> sending and commits durably, on
+    a connection of its own in a thread of its own, then gives the pool those still held
+    (another dispatcher may have taken over a message whose lease ran out: it is not sent
+    from here). Why a thread: the commit waits for the disk, and the rendering of the next
+    group need not wait with it. One group at a time: `handed_over` waits for it."""
+
+    def __init__(self, engine: Engine, pool: SmtpPool[_Sent], clock: Clock, lease: timedelta):
+        self.engine, self.pool, self.clock, self.lease = engine, pool, clock, lease
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="dispatch-writer")
+        self._connection: Connection | None = None  # opened and used in the writer's thread
+        self._pending: Future[int] | None = None
+
+    def __enter__(self) -> _GroupWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._thread.submit(self._close).result()
+        self._thread.shutdown()
+
+    def hand_over(self, group: list[Outgoing], finished: _Written) -> None:
+        self._pending = self._thread.submit(self._commit_and_send, group, finished)
+
+    def handed_over(self) -> int:
+        """How many of the last group went to the pool, once they have (0: none pending);
+        the writer's error, if it failed."""
+        pending, self._pending = self._pending, None
+        return pending.result() if pending is not None else 0
+
+    def _commit_and_send(self, group: list[Outgoing], finished: _Written) -> int:
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        conn = self._connection
+        write_outcomes(conn, finished)
+        started = self.clock()
+        taken = set(
+            conn.execute(
+                update(_messages)
+                .where(_messages.c.id.in_([item.row.id for item in group]))
+                .where(_messages.c.status == "claimed")
+                .values(status="sending", lease_expires_at=started + self.lease)
+                .returning(_messages.c.id)
+            ).scalars()
+        )
+        conn.commit()
+        for item in group:
+            if item.row.id in taken:
+                self.pool.submit(_sending(item, started, self.clock))
+        return len(taken)
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
 
 
 _Sent = tuple["Outgoing", SmtpReply | SendError, datetime, datetime]
@@ -638,13 +691,30 @@ class _Outcomes:
     ) -> None:
         self.add(_result_of(item, outcome, self.now), started, finished)
 
+    def take(self) -> _Written:
+        """The outcomes added since the last `take` or `write`, for the caller to write."""
+        taken = _Written(self._updates, self._attempts)
+        self._updates, self._attempts = [], []
+        return taken
+
     def write(self) -> None:
-        if self._updates:
-            db.session.execute(_record_result, self._updates)
-            self._updates = []
-        if self._attempts:
-            db.session.execute(insert(MessageAttempt), self._attempts)
-            self._attempts = []
+        write_outcomes(db.session, self.take())
+
+
+@dataclass
+class _Written:
+    """Outcomes to write: `_record_result` parameters, and attempt rows."""
+
+    updates: list[dict[str, Any]]
+    attempts: list[dict[str, Any]]
+
+
+def write_outcomes(executor: Connection | scoped_session[Any], outcomes: _Written) -> None:
+    """Two statements at most, whatever the number of outcomes (each over a row still held)."""
+    if outcomes.updates:
+        executor.execute(_record_result, outcomes.updates)
+    if outcomes.attempts:
+        executor.execute(insert(MessageAttempt), outcomes.attempts)
 
 
 def _attempt(row: Any, result: Result, started: datetime, finished: datetime) -> dict[str, Any]:
