@@ -309,8 +309,8 @@ WAIT_FOR_LOGIN = {
 }
 
 
-def wait_for_login(app, api, who: str) -> ContactSequence:
-    """An enrollment of `who` asleep at a wait for `user_login` (due in seven days)."""
+def wait_for_login(app, api, who: str, at: datetime = T0) -> ContactSequence:
+    """An enrollment of `who` asleep since `at` at a wait for `user_login` (seven days)."""
     response = api.post("/api/sequences", json=WAIT_FOR_LOGIN)
     assert response.status_code == 201, response.json
     created = response.json["id"]
@@ -318,10 +318,10 @@ def wait_for_login(app, api, who: str) -> ContactSequence:
     workspace = db.session.get_one(Workspace, api.workspace_id)
     sequence = sequences.get_sequence(workspace.id, uuid.UUID(created))
     contact = contacts.upsert_contact(workspace, {"email": who})[0]
-    enrollment.enroll_contacts(sequence, [contact], T0)
-    tick(app, T0)
+    enrollment.enroll_contacts(sequence, [contact], at)
+    tick(app, at)
     waiting = db.session.scalar(select(ContactSequence))
-    assert waiting.status == "active" and waiting.next_execution_at > T0 + timedelta(days=6)
+    assert waiting.status == "active" and waiting.next_execution_at > at + timedelta(days=6)
     return waiting
 
 

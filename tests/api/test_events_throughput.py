@@ -114,6 +114,22 @@ def test_a_wake_up_lost_with_its_request_comes_from_the_reaction_pass(pg_app, mo
     assert waiting.next_execution_at == now
 
 
+def test_a_pass_that_began_before_the_event_wakes_its_wait_only_as_of_the_event(app, api):
+    """A pass at `now` reacting to an event recorded after `now` makes its wait due at the
+    event's arrival, not at `now`: decided at `now` without the event, it would go back to
+    sleep until its timeout."""
+    waiting = wait_for_login(app, api, "ada@example.com", datetime.now(UTC) - timedelta(hours=1))
+    assert api.post("/api/events", json=LOGIN).json["accepted"] == 1
+    arrived = db.session.scalar(select(ContactEvent.recorded_at))
+    tick(app, arrived - timedelta(seconds=1))  # a pass that began just before the event
+    db.session.refresh(waiting)
+    assert waiting.status == "active" and waiting.next_execution_at == arrived
+    assert count(EventReaction) == 0  # reacted to, all the same
+    tick(app, arrived + timedelta(seconds=1))
+    db.session.refresh(waiting)
+    assert waiting.status == "completed"
+
+
 def test_an_id_stored_by_a_concurrent_request_during_the_statement_is_a_duplicate(pg_app):
     """Another transaction inserts the same id after our statement read the receipts: our
     receipt insert waits for it, then fails on the unique constraint; nothing of ours is
