@@ -583,8 +583,9 @@ class _GroupWriter:
     """Writes the outcomes so far, marks a group claimed -> sending and commits durably, on
     a connection of its own in a thread of its own, then gives the pool those still held
     (another dispatcher may have taken over a message whose lease ran out: it is not sent
-    from here). Why a thread: the commit waits for the disk, and the rendering of the next
-    group need not wait with it. One group at a time: `handed_over` waits for it."""
+    from here). Why a thread: its statements and commit wait on the database, and the
+    rendering of the next group need not wait with them. One group at a time:
+    `handed_over` waits for it."""
 
     def __init__(self, engine: Engine, pool: SmtpPool[_Sent], clock: Clock, lease: timedelta):
         self.engine, self.pool, self.clock, self.lease = engine, pool, clock, lease
