@@ -604,6 +604,8 @@
 
   // ---- deleting steps -------------------------------------------------------------------
 
+  let askedAbout = null; // the step the open delete dialog asks about
+
   // Always asked; a step between two others may also be deleted with its path kept whole.
   function requestDelete(stepId) {
     if (!canEdit()) return;
@@ -618,19 +620,23 @@
     if (nameSlot) nameSlot.textContent = stepName(stepId);
     for (const el of dialog.querySelectorAll("[data-reconnect]")) el.hidden = !canReconnect;
     dialog.returnValue = "";
-    dialog.addEventListener(
-      "close",
-      () => {
-        if (dialog.returnValue === "reconnect" || dialog.returnValue === "delete") {
-          deleteStep(stepId, dialog.returnValue === "reconnect");
-        } else {
-          focusStep(stepId);
-        }
-      },
-      { once: true },
-    );
+    askedAbout = stepId;
     dialog.showModal();
     dialog.querySelector("button:not([hidden])").focus();
+  }
+
+  // The dialog's answer. Its "close" event comes a moment after it closed, so the one of an
+  // earlier answer (Escape) can arrive after it was opened again: that is not this answer.
+  function onDialogClose() {
+    const dialog = els.deleteDialog;
+    if (dialog.open || askedAbout === null) return;
+    const stepId = askedAbout;
+    askedAbout = null;
+    if (dialog.returnValue === "reconnect" || dialog.returnValue === "delete") {
+      deleteStep(stepId, dialog.returnValue === "reconnect");
+    } else {
+      focusStep(stepId);
+    }
   }
 
   // The dialog's buttons close it with their value, whether or not they sit in a form.
@@ -1071,6 +1077,7 @@
   els.panel.addEventListener("click", onConnectClick);
   els.toolbar.addEventListener("click", onToolbarClick);
   els.deleteDialog.addEventListener("click", onDialogClick);
+  els.deleteDialog.addEventListener("close", onDialogClose);
   els.undoBar.querySelector("[data-undo]").addEventListener("click", undoDelete);
   document.body.addEventListener("pm-graph", onGraphEvent);
   // The panels' autosave waits for this before posting (it needs the version it returns).
