@@ -469,18 +469,11 @@ def react_to_stored(now: datetime, batch: int = REACTION_BATCH) -> int:
             .order_by(ContactEvent.id)
         ).all()
         by_workspace: dict[uuid.UUID, list[dict[str, Any]]] = {}
-        # When the waits are due again: `now` (this pass advances them), or for an event
-        # recorded after this pass began, its arrival (woken at `now`, a wait would be
-        # decided without it and put back to sleep).
-        due_at: dict[uuid.UUID, dict[datetime, list[dict[str, Any]]]] = {}
         for row in rows:
             found = row._asdict()
-            workspace_id, arrived = found.pop("workspace_id"), found.pop("recorded_at")
-            by_workspace.setdefault(workspace_id, []).append(found)
-            due_at.setdefault(workspace_id, {}).setdefault(max(now, arrived), []).append(found)
+            by_workspace.setdefault(found.pop("workspace_id"), []).append(found)
         for workspace_id, found in by_workspace.items():
-            for at, events in due_at[workspace_id].items():
-                wake_for_events(workspace_id, events, at)
+            wake_for_events(workspace_id, found, now)  # as of the arrival of later events
             enroll_on_events(workspace_id, found, now)
             reactions.after_change(workspace_id, (), found, now)
         db.session.execute(delete(EventReaction).where(EventReaction.event_id.in_(claimed)))

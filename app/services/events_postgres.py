@@ -233,8 +233,8 @@ def _wake(conn: Connection, answer: Row[Any], fresh: list[Incoming], now: dateti
         for id_, contact_id, config in answer.waiting
     ]
     due = waiting_for(waiting, by_contact)
-    if due:
-        conn.execute(make_due(due, now))
+    for statement in make_due(due, now):
+        conn.execute(statement)
     return len(due)
 
 

@@ -28,9 +28,9 @@ PROCESS_PASS = "process_sequences"
 def wake_for_events(
     workspace_id: uuid.UUID, events: Iterable[Mapping[str, Any] | Any], now: datetime
 ) -> int:
-    """Make due now every enrollment waiting for one of these events; returns how many.
-
-    `events` are ContactEvent rows or dicts with contact_id and type (and properties).
+    """Make due every enrollment waiting for one of these events (`make_due`); returns how
+    many. `events` are ContactEvent rows or dicts with contact_id and type (and properties,
+    recorded_at).
     The caller commits; call `nudge_processor()` after the commit.
     """
     by_contact = by_contact_of(events)
@@ -47,50 +47,65 @@ def wake_for_events(
         )
     )
     due = waiting_for(waiting, by_contact)
-    if due:
-        db.session.execute(make_due(due, now))
+    for statement in make_due(due, now):
+        db.session.execute(statement)
     return len(due)
 
 
-Events = dict[uuid.UUID, list[tuple[str, Mapping[str, Any]]]]
-"""Events by contact: (type, properties) each."""
+Events = dict[uuid.UUID, list[tuple[str, Mapping[str, Any], datetime | None]]]
+"""Events by contact: (type, properties, when it was recorded if known) each."""
 
 
 def by_contact_of(events: Iterable[Mapping[str, Any] | Any]) -> Events:
     by_contact: Events = {}
     for event in events:
-        contact_id, kind, properties = _parts(event)
-        by_contact.setdefault(contact_id, []).append((kind, properties))
+        contact_id, kind, properties, recorded = _parts(event)
+        by_contact.setdefault(contact_id, []).append((kind, properties, recorded))
     return by_contact
 
 
-def waiting_for(waiting: Iterable[Any], by_contact: Events) -> list[uuid.UUID]:
+def waiting_for(waiting: Iterable[Any], by_contact: Events) -> dict[uuid.UUID, datetime | None]:
     """Of the enrollments at a wait (rows with id, contact_id and the step's config), those
-    whose conditions name one of their contact's events."""
+    whose conditions name one of their contact's events, each with the latest recording
+    time of those events (None: not known)."""
+    due: dict[uuid.UUID, datetime | None] = {}
+    for row in waiting:
+        named = [
+            recorded
+            for kind, props, recorded in by_contact.get(row.contact_id, ())
+            if waits_for(row.config or {}, kind, props)
+        ]
+        if named:
+            due[row.id] = max((at for at in named if at is not None), default=None)
+    return due
+
+
+def make_due(due: Mapping[uuid.UUID, datetime | None], now: datetime) -> list[Update]:
+    """The statements that make these (still active) enrollments due: at `now`, or at their
+    event's recording when that came after `now` (a processor pass that began before the
+    event arrived: woken at `now`, the wait would be decided without it and put back to
+    sleep). One statement per distinct time: one, but in such a pass."""
+    by_time: dict[datetime, list[uuid.UUID]] = {}
+    for enrollment_id, recorded in due.items():
+        at = max(now, recorded) if recorded is not None else now
+        by_time.setdefault(at, []).append(enrollment_id)
     return [
-        row.id
-        for row in waiting
-        if any(
-            waits_for(row.config or {}, kind, props)
-            for kind, props in by_contact.get(row.contact_id, ())
-        )
+        update(ContactSequence)
+        .where(ContactSequence.id.in_(ids), ContactSequence.status == "active")
+        .values(next_execution_at=at)
+        .execution_options(synchronize_session=False)
+        for at, ids in by_time.items()
     ]
 
 
-def make_due(enrollment_ids: list[uuid.UUID], now: datetime) -> Update:
-    """The statement that makes these (still active) enrollments due at `now`."""
-    return (
-        update(ContactSequence)
-        .where(ContactSequence.id.in_(enrollment_ids), ContactSequence.status == "active")
-        .values(next_execution_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _parts(event: Mapping[str, Any] | Any) -> tuple[uuid.UUID, str, Mapping[str, Any]]:
+def _parts(
+    event: Mapping[str, Any] | Any,
+) -> tuple[uuid.UUID, str, Mapping[str, Any], datetime | None]:
     if isinstance(event, Mapping):
-        return event["contact_id"], event["type"], event.get("properties") or {}
-    return event.contact_id, event.type, event.properties or {}
+        found = event["contact_id"], event["type"], event.get("properties") or {}
+        return (*found, event.get("recorded_at"))
+    found = event.contact_id, event.type, event.properties or {}
+    return (*found, getattr(event, "recorded_at", None))
 
 
 def nudge_processor() -> None:
