@@ -40,8 +40,17 @@ def _request_strings() -> Iterator[tuple[str, str]]:
         yield from (
             (name, upload.filename or "") for name, upload in request.files.items(multi=True)
         )
-    if request.is_json and request.get_data(cache=True):
-        yield from json_strings(request.get_json())
+    if request.is_json and (body := request.get_data(cache=True)):
+        document = request.get_json()  # parsed here, so a refused body is a 400 at once
+        if _may_hold_nul(body):
+            yield from json_strings(document)
+
+
+def _may_hold_nul(body: bytes) -> bool:
+    """A JSON string holds a NUL only where the text escapes one (`\\u0000`): the parser
+    refuses raw control characters in strings. Without the escape (and without NUL bytes,
+    which UTF-16 and UTF-32 text has), no string can hold one and none is walked."""
+    return b"\\u0000" in body or b"\x00" in body
 
 
 def _pairs(items: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, str]]:

@@ -96,7 +96,12 @@ class ContactEvent(WorkspaceOwned, db.Model):
     __tablename__ = "contact_events"
     __table_args__ = (
         Index("ix_contact_events_contact_type_time", "contact_id", "type", "occurred_at"),
-        Index("ix_contact_events_message_id", "message_id"),  # engagement per message
+        Index(  # engagement per message
+            "ix_contact_events_message_id",
+            "message_id",
+            postgresql_where=text("message_id IS NOT NULL"),
+            sqlite_where=text("message_id IS NOT NULL"),
+        ),
         # Retention (services/retention.py) finds old events not about a message by age.
         Index(
             "ix_contact_events_retention",
@@ -159,6 +164,10 @@ class EventReceipt(WorkspaceOwned, db.Model):
         Index("ix_event_receipts_received_at", "received_at"),
     )
 
+    # No foreign keys to the owners, and no index of its own on the workspace (migration
+    # 0030): the unique key leads with it, and receipts are purged by age.
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,7 +171,7 @@ def _parse_event(data: Any, prefix: str, now: datetime) -> IncomingEvent:
     if not isinstance(properties, dict):
         raise EventError("properties must be an object", f"{prefix}properties")
     try:
-        encoded = json.dumps(properties, sort_keys=True, allow_nan=False)
+        encoded = _canonical_json(properties)
     except ValueError:
         raise EventError("properties must be plain JSON (no NaN)", f"{prefix}properties") from None
     if len(encoded) > MAX_PROPERTIES_BYTES or "\\u0000" in encoded:
@@ -190,12 +191,8 @@ def _parse_event(data: Any, prefix: str, now: datetime) -> IncomingEvent:
             f"id must be a string of 1 to {MAX_CLIENT_ID} characters (your own event id)",
             f"{prefix}id",
         )
-    canonical = {
-        "contact": {"email": email} if email is not None else {"id": str(contact_id)},
-        "event": name,
-        "properties": properties,
-        "occurred_at": given_at.isoformat() if given_at else None,
-    }
+    contact = {"email": email} if email is not None else {"id": str(contact_id)}
+    at = given_at.isoformat() if given_at else None
     return IncomingEvent(
         prefix=prefix,
         type=name,
@@ -204,7 +201,7 @@ def _parse_event(data: Any, prefix: str, now: datetime) -> IncomingEvent:
         email=email,
         contact_id=contact_id,
         client_id=client_id,
-        payload_hash=payload_hash(canonical),
+        payload_hash=payload_hash(contact, name, at, encoded),
     )
 
 
@@ -253,12 +250,27 @@ def _parse_instant(value: Any, field: str) -> datetime | None:
 
 
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+    return _CONTROL.search(text) is not None
 
 
-def payload_hash(canonical: dict[str, Any]) -> str:
-    """sha256 of the event's canonical JSON: sorted keys, no spaces, UTC times."""
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, no NaN: the same value always gives the same text."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def payload_hash(contact: dict[str, str], name: str, at: str | None, properties: str) -> str:
+    """sha256 of the event's canonical JSON: `_canonical_json` of {contact, event,
+    occurred_at (UTC), properties}, with the properties' text already made. A client's
+    repeat is compared with it for a day, so the text must never change."""
+    text = (
+        f'{{"contact":{_canonical_json(contact)},"event":{_canonical_json(name)},'
+        f'"occurred_at":{_canonical_json(at)},"properties":{properties}}}'
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -379,9 +391,12 @@ WITH wanted AS (
     SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:emails AS text[]), CAST(:ids AS uuid[]))
         AS w(email_key, email, new_id)
 ),"""
-    + events_postgres.FOUND_OR_CREATED
+    + events_postgres.CREATE_MISSING
     + """
-SELECT email_key, id FROM found
+SELECT email_key, id FROM created
+UNION ALL
+SELECT c.email_key, c.id FROM contacts c JOIN wanted w USING (email_key)
+WHERE c.workspace_id = :workspace_id
 """
 )
 """PostgreSQL: the contacts of these email keys, created where missing, in one statement;

@@ -48,7 +48,7 @@ class Incoming(Protocol):
     payload_hash: str
 
 
-FOUND_OR_CREATED = """
+CREATE_MISSING = """
 created AS (
     INSERT INTO contacts (id, tenant_id, workspace_id, email, email_key, fields, tags,
         created_at, updated_at)
@@ -56,35 +56,28 @@ created AS (
     FROM wanted ORDER BY email_key
     ON CONFLICT DO NOTHING
     RETURNING email_key, id
-),
-found AS (
-    SELECT email_key, id FROM created
-    UNION ALL
-    SELECT c.email_key, c.id FROM contacts c JOIN wanted w USING (email_key)
-    WHERE c.workspace_id = :workspace_id
 )"""
-"""The contacts of the `wanted` email keys (email_key, email, new_id), created where
-missing: `found` (email_key, id). Its SELECT reads the table as it was when the statement
-began, so it finds the contacts that existed and `created` returns the new ones; a key
-another transaction created meanwhile is in neither (the insert waited for it, then
-skipped the row)."""
+"""The contacts of the `wanted` email keys (email_key, email, new_id) that do not exist yet,
+inserted: `created` (email_key, id). A key that exists, or that another transaction created
+meanwhile (the insert waited for it, then skipped the row), is not in it. A SELECT of the
+same statement reads the table as it was when the statement began: it finds the contacts
+that existed before, and not the new ones."""
 
 STORE = text(
     """
 WITH given AS (
-    SELECT * FROM unnest(
-        CAST(:email_key AS text[]), CAST(:email AS text[]), CAST(:new_id AS uuid[]),
-        CAST(:contact_id AS uuid[]), CAST(:type AS text[]), CAST(:properties AS text[]),
-        CAST(:occurred_at AS timestamptz[]), CAST(:receipt_key AS text[]),
-        CAST(:receipt_hash AS text[])
-    ) WITH ORDINALITY AS g(email_key, email, new_id, contact_id, type, properties,
-        occurred_at, receipt_key, receipt_hash, position)
+    SELECT * FROM json_to_recordset(CAST(:events AS json)) AS g(position int,
+        email_key text, email text, new_id uuid, contact_id uuid, type text,
+        properties jsonb, occurred_at timestamptz, receipt_key text, receipt_hash text)
 ),
 seen AS (
     SELECT r.client_event_id AS receipt_key, r.payload_hash, r.event_id, r.received_at
-    FROM event_receipts r
-    WHERE r.workspace_id = :workspace_id
-        AND r.client_event_id = ANY(CAST(:receipt_key AS text[]))
+    FROM (SELECT DISTINCT receipt_key FROM given WHERE receipt_key IS NOT NULL) k
+    CROSS JOIN LATERAL (
+        SELECT * FROM event_receipts r
+        WHERE r.workspace_id = :workspace_id AND r.client_event_id = k.receipt_key
+        LIMIT 1
+    ) r
 ),
 stop AS (
     SELECT 1 FROM given g JOIN seen s USING (receipt_key)
@@ -95,8 +88,8 @@ stop AS (
         SELECT 1 FROM contacts c WHERE c.id = g.contact_id AND c.workspace_id = :workspace_id)
     LIMIT 1
 ),
-fresh AS (
-    SELECT g.*, row_number() OVER (ORDER BY g.position) AS rank FROM given g
+fresh AS MATERIALIZED (
+    SELECT g.* FROM given g
     WHERE NOT EXISTS (SELECT 1 FROM stop)
         AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.receipt_key = g.receipt_key)
 ),
@@ -105,47 +98,66 @@ wanted AS (
     WHERE email_key IS NOT NULL ORDER BY email_key, position
 ),
 """
-    + FOUND_OR_CREATED
+    + CREATE_MISSING
     + """,
-resolved AS (
-    SELECT f.*, COALESCE(f.contact_id, found.id) AS cid
-    FROM fresh f LEFT JOIN found USING (email_key)
+resolved AS MATERIALIZED (
+    SELECT f.*,
+        COALESCE(f.contact_id, known.id,
+            CASE WHEN f.new_id IN (SELECT id FROM created) THEN f.new_id END) AS cid,
+        nextval('contact_events_id_seq') AS event_id
+    FROM fresh f
+    LEFT JOIN LATERAL (
+        SELECT c.id FROM contacts c
+        WHERE c.workspace_id = :workspace_id AND c.email_key = f.email_key
+        LIMIT 1
+    ) known ON true
+    ORDER BY f.position
 ),
 complete AS (SELECT NOT EXISTS (SELECT 1 FROM resolved WHERE cid IS NULL) AS ok),
 stored AS (
-    INSERT INTO contact_events (tenant_id, workspace_id, contact_id, type, properties,
+    INSERT INTO contact_events (id, tenant_id, workspace_id, contact_id, type, properties,
         occurred_at, recorded_at, source)
-    SELECT :tenant_id, :workspace_id, cid, type, CAST(properties AS jsonb), occurred_at,
-        :now, 'api'
+    SELECT event_id, :tenant_id, :workspace_id, cid, type, properties, occurred_at, :now,
+        'api'
     FROM resolved WHERE (SELECT ok FROM complete) ORDER BY position
-    RETURNING id, contact_id
 ),
-numbered AS (SELECT id, contact_id, row_number() OVER (ORDER BY id) AS rank FROM stored),
 receipts AS (
     INSERT INTO event_receipts (tenant_id, workspace_id, client_event_id, payload_hash,
         event_id, received_at)
-    SELECT :tenant_id, :workspace_id, r.receipt_key, r.receipt_hash, n.id, :now
-    FROM numbered n JOIN resolved r USING (rank) WHERE r.receipt_key IS NOT NULL
+    SELECT :tenant_id, :workspace_id, receipt_key, receipt_hash, event_id, :now
+    FROM resolved WHERE (SELECT ok FROM complete) AND receipt_key IS NOT NULL
 ),
-queued AS (INSERT INTO event_reactions (event_id) SELECT id FROM numbered),
+queued AS (
+    INSERT INTO event_reactions (event_id)
+    SELECT event_id FROM resolved WHERE (SELECT ok FROM complete)
+),
 waiting AS (
-    SELECT cs.id, cs.contact_id, st.config FROM contact_sequences cs
-    JOIN sequence_steps st ON st.id = cs.current_step_id
-    WHERE cs.workspace_id = :workspace_id AND cs.status = 'active'
-        AND st.type = 'wait_until' AND cs.contact_id IN (SELECT cid FROM resolved)
+    SELECT w.* FROM (SELECT DISTINCT cid FROM resolved) r
+    CROSS JOIN LATERAL (
+        SELECT cs.id, cs.contact_id, st.config FROM contact_sequences cs
+        JOIN sequence_steps st ON st.id = cs.current_step_id
+        WHERE cs.contact_id = r.cid AND cs.workspace_id = :workspace_id
+            AND cs.status = 'active' AND st.type = 'wait_until'
+        OFFSET 0
+    ) w
 )
 SELECT
     (SELECT ok FROM complete) AND NOT EXISTS (SELECT 1 FROM stop) AS stored,
-    (SELECT array_agg(id ORDER BY rank) FROM numbered) AS ids,
-    (SELECT array_agg(contact_id ORDER BY rank) FROM numbered) AS contacts,
+    (SELECT array_agg(event_id ORDER BY position) FROM resolved) AS ids,
+    (SELECT array_agg(cid ORDER BY position) FROM resolved) AS contacts,
     (SELECT array_agg(receipt_key) FROM seen) AS seen_keys,
     (SELECT array_agg(event_id) FROM seen) AS seen_ids,
     (SELECT json_agg(json_build_array(id, contact_id, config)) FROM waiting) AS waiting
 """
 )
-"""Rows go in in the order given (ORDER BY in INSERT ... SELECT), so the ids the sequence
-hands out rise in that order: ranking them by id pairs each with its event (as
-`contact_changes.INSERT_ALL`)."""
+"""Every lookup in it is by a unique key, one row at a time (a LATERAL subquery with LIMIT
+or OFFSET, which the planner cannot turn into a join), and the events take their ids from
+their sequence before the insert, so receipts and reactions need no join back: planned
+once and kept (a prepared statement's generic plan estimates ten rows whatever the batch),
+a join chosen for ten rows compared every event with every other one in batches of 100,
+and scanned all the workspace's receipts with statistics taken while the table was small.
+A new contact's id is chosen here (`new_id`, one per address), so an event whose contact
+the statement created knows its id without reading `created` row by row."""
 
 
 def store(
@@ -245,18 +257,31 @@ def _parameters(
     fresh: list[int],
     now: datetime,
 ) -> dict[str, Any]:
-    chosen = [events[i] for i in fresh]
-    keys = [email_key(e.email) if e.email is not None else None for e in chosen]
+    """The events as one JSON document (one parameter, encoded in one call): nine arrays
+    took longer to adapt than the statement took to run."""
+    new_ids: dict[str, str] = {}  # one per address: its events name the same contact
+    rows = []
+    for position, i in enumerate(fresh, start=1):
+        event = events[i]
+        key = email_key(event.email) if event.email is not None else None
+        if key is not None and key not in new_ids:
+            new_ids[key] = str(uuid.uuid4())
+        rows.append(
+            {
+                "position": position,
+                "email_key": key,
+                "email": event.email,
+                "new_id": new_ids.get(key) if key is not None else None,
+                "contact_id": str(event.contact_id) if event.contact_id else None,
+                "type": event.type,
+                "properties": event.properties,
+                "occurred_at": event.occurred_at.isoformat(),
+                "receipt_key": event.client_id,
+                "receipt_hash": event.payload_hash if event.client_id is not None else None,
+            }
+        )
     return {
-        "email_key": keys,
-        "email": [e.email for e in chosen],
-        "new_id": [uuid.uuid4() if key is not None else None for key in keys],
-        "contact_id": [e.contact_id for e in chosen],
-        "type": [e.type for e in chosen],
-        "properties": [json.dumps(e.properties) for e in chosen],
-        "occurred_at": [e.occurred_at for e in chosen],
-        "receipt_key": [e.client_id for e in chosen],
-        "receipt_hash": [e.payload_hash if e.client_id is not None else None for e in chosen],
+        "events": json.dumps(rows),
         "tenant_id": tenant_id,
         "workspace_id": workspace_id,
         "now": now,

@@ -368,3 +368,19 @@ def test_a_receipt_inserted_concurrently_makes_the_retry_find_it(pg_app, monkeyp
     assert response.json["events"] == [{"id": None, "client_id": "race", "status": "duplicate"}]
     assert calls == [1, 0]  # first attempt meant to store it, the retry found the receipt
     assert count(ContactEvent) == 0 and count(EventReceipt) == 1
+
+
+def test_an_events_payload_hash_stays_what_receipts_already_hold():
+    """A client's retry is compared with the hash its first sending left for a day, across
+    deploys: the canonical text (sorted keys, no spaces, UTC time, text unescaped) is fixed."""
+    body = {
+        "contact": {"email": "A@x.io"},
+        "event": "é ü",
+        "properties": {"b": [1, 2.5, "ünï"], "a": {"z": None, "y": True}},
+        "occurred_at": "2026-01-01T10:00:00+02:00",
+        "id": "k",
+    }
+    by_id = {"contact": {"id": "6f1c3a5e-1111-4222-8333-444455556666"}, "event": "x"}
+    first, second = event_service.parse_events([body, by_id], T0)
+    assert first.payload_hash == "503b1ce416b2ca2e65314b79b5ac2cb2a2165b6feaf43a34f0ce87f9bb731603"
+    assert second.payload_hash == "f9df991f6b433287d49103fa0eb7e4208a159702818887a186388f560c3d495d"

@@ -4,8 +4,10 @@ for the processor's next pass (which wakes the waits again, should a request die
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -16,6 +18,7 @@ from sqlalchemy import func, select, text, update
 from app.extensions import db
 from app.models import (
     ApiToken,
+    Contact,
     ContactEvent,
     ContactSequence,
     EventReaction,
@@ -236,3 +239,86 @@ def test_the_pass_goes_through_the_queue_in_batches(app, api, batch):
     api.post("/api/events", json=people)
     assert event_service.react_to_stored(datetime.now(UTC) + timedelta(seconds=1), batch) == 7
     assert count(EventReaction) == 0
+
+
+def plans_of_statements(engine) -> list[dict]:
+    """The executed plans (auto_explain, as JSON) of every statement run on connections the
+    engine opens from now on."""
+    plans: list[dict] = []
+
+    def explain(dbapi_connection, _record) -> None:
+        dbapi_connection.add_notice_handler(
+            lambda notice: plans.append(json.loads(notice.message_primary.split("\n", 1)[1]))
+        )
+        for setting in (
+            "LOAD 'auto_explain'",
+            "SET auto_explain.log_min_duration = 0",
+            "SET auto_explain.log_analyze = on",
+            "SET auto_explain.log_format = 'json'",
+            "SET auto_explain.log_level = 'notice'",
+        ):
+            dbapi_connection.execute(setting)
+        dbapi_connection.commit()
+
+    engine.dispose()
+    sa_event.listen(engine, "connect", explain)
+    return plans
+
+
+def rows_read(plan: dict, relation: str) -> int:
+    """Rows the plan's scans of `relation` read: those returned and those filtered out."""
+    read = 0
+    pending = [plan["Plan"]]
+    while pending:
+        node = pending.pop()
+        pending.extend(node.get("Plans", ()))
+        if node.get("Relation Name") == relation and "Scan" in node["Node Type"]:
+            loops = node["Actual Loops"]
+            read += loops * (node["Actual Rows"] + node.get("Rows Removed by Filter", 0))
+    return read
+
+
+def test_a_batch_reads_one_receipt_and_one_contact_per_event_whatever_the_statistics(pg_app):
+    """Planned once and kept (a prepared statement's generic plan), with statistics taken
+    while the tables were small: each event's receipt and contact are still looked up by
+    key. A plan chosen for ten rows had scanned every receipt of the workspace, and read
+    the batch's contacts again for every event."""
+    api = api_for(pg_app, "Planned")
+    workspace = db.session.get_one(Workspace, api.workspace_id)
+    db.session.execute(text("ANALYZE event_receipts"))
+    db.session.execute(text("ANALYZE contacts"))
+    old = [
+        {
+            "tenant_id": workspace.tenant_id,
+            "workspace_id": workspace.id,
+            "client_event_id": f"old-{n}",
+            "payload_hash": "0" * 64,
+            "received_at": datetime.now(UTC),
+        }
+        for n in range(2000)
+    ]
+    db.session.execute(EventReceipt.__table__.insert(), old)
+    contacts = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": workspace.tenant_id,
+            "workspace_id": workspace.id,
+            "email": f"known-{n}@example.com",
+            "fields": {},
+            "tags": [],
+        }
+        for n in range(2000)
+    ]
+    db.session.execute(Contact.__table__.insert(), contacts)
+    db.session.commit()
+    plans = plans_of_statements(db.engine)
+    batch = 10
+    for n in range(15):  # prepared after five runs, then planned generically
+        body = [
+            {"contact": {"email": f"p{n}-{k}@example.com"}, "event": "seen", "id": f"{n}-{k}"}
+            for k in range(batch)
+        ]
+        assert api.post("/api/events", json=body).json["accepted"] == batch
+    store = [p for p in plans if "event_receipts" in p["Query Text"]][-1]
+    assert rows_read(store, "event_receipts") <= batch
+    assert rows_read(store, "contacts") <= batch
