@@ -256,11 +256,12 @@ def _has_control(text: str) -> bool:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces, no NaN: the same value always gives the same text."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+_canonical_json = _CANONICAL.encode
+"""Sorted keys, no spaces, no NaN: the same value always gives the same text (one encoder,
+made once: `json.dumps` with options builds one per call)."""
 
 
 def payload_hash(contact: dict[str, str], name: str, at: str | None, properties: str) -> str:
