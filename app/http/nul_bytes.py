@@ -1,8 +1,10 @@
-"""No field may contain a NUL character: PostgreSQL cannot store one in text, and no name,
-subject, address or search means one. Refused for the whole request with 400 naming it."""
+"""No field may contain a NUL character or a lone surrogate: PostgreSQL cannot store either
+in text, UTF-8 cannot encode a lone surrogate, and no name, subject, address or search
+means one. Refused for the whole request with 400 naming the field."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -15,14 +17,14 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 
 
 class NulRefused(BadRequest):
-    """A 400 naming the field that carried a NUL character."""
+    """A 400 naming the field that carried a NUL character or a lone surrogate."""
 
-    def __init__(self, field: str) -> None:
-        self.field = field.replace("\x00", "\\0")
-        super().__init__(f"{self.field} must not contain a NUL character")
+    def __init__(self, field: str, problem: str = "must not contain a NUL character") -> None:
+        self.field = _printable(field)
+        super().__init__(f"{self.field} {problem}")
 
 
-def refuse_nul_bytes() -> None:
+def refuse_unstorable_text() -> None:
     """Before every view: the query, the URL's parts, form fields and JSON strings.
 
     The import routes read their body as a file (of any content type), so their form is left
@@ -30,6 +32,17 @@ def refuse_nul_bytes() -> None:
     for field, text in _request_strings():
         if "\x00" in text:
             raise NulRefused(field)
+        if _SURROGATE.search(text):
+            raise NulRefused(field, "must be valid Unicode text (it holds a lone surrogate)")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A surrogate left in a decoded string: JSON's escapes of a valid pair become one
+character, so what remains is a half of one."""
+
+
+def _printable(field: str) -> str:
+    return _SURROGATE.sub("?", field.replace("\x00", "\\0"))
 
 
 def _request_strings() -> Iterator[tuple[str, str]]:
@@ -42,15 +55,19 @@ def _request_strings() -> Iterator[tuple[str, str]]:
         )
     if request.is_json and (body := request.get_data(cache=True)):
         document = request.get_json()  # parsed here, so a refused body is a 400 at once
-        if _may_hold_nul(body):
+        if _may_hold_unstorable(body):
             yield from json_strings(document)
 
 
-def _may_hold_nul(body: bytes) -> bool:
-    """A JSON string holds a NUL only where the text escapes one (`\\u0000`): the parser
-    refuses raw control characters in strings. Without the escape (and without NUL bytes,
-    which UTF-16 and UTF-32 text has), no string can hold one and none is walked."""
-    return b"\\u0000" in body or b"\x00" in body
+def _may_hold_unstorable(body: bytes) -> bool:
+    """A JSON string holds a NUL or a surrogate only where the text escapes one (`\\u0000`,
+    `\\ud800`) or carries one raw (a NUL byte, which UTF-16 and UTF-32 text has too, or a
+    surrogate's three bytes, which the app's JSON decoding lets through): the parser refuses
+    raw control characters in strings. Otherwise no string can hold one and none is walked."""
+    return b"\\u0000" in body or b"\x00" in body or _SURROGATE_BYTES.search(body) is not None
+
+
+_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def _pairs(items: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, str]]:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Contact, Sequence
+from app.models import Contact, ContactEvent, Sequence
 from app.services import accounts, forms, sequences
 from tests.services.test_forms import ebook_sequence
 from tests.web.client import Web, signed_in
@@ -91,3 +91,46 @@ def test_a_multipart_part_without_a_name_is_no_500(api):
     )
     assert answer.status_code == 400, answer.text
     assert answer.json["error"]["field"] == "message"  # read, refused as no email
+
+
+A = b'{"contact": {"email": "a@example.com"}, '  # an event's start, as JSON text
+
+
+def post_raw(api, path: str, body: bytes):
+    headers = {**api._headers(), "Content-Type": "application/json"}
+    return api.client.post(path, data=body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            A + b'"event": "x", "properties": {"p": "\\ud800"}}',
+            "properties.p",
+        ),
+        (A + b'"event": "seen\\uDFFF"}', "event"),
+        (A + b'"event": "x", "id": "k\\udc00"}', "id"),
+        (
+            A + b'"event": "x", "properties": {"\\ud800": 1}}',
+            "properties.?",
+        ),
+        (A + b'"event": "x\xed\xa0\x80"}', "event"),  # U+D800 as UTF-8 would spell it
+    ],
+)
+def test_a_lone_surrogate_in_a_json_string_is_a_400_naming_the_field(api, body, field):
+    """Half of a UTF-16 pair is no text: PostgreSQL cannot store it and UTF-8 cannot encode
+    it (the events API's idempotency hash failed with a 500 on one)."""
+    answer = post_raw(api, "/api/events", body)
+    assert answer.status_code == 400
+    assert answer.json["error"] == {
+        "message": f"{field} must be valid Unicode text (it holds a lone surrogate)",
+        "field": field,
+        "step": None,
+    }
+    assert db.session.scalar(select(func.count()).select_from(ContactEvent)) == 0
+
+
+def test_an_escaped_surrogate_pair_is_one_character_and_is_stored(api):
+    body = A + b'"event": "x", "properties": {"p": "\\ud83d\\ude00"}}'
+    assert post_raw(api, "/api/events", body).status_code == 202
+    assert db.session.scalar(select(ContactEvent.properties)) == {"p": "\U0001f600"}
