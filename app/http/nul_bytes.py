@@ -16,7 +16,7 @@ from app.http.limits import IMPORT_ENDPOINTS
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
-class NulRefused(BadRequest):
+class UnstorableText(BadRequest):
     """A 400 naming the field that carried a NUL character or a lone surrogate."""
 
     def __init__(self, field: str, problem: str = "must not contain a NUL character") -> None:
@@ -31,9 +31,9 @@ def refuse_unstorable_text() -> None:
     for them to parse; their JSON is still checked."""
     for field, text in _request_strings():
         if "\x00" in text:
-            raise NulRefused(field)
+            raise UnstorableText(field)
         if _SURROGATE.search(text):
-            raise NulRefused(field, "must be valid Unicode text (it holds a lone surrogate)")
+            raise UnstorableText(field, "must be valid Unicode text (it holds a lone surrogate)")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

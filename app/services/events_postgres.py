@@ -264,14 +264,13 @@ def _parameters(
     for position, i in enumerate(fresh, start=1):
         event = events[i]
         key = email_key(event.email) if event.email is not None else None
-        if key is not None and key not in new_ids:
-            new_ids[key] = str(uuid.uuid4())
+        new_id = new_ids.setdefault(key, str(uuid.uuid4())) if key is not None else None
         rows.append(
             {
                 "position": position,
                 "email_key": key,
                 "email": event.email,
-                "new_id": new_ids.get(key) if key is not None else None,
+                "new_id": new_id,
                 "contact_id": str(event.contact_id) if event.contact_id else None,
                 "type": event.type,
                 "properties": event.properties,
