@@ -114,7 +114,10 @@
     return ` M ${startX} ${startY} C ${startX} ${startY + bend} ${endX} ${endY - bend} ${endX} ${endY}`;
   }
 
+  // A redraw replaces every card: a keyboard user's focused card gets the focus back.
   function renderGraph() {
+    const focusedCard = document.activeElement && document.activeElement.closest("#drawflow .drawflow-node");
+    const focusedStep = focusedCard ? focusedCard.dataset.stepId : null;
     suppressEvents = true;
     try {
       editor.clear();
@@ -131,6 +134,8 @@
     }
     refreshNodes();
     restoreSelection();
+    const refocus = focusedStep !== null && nodeOfStep.get(focusedStep);
+    if (refocus) nodeElement(refocus).focus({ preventScroll: true });
   }
 
   function addStepNode(step, position) {

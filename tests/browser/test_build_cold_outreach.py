@@ -154,6 +154,8 @@ def connect_by_keyboard(page: Page, source: str, target: str, path: str | None =
     with page.expect_response(is_graph_call("POST", "/connections")) as answer:
         page.keyboard.press("Enter")
     assert answer.value.status == 201, answer.value.text()
+    # The canvas has drawn the link when it says so (a redraw replaces the cards).
+    expect(page.locator("#canvas-message")).to_contain_text(f"to {target}.")
     page.keyboard.press("Escape")  # back to the card
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from app.core.layout import ROW_HEIGHT
 from app.extensions import db
@@ -425,6 +425,56 @@ def test_the_canvas_works_from_the_keyboard(
     assert ("check", "timeout", "done") in stored_links(live_app, sequence_id)
     assert "no" not in stored_steps(live_app, sequence_id)
     expect(page.get_by_role("button", name="Undo")).to_be_focused()
+
+
+def test_a_focused_card_keeps_the_focus_when_the_canvas_is_redrawn(
+    page: Page, live_server: str, live_app: Flask, workspace_id: uuid.UUID
+):
+    """A connection made from the panel redraws every card when its answer comes: a keyboard
+    user who went back to the card meanwhile (Escape) must not find the focus on the page."""
+    sequence_id = create(
+        live_app,
+        workspace_id,
+        [
+            step(
+                "check",
+                "wait_until",
+                "Signed up?",
+                {"conditions": [{"event": "signed_up", "timeout": "3 days"}]},
+            ),
+            step("nudge", "email", "Nudge", {"subject": "Nudge", "body": "<p>Nudge</p>"}),
+            step("done", "end", "Done", {}),
+        ],
+        [
+            {"source": "check", "target": "nudge", "label": "timeout"},
+            {"source": "check", "target": "done", "label": "met"},
+        ],
+    )
+    open_builder(page, live_server, sequence_id)
+    held: list[Route] = []
+    page.route(
+        "**/graph/connections", lambda route: held.append(route)
+    )  # the answer waits until released
+
+    node(page, "nudge").focus()
+    page.keyboard.press("Enter")
+    panel = page.locator('#step-panel[data-step="nudge"]')
+    expect(panel.get_by_label("Step name")).to_be_focused()
+    panel.get_by_label("Next step").select_option(label="Done")
+    panel.get_by_role("button", name="Connect").press("Enter")
+    for _ in range(250):
+        if held:
+            break
+        page.wait_for_timeout(20)
+    page.keyboard.press("Escape")
+    expect(node(page, "nudge")).to_be_focused()
+
+    held[0].continue_()
+    expect(page.locator("#canvas-message")).to_contain_text("Connected Nudge to Done")
+    assert ("nudge", None, "done") in stored_links(live_app, sequence_id)
+    expect(node(page, "nudge")).to_be_focused()
+    page.keyboard.press("ArrowUp")  # the card has its keys, so it is the new card
+    expect(node(page, "check")).to_be_focused()
 
 
 def test_a_delete_asked_again_right_after_escape_is_carried_out(
