@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core import limits
 from app.core.addresses import email_key
 from app.core.events import RESERVED
+from app.core.text_rules import single_line_problem
 from app.extensions import db
 from app.models import Contact, ContactEvent, EventReaction, EventReceipt
 from app.services import events_postgres, reactions
@@ -158,11 +158,10 @@ def _parse_event(data: Any, prefix: str, now: datetime) -> IncomingEvent:
     name = data.get("event")
     if not isinstance(name, str) or not name.strip():
         raise EventError("name the event, e.g. 'user_login'", f"{prefix}event")
-    if len(name) > MAX_NAME or _has_control(name):
-        raise EventError(
-            f"an event name has at most {MAX_NAME} characters and no control characters",
-            f"{prefix}event",
-        )
+    if len(name) > MAX_NAME:
+        raise EventError(f"an event name has at most {MAX_NAME} characters", f"{prefix}event")
+    if problem := single_line_problem(name):
+        raise EventError(f"the event name {problem}", f"{prefix}event")
     if name in RESERVED:
         raise EventError(f"{name!r} is recorded by PenguinMails itself", f"{prefix}event")
     properties = data.get("properties")
@@ -182,15 +181,14 @@ def _parse_event(data: Any, prefix: str, now: datetime) -> IncomingEvent:
     given_at = _parse_instant(data.get("occurred_at"), f"{prefix}occurred_at")
     client_id = data.get("id")
     if client_id is not None and (
-        not isinstance(client_id, str)
-        or not client_id
-        or len(client_id) > MAX_CLIENT_ID
-        or _has_control(client_id)
+        not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID
     ):
         raise EventError(
             f"id must be a string of 1 to {MAX_CLIENT_ID} characters (your own event id)",
             f"{prefix}id",
         )
+    if client_id is not None and (problem := single_line_problem(client_id)):
+        raise EventError(f"id {problem}", f"{prefix}id")
     contact = {"email": email} if email is not None else {"id": str(contact_id)}
     at = given_at.isoformat() if given_at else None
     return IncomingEvent(
@@ -247,13 +245,6 @@ def _parse_instant(value: Any, field: str) -> datetime | None:
         message = f"occurred_at must lie in the years {limits.YEAR_MIN} to {limits.YEAR_MAX}"
         raise EventError(message, field)
     return instant
-
-
-def _has_control(text: str) -> bool:
-    return _CONTROL.search(text) is not None
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 _CANONICAL = json.JSONEncoder(

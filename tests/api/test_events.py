@@ -140,6 +140,11 @@ BAD = {
     "bad contact id": (login(contact={"id": "not-a-uuid"}), "contact.id"),
     "id too long": (login(id="x" * 201), "id"),
     "id not a string": (login(id=42), "id"),
+    "event name with a tab": (login(event="user\tlogin"), "event"),
+    "event name with a line separator": (login(event="user\u2028login"), "event"),
+    "event name with a NEL": (login(event="user\x85login"), "event"),
+    "id with a line break": (login(id="abc\n1"), "id"),
+    "id with a paragraph separator": (login(id="abc\u20291"), "id"),
 }
 
 
