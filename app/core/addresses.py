@@ -9,7 +9,10 @@ domain in lower case, Unicode in NFC).
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
+import re
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from app.core import limits
 from app.core.text_rules import single_line_problem
@@ -32,21 +35,57 @@ def normalise_address(value: object) -> str:
     problem = single_line_problem(text)
     if problem is not None:
         raise AddressError(f"an email address {problem}")
+    plain = _plain_address(text)
+    if plain is not None:
+        return plain
     try:
-        checked = validate_email(
-            text,
-            check_deliverability=False,
-            allow_display_name=False,
-            allow_domain_literal=False,
-            allow_quoted_local=False,
-            allow_empty_local=False,
-            test_environment=True,
-        )
+        return library_normalised(text)
     except EmailNotValidError as exc:
         reason = str(exc).rstrip(".")
         reason = reason[:1].lower() + reason[1:]
         raise AddressError(f"{_shown(text)} is not an email address: {reason}") from None
-    return checked.normalized
+
+
+def library_normalised(text: str) -> str:
+    """`email-validator`'s normalised form of one strict mailbox, or EmailNotValidError."""
+    return validate_email(
+        text,
+        check_deliverability=False,
+        allow_display_name=False,
+        allow_domain_literal=False,
+        allow_quoted_local=False,
+        allow_empty_local=False,
+        test_environment=True,
+    ).normalized
+
+
+# The common case, checked without the library: ASCII letters, digits and `._+-` before the
+# @, and lower-case-able ASCII labels with a letters-only top-level domain after it.
+_PLAIN = re.compile(
+    r"(?P<local>[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*)"
+    r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+)
+_LOCAL_MAX = 64  # the library's limit before the @ (checked by it only when strict)
+_SPECIAL_USE = tuple(name for name in SPECIAL_USE_DOMAIN_NAMES if name != "test")
+
+
+def _plain_address(text: str) -> str | None:
+    """What `validate_email` would answer for a plain ASCII address, without its per-character
+    Unicode checks (most of the time an event or an import row takes); None when the address
+    needs the library. Anything the library would refuse or change otherwise (a `--` label,
+    Punycode, a reserved domain, `Postmaster` lower-cased, lengths) is left to it: a test
+    compares both on generated addresses."""
+    match = _PLAIN.fullmatch(text)
+    if match is None or len(text) > limits.EMAIL:
+        return None
+    local, domain = match["local"], match["domain"].lower()
+    if len(local) > _LOCAL_MAX or local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
+        return None
+    if "--" in domain or len(domain) > 253:
+        return None
+    if any(domain == name or domain.endswith("." + name) for name in _SPECIAL_USE):
+        return None
+    return f"{local}@{domain}"
 
 
 def address_list(text: str, most: int) -> list[str]:
