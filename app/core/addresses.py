@@ -75,8 +75,8 @@ def _plain_address(text: str) -> str | None:
     needs the library. Anything the library would refuse or change otherwise (a `--` label,
     Punycode, a reserved domain, `Postmaster` lower-cased, lengths) is left to it: a test
     compares both on generated addresses."""
-    match = _PLAIN.fullmatch(text)
-    if match is None or len(text) > limits.EMAIL:
+    match = _PLAIN.fullmatch(text) if len(text) <= limits.EMAIL else None
+    if match is None:
         return None
     local, domain = match["local"], match["domain"].lower()
     if len(local) > _LOCAL_MAX or local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
