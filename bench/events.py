@@ -10,10 +10,14 @@ In one invocation, on a throwaway PostgreSQL database:
 
 The load comes from client processes, each running several concurrent requests (asyncio,
 raw HTTP/1.1; gunicorn's sync workers close every connection, so each request connects).
+Both servers run side by side, and each measure is split into `--slices` turns taken by
+the reference and the project in turn: this VM's speed drifts by a third within an hour,
+and measured one after the other, the first to run was the faster whatever it ran.
 Printed per run: requests/s, events/s, p50/p99 latency, the project/reference ratio, and
 the SQL statements one request issues (counted in-process with the test client).
 
-    .venv/bin/python bench/events.py [--seconds 10] [--workers 4] [--clients 2] [--concurrency 4]
+    .venv/bin/python bench/events.py [--seconds 10] [--slices 4] [--workers 4] [--clients 2]
+        [--concurrency 4]
 """
 
 from __future__ import annotations
@@ -237,11 +241,32 @@ def _client(args: tuple[Any, ...], ready: Any, go: Any, results: Any) -> None:
 
 
 @dataclass(frozen=True)
+class Slice:
+    """What one load slice got: requests answered 202, over how long, their latencies."""
+
+    ok: int
+    seconds: float
+    latencies: list[float]
+
+
+@dataclass(frozen=True)
 class Figures:
     requests_per_s: float
     events_per_s: float
     p50_ms: float
     p99_ms: float
+
+    @classmethod
+    def of(cls, slices: list[Slice], size: int) -> Figures:
+        ok = sum(s.ok for s in slices)
+        seconds = sum(s.seconds for s in slices)
+        latencies = sorted(x for s in slices for x in s.latencies)
+        return cls(
+            ok / seconds,
+            ok * size / seconds,
+            1000 * latencies[len(latencies) // 2],
+            1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        )
 
     def line(self, label: str) -> str:
         return (
@@ -252,7 +277,7 @@ class Figures:
 
 def measure(
     port: int, token: str, size: int, clients: int, concurrency: int, seconds: float, run: int
-) -> Figures:
+) -> Slice:
     """Load the server from `clients` processes of `concurrency` requests each."""
     context = multiprocessing.get_context("spawn")
     results, ready, go = context.Queue(), context.Barrier(clients + 1), context.Event()
@@ -275,16 +300,9 @@ def measure(
     answers = [results.get(timeout=seconds + 120) for _ in procs]
     for proc in procs:
         proc.join(timeout=30)
-    ok = sum(a[0] for a in answers)
     failed = sum(a[1] for a in answers)
     assert failed == 0, f"{failed} requests failed"
-    latencies = sorted(x for a in answers for x in a[2])
-    return Figures(
-        ok / seconds,
-        ok * size / seconds,
-        1000 * latencies[len(latencies) // 2],
-        1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-    )
+    return Slice(sum(a[0] for a in answers), seconds, [x for a in answers for x in a[2]])
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -344,35 +362,42 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn -w (README: 4)")
     parser.add_argument("--clients", type=int, default=2, help="load generator processes")
     parser.add_argument("--concurrency", type=int, default=4, help="requests at once per client")
+    parser.add_argument(
+        "--slices", type=int, default=4, help="turns each side takes (the measure split up)"
+    )
     args = parser.parse_args()
-    load = (args.clients, args.concurrency, args.seconds)
+    load = (args.clients, args.concurrency, args.seconds / args.slices)
     say(
         f"Events API, gunicorn -w {args.workers} (sync), {args.clients} x {args.concurrency} "
-        f"concurrent clients, {args.seconds:.0f} s per measure, {os.cpu_count()} cores"
+        f"concurrent clients, {args.seconds:.0f} s per measure in {args.slices} slices "
+        f"taken in turn with the reference's, {os.cpu_count()} cores"
     )
     with throwaway_database() as url:
         token, workspace_id = prepare(url)
         dsn = "postgresql://" + url.split("://", 1)[1]
-        figures: dict[tuple[str, int], Figures] = {}
-        env = {"REFERENCE_DSN": dsn, "REFERENCE_WORKSPACE": workspace_id}
-        with gunicorn("bench.events:reference", args.workers, env) as port:
-            for size in (1, BATCH):
-                figures["reference", size] = measure(port, token, size, *load, size)
-        env = {
+        reference_env = {"REFERENCE_DSN": dsn, "REFERENCE_WORKSPACE": workspace_id}
+        project_env = {
             "DATABASE_URL": url,
             "SECRET_KEY": "bench-only",
             "EMBEDDED_SCHEDULER": "0",
             "REDIS_URL": "",
         }
-        with gunicorn("app:create_app()", args.workers, env) as port:
-            for size in (1, BATCH):
-                figures["project", size] = measure(port, token, size, *load, size + 1000)
-        for size, label in ((1, "single event per request"), (BATCH, f"batches of {BATCH}")):
-            ref, mine = figures["reference", size], figures["project", size]
-            say(f"{label}:")
-            say(ref.line("reference"))
-            say(mine.line("project"))
-            say(f"  ratio      {mine.events_per_s / ref.events_per_s:.0%} of the reference")
+        with (
+            gunicorn("bench.events:reference", args.workers, reference_env) as reference_port,
+            gunicorn("app:create_app()", args.workers, project_env) as project_port,
+        ):
+            for size, label in ((1, "single event per request"), (BATCH, f"batches of {BATCH}")):
+                ref: list[Slice] = []
+                mine: list[Slice] = []
+                for k in range(args.slices):  # in turn: a drifting machine slows both alike
+                    ref.append(measure(reference_port, token, size, *load, 10 * size + k))
+                    mine.append(measure(project_port, token, size, *load, 5000 + 10 * size + k))
+                ref_figures, mine_figures = Figures.of(ref, size), Figures.of(mine, size)
+                say(f"{label}:")
+                say(ref_figures.line("reference"))
+                say(mine_figures.line("project"))
+                ratio = mine_figures.events_per_s / ref_figures.events_per_s
+                say(f"  ratio      {ratio:.0%} of the reference")
 
 
 if __name__ == "__main__":
