@@ -451,10 +451,8 @@ def test_a_focused_card_keeps_the_focus_when_the_canvas_is_redrawn(
         ],
     )
     open_builder(page, live_server, sequence_id)
-    held: list[Route] = []
-    page.route(
-        "**/graph/connections", lambda route: held.append(route)
-    )  # the answer waits until released
+    held: list[Route] = []  # the connection's request, answered only when released
+    page.route("**/graph/connections", lambda route: held.append(route))
 
     node(page, "nudge").focus()
     page.keyboard.press("Enter")
@@ -466,6 +464,7 @@ def test_a_focused_card_keeps_the_focus_when_the_canvas_is_redrawn(
         if held:
             break
         page.wait_for_timeout(20)
+    assert held, "Connect sent no request"
     page.keyboard.press("Escape")
     expect(node(page, "nudge")).to_be_focused()
 
