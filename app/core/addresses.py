@@ -4,7 +4,8 @@ An address is exactly one mailbox `local@domain`: no display name, no list, no q
 local part, no IP literal (which bypasses DNS, MX and so any sending policy), no markup,
 no control characters. Checked with `email-validator` without any DNS lookup; `.test`
 domains are accepted for test setups. The result is the library's normalised form (the
-domain in lower case, Unicode in NFC).
+domain in lower case, Unicode in NFC); a plain ASCII address gets that same answer from a
+shortcut that skips the library's per-character Unicode checks.
 """
 
 from __future__ import annotations
