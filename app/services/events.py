@@ -180,15 +180,14 @@ def _parse_event(data: Any, prefix: str, now: datetime) -> IncomingEvent:
         )
     given_at = _parse_instant(data.get("occurred_at"), f"{prefix}occurred_at")
     client_id = data.get("id")
-    if client_id is not None and (
-        not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID
-    ):
-        raise EventError(
-            f"id must be a string of 1 to {MAX_CLIENT_ID} characters (your own event id)",
-            f"{prefix}id",
-        )
-    if client_id is not None and (problem := single_line_problem(client_id)):
-        raise EventError(f"id {problem}", f"{prefix}id")
+    if client_id is not None:
+        if not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID:
+            raise EventError(
+                f"id must be a string of 1 to {MAX_CLIENT_ID} characters (your own event id)",
+                f"{prefix}id",
+            )
+        if problem := single_line_problem(client_id):
+            raise EventError(f"id {problem}", f"{prefix}id")
     contact = {"email": email} if email is not None else {"id": str(contact_id)}
     at = given_at.isoformat() if given_at else None
     return IncomingEvent(

@@ -264,7 +264,9 @@ def _parameters(
     for position, i in enumerate(fresh, start=1):
         event = events[i]
         key = email_key(event.email) if event.email is not None else None
-        new_id = new_ids.setdefault(key, str(uuid.uuid4())) if key is not None else None
+        new_id = None
+        if key is not None:  # an id made only for an address not met yet in this request
+            new_id = new_ids.get(key) or new_ids.setdefault(key, str(uuid.uuid4()))
         rows.append(
             {
                 "position": position,
