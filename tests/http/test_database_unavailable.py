@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import make_url
 
 from app.extensions import db
-from tests.conftest import Backend, free_port, make_app
+from tests.conftest import Backend, api_for, free_port, make_app
 
 
 @pytest.fixture
@@ -91,4 +91,24 @@ def test_a_database_stopped_while_the_app_runs_gives_503(postgres_backend):
     assert answer.status_code == 503
     assert answer.json["error"]["message"] == "the database is unavailable; try again shortly"
     with app.app_context():
+        db.engine.dispose()
+
+
+def test_an_event_posted_after_the_database_stopped_gets_503(postgres_backend):
+    """The events API's one statement runs through the driver itself; a connection lost
+    under it is still the database being unavailable, not a server error."""
+    url = make_url(postgres_backend.url)
+    relay = Relay((url.host or "127.0.0.1", url.port or 5432))
+    app = make_app(Backend("relayed", url.set(port=relay.port).render_as_string(False)))
+    event = {"contact": {"email": "ada@example.com"}, "event": "user_login"}
+    with app.app_context():
+        api = api_for(app, "Relayed")
+        db.session.commit()
+        for _ in range(2):  # the token checked and trusted, then the one-statement path
+            assert api.post("/api/events", json=event).status_code == 202
+        relay.stop()
+        answer = api.post("/api/events", json=event)
+        assert answer.status_code == 503, answer.text
+        assert answer.json["error"]["message"] == "the database is unavailable; try again shortly"
+        db.session.remove()
         db.engine.dispose()
