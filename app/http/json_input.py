@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import accumulate
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
@@ -17,6 +18,7 @@ from flask.json.provider import DefaultJSONProvider
 DEFAULT_MAX_DEPTH = 64
 _BRACKET = re.compile(r"[\[\]{}]")
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_DEPTH_CHANGE = {"[": 1, "{": 1, "]": -1, "}": -1}.__getitem__
 
 
 class JsonRefused(ValueError):
@@ -40,17 +42,23 @@ def nesting_exceeds(text: str, limit: int) -> bool:
     """True when arrays and objects nest deeper than `limit`; strings are skipped whole.
 
     Linear in the text: the strings are cut out in one pass, then only the brackets are
-    counted (none at all when there are fewer than `limit`)."""
-    structure = _STRING.sub("", text)
-    structure = structure.partition('"')[0]  # past an unterminated string: all string
+    counted (none at all when there are fewer than `limit`, in strings or not)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    structure = _outside_strings(text)
     if structure.count("[") + structure.count("{") <= limit:
         return False
-    depth = 0
-    for char in _BRACKET.findall(structure):
-        depth += 1 if char in "[{" else -1
-        if depth > limit:
-            return True
-    return False
+    depths = accumulate(map(_DEPTH_CHANGE, _BRACKET.findall(structure)))
+    return any(depth > limit for depth in depths)
+
+
+def _outside_strings(text: str) -> str:
+    """The text without its strings, and without everything past an unterminated one.
+    Without a backslash, a string is what lies between two quotes and splitting at the
+    quotes cuts them out, in a third of the expression's time."""
+    if "\\" not in text:
+        return "".join(text.split('"')[::2])
+    return _STRING.sub("", text).partition('"')[0]
 
 
 def _refuse_constant(name: str) -> Any:

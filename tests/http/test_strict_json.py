@@ -3,12 +3,16 @@ problem, never 500s; the builder's JSON endpoints answer every refusal as JSON."
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.http.json_input import nesting_exceeds
 from app.models import Contact, SequenceStep
 from app.services import accounts, sequences
 from tests.web.test_builder_graph import PASSWORD, Editor
@@ -112,3 +116,35 @@ def test_an_absurd_sequence_version_header_is_refused_with_400_json(canvas, vers
     assert answer.status_code == 400
     assert answer.json["error"]["field"] == "version"
     assert "X-Sequence-Version must be" in answer.json["error"]["message"]
+
+
+def depth_of(value: object) -> int:
+    """Levels of arrays and objects, the outermost counting one."""
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    return 0
+
+
+BRACKETED_TEXT = st.text(alphabet='[]{}"\\ ab', max_size=8)
+DOCUMENTS = st.recursive(
+    st.none() | st.integers() | BRACKETED_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(BRACKETED_TEXT, inner, max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    document=DOCUMENTS,
+    limit=st.integers(min_value=0, max_value=8),
+    indent=st.sampled_from([None, 1]),
+)
+def test_the_nesting_check_counts_the_levels_of_any_document_and_never_its_strings(
+    document, limit, indent
+):
+    """With and without backslashes in the text (escaped quotes take the slower path), and
+    with brackets and quotes inside the strings."""
+    text = json.dumps(document, indent=indent)
+    assert nesting_exceeds(text, limit) == (depth_of(document) > limit)
