@@ -223,7 +223,8 @@ def store(
 def _execute_store(conn: Connection, params: dict[str, Any]) -> Any:
     """The statement's one row, run by the driver itself: SQLAlchemy's statement and result
     layers took a tenth of a single event's time. A failure comes back as SQLAlchemy's
-    error, as from `conn.execute` (a unique violation, a lost connection: the API's 503)."""
+    error, as from `conn.execute`: a unique violation its IntegrityError (the general path
+    takes over), a lost connection its OperationalError (the API's 503), invalidated."""
     driver = conn.connection.driver_connection
     try:
         with driver.cursor(row_factory=namedtuple_row) as cursor:
