@@ -6,6 +6,8 @@ export FLASK_APP := app:create_app
 # `make run PORT=8080`: the port to serve on; the printed sign-in URL follows it (or BASE_URL).
 PORT ?= 5000
 BASE_URL ?= http://127.0.0.1:$(PORT)
+# pytest processes for `make test`: one per core by default (pytest-xdist).
+TEST_PROCESSES ?= auto
 
 .PHONY: run test bench
 
@@ -28,15 +30,19 @@ run: $(VENV)/.installed
 	BASE_URL=$(BASE_URL) $(BIN)/flask serve --host 127.0.0.1 --port $(PORT)
 
 ## Install the test dependencies and run every test (SQLite, PostgreSQL + Redis, browser).
+## `make test TEST_PROCESSES=1` runs the suite in one process.
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	TZ=UTC $(BIN)/pytest
+	TZ=UTC $(BIN)/pytest -n $(TEST_PROCESSES) -m "not latency"
+	# The tests that assert how soon something happens in real time run alone afterwards, so
+	# another test's load cannot make them late.
+	TZ=UTC $(BIN)/pytest -m latency
 	# Time must not depend on the machine's zone: the tests whose outcome depends on instants,
 	# windows or waits (marker local_time: all of tests/core, the scheduling e2e tests, event
 	# and --now parsing) run again in India, +05:30 with no DST. Naive local-time calls in
 	# app/ and jobs/ are also refused outright by tests/core/test_no_local_time.py.
-	TZ=Asia/Kolkata $(BIN)/pytest -q -m local_time
+	TZ=Asia/Kolkata $(BIN)/pytest -q -n $(TEST_PROCESSES) -m local_time
 
 ## Each throughput benchmark prints the machine's own ceiling, the project's figure and the ratio.
 bench: $(VENV)/.installed-test

@@ -246,6 +246,7 @@ def test_an_unfit_url_is_refused_at_save_naming_step_and_field(api, url, words):
     assert words in error["message"]
 
 
+@pytest.mark.latency
 def test_a_slow_receiver_times_out_after_5_s_and_is_retried(pg_app):
     """The 5 s are spent waiting on the socket, whatever the database: one backend is enough
     (the retry's bookkeeping runs on both in the 500 test above). The receiver would answer

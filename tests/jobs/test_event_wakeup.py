@@ -22,7 +22,7 @@ from app.services.scheduling import run_processor
 from tests.conftest import REDIS_URL, api_for
 from tests.helpers import ROOT, RQ_WORKER
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.latency]
 
 WAIT_FOR_LOGIN = {
     "format": "sequence/v1",

@@ -21,7 +21,7 @@ from tests.conftest import REDIS_URL, api_for
 from tests.helpers import run_burst_worker
 from tests.jobs.test_event_wakeup import WAIT_FOR_LOGIN
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.latency]
 
 ONE_EMAIL = {
     "format": "sequence/v1",

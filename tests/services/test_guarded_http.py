@@ -51,6 +51,7 @@ def test_a_redirect_is_an_answer_and_is_not_followed():
     assert len(receiver.requests) == 1
 
 
+@pytest.mark.latency
 def test_a_slow_answer_is_cut_at_the_deadline():
     with running_receiver() as receiver:
         receiver.delay_seconds, receiver.slow_answers = 3.0, 1
