@@ -14,7 +14,6 @@ from app.extensions import (
     csrf,
     db,
     htmx,
-    init_rate_limiter,
     login_manager,
     migrate,
     ping_when_idle,
@@ -59,7 +58,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
-    init_rate_limiter(app)
 
     from app import models  # noqa: F401  (registers the tables with the metadata)
     from app.api import api_bp
@@ -67,10 +65,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.health import health_bp
     from app.hooks import hooks_bp
     from app.http import install_http_layer
+    from app.http.sessions import NoSessionUnder
     from app.metrics import metrics_bp
     from app.web import web_bp
+    from app.web.sign_in_throttle import init_sign_in_throttle
 
     install_http_layer(app)
+    app.session_interface = NoSessionUnder(api_bp.url_prefix or "/api")
+    init_sign_in_throttle(app)
     csrf.exempt(api_bp)
     csrf.exempt(hooks_bp)
     csrf.exempt(metrics_bp)

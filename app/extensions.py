@@ -4,10 +4,7 @@ import sqlite3
 import time
 from typing import Any
 
-from flask import Flask, request
 from flask_htmx import HTMX
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -36,29 +33,6 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()  # request.htmx-style helpers: which requests want a fragment
-# Sign-in throttling (app/web/sign_in_throttle.py). A moving window counts exactly "N in the
-# last 15 minutes"; if Redis goes away, counting goes on in memory rather than failing sign-in.
-limiter = Limiter(
-    key_func=get_remote_address,
-    strategy="moving-window",
-    key_prefix="penguinmails",
-    in_memory_fallback_enabled=True,
-)
-
-
-@limiter.request_filter
-def _not_for_the_api() -> bool:
-    """API requests skip the limiter's bookkeeping, a twentieth of an API event's time: no
-    API route has a limit here (the API caps each request's size and cost itself)."""
-    return request.blueprint == "api"
-
-
-def init_rate_limiter(app: Flask) -> None:
-    """Counters live in Redis when REDIS_URL is set, so every web process shares them;
-    otherwise in this process's memory (the embedded mode has one process)."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    limiter.init_app(app)
-
 
 IDLE_PING_SECONDS = 2.0
 """A pooled connection idle longer than this is pinged before use (the server may have

@@ -11,7 +11,7 @@ import redis
 from flask import Flask
 
 from app.services import accounts
-from tests.conftest import REDIS_URL, Backend, make_app, truncate_all
+from tests.conftest import REDIS_URL, Backend, free_port, make_app, truncate_all
 from tests.web.client import PASSWORD, Web
 
 THROTTLED = "Too many failed sign-in attempts. Try again in 15 minutes."
@@ -136,4 +136,23 @@ def test_with_redis_url_the_counts_are_shared_by_every_web_process(
             for key in redis_conn.scan_iter(pattern):
                 redis_conn.delete(key)
         with first.app_context():
+            truncate_all()
+
+
+def test_with_redis_unreachable_sign_in_works_and_failures_are_counted_in_memory(
+    sqlite_backend: Backend, caplog
+):
+    app = make_app(sqlite_backend, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        make_user(app, "ops@acme.test")
+        web = client_at(app)
+        assert web.sign_in("ops@acme.test", PASSWORD).status_code == 302
+        assert "sign-in counts unreachable" in caplog.text
+
+        web = client_at(app)
+        statuses = [web.sign_in("ops@acme.test", "guess").status_code for _ in range(6)]
+        assert statuses == [401] * 5 + [429]
+        assert THROTTLED in web.sign_in("ops@acme.test", PASSWORD).text
+    finally:
+        with app.app_context():
             truncate_all()
