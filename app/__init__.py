@@ -71,7 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.web.sign_in_throttle import init_sign_in_throttle
 
     install_http_layer(app)
-    app.session_interface = NoSessionUnder(api_bp.url_prefix or "/api")
+    app.session_interface = NoSessionUnder(str(api_bp.url_prefix))
     init_sign_in_throttle(app)
     csrf.exempt(api_bp)
     csrf.exempt(hooks_bp)

@@ -57,7 +57,7 @@ class _Windows:
 
     def reset_time(self, limit: RateLimitItem, key: str) -> float:
         """When the oldest failure in the window leaves it (epoch seconds)."""
-        return self._run(lambda window: window.get_window_stats(limit, KEY_PREFIX, key)[0])
+        return self._run(lambda window: window.get_window_stats(limit, KEY_PREFIX, key).reset_time)
 
     def _run(self, use: Callable[[MovingWindowRateLimiter], T]) -> T:
         if time.monotonic() >= self._shared_again_at:
