@@ -92,28 +92,28 @@ stop AS (
     LIMIT 1
 ),
 fresh AS MATERIALIZED (
-    SELECT g.* FROM given g
+    SELECT g.*, known.id AS known_id FROM given g
+    LEFT JOIN LATERAL (
+        SELECT c.id FROM contacts c
+        WHERE c.workspace_id = :workspace_id AND c.email_key = g.email_key
+        LIMIT 1
+    ) known ON true
     WHERE NOT EXISTS (SELECT 1 FROM stop)
         AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.receipt_key = g.receipt_key)
 ),
 wanted AS (
     SELECT DISTINCT ON (email_key) email_key, email, new_id FROM fresh
-    WHERE email_key IS NOT NULL ORDER BY email_key, position
+    WHERE email_key IS NOT NULL AND known_id IS NULL ORDER BY email_key, position
 ),
 """
     + CREATE_MISSING
     + """,
 resolved AS MATERIALIZED (
     SELECT f.*,
-        COALESCE(f.contact_id, known.id,
+        COALESCE(f.contact_id, f.known_id,
             CASE WHEN f.new_id IN (SELECT id FROM created) THEN f.new_id END) AS cid,
         nextval('contact_events_id_seq') AS event_id
     FROM fresh f
-    LEFT JOIN LATERAL (
-        SELECT c.id FROM contacts c
-        WHERE c.workspace_id = :workspace_id AND c.email_key = f.email_key
-        LIMIT 1
-    ) known ON true
     ORDER BY f.position
 ),
 complete AS (SELECT NOT EXISTS (SELECT 1 FROM resolved WHERE cid IS NULL) AS ok),
@@ -160,7 +160,9 @@ once and kept (a prepared statement's generic plan estimates ten rows whatever t
 a join chosen for ten rows compared every event with every other one in batches of 100,
 and scanned all the workspace's receipts with statistics taken while the table was small.
 A new contact's id is chosen here (`new_id`, one per address), so an event whose contact
-the statement created knows its id without reading `created` row by row."""
+the statement created knows its id without reading `created` row by row. Each address is
+looked up once, in `fresh`, and only those not found are offered to the insert: its
+conflict check of a known address probed the primary key at a random new id as well."""
 
 STORE_SQL = str(STORE.compile(dialect=PGDialect_psycopg()))
 """The statement in the driver's own placeholders (`%(events)s`), compiled once."""

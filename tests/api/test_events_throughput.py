@@ -282,6 +282,37 @@ def rows_read(plan: dict, relation: str) -> int:
     return read
 
 
+def rows_offered(plan: dict, relation: str) -> int:
+    """Rows the plan offered to its inserts into `relation` (before any conflict check)."""
+    offered = 0
+    pending = [plan["Plan"]]
+    while pending:
+        node = pending.pop()
+        pending.extend(node.get("Plans", ()))
+        if node.get("Operation") == "Insert" and node.get("Relation Name") == relation:
+            offered += sum(c["Actual Loops"] * c["Actual Rows"] for c in node["Plans"])
+    return offered
+
+
+def test_a_batch_offers_only_the_addresses_not_found_to_the_contacts_insert(pg_app):
+    """Each address is looked up once: a known one never reaches the insert, whose conflict
+    check had probed the primary key at a random new id as well (a tenth of a batch's
+    statement)."""
+    api = api_for(pg_app, "Offered")
+    for email in ("ada@example.com", "bob@example.com"):
+        assert api.post("/api/contacts", json={"email": email}).status_code == 201
+    db.session.commit()  # no transaction left open on a connection opened before the plans
+    plans = plans_of_statements(db.engine)
+    emails = ["ada@example.com", "bob@example.com", "new-1@example.com", "new-2@example.com"]
+    body = [{"contact": {"email": email}, "event": "seen"} for email in emails * 2]
+
+    assert api.post("/api/events", json=body).json["accepted"] == 8
+
+    [store] = [p for p in plans if "contact_events" in p["Query Text"]]
+    assert rows_offered(store, "contacts") == 2
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == 4
+
+
 def test_a_batch_reads_one_receipt_and_one_contact_per_event_whatever_the_statistics(pg_app):
     """Planned once and kept (a prepared statement's generic plan), with statistics taken
     while the tables were small: each event's receipt and contact are still looked up by
