@@ -8,6 +8,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -269,29 +270,32 @@ def plans_of_statements(engine) -> list[dict]:
     return plans
 
 
-def rows_read(plan: dict, relation: str) -> int:
-    """Rows the plan's scans of `relation` read: those returned and those filtered out."""
-    read = 0
+def plan_nodes(plan: dict) -> Iterator[dict]:
+    """Every node of an executed plan, its CTEs and subplans included."""
     pending = [plan["Plan"]]
     while pending:
         node = pending.pop()
         pending.extend(node.get("Plans", ()))
-        if node.get("Relation Name") == relation and "Scan" in node["Node Type"]:
-            loops = node["Actual Loops"]
-            read += loops * (node["Actual Rows"] + node.get("Rows Removed by Filter", 0))
-    return read
+        yield node
+
+
+def rows_read(plan: dict, relation: str) -> int:
+    """Rows the plan's scans of `relation` read: those returned and those filtered out."""
+    return sum(
+        node["Actual Loops"] * (node["Actual Rows"] + node.get("Rows Removed by Filter", 0))
+        for node in plan_nodes(plan)
+        if node.get("Relation Name") == relation and "Scan" in node["Node Type"]
+    )
 
 
 def rows_offered(plan: dict, relation: str) -> int:
     """Rows the plan offered to its inserts into `relation` (before any conflict check)."""
-    offered = 0
-    pending = [plan["Plan"]]
-    while pending:
-        node = pending.pop()
-        pending.extend(node.get("Plans", ()))
-        if node.get("Operation") == "Insert" and node.get("Relation Name") == relation:
-            offered += sum(c["Actual Loops"] * c["Actual Rows"] for c in node["Plans"])
-    return offered
+    return sum(
+        child["Actual Loops"] * child["Actual Rows"]
+        for node in plan_nodes(plan)
+        if node.get("Operation") == "Insert" and node.get("Relation Name") == relation
+        for child in node["Plans"]
+    )
 
 
 def test_a_batch_offers_only_the_addresses_not_found_to_the_contacts_insert(pg_app):
