@@ -6,7 +6,8 @@ export FLASK_APP := app:create_app
 # `make run PORT=8080`: the port to serve on; the printed sign-in URL follows it (or BASE_URL).
 PORT ?= 5000
 BASE_URL ?= http://127.0.0.1:$(PORT)
-# pytest processes for `make test`: one per core by default (pytest-xdist).
+# pytest processes for `make test`: one per core by default (pytest-xdist), at most 16 (a
+# Redis database each).
 TEST_PROCESSES ?= auto
 
 .PHONY: run test bench
@@ -34,7 +35,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	TZ=UTC $(BIN)/pytest -n $(TEST_PROCESSES) -m "not latency"
+	TZ=UTC $(BIN)/pytest -n $(TEST_PROCESSES) --maxprocesses 16 -m "not latency"
 	# The tests that assert how soon something happens in real time run alone afterwards, so
 	# another test's load cannot make them late.
 	TZ=UTC $(BIN)/pytest -m latency
@@ -42,7 +43,7 @@ test: $(VENV)/.installed-test
 	# windows or waits (marker local_time: all of tests/core, the scheduling e2e tests, event
 	# and --now parsing) run again in India, +05:30 with no DST. Naive local-time calls in
 	# app/ and jobs/ are also refused outright by tests/core/test_no_local_time.py.
-	TZ=Asia/Kolkata $(BIN)/pytest -q -n $(TEST_PROCESSES) -m local_time
+	TZ=Asia/Kolkata $(BIN)/pytest -q -n $(TEST_PROCESSES) --maxprocesses 16 -m local_time
 
 ## Each throughput benchmark prints the machine's own ceiling, the project's figure and the ratio.
 bench: $(VENV)/.installed-test

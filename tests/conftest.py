@@ -31,6 +31,9 @@ from tests.smtp_sink import SmtpSink, running_sink
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
 """Which of `make test`'s parallel pytest processes this is (pytest-xdist's gw0, gw1, ...)."""
+MAX_PROCESSES = 16  # Redis has databases 0 to 15, one per process
+if WORKER_INDEX >= MAX_PROCESSES:
+    raise RuntimeError(f"run at most {MAX_PROCESSES} test processes (TEST_PROCESSES)")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - WORKER_INDEX}")
 """Each parallel process has a Redis database of its own: the Redis tests flush theirs."""
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
