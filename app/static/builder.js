@@ -387,6 +387,9 @@
   // ---- selection and panels -------------------------------------------------------------
 
   // Unsaved panel edits are saved (or kept, when refused) before another panel replaces them.
+  // Every panel load comes from #panel-body, which also loads the settings when the page
+  // opens: a newer load aborts one still on its way, so a late answer (that first load's,
+  // on a slow connection) never replaces the panel opened since. Resolves true once shown.
   function loadPanel(url) {
     const autosave = window.PanelAutosave;
     const leaving = autosave ? autosave.leave() : Promise.resolve(null);
@@ -395,15 +398,17 @@
         const what = keptStep === "settings" ? "the sequence settings" : stepName(keptStep);
         showMessage(`Your changes to ${what} are not saved yet (see the marked fields): they are kept until you open it again.`);
       }
-      if (autosave && autosave.restore(url)) return null;
-      return htmx.ajax("GET", url, { target: "#panel-body", swap: "innerHTML" });
+      htmx.trigger("#panel-body", "htmx:abort");
+      if (autosave && autosave.restore(url)) return true;
+      const panel = { source: "#panel-body", target: "#panel-body", swap: "innerHTML" };
+      return htmx.ajax("GET", url, panel).then(() => true, () => false);
     });
   }
 
   function selectStep(stepId, focusPanel = false) {
     selectedStepId = stepId;
-    loadPanel(config.panelUrl + encodeURIComponent(stepId) + "/panel").then(() => {
-      if (!focusPanel) return;
+    loadPanel(config.panelUrl + encodeURIComponent(stepId) + "/panel").then((shown) => {
+      if (!shown || !focusPanel) return;
       const field = els.panel.querySelector("#panel-body .panel-fields :is(input, select, textarea)");
       if (field) field.focus();
     });

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextlib import suppress
 from itertools import pairwise
 from typing import Any
 
 import pytest
 from flask import Flask
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, Route, expect
 
 from app.core.layout import ROW_HEIGHT
@@ -147,6 +149,30 @@ def test_refused_edits_are_kept_as_typed_until_the_step_is_opened_again(
     expect(panel.get_by_label("Duration")).to_have_value("soon-ish")
     expect(panel.locator(".field-error").first).to_be_visible()
     assert stored_step(live_app, sequence_id, "wait")[1]["duration"] == "1 day"
+
+
+def test_a_step_opened_while_the_settings_first_load_is_on_its_way_keeps_its_panel(
+    page: Page, live_server: str, live_app: Flask, workspace_id: uuid.UUID
+):
+    """The page loads the sequence settings into the panel when it opens; a step clicked
+    before that answer arrives keeps its panel (CI, on a busy machine, once showed the
+    settings over it)."""
+    sequence_id = two_emails(live_app, workspace_id)
+    held: list[Route] = []  # the settings' first load, answered only when released
+    page.route(f"**/sequences/{sequence_id}/settings", lambda route: held.append(route))
+    open_builder(page, live_server, sequence_id)
+    for _ in range(250):
+        if held:
+            break
+        page.wait_for_timeout(20)
+    assert held, "the page did not load the settings"
+
+    panel = open_panel(page, "a")
+    with suppress(PlaywrightError):  # too late: the page has dropped that request
+        held[0].continue_()
+    page.wait_for_timeout(500)
+    expect(panel).to_be_visible()
+    expect(page.get_by_role("heading", name="Sequence settings")).to_have_count(0)
 
 
 def test_leaving_the_page_with_unsaved_edits_asks_first(
