@@ -75,6 +75,7 @@ from app.models import (
 )
 from app.models.contact import PROFILE_COLUMNS
 from app.models.enrollment import exited
+from app.services.dispatch_postgres import commit_group
 from app.services.links import unsubscribe_url
 from app.services.mail_threads import Thread, threads_for
 from app.services.render_limits import render_limits
@@ -610,25 +611,36 @@ class _GroupWriter:
         return pending.result() if pending is not None else 0
 
     def _commit_and_send(self, group: list[Outgoing], finished: _Written) -> int:
-        if self._connection is None:
-            self._connection = self.engine.connect()
-        conn = self._connection
-        write_outcomes(conn, finished)
         started = self.clock()
-        taken = set(
-            conn.execute(
-                update(_messages)
-                .where(_messages.c.id.in_([item.row.id for item in group]))
-                .where(_messages.c.status == "claimed")
-                .values(status="sending", lease_expires_at=started + self.lease)
-                .returning(_messages.c.id)
-            ).scalars()
-        )
-        conn.commit()
+        taken = self._commit(finished, [item.row.id for item in group], started + self.lease)
         for item in group:
             if item.row.id in taken:
                 self.pool.submit(_sending(item, started, self.clock))
         return len(taken)
+
+    def _commit(
+        self, finished: _Written, group: list[uuid.UUID], lease_until: datetime
+    ) -> set[uuid.UUID]:
+        """Write `finished`, mark `group` claimed -> sending and commit durably; the ids
+        marked. PostgreSQL: one statement in autocommit (services/dispatch_postgres.py)."""
+        if self._connection is None:
+            self._connection = self.engine.connect()
+            if self.engine.dialect.name == "postgresql":
+                self._connection.execution_options(isolation_level="AUTOCOMMIT")
+        conn = self._connection
+        if self.engine.dialect.name == "postgresql":
+            return commit_group(conn, finished.updates, finished.attempts, group, lease_until)
+        write_outcomes(conn, finished)
+        taken = set(
+            conn.execute(
+                update(_messages)
+                .where(_messages.c.id.in_(group), _messages.c.status == "claimed")
+                .values(status="sending", lease_expires_at=lease_until)
+                .returning(_messages.c.id)
+            ).scalars()
+        )
+        conn.commit()
+        return taken
 
     def _close(self) -> None:
         if self._connection is not None:

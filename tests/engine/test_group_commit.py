@@ -1,0 +1,58 @@
+"""The dispatcher's group commit on PostgreSQL: the outcomes finished so far, their
+attempts and the next group's `sending` mark go to the server as one statement in
+autocommit (one round trip, one durable commit), and what it writes is what the general
+path writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import event, func, select
+
+from app.extensions import db
+from app.models import MessageAttempt
+from app.services.dispatcher import dispatch_due
+from app.services.processor import process_due
+from tests.conftest import api_for
+from tests.engine.test_dispatcher import launch, messages, single_email
+from tests.smtp_sink import SmtpSink
+
+NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+
+
+def test_on_postgresql_each_group_is_marked_sending_with_the_outcomes_before_it_in_one_statement(
+    pg_app,
+):
+    people = [(f"p{i}@example.com", f"P{i}") for i in range(10)]
+    launch(api_for(pg_app, "Acme"), single_email("Hi", "<p>Hello</p>"), people)
+    process_due(NOW)
+    marks: list[str] = []
+    writers: set[int] = set()
+    committing: set[int] = set()
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "'sending'" in statement:
+            marks.append(statement)
+            writers.add(id(conn))
+
+    def committed(conn) -> None:
+        committing.add(id(conn))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    event.listen(db.engine, "commit", committed)
+    try:
+        with SmtpSink() as sink:
+            pg_app.config.update(SMTP_URL=sink.url, SMTP_CONNECTIONS=1)  # groups of 4
+            stats = dispatch_due(NOW)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+        event.remove(db.engine, "commit", committed)
+
+    assert stats.sent == 10 and len(sink.messages) == 10
+    assert len(marks) == 3  # groups of 4, 4 and 2
+    assert all("UPDATE outbound_messages AS m" in s and "message_attempts" in s for s in marks)
+    assert len(writers) == 1 and not writers & committing  # autocommit: no COMMIT sent
+    sent = messages().values()
+    assert {m.status for m in sent} == {"sent"}
+    assert all(m.lease_expires_at is None and m.accepted_at and m.html for m in sent)
+    assert db.session.scalar(select(func.count()).select_from(MessageAttempt)) == 10
