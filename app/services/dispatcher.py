@@ -179,11 +179,36 @@ def dispatch_due(
     lease = timedelta(seconds=settings.dispatch_lease_seconds)
     stats = DispatchStats()
     stats.requeued, stats.unknown = recover_interrupted(now)
+    batches = _Batches(now, batch_size, lease)
     with _Connections(settings.smtp_url, settings.smtp_connections) as connections:
-        while claimed := _claim(now, batch_size, lease):
-            for result in _deliver(claimed, now, clock, lease, connections):
+        for rows in batches:
+            for result in _deliver(rows, now, clock, lease, connections, batches.fetch_next):
                 stats.count(result)
     return stats
+
+
+class _Batches:
+    """A pass's batches, each claimed (in its own transaction) and loaded. The next one may
+    be fetched early (`fetch_next`): while the current batch's last groups are with SMTP,
+    so the connections do not stand idle while it is claimed and loaded."""
+
+    def __init__(self, now: datetime, size: int, lease: timedelta) -> None:
+        self.now, self.size, self.lease = now, size, lease
+        self._next: list[Any] | None = None
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        while True:
+            self.fetch_next()
+            rows, self._next = self._next, None
+            if not rows:
+                return
+            yield rows
+
+    def fetch_next(self) -> None:
+        if self._next is None:
+            ids = _claim(self.now, self.size, self.lease)
+            self._next = load_rows(ids) if ids else []
+            db.session.commit()
 
 
 class _Connections:
@@ -495,13 +520,17 @@ def render_step_email(
 
 
 def _deliver(
-    ids: list[uuid.UUID], now: datetime, clock: Clock, lease: timedelta, connections: _Connections
+    rows: list[Any],
+    now: datetime,
+    clock: Clock,
+    lease: timedelta,
+    connections: _Connections,
+    meanwhile: Callable[[], None],
 ) -> list[Result]:
     """Render, compose and send the claimed messages: rendering and database work in this
     thread, the SMTP transactions on the pool's connections; outcomes are written a group
-    at a time (see `_send_all`)."""
-    rows = load_rows(ids)
-    db.session.commit()
+    at a time (see `_send_all`). `meanwhile` runs once the last group is handed over,
+    while SMTP finishes it."""
     by_id = {row.id: row for row in rows}
     outcomes = _Outcomes(by_id, now)
     try:
@@ -526,7 +555,7 @@ def _deliver(
             for result in ready:
                 outcomes.add(cast(Result, result), now, clock())
         else:
-            _send_all(ready, pool, outcomes, clock, lease)
+            _send_all(ready, pool, outcomes, clock, lease, meanwhile)
     end_failed_runs(((by_id[r.id], r.error) for r in outcomes.results if r.status == "failed"), now)
     outcomes.write()
     _commit_without_waiting()
@@ -539,9 +568,10 @@ def _send_all(
     outcomes: _Outcomes,
     clock: Clock,
     lease: timedelta,
+    meanwhile: Callable[[], None],
 ) -> None:
     """Hand the prepared messages to the pool a group (GROUP_PER_CONNECTION messages per
-    connection) at a time.
+    connection) at a time; then run `meanwhile` while the last groups are on the wire.
 
     Each group is marked `sending` in the same durable commit that writes the outcomes
     finished so far, and only then handed over; that commit runs on the writer's thread
@@ -557,6 +587,7 @@ def _send_all(
                 outcomes.sent(*pool.result())
                 in_flight -= 1
             writer.hand_over(group, outcomes.take())
+        meanwhile()
         in_flight += writer.handed_over()
     for _ in range(in_flight):
         outcomes.sent(*pool.result())

@@ -1,13 +1,14 @@
-"""The dispatcher's group commit on PostgreSQL: the outcomes finished so far, their
-attempts and the next group's `sending` mark go to the server as one statement in
-autocommit (one round trip, one durable commit), and what it writes is what the general
-path writes."""
+"""How the dispatcher keeps its SMTP connections busy: on PostgreSQL a group's commit
+(the outcomes finished so far, their attempts and the group's `sending` mark) is one
+statement in autocommit, and the next batch is claimed while the current one's last group
+is still with the server."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import event, func, select
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import event, func, select, text
 
 from app.extensions import db
 from app.models import MessageAttempt
@@ -15,6 +16,7 @@ from app.services.dispatcher import dispatch_due
 from app.services.processor import process_due
 from tests.conftest import api_for
 from tests.engine.test_dispatcher import launch, messages, single_email
+from tests.slow_smtp_sink import SlowSmtpSink
 from tests.smtp_sink import SmtpSink
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
@@ -56,3 +58,33 @@ def test_on_postgresql_each_group_is_marked_sending_with_the_outcomes_before_it_
     assert {m.status for m in sent} == {"sent"}
     assert all(m.lease_expires_at is None and m.accepted_at and m.html for m in sent)
     assert db.session.scalar(select(func.count()).select_from(MessageAttempt)) == 10
+
+
+class ClaimWatchingSink(SlowSmtpSink):
+    """Notes, as it answers each message, how many messages are claimed and not yet sent."""
+
+    def __init__(self, delay: float, engine) -> None:
+        super().__init__(delay)
+        self.engine = engine
+        self.claimed_while_answering: list[int] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.engine.connect() as conn:
+            claimed = "SELECT count(*) FROM outbound_messages WHERE status = 'claimed'"
+            self.claimed_while_answering.append(conn.scalar(text(claimed)))
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_the_next_batch_is_claimed_while_the_last_group_of_this_one_is_with_the_server(pg_app):
+    people = [(f"p{i}@example.com", f"P{i}") for i in range(8)]
+    launch(api_for(pg_app, "Acme"), single_email("Hi", "<p>Hello</p>"), people)
+    process_due(NOW)
+    with ClaimWatchingSink(delay=0.2, engine=db.engine) as sink:
+        pg_app.config.update(SMTP_URL=sink.url, SMTP_CONNECTIONS=1)  # one group of 4
+        stats = dispatch_due(NOW, batch_size=4)
+
+    assert stats.sent == 8 and len(sink.messages) == 8
+    # the first batch's last message: the second batch is claimed by then
+    assert sink.claimed_while_answering[3] == 4
+    assert sink.claimed_while_answering[7] == 0
+    assert {m.status for m in messages().values()} == {"sent"}
