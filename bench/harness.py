@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.mail.smtp_pool import start_relay  # noqa: E402
 from app.models import Contact, Sequence  # noqa: E402
 from app.services import accounts, sequences  # noqa: E402
 from app.services.dispatcher import dispatch_due  # noqa: E402
@@ -214,6 +215,8 @@ def _worker(url: str, smtp_url: str, job: str, now: datetime, ready, go, results
     with app.app_context():
         db.session.execute(text("SELECT 1"))
         db.session.rollback()
+        if job == "dispatch":  # as the production worker does when it starts
+            start_relay()
         ready.wait()
         go.wait()
         if job == "process":

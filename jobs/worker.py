@@ -18,6 +18,8 @@ from flask import Flask
 from rq.worker import SimpleWorker, Worker
 
 from app import create_app
+from app.config import current_settings
+from app.mail.smtp_pool import start_relay
 
 _app: Flask | None = None
 
@@ -66,8 +68,12 @@ class AppWorker(PromptShutdown, Worker):
 
 
 class InProcessWorker(PromptShutdown, SimpleWorker):
-    """An rq SimpleWorker (no fork per job) with the process's Flask app built up front."""
+    """An rq SimpleWorker (no fork per job) with the process's Flask app built up front,
+    and its SMTP relay (app/mail/smtp_pool.py) started, so no job waits for either."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        worker_app()
+        app = worker_app()
+        with app.app_context():
+            if current_settings().smtp_url:
+                start_relay()

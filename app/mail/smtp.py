@@ -12,16 +12,13 @@ configuration (refused login, untrusted certificate), not one message.
 from __future__ import annotations
 
 import math
-import queue
 import smtplib
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from enum import StrEnum
 from types import TracebackType
-from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 
@@ -362,82 +359,3 @@ class SmtpTransport:
             conn.quit()
         except (smtplib.SMTPException, OSError):
             conn.close()
-
-
-T = TypeVar("T")
-
-
-class _Raised:
-    """A job's unexpected exception, carried to the thread that asked for its result."""
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-class SmtpPool(Generic[T]):
-    """Up to `size` SMTP connections, each owned by a thread of its own that runs the jobs
-    given to `submit` on it: the round trips of several messages overlap while the calling
-    thread, which alone touches the database, prepares and records the others.
-
-    Entering opens the connections at once; a connection that cannot be opened leaves the
-    pool smaller (`size`), and if none can, entering raises the first SendError. Leaving
-    finishes the jobs submitted and says QUIT on each connection."""
-
-    def __init__(self, settings: SmtpSettings, size: int) -> None:
-        self.settings = settings
-        self.size = size
-        self._jobs: queue.SimpleQueue[Callable[[SmtpTransport], T] | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[T | _Raised] = queue.SimpleQueue()
-        self._opened: queue.SimpleQueue[SendError | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-
-    def __enter__(self) -> SmtpPool[T]:
-        self._threads = [
-            threading.Thread(target=self._serve, name=f"smtp-{i}", daemon=True)
-            for i in range(self.size)
-        ]
-        for thread in self._threads:
-            thread.start()
-        errors = [self._opened.get() for _ in self._threads]
-        self.size = errors.count(None)
-        if not self.size:
-            self._stop()
-            raise next(exc for exc in errors if exc is not None)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._stop()
-
-    def submit(self, job: Callable[[SmtpTransport], T]) -> None:
-        """Run `job` on the next free connection; its return value comes from `result`."""
-        self._jobs.put(job)
-
-    def result(self) -> T:
-        """The return value of a finished job (in the order they finish), waiting for one."""
-        outcome = self._done.get()
-        if isinstance(outcome, _Raised):
-            raise outcome.exc
-        return outcome
-
-    def _serve(self) -> None:
-        try:
-            with SmtpTransport(self.settings) as transport:
-                self._opened.put(None)
-                while (job := self._jobs.get()) is not None:
-                    try:
-                        self._done.put(job(transport))
-                    except BaseException as exc:  # re-raised in the caller's thread
-                        self._done.put(_Raised(exc))
-        except SendError as exc:
-            self._opened.put(exc)
-
-    def _stop(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
-        for thread in self._threads:
-            thread.join()

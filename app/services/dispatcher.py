@@ -14,6 +14,7 @@ because a duplicate is worse than a gap an operator can see.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -57,12 +58,12 @@ from app.mail.rendering import (
 from app.mail.smtp import (
     PermanentSendError,
     SendError,
-    SmtpPool,
     SmtpReply,
     SmtpTransport,
     UncertainSendError,
     parse_smtp_url,
 )
+from app.mail.smtp_pool import SmtpPool
 from app.models import (
     Contact,
     ContactSequence,
@@ -219,7 +220,7 @@ class _Connections:
     def __init__(self, smtp_url: str | None, size: int) -> None:
         self.smtp_url, self.size = smtp_url, max(size, 1)
         self._stack = ExitStack()
-        self._pool: SmtpPool[_Sent] | None = None
+        self._pool: SmtpPool | None = None
 
     def __enter__(self) -> _Connections:
         return self
@@ -227,11 +228,11 @@ class _Connections:
     def __exit__(self, *exc_info: object) -> None:
         self._stack.close()
 
-    def pool(self) -> SmtpPool[_Sent] | None:
+    def pool(self) -> SmtpPool | None:
         """The open pool; SendError when no connection could be opened (the next batch
         tries again)."""
         if self.smtp_url and self._pool is None:
-            pool: SmtpPool[_Sent] = SmtpPool(parse_smtp_url(self.smtp_url), self.size)
+            pool = SmtpPool(parse_smtp_url(self.smtp_url), self.size)
             self._pool = self._stack.enter_context(pool)
         return self._pool
 
@@ -564,7 +565,7 @@ def _deliver(
 
 def _send_all(
     ready: Iterator[Result | Outgoing],
-    pool: SmtpPool[_Sent],
+    pool: SmtpPool,
     outcomes: _Outcomes,
     clock: Clock,
     lease: timedelta,
@@ -584,13 +585,13 @@ def _send_all(
         for group in _groups(ready, outcomes, clock, size):
             in_flight += writer.handed_over()
             while in_flight > size:  # one group on the wire, the next queued behind it
-                outcomes.sent(*pool.result())
+                outcomes.sent(*writer.result())
                 in_flight -= 1
             writer.hand_over(group, outcomes.take())
         meanwhile()
         in_flight += writer.handed_over()
-    for _ in range(in_flight):
-        outcomes.sent(*pool.result())
+        for _ in range(in_flight):
+            outcomes.sent(*writer.result())
 
 
 def _groups(
@@ -619,11 +620,13 @@ class _GroupWriter:
     rendering of the next group need not wait with them. One group at a time:
     `handed_over` waits for it."""
 
-    def __init__(self, engine: Engine, pool: SmtpPool[_Sent], clock: Clock, lease: timedelta):
+    def __init__(self, engine: Engine, pool: SmtpPool, clock: Clock, lease: timedelta):
         self.engine, self.pool, self.clock, self.lease = engine, pool, clock, lease
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="dispatch-writer")
         self._connection: Connection | None = None  # opened and used in the writer's thread
         self._pending: Future[int] | None = None
+        self._handed: dict[int, tuple[Outgoing, datetime]] = {}  # with SMTP, since
+        self._keys = itertools.count()  # a small int pickles faster than a UUID
 
     def __enter__(self) -> _GroupWriter:
         return self
@@ -646,8 +649,17 @@ class _GroupWriter:
         taken = self._commit(finished, [item.row.id for item in group], started + self.lease)
         for item in group:
             if item.row.id in taken:
-                self.pool.submit(_sending(item, started, self.clock))
+                key = next(self._keys)
+                self._handed[key] = item, started
+                self.pool.send(key, item.sender, [item.row.to_email], item.content)
         return len(taken)
+
+    def result(self) -> tuple[Outgoing, SmtpReply | SendError, datetime, datetime]:
+        """A message handed over, what SMTP made of it, when its attempt started and when
+        this dispatcher learned how it ended; waiting for the next to end."""
+        key, outcome = self.pool.result()
+        item, started = self._handed.pop(cast(int, key))
+        return item, outcome, started, self.clock()
 
     def _commit(
         self, finished: _Written, group: list[uuid.UUID], lease_until: datetime
@@ -676,24 +688,6 @@ class _GroupWriter:
     def _close(self) -> None:
         if self._connection is not None:
             self._connection.close()
-
-
-_Sent = tuple["Outgoing", SmtpReply | SendError, datetime, datetime]
-"""What an SMTP thread hands back: the message, the server's reply or the error, and when
-its attempt started and finished."""
-
-
-def _sending(item: Outgoing, started: datetime, clock: Clock) -> Callable[[SmtpTransport], _Sent]:
-    """The job an SMTP thread runs: no database, no app context, just the transaction."""
-
-    def job(transport: SmtpTransport) -> _Sent:
-        try:
-            outcome: SmtpReply | SendError = item.send(transport)
-        except SendError as exc:
-            outcome = exc
-        return item, outcome, started, clock()
-
-    return job
 
 
 class _Outcomes:

@@ -37,6 +37,28 @@ def finished_tick(now: datetime, env: dict[str, str]) -> str:
     return out
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (here: a dispatcher's SMTP relay)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def statuses() -> Counter[str]:
     db.session.rollback()  # read what the other processes committed
     return Counter(db.session.scalars(select(OutboundMessage.status)))
@@ -74,11 +96,18 @@ def test_a_dispatcher_killed_mid_batch_delivers_every_message_once_or_marks_it_u
         }
         dispatcher = tick_process(NOW, env)
         sink.wait_for(60, timeout=60)
+        relays = children_of(dispatcher.pid)
+        assert relays, "the dispatcher sends from a relay process of its own"
+        sink.delay = 0.4  # so that what the relay still holds would take seconds to go
         dispatcher.send_signal(signal.SIGKILL)
         dispatcher.wait(timeout=10)
         assert dispatcher.returncode == -signal.SIGKILL
-        time.sleep(0.2)  # the sink finishes the message it was answering
+        time.sleep(0.6)  # the sink finishes the messages it was answering
         received_at_kill = len(sink.messages)
+        time.sleep(1.2)  # what the relay was given and had not begun stays unsent
+        assert len(sink.messages) == received_at_kill
+        assert not any(running(pid) for pid in relays), "the relay ends with its dispatcher"
+        sink.delay = 0.02 * connections
         at_kill = statuses()
         assert at_kill["claimed"] > 0, f"the kill did not land mid-batch: {at_kill}"
         in_flight = at_kill["sending"]
