@@ -3,10 +3,11 @@
 A batch is claimed in one guarded UPDATE (queued -> claimed, with a lease). Messages are
 rendered and composed (as bytes, from their step's prepared header skeleton) in the
 dispatcher's own thread; a writer thread marks each group of messages `sending` in a
-durable commit (with the outcomes finished so far) and only then hands it to
-SMTP_CONNECTIONS threads, one per connection, which do only the SMTP transactions. A
-group goes to the writer only when at most one group is left with SMTP, so a crash can
-leave at most two groups whose fate is unknown. Recovery, once a lease
+durable commit (with the outcomes finished so far) and only then hands it to the
+SMTP_CONNECTIONS connections of the dispatcher's relay process (app/mail/smtp_pool.py),
+which do only the SMTP transactions. A group goes to the writer only when at most one
+group is left with SMTP, so a crash can leave at most two groups whose fate is unknown.
+The next batch is claimed while the last groups of one are with SMTP. Recovery, once a lease
 has run out: `claimed` was never handed to SMTP, so it is queued again; `sending` may have
 reached the server, so it becomes `unknown` and waits for an operator ("send again"),
 because a duplicate is worse than a gap an operator can see.
@@ -213,7 +214,7 @@ class _Batches:
 
 
 class _Connections:
-    """A pass's SMTP connections (SMTP_CONNECTIONS, each with its own thread), opened when
+    """A pass's SMTP connections (SMTP_CONNECTIONS, in the relay process), opened when
     its first batch needs them, so a pass with nothing due connects to nothing, and reused
     by every batch after. No SMTP_URL: none, mail is captured to the outbox."""
 
@@ -625,8 +626,9 @@ class _GroupWriter:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="dispatch-writer")
         self._connection: Connection | None = None  # opened and used in the writer's thread
         self._pending: Future[int] | None = None
-        self._handed: dict[int, tuple[Outgoing, datetime]] = {}  # with SMTP, since
-        self._keys = itertools.count()  # a small int pickles faster than a UUID
+        # the messages with SMTP, by the key the relay answers with: (message, attempt start)
+        self._handed: dict[int, tuple[Outgoing, datetime]] = {}
+        self._keys = itertools.count()  # a small int crosses the pipe faster than a UUID
 
     def __enter__(self) -> _GroupWriter:
         return self
