@@ -623,6 +623,7 @@ class _GroupWriter:
 
     def __init__(self, engine: Engine, pool: SmtpPool, clock: Clock, lease: timedelta):
         self.engine, self.pool, self.clock, self.lease = engine, pool, clock, lease
+        self._one_statement = engine.dialect.name == "postgresql"  # dispatch_postgres.py
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="dispatch-writer")
         self._connection: Connection | None = None  # opened and used in the writer's thread
         self._pending: Future[int] | None = None
@@ -670,10 +671,10 @@ class _GroupWriter:
         marked. PostgreSQL: one statement in autocommit (services/dispatch_postgres.py)."""
         if self._connection is None:
             self._connection = self.engine.connect()
-            if self.engine.dialect.name == "postgresql":
+            if self._one_statement:
                 self._connection.execution_options(isolation_level="AUTOCOMMIT")
         conn = self._connection
-        if self.engine.dialect.name == "postgresql":
+        if self._one_statement:
             return commit_group(conn, finished.updates, finished.attempts, group, lease_until)
         write_outcomes(conn, finished)
         taken = set(
