@@ -8,7 +8,14 @@ from typing import Any
 from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.config import DEV_SECRET_KEY, INSTANCE_DIR, Settings, current_settings, engine_options
+from app.config import (
+    DEV_SECRET_KEY,
+    INSTANCE_DIR,
+    Settings,
+    SettingsFlask,
+    current_settings,
+    engine_options,
+)
 from app.core.targets import allow_private_targets, restore_target_policy
 from app.extensions import (
     csrf,
@@ -40,7 +47,7 @@ def secure_cookies(app: Flask, overrides: dict[str, Any]) -> None:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment; `config` overrides (tests pass theirs here)."""
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app = SettingsFlask(__name__, instance_path=str(INSTANCE_DIR))
     app.config.update(Settings.from_env().flask_config())
     if config:
         app.config.update(config)

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from flask import current_app
+from flask import Config, Flask, current_app
 
 DEV_SECRET_KEY = "dev-only-secret-change-me"
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
@@ -186,9 +186,71 @@ def _settings_from(values: tuple[Any, ...]) -> Settings:
     )
 
 
+class SettingsConfig(Config):
+    """Flask's config, keeping the `Settings` it was last read into until one of its keys
+    changes: reading them back took 2 µs, and sending one message reads them 15 times."""
+
+    _version = 0
+    _read: tuple[int, Settings] | None = None
+
+    def settings(self) -> Settings:
+        read = self._read
+        if read is not None and read[0] == self._version:
+            return read[1]
+        version = self._version  # before reading: a change meanwhile makes it stale
+        settings = Settings.from_flask_config(self)
+        self._read = (version, settings)
+        return settings
+
+    def _changed(self) -> None:
+        self._version += 1
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def __ior__(self, other: Any) -> SettingsConfig:  # type: ignore[override,misc]
+        super().__ior__(other)
+        self._changed()
+        return self
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        value = super().setdefault(key, default)
+        self._changed()
+        return value
+
+    def pop(self, key: str, *default: Any) -> Any:
+        value = super().pop(key, *default)
+        self._changed()
+        return value
+
+    def popitem(self) -> tuple[str, Any]:
+        item = super().popitem()
+        self._changed()
+        return item
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+
+class SettingsFlask(Flask):
+    """The app class: its config is a `SettingsConfig`."""
+
+    config_class = SettingsConfig
+
+
 def current_settings() -> Settings:
-    """The running app's settings, read from its config at the moment of the call."""
-    return Settings.from_flask_config(current_app.config)
+    """The running app's settings, as its config holds them at the moment of the call."""
+    return cast(SettingsConfig, current_app.config).settings()
 
 
 def normalise_database_url(url: str) -> str:

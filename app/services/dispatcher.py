@@ -414,7 +414,7 @@ def _skip_exited(ids: list[uuid.UUID], now: datetime) -> None:
 
 def load_rows(ids: list[uuid.UUID]) -> list[Any]:
     """The messages as the dispatcher sends them: contact, step, sequence and sender, each
-    with the content of the version that queued it."""
+    with the content of the version that queued it. A message whose step is gone has none."""
     stmt = (
         select(
             OutboundMessage.id,
@@ -429,27 +429,53 @@ def load_rows(ids: list[uuid.UUID]) -> list[Any]:
             OutboundMessage.tenant_id,
             OutboundMessage.workspace_id,
             OutboundMessage.enrollment_id,
-            Sequence.name.label("sequence_name"),
-            SequenceStep.name.label("step_name"),
-            SequenceStep.key.label("step_key"),
             OutboundMessage.queued_at,
             ContactSequence.enrolled_at,
-            Sequence.published_version,
-            SequenceStep.config,
-            Sequence.settings,
             Workspace.from_email.label("workspace_from_email"),
             Workspace.from_name.label("workspace_from_name"),
             *PROFILE_COLUMNS[1:],
             ContactSequence.context_data.label("enrollment_context"),
         )
-        .join(SequenceStep, SequenceStep.id == OutboundMessage.step_id)
-        .join(Sequence, Sequence.id == OutboundMessage.sequence_id)
         .join(Workspace, Workspace.id == OutboundMessage.workspace_id)
         .join(Contact, Contact.id == OutboundMessage.contact_id)
         .outerjoin(ContactSequence, ContactSequence.id == OutboundMessage.enrollment_id)
         .where(OutboundMessage.id.in_(ids))
     )
-    return as_queued(list(db.session.execute(stmt)))
+    rows = list(db.session.execute(stmt))
+    steps = _step_contents({row.step_id for row in rows})
+    return as_queued(
+        [
+            SimpleNamespace(**row._asdict(), **step)
+            for row in rows
+            if (step := steps.get(row.step_id)) is not None
+        ]
+    )
+
+
+_STEP_CONTENT = (
+    Sequence.name.label("sequence_name"),
+    SequenceStep.name.label("step_name"),
+    SequenceStep.key.label("step_key"),
+    Sequence.published_version,
+    SequenceStep.config,
+    Sequence.settings,
+)
+
+
+def _step_contents(step_ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """Each step of a batch: its name, key and config with its sequence's name, published
+    version and settings, read and decoded once for the batch (per message, decoding them
+    was most of what loading it cost; a designed email's body is tens of kilobytes)."""
+    if not step_ids:
+        return {}
+    stmt = (
+        select(SequenceStep.id, *_STEP_CONTENT)
+        .join(Sequence, Sequence.id == SequenceStep.sequence_id)
+        .where(SequenceStep.id.in_(step_ids))
+    )
+    names = [column.key for column in _STEP_CONTENT]
+    rows = db.session.execute(stmt)
+    return {step_id: dict(zip(names, values, strict=True)) for step_id, *values in rows}
 
 
 def as_queued(rows: list[Any]) -> list[Any]:
@@ -464,16 +490,12 @@ def as_queued(rows: list[Any]) -> list[Any]:
     if not older:
         return rows
     snapshots = load_snapshots(older)
-    out = []
     for row in rows:
         snapshot = snapshots.get((row.sequence_id, row.sequence_version))
         step = snapshot.step(row.step_id) if snapshot else None
-        if snapshot is None or step is None:
-            out.append(row)
-            continue
-        content = {"config": step.get("config") or {}, "settings": snapshot.settings}
-        out.append(SimpleNamespace(**{**row._asdict(), **content}))
-    return out
+        if snapshot is not None and step is not None:
+            row.config, row.settings = step.get("config") or {}, snapshot.settings
+    return rows
 
 
 def template_context(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+import json
 import uuid
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
-from itsdangerous import BadSignature, Serializer, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
 from itsdangerous.encoding import base64_encode
 
 from app.config import current_settings
@@ -19,13 +21,30 @@ def sender_domain() -> str:
     return current_settings().default_from_email.rpartition("@")[2] or "localhost"
 
 
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""itsdangerous's JSON, as one encoder made once (json.dumps with options makes one per call)."""
+
+
 class _UncompressedSerializer(URLSafeSerializer):
     """URL-safe tokens written without trying zlib first: their payloads (a message id, a
     link position) are too short to shrink, and the attempt was a tenth of a send's CPU
-    time. Reads both forms, so tokens already sent stay valid."""
+    time. Reads both forms, so tokens already sent stay valid.
+
+    Signs with its key derived once and one HMAC call: itsdangerous makes a signer, derives
+    the key and builds a JSON encoder again for every token (11 µs each, now 3.5; every
+    message has two or more). The same bytes as itsdangerous's own tokens (a test checks)."""
 
     def dump_payload(self, obj: Any) -> bytes:
-        return base64_encode(Serializer.dump_payload(self, obj))
+        return base64_encode(_COMPACT_JSON.encode(obj).encode("utf-8"))
+
+    @cached_property
+    def _signing_key(self) -> bytes:
+        return self.make_signer().derive_key()
+
+    def dumps(self, obj: Any) -> str:  # type: ignore[override]  # never with a salt of its own
+        payload = self.dump_payload(obj)
+        signature = base64_encode(hmac.digest(self._signing_key, payload, "sha1"))
+        return (payload + b"." + signature).decode("ascii")
 
 
 @lru_cache(maxsize=32)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import fields, replace
 
-from flask import Flask
-
-from app.config import FLASK_KEYS, Settings, current_settings
+from app.config import FLASK_KEYS, Settings, SettingsFlask, current_settings
 from tests.helpers import ROOT
 
 
@@ -123,9 +121,21 @@ def test_a_config_key_left_out_keeps_its_default_and_an_unset_number_means_off()
 
 
 def test_services_see_a_config_change_made_while_the_app_runs():
-    app = Flask("settings")
+    app = SettingsFlask("settings")
     app.config.update(Settings(tracking_dedup_seconds=60).flask_config())
     with app.app_context():
         assert current_settings().tracking_dedup_seconds == 60
         app.config["TRACKING_DEDUP_SECONDS"] = 0
         assert current_settings().tracking_dedup_seconds == 0
+        app.config.update(TRACKING_DEDUP_SECONDS=5)
+        assert current_settings().tracking_dedup_seconds == 5
+        app.config |= {"TRACKING_DEDUP_SECONDS": 6}
+        assert current_settings().tracking_dedup_seconds == 6
+        app.config.pop("TRACKING_DEDUP_SECONDS")
+        assert current_settings().tracking_dedup_seconds == 60  # left out: the default
+        app.config.setdefault("TRACKING_DEDUP_SECONDS", 7)
+        assert current_settings().tracking_dedup_seconds == 7
+        del app.config["TRACKING_DEDUP_SECONDS"]
+        assert current_settings().tracking_dedup_seconds == 60
+        app.config.from_mapping(TRACKING_DEDUP_SECONDS=8)
+        assert current_settings().tracking_dedup_seconds == 8
