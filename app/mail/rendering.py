@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from html import escape
-from html.parser import HTMLParser
 from typing import Any, NoReturn
 
 from jinja2 import ChainableUndefined, Template, nodes
@@ -25,6 +24,8 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from app.mail.html_text import html_to_text
 
 MAX_RENDER_CHARS = 1_000_000
 """The longest value one expression may build (a repetition, a padding, a concatenation)."""
@@ -392,92 +393,6 @@ def render_email(
 
 
 # --- HTML to plain text -------------------------------------------------------------------------
-
-_PARAGRAPH_TAGS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6"})
-_BLOCK_TAGS = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figure",
-        "footer", "header", "hr", "li", "main", "nav", "ol", "pre", "section", "table",
-        "td", "th", "tr", "ul",
-    }
-)  # fmt: skip
-_SKIPPED_TAGS = frozenset({"head", "script", "style", "template", "title"})
-_WHITESPACE = re.compile(r"\s+")
-
-
-class _TextExtractor(HTMLParser):
-    """Collects visible text; block boundaries become line breaks, merged when adjacent."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)  # entities arrive already unescaped
-        self.chunks: list[str] = []
-        self._pending_breaks = 0  # newlines owed before the next text: 1 = line, 2 = paragraph
-        self._skip_depth = 0
-        self._link: tuple[str, int] | None = None  # href, index of its label's first chunk
-
-    def _break(self, newlines: int) -> None:
-        self._pending_breaks = max(self._pending_breaks, newlines)
-
-    def _text(self, text: str) -> None:
-        if self._skip_depth:
-            return
-        if self._pending_breaks:
-            if text.isspace():
-                return  # indentation between blocks
-            if self.chunks:
-                self.chunks.append("\n" * self._pending_breaks)
-            self._pending_breaks = 0
-        self.chunks.append(text)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIPPED_TAGS:
-            self._skip_depth += 1
-        elif tag == "body":
-            self._skip_depth = 0  # a <head> whose end tag was omitted ends here
-        elif tag == "br":
-            self._text("\n")
-        elif tag == "li":
-            self._break(1)
-            self._text("- ")
-        elif tag in _PARAGRAPH_TAGS:
-            self._break(2)
-        elif tag in _BLOCK_TAGS:
-            self._break(1)
-        elif tag == "a":
-            self._link = ((dict(attrs).get("href") or "").strip(), len(self.chunks))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIPPED_TAGS:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in _PARAGRAPH_TAGS:
-            self._break(2)
-        elif tag in _BLOCK_TAGS:
-            self._break(1)
-        elif tag == "a" and self._link is not None:
-            self._close_link(*self._link)
-            self._link = None
-
-    def handle_data(self, data: str) -> None:
-        self._text(_WHITESPACE.sub(" ", data))
-
-    def _close_link(self, href: str, start: int) -> None:
-        if not href or href.startswith(("#", "javascript:")):
-            return
-        label = " ".join("".join(self.chunks[start:]).split())
-        if not label:
-            self._text(href)
-        elif label not in (href, href.removeprefix("mailto:")):
-            self._text(f" ({href})")
-
-
-def html_to_text(html: str) -> str:
-    """Plain-text alternative of an HTML body: readable lines, links spelled out, no wrapping."""
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    lines = (" ".join(line.split()) for line in "".join(extractor.chunks).split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()  # at most one blank line
-
 
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 
