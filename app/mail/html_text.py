@@ -17,6 +17,8 @@ import re
 from html import unescape
 from html.parser import HTMLParser
 
+from app.mail.tracking import ATTRIBUTE
+
 _PARAGRAPH_TAGS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6"})
 _BLOCK_TAGS = frozenset(
     {
@@ -101,7 +103,9 @@ class _TextExtractor(HTMLParser):
 _MARKUP = re.compile(
     r"""<(?:
         (?P<tag>[a-zA-Z][a-zA-Z0-9:-]*)
-        (?P<attrs>(?:\s+[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*)
+        (?P<attrs>(?:\s+"""
+    + ATTRIBUTE.pattern
+    + r""")*)
         \s*(?P<empty>/?)>
       | /(?P<end>[a-zA-Z][-.a-zA-Z0-9:_]*)\s*>
       | !--.*?--\s*>
@@ -109,7 +113,6 @@ _MARKUP = re.compile(
     )""",
     re.DOTALL | re.VERBOSE,
 )
-_ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
 # HTMLParser's CDATA_CONTENT_ELEMENTS: their content is text up to their end tag.
 _RAW_TEXT_END = {tag: re.compile(rf"</\s*{tag}\s*>", re.IGNORECASE) for tag in ("script", "style")}
 
@@ -118,7 +121,7 @@ def _attributes(text: str) -> list[tuple[str, str | None]]:
     """As HTMLParser gives them: names lower-cased, values unquoted and unescaped, None
     for an attribute without a value."""
     pairs: list[tuple[str, str | None]] = []
-    for name, raw in _ATTRIBUTE.findall(text):
+    for name, raw in ATTRIBUTE.findall(text):
         value = raw[1:-1] if raw[:1] in ("'", '"') else raw
         pairs.append((name.lower(), unescape(value) if raw else None))
     return pairs

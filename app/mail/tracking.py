@@ -20,7 +20,7 @@ UNSAFE_SCHEMES = ("javascript:", "data:", "vbscript:")
 # An <a> start tag; quoted attribute values may contain ">".
 _ANCHOR = re.compile(r"""<a(?=[\s/>])((?:"[^"]*"|'[^']*'|[^'">])*)>""", re.IGNORECASE)
 # One attribute: name, then an optional double-quoted, single-quoted or bare value.
-_ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
+ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 # Browsers ignore ASCII tabs and newlines inside URLs, and leading/trailing spaces.
 _URL_NOISE = re.compile(r"[\t\n\r]")
@@ -42,7 +42,7 @@ def rewrite_links(
 
     def anchor(match: re.Match[str]) -> str:
         attrs = match.group(1)
-        for attribute in _ATTRIBUTE.finditer(attrs):
+        for attribute in ATTRIBUTE.finditer(attrs):
             if attribute.group(1).lower() != "href":
                 continue
             if attribute.group(2) is None:
