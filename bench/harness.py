@@ -166,9 +166,9 @@ def smtp_sink_process(log: str | None = None):
         proc.wait(timeout=10)
 
 
-def seed(count: int) -> Sequence:
+def seed(count: int, definition: dict[str, Any] = DEFINITION) -> Sequence:
     workspace = accounts.create_workspace("Bench")
-    sequence = sequences.create_sequence(workspace, sequences.parse_input(DEFINITION))
+    sequence = sequences.create_sequence(workspace, sequences.parse_input(definition))
     sequences.set_status(sequence, "activate", T0)
     rows: list[dict[str, Any]] = [
         {
