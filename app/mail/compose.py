@@ -16,7 +16,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.contentmanager import _encode_text  # type: ignore[attr-defined]
 from email.errors import HeaderParseError
 from email.headerregistry import (
     Address,
@@ -28,6 +27,7 @@ from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
+from app.mail.quoted_printable import encode_text
 from app.mail.rendering import RenderedEmail
 
 
@@ -353,7 +353,7 @@ def _date_line(sent_at: datetime) -> str:
 def _part(subtype: str, body: str) -> tuple[str, str]:
     """A text part's headers and encoded body, as `set_content(..., charset="utf-8")` makes
     them: the standard library's own choice of 7bit, quoted-printable or base64."""
-    cte, data = _encode_text(body, "utf-8", None, _POLICY)
+    cte, data = encode_text(body, _POLICY.max_line_length, _POLICY.linesep)
     head = f'Content-Type: text/{subtype}; charset="utf-8"{_CRLF}Content-Transfer-Encoding: {cte}'
     return head + _CRLF, _CRLF.join(data.splitlines()) + _CRLF
 
