@@ -4,7 +4,8 @@ its own.
 Through Python's `HTMLParser` it was most of the CPU time of preparing a designed email
 (5 ms for 34 KB and 1,300 tags). Well-formed markup, which is what editors and our own
 templates write, is read here by one regular expression into the events the parser would
-produce (2.9 ms, most of it now the extractor's own); anything else (a bare `<`, a
+produce (2.9 ms; `bench/dispatcher.py --body-kb 20`'s email 1.1 ms, once text is
+collapsed only where it has more than single spaces); anything else (a bare `<`, a
 processing instruction, a declaration other than the doctype, an unclosed script or style,
 an attribute the strict pattern does not know) goes through `HTMLParser` itself, so no
 input reads differently (`tests/mail/test_html_text.py` compares both on generated
@@ -84,7 +85,10 @@ class _TextExtractor(HTMLParser):
             self._link = None
 
     def handle_data(self, data: str) -> None:
-        self._text(_WHITESPACE.sub(" ", data))
+        # Whitespace but a single space is never printable: most text needs no collapsing.
+        if not data.isprintable() or "  " in data:
+            data = _WHITESPACE.sub(" ", data)
+        self._text(data)
 
     def _close_link(self, href: str, start: int) -> None:
         if not href or href.startswith(("#", "javascript:")):
@@ -96,12 +100,13 @@ class _TextExtractor(HTMLParser):
             self._text(f" ({href})")
 
 
-# One piece of markup, written strictly: a start tag (name, attributes each after
-# whitespace, optional "/"), an end tag, a comment, or the doctype. HTMLParser reads each of
-# these the same way; its lenient forms (attributes after "/", values with quotes inside,
-# "<" followed by a space) are left to it.
-_MARKUP = re.compile(
-    r"""<(?:
+# One piece of a document: text, or markup written strictly (a start tag: name, attributes
+# each after whitespace, optional "/"; an end tag; a comment; the doctype), or a "<" that
+# is neither. HTMLParser reads text and strict markup the same way; its lenient forms
+# (attributes after "/", values with quotes inside, "<" followed by a space) are left to it.
+_PIECE = re.compile(
+    r"""(?P<text>[^<]+)
+    | <(?:
         (?P<tag>[a-zA-Z][a-zA-Z0-9:-]*)
         (?P<attrs>(?:\s+"""
     + ATTRIBUTE.pattern
@@ -110,6 +115,7 @@ _MARKUP = re.compile(
       | /(?P<end>[a-zA-Z][-.a-zA-Z0-9:_]*)\s*>
       | !--.*?--\s*>
       | !(?i:doctype)[^>]*>
+      | (?P<other>)
     )""",
     re.DOTALL | re.VERBOSE,
 )
@@ -132,34 +138,28 @@ def _read_strict(html: str, reader: HTMLParser) -> bool:
     of the events handed) at the first piece that is not, to leave the input to HTMLParser."""
     at, size = 0, len(html)
     while at < size:
-        opening = html.find("<", at)
-        if opening < 0:
-            opening = size
-        if opening > at:
-            reader.handle_data(unescape(html[at:opening]))
-        if opening == size:
-            break
-        markup = _MARKUP.match(html, opening)
-        if markup is None:
+        piece = _PIECE.match(html, at)
+        at = piece.end()
+        if piece["text"] is not None:
+            reader.handle_data(unescape(piece["text"]))
+        elif piece["end"]:
+            reader.handle_endtag(piece["end"].lower())
+        elif piece["other"] is not None:
             return False
-        at = markup.end()
-        if markup["end"]:
-            reader.handle_endtag(markup["end"].lower())
-            continue
-        if not markup["tag"]:
-            continue  # a comment or the doctype
-        tag = markup["tag"].lower()
-        reader.handle_starttag(tag, _attributes(markup["attrs"]) if tag == "a" else [])
-        if markup["empty"]:
-            reader.handle_endtag(tag)
-        elif tag in _RAW_TEXT_END:
-            closing = _RAW_TEXT_END[tag].search(html, at)
-            if closing is None:
-                return False
-            if closing.start() > at:
-                reader.handle_data(html[at : closing.start()])
-            reader.handle_endtag(tag)
-            at = closing.end()
+        elif piece["tag"]:
+            tag = piece["tag"].lower()
+            reader.handle_starttag(tag, _attributes(piece["attrs"]) if tag == "a" else [])
+            if piece["empty"]:
+                reader.handle_endtag(tag)
+            elif tag in _RAW_TEXT_END:
+                closing = _RAW_TEXT_END[tag].search(html, at)
+                if closing is None:
+                    return False
+                if closing.start() > at:
+                    reader.handle_data(html[at : closing.start()])
+                reader.handle_endtag(tag)
+                at = closing.end()
+        # else a comment or the doctype, which the text leaves out
     return True
 
 

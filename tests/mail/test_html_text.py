@@ -1,6 +1,7 @@
 """The plain-text alternative's strict reader must read every document as HTMLParser does:
 compared on generated documents, well-formed and not."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -89,3 +90,8 @@ def test_well_formed_markup_is_read_by_the_strict_reader_as_htmlparser_reads_it(
 @given(st.lists(ANYTHING, max_size=40).map("".join))
 def test_any_markup_reads_as_htmlparser_reads_it(html):
     assert html_to_text(html) == parsed_by_htmlparser(html)
+
+
+@pytest.mark.parametrize("space", ["\n", "\t", "&nbsp;", "\u2028", "\r\n", "\x0b", "  ", " \n "])
+def test_whitespace_of_any_kind_in_text_collapses_to_one_space(space):
+    assert html_to_text(f"<p>one{space}two</p><p>three</p>") == "one two\n\nthree"
