@@ -18,6 +18,7 @@ always get through, which is all waits and goals look at.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -84,8 +85,11 @@ def read_open_token(token: str) -> uuid.UUID | None:
         return None
 
 
-def click_url(message_uuid: uuid.UUID, position: int) -> str:
-    return f"{current_settings().base_url}/t/c/{click_token(message_uuid, position)}"
+def click_urls(message_uuid: uuid.UUID) -> Callable[[int], str]:
+    """The click URL of each link position in one message, the base URL read once (a
+    newsletter has dozens of links)."""
+    prefix = f"{current_settings().base_url}/t/c/"
+    return lambda position: prefix + click_token(message_uuid, position)
 
 
 def open_url(message_uuid: uuid.UUID) -> str:
@@ -97,17 +101,16 @@ def track_html(
 ) -> tuple[str, list[str]]:
     """The HTML as sent (tracked links, the open pixel unless `pixel` is off) and the
     original URLs by position."""
-    tracked, links = rewrite_links(
-        html, lambda position: click_url(message_uuid, position), keep={unsubscribe}
-    )
+    tracked, links = rewrite_links(html, click_urls(message_uuid), keep={unsubscribe})
     return (add_open_pixel(tracked, open_url(message_uuid)) if pixel else tracked), links
 
 
 def untracked_html(html: str, message_uuid: uuid.UUID, links: list[str] | None) -> str:
     """The HTML as sent, with each tracked link pointing at its original URL again and the
     open pixel gone: for an operator to read without recording an open or a click."""
+    click_url = click_urls(message_uuid)
     for position, url in enumerate(links or ()):
-        tracked = escape(click_url(message_uuid, position), quote=True)
+        tracked = escape(click_url(position), quote=True)
         html = html.replace(f'href="{tracked}"', f'href="{escape(url, quote=True)}"', 1)
     return html.replace(open_pixel(open_url(message_uuid)), "")
 
