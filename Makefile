@@ -49,6 +49,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/processor.py
 	$(BIN)/python bench/dispatcher.py
+	$(BIN)/python bench/dispatcher.py --messages 2000 --body-kb 20
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/growth.py
