@@ -194,6 +194,7 @@ class SettingsConfig(Config):
     _read: tuple[int, Settings] | None = None
 
     def settings(self) -> Settings:
+        """The typed settings of this config as it is now (read again after any change)."""
         read = self._read
         if read is not None and read[0] == self._version:
             return read[1]
