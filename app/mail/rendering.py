@@ -392,7 +392,7 @@ def render_email(
     )
 
 
-# --- HTML to plain text -------------------------------------------------------------------------
+# --- The unsubscribe link ----------------------------------------------------------------------
 
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from app.mail.html_text import html_to_text
 from app.mail.rendering import (
     MAX_RENDER_CHARS,
     RenderBudgetExceeded,
     RenderError,
-    html_to_text,
     render_email,
 )
 
