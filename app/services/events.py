@@ -24,7 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Protocol, TypeVar
+from json.encoder import encode_basestring
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -83,13 +84,16 @@ class EventError(ValueError):
         self.field, self.status = field, status
 
 
-@dataclass(frozen=True)
-class IncomingEvent:
-    """One validated event of the request; `prefix` names it in errors (`events[3].`)."""
+class IncomingEvent(NamedTuple):
+    """One validated event of the request; `prefix` names it in errors (`events[3].`).
+    `properties_json` is the properties' canonical text, made once for the payload hash and
+    stored as it is. A named tuple: a batch makes up to 1,000 of them, and a frozen
+    dataclass takes twice as long to make."""
 
     prefix: str
     type: str
     properties: dict[str, Any]
+    properties_json: str
     occurred_at: datetime
     email: str | None = None
     contact_id: uuid.UUID | None = None
@@ -194,6 +198,7 @@ def _parse_event(data: Any, prefix: str, now: datetime) -> IncomingEvent:
         prefix=prefix,
         type=name,
         properties=properties,
+        properties_json=encoded,
         occurred_at=given_at or now,
         email=email,
         contact_id=contact_id,
@@ -258,12 +263,13 @@ def payload_hash(contact: dict[str, str], name: str, at: str | None, properties:
     """sha256 of the event's canonical JSON: `_canonical_json` of {contact, event,
     occurred_at (UTC), properties}, with the properties' text already made. A client's
     repeat is compared with it for a day, so the text must never change. The one-key
-    contact and a missing time are written out here: encoding a dict or None builds an
-    encoder per call, two thirds of the hash's time."""
+    contact and a missing time are written out here, and strings by the encoder's own
+    function: encoding a dict or None builds an encoder per call, two thirds of the hash's
+    time."""
     [(kind, value)] = contact.items()
-    at_text = "null" if at is None else _canonical_json(at)
+    at_text = "null" if at is None else encode_basestring(at)
     text = (
-        f'{{"contact":{{"{kind}":{_canonical_json(value)}}},"event":{_canonical_json(name)},'
+        f'{{"contact":{{"{kind}":{encode_basestring(value)}}},"event":{encode_basestring(name)},'
         f'"occurred_at":{at_text},"properties":{properties}}}'
     )
     return hashlib.sha256(text.encode()).hexdigest()

@@ -18,11 +18,12 @@ and outcomes it always has; this one is only faster.
 
 from __future__ import annotations
 
-import json
+import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from json.encoder import encode_basestring
 from types import SimpleNamespace
 from typing import Any, Protocol
 
@@ -44,6 +45,7 @@ class Incoming(Protocol):
 
     type: str
     properties: dict[str, Any]
+    properties_json: str
     occurred_at: datetime
     email: str | None
     contact_id: uuid.UUID | None
@@ -284,34 +286,50 @@ def _parameters(
     fresh: list[int],
     now: datetime,
 ) -> dict[str, Any]:
-    """The events as one JSON document (one parameter, encoded in one call): nine arrays
-    took longer to adapt than the statement took to run."""
-    new_ids: dict[str, str] = {}  # one per address: its events name the same contact
+    """The events as one JSON document (one parameter): nine arrays took longer to adapt
+    than the statement took to run. Each row is written out from its checked strings and
+    the properties' canonical text, made once already for the payload hash: encoding the
+    rows as dicts cost as much again as validating the events."""
+    keys = [None if (email := events[i].email) is None else email_key(email) for i in fresh]
+    distinct = dict.fromkeys(key for key in keys if key is not None)
+    new_ids = dict(zip(distinct, random_uuid_texts(len(distinct)), strict=True))
     rows = []
-    for position, i in enumerate(fresh, start=1):
+    for position, (i, key) in enumerate(zip(fresh, keys, strict=True), start=1):
         event = events[i]
-        key = email_key(event.email) if event.email is not None else None
-        new_id = None
-        if key is not None:  # an id made only for an address not met yet in this request
-            new_id = new_ids.get(key) or new_ids.setdefault(key, str(uuid.uuid4()))
+        contact_id = str(event.contact_id) if event.contact_id is not None else None
+        receipt_hash = event.payload_hash if event.client_id is not None else None
         rows.append(
-            {
-                "position": position,
-                "email_key": key,
-                "email": event.email,
-                "new_id": new_id,
-                "contact_id": str(event.contact_id) if event.contact_id else None,
-                "type": event.type,
-                "properties": event.properties,
-                "occurred_at": event.occurred_at.isoformat(),
-                "receipt_key": event.client_id,
-                "receipt_hash": event.payload_hash if event.client_id is not None else None,
-            }
+            f'{{"position":{position},"email_key":{_json(key)},"email":{_json(event.email)},'
+            f'"new_id":{_json(new_ids.get(key))},"contact_id":{_json(contact_id)},'
+            f'"type":{_json(event.type)},"properties":{event.properties_json},'
+            f'"occurred_at":"{event.occurred_at.isoformat()}",'
+            f'"receipt_key":{_json(event.client_id)},"receipt_hash":{_json(receipt_hash)}}}'
         )
     return {
-        "events": json.dumps(rows),
+        "events": f"[{','.join(rows)}]",
         "tenant_id": tenant_id,
         "workspace_id": workspace_id,
         "now": now,
         "expired": now - RECEIPT_TTL,
     }
+
+
+def _json(text: str | None) -> str:
+    """A string or null as JSON (the encoder's own function for strings, in C)."""
+    return "null" if text is None else encode_basestring(text)
+
+
+_VARIANT = "89ab" * 4
+"""The variant digit of an RFC 4122 UUID, by the random hex digit it replaces."""
+
+
+def random_uuid_texts(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as text, from one read of the system's random
+    source: `str(uuid.uuid4())` reads it once per id and builds an object, 2.4 µs an id
+    against 0.65 µs here. A batch needs one for each address it names."""
+    digits = os.urandom(16 * count).hex()
+    return [
+        f"{digits[i : i + 8]}-{digits[i + 8 : i + 12]}-4{digits[i + 13 : i + 16]}-"
+        f"{_VARIANT[int(digits[i + 16], 16)]}{digits[i + 17 : i + 20]}-{digits[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
