@@ -89,6 +89,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics_bp)
     app.register_blueprint(web_bp)
     register_cli(app)
+    answer_events_directly(app)
     trust_proxies(app)
     apply_target_policy(app)
     return app
@@ -107,6 +108,15 @@ def apply_target_policy(app: Flask) -> None:
         token = g.pop("target_policy", None)
         if token is not None:
             restore_target_policy(token)
+
+
+def answer_events_directly(app: Flask) -> None:
+    """On PostgreSQL, ordinary events requests skip Flask's request cycle
+    (`api/events_fast_path.py`); the one statement they need exists only there."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        from app.api.events_fast_path import EventsFastPath
+
+        app.wsgi_app = EventsFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
 
 
 def trust_proxies(app: Flask) -> None:

@@ -54,16 +54,21 @@ def _http_error(err: HTTPException) -> tuple[Any, int]:
     return jsonify(error_body(err.description or err.name, field)), err.code or 500
 
 
+def bearer_token(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, token = header.partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
 @api_bp.before_request
 def _authenticate() -> None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token is None:
         raise ApiError(401, "send an API token as 'Authorization: Bearer <token>'")
     try:
-        holder = token_holder(token.strip(), datetime.now(UTC))
+        holder = token_holder(token, datetime.now(UTC))
     except AccountError as exc:  # unknown or revoked
         raise ApiError(401, str(exc)) from None
     g.token = holder

@@ -55,11 +55,11 @@ def _request_strings() -> Iterator[tuple[str, str]]:
         )
     if request.is_json and (body := request.get_data(cache=True)):
         document = request.get_json()  # parsed here, so a refused body is a 400 at once
-        if _may_hold_unstorable(body):
+        if may_hold_unstorable(body):
             yield from json_strings(document)
 
 
-def _may_hold_unstorable(body: bytes) -> bool:
+def may_hold_unstorable(body: bytes) -> bool:
     """A JSON string holds a NUL or a surrogate only where the text escapes one (`\\u0000`,
     `\\ud800`) or carries one raw (a NUL byte, which UTF-16 and UTF-32 text has too, or a
     surrogate's three bytes, which the app's JSON decoding lets through): the parser refuses

@@ -290,6 +290,19 @@ def ingest_events(owner: Owner, body: Any, now: datetime) -> IngestResult:
         except EventError:
             db.session.rollback()  # nothing of a refused request stays
             raise
+    return _result(events, recorded)
+
+
+def ingest_in_one_statement(owner: Owner, body: Any, now: datetime) -> IngestResult | None:
+    """`ingest_events` for the common case alone (`events_postgres`): EventError when the
+    body is invalid, None when the general path must decide. Either way nothing is stored,
+    and `ingest_events` then gives the answer."""
+    events = parse_events(body, now)
+    recorded = _in_one_statement(owner, events, now)
+    return None if recorded is None else _result(events, recorded)
+
+
+def _result(events: list[IncomingEvent], recorded: Recorded) -> IngestResult:
     outcomes = [
         EventOutcome(event_id, event.client_id, "duplicate" if repeat else "stored")
         for event, event_id, repeat in zip(events, recorded.ids, recorded.repeats, strict=True)
