@@ -1,6 +1,7 @@
 """The HTTP layer every request passes through: body limits, strict JSON, refused NUL bytes
 and lone surrogates, errors answered as JSON or HTML, and security headers on every
-response."""
+response. (On PostgreSQL an ordinary events request is answered in front of Flask, within
+the same limits and with the same headers: `api/events_fast_path.py`.)"""
 
 from __future__ import annotations
 
