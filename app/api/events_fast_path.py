@@ -82,7 +82,7 @@ class EventsFastPath:
             return False
         content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         length = environ.get("CONTENT_LENGTH", "")
-        if content_type != "application/json" or not length.isdigit():
+        if content_type != "application/json" or not _decimal(length):
             return False
         return 0 < int(length) <= self.app.config["MAX_CONTENT_LENGTH"]
 
@@ -120,3 +120,9 @@ class EventsFastPath:
             except Exception as unhandled:
                 return self.app.handle_exception(unhandled)
             return self.app.finalize_request(answer)
+
+
+def _decimal(text: str) -> bool:
+    """ASCII digits, few enough for `int` (`"²".isdigit()` is true, and `int` refuses
+    more than 4,300 digits)."""
+    return 0 < len(text) <= 18 and text.isascii() and text.isdigit()

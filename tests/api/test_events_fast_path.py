@@ -13,7 +13,7 @@ import pytest
 from flask import Flask, request, request_started
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
-from werkzeug.test import Client
+from werkzeug.test import Client, EnvironBuilder
 from werkzeug.wrappers import Response
 
 from app.api.events_fast_path import EventsFastPath
@@ -163,6 +163,28 @@ def test_every_other_request_gets_flask_s_answer(pg_app, case):
     assert answer.status_code == status
     assert shape(answer) == shape(plain)
     assert stored() == before + (2 if status == 202 else 0)
+
+
+@pytest.mark.parametrize(
+    "length",
+    ["\u00b2", "1" * 5000, "-1", "0"],
+    ids=["superscript two", "5000 digits", "negative", "zero"],
+)
+def test_a_content_length_that_is_no_size_goes_to_flask(pg_app, length):
+    api = api_for(pg_app, "Odd")
+    body = json.dumps(LOGIN).encode()
+    environ = EnvironBuilder(
+        "/api/events",
+        method="POST",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api.token}"},
+    ).get_environ()
+    environ["CONTENT_LENGTH"] = length
+    answers: list[str] = []
+    with flask_requests(pg_app) as seen:
+        b"".join(pg_app.wsgi_app(environ, lambda status, headers, exc=None: answers.append(status)))
+    assert seen == ["/api/events"] and len(answers) == 1
 
 
 def test_a_database_error_while_storing_gets_flask_s_503(pg_app, monkeypatch):
