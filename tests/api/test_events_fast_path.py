@@ -228,6 +228,6 @@ def test_flask_s_request_hooks_are_the_ones_the_fast_path_accounts_for(pg_app):
     }
 
 
-def test_on_sqlite_every_events_request_goes_through_flask(app):
+def test_the_fast_path_is_installed_on_postgresql_only(app):
     postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
     assert isinstance(app.wsgi_app, EventsFastPath) == postgres
