@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import redis
+import time_machine
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
@@ -221,6 +222,24 @@ def api(app: Flask) -> ApiClient:
 
 
 CORE_TESTS = os.path.join(os.path.dirname(__file__), "core")
+
+
+@pytest.fixture(autouse=True)
+def wall_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under `@pytest.mark.wall_clock(instant)`, the real clock (in this process) reads
+    `instant` when the test starts and runs on from there.
+
+    The engine never reads the real clock, but the web and API layers stamp what they
+    enroll and record with it. A test that does that and then ticks the engine at fixed
+    instants was written for a day when the clock read earlier than them: once that day
+    was past, what the API had stamped was not due at the instants ticked at (an
+    enrollment, a wait woken by an event), and such tests failed from that hour on."""
+    marker = request.node.get_closest_marker("wall_clock")
+    if marker is None:
+        yield
+        return
+    with time_machine.travel(marker.args[0], tick=True):
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

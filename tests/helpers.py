@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,10 @@ ONBOARDING = ROOT / "app" / "seed_data" / "onboarding.yaml"
 
 def onboarding_definition() -> dict[str, Any]:
     return yaml.safe_load(ONBOARDING.read_text())
+
+
+THE_DAY_WRITTEN_FOR = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+"""The morning before the fixed instants the engine tests tick at (`wall_clock` marker)."""
 
 
 def tick(app: Flask, now: datetime) -> str:

@@ -8,13 +8,17 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from app.extensions import db
 from app.models import OutboundMessage
 from tests.conftest import api_for
 from tests.dropping_smtp import DroppingSmtpSink
 from tests.engine.test_dispatcher import launch, single_email
-from tests.helpers import tick
+from tests.helpers import THE_DAY_WRITTEN_FOR, tick
 from tests.smtp_sink import running_sink
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 PEOPLE = [("ada@example.com", "Ada"), ("bob@example.com", "Bob")]

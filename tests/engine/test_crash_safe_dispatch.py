@@ -23,8 +23,10 @@ from tests.conftest import api_for
 from tests.dropping_smtp import DroppingSmtpSink
 from tests.engine.test_concurrency import add_contacts
 from tests.engine.test_dispatcher import launch, messages, single_email
-from tests.helpers import tick, tick_process
+from tests.helpers import THE_DAY_WRITTEN_FOR, tick, tick_process
 from tests.slow_smtp_sink import SlowSmtpSink
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 BATCH = 200

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import event, func, select, text
 
@@ -16,8 +17,11 @@ from app.services.dispatcher import dispatch_due
 from app.services.processor import process_due
 from tests.conftest import api_for
 from tests.engine.test_dispatcher import launch, messages, single_email
+from tests.helpers import THE_DAY_WRITTEN_FOR
 from tests.slow_smtp_sink import SlowSmtpSink
 from tests.smtp_sink import SmtpSink
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import OutboundMessage
 from app.services.dispatcher import MAX_ATTEMPTS, dispatch_due
 from tests.conftest import free_port
-from tests.helpers import onboarding_definition, tick
+from tests.helpers import THE_DAY_WRITTEN_FOR, onboarding_definition, tick
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -12,7 +13,9 @@ from app.models import MessageAttempt
 from app.services.dispatcher import dispatch_due
 from tests.dropping_smtp import DroppingSmtpSink
 from tests.engine.test_dispatcher import NOW, launch, messages, single_email
-from tests.helpers import tick
+from tests.helpers import THE_DAY_WRITTEN_FOR, tick
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 
 def attempts_of(email: str) -> list[MessageAttempt]:

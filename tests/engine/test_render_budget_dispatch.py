@@ -6,13 +6,16 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import OutboundMessage, SequenceStep
 from tests.conftest import api_for
 from tests.engine.test_dispatcher import launch, single_email
-from tests.helpers import tick
+from tests.helpers import THE_DAY_WRITTEN_FOR, tick
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 NESTED_LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"

@@ -15,7 +15,10 @@ from app.models import MessageAttempt, OutboundMessage
 from app.services.dispatcher import dispatch_due
 from app.services.processor import process_due
 from tests.engine.test_dispatcher import launch, messages, single_email
+from tests.helpers import THE_DAY_WRITTEN_FOR
 from tests.slow_smtp_sink import SlowSmtpSink
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 

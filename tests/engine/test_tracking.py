@@ -26,8 +26,10 @@ from app.services.tracking import click_token, open_token
 from jobs.tasks import purge_event_receipts
 from tests.conftest import api_for
 from tests.engine.test_dispatcher import launch, single_email
-from tests.helpers import onboarding_definition, tick
+from tests.helpers import THE_DAY_WRITTEN_FOR, onboarding_definition, tick
 from tests.smtp_sink import running_sink
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 BODY = """<html><body><p>Hi {{ contact.first_name }}</p>

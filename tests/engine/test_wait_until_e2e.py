@@ -13,9 +13,10 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import ContactSequence, StepLog, Workspace
 from app.services import contacts, enrollment, sequences
-from tests.helpers import tick
+from tests.helpers import THE_DAY_WRITTEN_FOR, tick
 
-pytestmark = pytest.mark.local_time  # wait timeouts fall due at instants
+# wait timeouts fall due at instants
+pytestmark = [pytest.mark.local_time, pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)]
 
 MONDAY = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 

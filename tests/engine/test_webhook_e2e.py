@@ -30,8 +30,10 @@ from app.services.call_delivery import MAX_ATTEMPTS, RETRY_BACKOFF_SECONDS
 from app.services.enrollment import enroll_contacts
 from tests.conftest import api_for
 from tests.engine.test_concurrency import add_contacts, racing_ticks
-from tests.helpers import tick
+from tests.helpers import THE_DAY_WRITTEN_FOR, tick
 from tests.webhook_receiver import running_receiver
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 RACERS = 60

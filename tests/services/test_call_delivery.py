@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from app.extensions import db
@@ -13,7 +14,10 @@ from app.services.call_delivery import deliver_due
 from app.services.outbound_calls import HANDLERS
 from app.services.processor import process_due
 from tests.engine.test_webhook_e2e import allow_private, email_webhook_end, launch, the_call
+from tests.helpers import THE_DAY_WRITTEN_FOR
 from tests.webhook_receiver import running_receiver
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 

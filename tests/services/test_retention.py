@@ -26,7 +26,9 @@ from app.services import retention, tracking
 from app.services.analytics import sequence_analytics
 from app.services.scheduling import retain_history
 from tests.engine.test_dispatcher import launch
-from tests.helpers import onboarding_definition, tick
+from tests.helpers import THE_DAY_WRITTEN_FOR, onboarding_definition, tick
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=500)  # the pass runs here, keeping 400 days

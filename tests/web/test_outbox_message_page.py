@@ -10,6 +10,7 @@ import html
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from markupsafe import escape
 from sqlalchemy import select
 
@@ -19,8 +20,10 @@ from app.services import accounts
 from app.services.processor import process_due
 from tests.conftest import ApiClient
 from tests.engine.test_dispatcher import launch, single_email
-from tests.helpers import tick
+from tests.helpers import THE_DAY_WRITTEN_FOR, tick
 from tests.web.client import CSRF_INPUT, PASSWORD, Web
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 EVIL = "<script>alert('x')</script>"

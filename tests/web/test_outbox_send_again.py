@@ -7,14 +7,18 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+
 from app.extensions import db
 from app.models import OutboundMessage
 from app.services import accounts
 from tests.conftest import ApiClient
 from tests.dropping_smtp import DroppingSmtpSink
 from tests.engine.test_dispatcher import launch, single_email
-from tests.helpers import tick
+from tests.helpers import THE_DAY_WRITTEN_FOR, tick
 from tests.web.client import CSRF_INPUT, PASSWORD, Web
+
+pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 
