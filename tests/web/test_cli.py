@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import User, Workspace
 from app.services import accounts
 from tests.engine.test_onboarding_e2e import start_onboarding
+from tests.helpers import THE_DAY_WRITTEN_FOR
 
 pytestmark = pytest.mark.local_time  # `tick --now` parsed, refused when naive
 
@@ -86,6 +87,7 @@ def test_tokens_create_for_an_unknown_workspace_fails_clearly(app):
     assert "no workspace named 'Nope'" in result.output
 
 
+@pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 def test_tick_prints_a_summary_of_what_it_did(app, api):
     start_onboarding(api)  # three contacts enrolled now, their first email due now
     result = run(app, "sequences", "tick", "--now", "2026-12-07T14:00:00Z")
