@@ -10,7 +10,11 @@ parameters: one round trip and one durable commit.
 
 It changes only rows this dispatcher still holds (`claimed` or `sending`), as the general
 path (`dispatcher.write_outcomes`, then the mark) does; the outcomes and the group are
-always different messages, so no row is changed twice in the statement.
+always different messages, so no row is changed twice in the statement. Its guards on the
+status are written `(...) IS TRUE`, a condition no index serves: the rows are found by key.
+As plain conditions, the planner (its statistics putting claimed and sending messages at a
+handful) read them from the due index, whose claimed and sending entries include those of
+every message sent since the last vacuum: a pass of N messages read N entries a group.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ WITH outcome AS (
         b_id uuid, b_status text, b_refund integer, b_sent_at timestamptz,
         b_accepted_at timestamptz, b_next timestamptz, b_error text, b_subject text,
         b_html text, b_text text, b_links jsonb, b_domain text, b_now timestamptz)
-    WHERE m.id = o.b_id AND m.status IN ('claimed', 'sending')
+    WHERE m.id = o.b_id AND (m.status IN ('claimed', 'sending')) IS TRUE
 ),
 attempt AS (
     INSERT INTO message_attempts (tenant_id, workspace_id, message_id, attempt,
@@ -54,7 +58,7 @@ attempt AS (
         smtp_answer text)
 )
 UPDATE outbound_messages SET status = 'sending', lease_expires_at = %(lease_until)s
-WHERE id = ANY(%(group)s) AND status = 'claimed'
+WHERE id = ANY(%(group)s) AND (status = 'claimed') IS TRUE
 RETURNING id
 """
 
