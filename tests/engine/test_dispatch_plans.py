@@ -107,9 +107,10 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def outbox_reads(plan: dict[str, Any]) -> list[tuple[str, str | None]]:
     """How the plan reads the outbox: (node type, index) of each of its scans; a bitmap heap
-    scan's bitmap index scans are listed too."""
+    scan's bitmap index scans are listed too. An index read whole (no condition on it)
+    counts as a scan of the table."""
     return [
-        (node["Node Type"], node.get("Index Name"))
+        (node["Node Type"], node.get("Index Name") if "Index Cond" in node else None)
         for node in nodes(plan)
         if node["Node Type"] != "ModifyTable"
         and (
