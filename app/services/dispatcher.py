@@ -348,9 +348,9 @@ def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[uuid.UUID]:
 def _plan_as_a_queue() -> None:
     """On PostgreSQL, for the claiming transaction: read the due messages in the due index's
     order and stop at the batch, whatever the table's statistics say. Statistics taken
-    before a large send was queued put the queued messages at a handful, and the planner
-    then gathered every due message with a bitmap and sorted them, for every batch: a
-    backlog of N cost N rows a batch (tests/engine/test_dispatch_plans.py)."""
+    before a large send was queued (or none yet) put the queued messages at a handful, and
+    the planner then gathered every due message with a bitmap and sorted them, for every
+    batch: a backlog of N cost N rows a batch (tests/engine/test_dispatch_plans.py)."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(
             text(
@@ -430,6 +430,7 @@ def _skip_exited(ids: list[uuid.UUID], now: datetime) -> None:
         ids.remove(message_id)
 
 
+# the outbox's columns a message is sent with (`load_rows`)
 _LOADED = (
     "id",
     "message_id",
