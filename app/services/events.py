@@ -514,23 +514,29 @@ def react_to_stored(now: datetime, batch: int = REACTION_BATCH) -> int:
 
 
 def _claim(now: datetime, batch: int) -> list[int]:
-    """Lease up to `batch` queued events no live pass holds; committed, so it shows."""
-    free = (
+    """Lease up to `batch` queued events no live pass holds; committed, so it shows.
+
+    Picked (and locked) first, then leased by key: as one UPDATE whose `IN (subquery)`
+    picks them, PostgreSQL may plan a nested-loop semi-join that rescans the locking
+    subquery for every queued event, each rescan locking more rows. With the statistics of
+    the queue when it was empty, as a queue mostly is, one pass claimed the whole queue
+    instead of `batch`, in time quadratic in it."""
+    free = db.session.scalars(
         select(EventReaction.event_id)
         .where(or_(EventReaction.claimed_until.is_(None), EventReaction.claimed_until <= now))
         .order_by(EventReaction.event_id)
         .limit(batch)
         .with_for_update(skip_locked=True)
-    )
-    claimed = db.session.scalars(
-        update(EventReaction)
-        .where(EventReaction.event_id.in_(free.scalar_subquery()))
-        .values(claimed_until=now + REACTION_LEASE)
-        .returning(EventReaction.event_id)
-        .execution_options(synchronize_session=False)
     ).all()
+    if free:
+        db.session.execute(
+            update(EventReaction)
+            .where(EventReaction.event_id.in_(free))
+            .values(claimed_until=now + REACTION_LEASE)
+            .execution_options(synchronize_session=False)
+        )
     db.session.commit()
-    return sorted(claimed)
+    return sorted(free)
 
 
 # --- housekeeping -------------------------------------------------------------------------

@@ -238,6 +238,30 @@ def test_a_claimed_batch_is_left_to_its_pass_until_the_lease_ends(app, api):
     assert count(ContactSequence) == 1  # the re-enrollment rule: enrolled once
 
 
+def test_a_pass_claims_its_batch_and_no_more_with_the_statistics_of_an_empty_queue(pg_app):
+    """The queue is empty most of the time, and analyzed so. With those statistics, a claim
+    whose UPDATE picked its rows with `IN (locking subquery)` rescanned the subquery for
+    every queued event: it claimed all 1,000 here, not 10."""
+    queued = [{"event_id": n} for n in range(1, 1001)]
+    db.session.execute(text("ALTER TABLE event_reactions SET (autovacuum_enabled = off)"))
+    db.session.execute(EventReaction.__table__.insert(), queued)
+    db.session.execute(EventReaction.__table__.delete())
+    db.session.commit()
+    try:
+        db.session.execute(text("ANALYZE event_reactions"))
+        db.session.execute(EventReaction.__table__.insert(), queued)
+        db.session.commit()
+        now = datetime.now(UTC)
+        assert event_service._claim(now, 10) == list(range(1, 11))
+        assert event_service._claim(now, 10) == list(range(11, 21))
+        leased = select(func.count()).where(EventReaction.claimed_until.is_not(None))
+        assert db.session.scalar(leased) == 20
+    finally:
+        db.session.rollback()
+        db.session.execute(text("ALTER TABLE event_reactions RESET (autovacuum_enabled)"))
+        db.session.commit()
+
+
 @pytest.mark.parametrize("batch", [1, 3])
 def test_the_pass_goes_through_the_queue_in_batches(app, api, batch):
     people = [{"contact": {"email": f"p{i}@example.com"}, "event": "seen"} for i in range(7)]
