@@ -86,12 +86,17 @@ def call_settings() -> CallSettings:
 
 
 def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[tuple[uuid.UUID, int]]:
-    """Claim up to `batch_size` due calls; returns (id, attempt number) of each."""
+    """Claim up to `batch_size` due calls; returns (id, attempt number) of each.
+
+    Picked (and locked) first, then claimed by key: as one UPDATE whose `IN (subquery)`
+    picks them, PostgreSQL may rescan the locking subquery for every waiting call (planned
+    from statistics of when none was waiting), each rescan locking more: a job claimed
+    more than its batch."""
     due = or_(
         and_(_calls.c.status == "queued", _calls.c.next_attempt_at <= now),
         and_(_calls.c.status == "claimed", _calls.c.lease_expires_at < now),
     )
-    candidates = (
+    candidates = db.session.scalars(
         select(_calls.c.id)
         .where(
             due,
@@ -101,7 +106,10 @@ def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[tuple[uuid.
         .order_by(_calls.c.next_attempt_at)
         .limit(batch_size)
         .with_for_update(skip_locked=True)
-    )
+    ).all()
+    if not candidates:
+        db.session.commit()
+        return []
     claimed = db.session.execute(
         update(_calls)
         .where(_calls.c.id.in_(candidates), due)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from app.extensions import db
 from app.models import OutboundCall
-from app.services.call_delivery import deliver_due
+from app.services.call_delivery import _claim, deliver_due
 from app.services.outbound_calls import HANDLERS
 from app.services.processor import process_due
+from tests.conftest import api_for
 from tests.engine.test_webhook_e2e import allow_private, email_webhook_end, launch, the_call
 from tests.helpers import THE_DAY_WRITTEN_FOR
 from tests.webhook_receiver import running_receiver
@@ -54,6 +55,41 @@ def test_a_paused_sequence_holds_its_calls_until_it_resumes(app, api):
         assert api.post(f"/api/sequences/{seq_id}/resume").status_code == 200
         assert deliver_due(NOW + timedelta(seconds=1)).delivered == 1
     assert len(receiver.requests) == 1
+
+
+CLONES = """
+CREATE TEMP TABLE clones AS
+SELECT (jsonb_populate_record(c, jsonb_build_object(
+    'id', gen_random_uuid(), 'rotation', c.rotation + g))).*
+FROM outbound_calls AS c CROSS JOIN generate_series(1, 1000) AS g
+"""
+
+
+def test_a_job_claims_its_batch_and_no_more_with_the_statistics_of_an_empty_queue(pg_app):
+    """Statistics taken when no call was waiting: a claim whose UPDATE picked its calls
+    with `IN (locking subquery)` rescanned the subquery for every waiting call, and claimed
+    them all instead of the batch."""
+    allow_private(pg_app)
+    launch(api_for(pg_app, "Acme"), email_webhook_end("http://127.0.0.1:9/hook"))
+    process_due(NOW)
+    for statement in (
+        "ALTER TABLE outbound_calls SET (autovacuum_enabled = off)",
+        CLONES,
+        "DELETE FROM outbound_calls",
+        "INSERT INTO outbound_calls SELECT * FROM clones",
+        "DELETE FROM outbound_calls",
+        "ANALYZE outbound_calls",
+        "INSERT INTO outbound_calls SELECT * FROM clones",
+    ):
+        db.session.execute(text(statement))
+    db.session.commit()
+    try:
+        assert len(_claim(NOW, 10, timedelta(seconds=60))) == 10
+        assert len(_claim(NOW, 10, timedelta(seconds=60))) == 10
+    finally:
+        db.session.rollback()
+        db.session.execute(text("ALTER TABLE outbound_calls RESET (autovacuum_enabled)"))
+        db.session.commit()
 
 
 def test_call_handlers_are_found_by_module_and_each_delivers_its_own_kind():
