@@ -32,6 +32,7 @@ from app.services import events as event_service
 from tests.api.test_events import T0, wait_for_login
 from tests.conftest import api_for
 from tests.helpers import tick
+from tests.planner_statistics import analyzed_empty, statistics_kept
 
 LOGIN = {"contact": {"email": "ada@example.com"}, "event": "user_login"}
 
@@ -243,23 +244,16 @@ def test_a_pass_claims_its_batch_and_no_more_with_the_statistics_of_an_empty_que
     whose UPDATE picked its rows with `IN (locking subquery)` rescanned the subquery for
     every queued event: it claimed all 1,000 here, not 10."""
     queued = [{"event_id": n} for n in range(1, 1001)]
-    db.session.execute(text("ALTER TABLE event_reactions SET (autovacuum_enabled = off)"))
-    db.session.execute(EventReaction.__table__.insert(), queued)
-    db.session.execute(EventReaction.__table__.delete())
-    db.session.commit()
-    try:
-        db.session.execute(text("ANALYZE event_reactions"))
-        db.session.execute(EventReaction.__table__.insert(), queued)
-        db.session.commit()
+    with statistics_kept("event_reactions"):
+        analyzed_empty(
+            "event_reactions",
+            lambda: db.session.execute(EventReaction.__table__.insert(), queued),
+        )
         now = datetime.now(UTC)
         assert event_service._claim(now, 10) == list(range(1, 11))
         assert event_service._claim(now, 10) == list(range(11, 21))
         leased = select(func.count()).where(EventReaction.claimed_until.is_not(None))
         assert db.session.scalar(leased) == 20
-    finally:
-        db.session.rollback()
-        db.session.execute(text("ALTER TABLE event_reactions RESET (autovacuum_enabled)"))
-        db.session.commit()
 
 
 @pytest.mark.parametrize("batch", [1, 3])

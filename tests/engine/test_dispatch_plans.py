@@ -22,6 +22,7 @@ from app.services.processor import process_due
 from tests.conftest import api_for
 from tests.engine.test_dispatcher import launch, single_email
 from tests.helpers import THE_DAY_WRITTEN_FOR
+from tests.planner_statistics import statistics_kept
 from tests.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
@@ -42,17 +43,6 @@ FROM outbound_messages CROSS JOIN generate_series(1, 300) AS g
 """
 
 
-@pytest.fixture
-def statistics_kept(pg_app) -> Iterator[None]:
-    """No autovacuum of the outbox during the test: its statistics stay those the test took."""
-    db.session.execute(text("ALTER TABLE outbound_messages SET (autovacuum_enabled = off)"))
-    db.session.commit()
-    yield
-    db.session.rollback()
-    db.session.execute(text("ALTER TABLE outbound_messages RESET (autovacuum_enabled)"))
-    db.session.commit()
-
-
 STATISTICS = {
     "taken before the send": ["ANALYZE outbound_messages"],
     # as on a table autovacuum has not analyzed yet (as superuser, which the tests are)
@@ -64,39 +54,42 @@ STATISTICS = {
 
 
 @pytest.fixture(params=list(STATISTICS))
-def plans(request, pg_app, statistics_kept) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+def plans(request, pg_app) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     """A pass over a send of 60 emails, the outbox holding 6,000 sent messages and its
     statistics either taken before the send was queued or never; each statement's plan as
     PostgreSQL made it for that statement, in its transaction and with its parameters
     (EXPLAIN on the same cursor, just before it)."""
-    api = api_for(pg_app, "Acme")
-    earlier = [(f"e{i}@example.com", f"E{i}") for i in range(20)]
-    launch(api, single_email("Earlier", "<p>Hello</p>", name="Earlier"), earlier)
-    process_due(NOW)
-    db.session.execute(text(HISTORY))
-    db.session.execute(text("UPDATE outbound_messages SET status = 'sent', sent_at = queued_at"))
-    for statement in STATISTICS[request.param]:
-        db.session.execute(text(statement))
-    db.session.commit()
-    people = [(f"p{i}@example.com", f"P{i}") for i in range(60)]
-    launch(api, single_email("Hi", "<p>Hello</p>"), people)
-    process_due(NOW)
-    explained: list[tuple[str, dict[str, Any]]] = []
+    with statistics_kept("outbound_messages"):
+        api = api_for(pg_app, "Acme")
+        earlier = [(f"e{i}@example.com", f"E{i}") for i in range(20)]
+        launch(api, single_email("Earlier", "<p>Hello</p>", name="Earlier"), earlier)
+        process_due(NOW)
+        db.session.execute(text(HISTORY))
+        db.session.execute(
+            text("UPDATE outbound_messages SET status = 'sent', sent_at = queued_at")
+        )
+        for statement in STATISTICS[request.param]:
+            db.session.execute(text(statement))
+        db.session.commit()
+        people = [(f"p{i}@example.com", f"P{i}") for i in range(60)]
+        launch(api, single_email("Hi", "<p>Hello</p>"), people)
+        process_due(NOW)
+        explained: list[tuple[str, dict[str, Any]]] = []
 
-    def explain(conn, cursor, statement, parameters, context, executemany) -> None:
-        if not executemany and "outbound_messages" in statement:
-            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-            explained.append((statement, cursor.fetchone()[0][0]["Plan"]))
+        def explain(conn, cursor, statement, parameters, context, executemany) -> None:
+            if not executemany and "outbound_messages" in statement:
+                cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+                explained.append((statement, cursor.fetchone()[0][0]["Plan"]))
 
-    event.listen(db.engine, "before_cursor_execute", explain)
-    try:
-        with SmtpSink() as sink:
-            pg_app.config.update(SMTP_URL=sink.url, SMTP_CONNECTIONS=1)
-            stats = dispatch_due(NOW, batch_size=100)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", explain)
-    assert stats.sent == 60 and len(sink.messages) == 60
-    yield explained
+        event.listen(db.engine, "before_cursor_execute", explain)
+        try:
+            with SmtpSink() as sink:
+                pg_app.config.update(SMTP_URL=sink.url, SMTP_CONNECTIONS=1)
+                stats = dispatch_due(NOW, batch_size=100)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", explain)
+        assert stats.sent == 60 and len(sink.messages) == 60
+        yield explained
 
 
 def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -16,6 +16,7 @@ from app.services.processor import process_due
 from tests.conftest import api_for
 from tests.engine.test_webhook_e2e import allow_private, email_webhook_end, launch, the_call
 from tests.helpers import THE_DAY_WRITTEN_FOR
+from tests.planner_statistics import analyzed_empty, statistics_kept
 from tests.webhook_receiver import running_receiver
 
 pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
@@ -72,24 +73,15 @@ def test_a_job_claims_its_batch_and_no_more_with_the_statistics_of_an_empty_queu
     allow_private(pg_app)
     launch(api_for(pg_app, "Acme"), email_webhook_end("http://127.0.0.1:9/hook"))
     process_due(NOW)
-    for statement in (
-        "ALTER TABLE outbound_calls SET (autovacuum_enabled = off)",
-        CLONES,
-        "DELETE FROM outbound_calls",
-        "INSERT INTO outbound_calls SELECT * FROM clones",
-        "DELETE FROM outbound_calls",
-        "ANALYZE outbound_calls",
-        "INSERT INTO outbound_calls SELECT * FROM clones",
-    ):
-        db.session.execute(text(statement))
-    db.session.commit()
-    try:
+    db.session.execute(text(CLONES))
+    db.session.execute(text("DELETE FROM outbound_calls"))
+    with statistics_kept("outbound_calls"):
+        analyzed_empty(
+            "outbound_calls",
+            lambda: db.session.execute(text("INSERT INTO outbound_calls SELECT * FROM clones")),
+        )
         assert len(_claim(NOW, 10, timedelta(seconds=60))) == 10
         assert len(_claim(NOW, 10, timedelta(seconds=60))) == 10
-    finally:
-        db.session.rollback()
-        db.session.execute(text("ALTER TABLE outbound_calls RESET (autovacuum_enabled)"))
-        db.session.commit()
 
 
 def test_call_handlers_are_found_by_module_and_each_delivers_its_own_kind():
