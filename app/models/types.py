@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Uuid
+from sqlalchemy import JSON, DateTime, Uuid, func, literal
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
@@ -50,3 +50,10 @@ def json_column(default: Any) -> Mapped[Any]:
     """A JSON column with a fresh default per row (never a shared mutable)."""
     factory = (lambda: dict(default)) if isinstance(default, dict) else (lambda: list(default))
     return mapped_column(JsonDoc, default=factory, nullable=False)
+
+
+def unless_empty(column: Any, empty: dict[str, Any] | list[Any]) -> Any:
+    """The JSON column, NULL when it holds the empty document: most contacts and runs have
+    no fields, tags, visits or context, and decoding `{}` costs as much as a small document
+    (the callers read NULL as empty)."""
+    return func.nullif(column, literal(empty, column.type), type_=column.type).label(column.key)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.core import engine, frequency, timing, waits
@@ -41,6 +41,7 @@ from app.models import (
     StepLog,
     Workspace,
 )
+from app.models.types import unless_empty
 from app.services.ab_tests import ab_winners
 from app.services.bulk import insert_rows, update_rows
 from app.services.contact_changes import field_changed, record_events
@@ -93,13 +94,6 @@ def process_due(now: datetime, batch_size: int = DEFAULT_BATCH_SIZE) -> Processo
         total.add(batch)
 
 
-def _unless_empty(column: Any, empty: dict[str, Any] | list[Any]) -> Any:
-    """The column, NULL when it holds the empty document: most contacts and runs have no
-    fields, tags, visits or context, and decoding `{}` costs as much as a small document
-    (the callers read NULL as empty)."""
-    return func.nullif(column, literal(empty, column.type), type_=column.type).label(column.key)
-
-
 def _claim(now: datetime, batch_size: int) -> list[Any]:
     stmt = (
         select(
@@ -111,8 +105,8 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             ContactSequence.current_step_id,
             ContactSequence.step_started_at,
             ContactSequence.last_step_completed_at,
-            _unless_empty(ContactSequence.visits, {}),
-            _unless_empty(ContactSequence.context_data, {}),
+            unless_empty(ContactSequence.visits, {}),
+            unless_empty(ContactSequence.context_data, {}),
             ContactSequence.enrolled_at,
             ContactSequence.runs,
             ContactSequence.holdout,
@@ -124,8 +118,8 @@ def _claim(now: datetime, batch_size: int) -> list[Any]:
             Sequence.name.label("sequence_name"),
             Contact.email,
             Contact.timezone,
-            _unless_empty(Contact.fields, {}),
-            _unless_empty(Contact.tags, []),
+            unless_empty(Contact.fields, {}),
+            unless_empty(Contact.tags, []),
             Workspace.timezone.label("workspace_timezone"),
             Workspace.frequency_cap,
         )
