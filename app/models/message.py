@@ -76,6 +76,11 @@ class OutboundMessage(WorkspaceOwned, Timestamped, db.Model):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
+    # No index of its own: ix_outbound_messages_outbox leads with it, and every index costs
+    # a message an entry at each of its writes (queued, claimed, sending, sent).
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
     enrollment_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("contact_sequences.id", ondelete="CASCADE")
     )
