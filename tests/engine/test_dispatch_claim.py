@@ -4,12 +4,10 @@ and writes the outbox again only for those. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Contact, ContactSequence, OutboundMessage
@@ -18,6 +16,7 @@ from app.services.processor import process_due
 from app.services.suppression import suppress
 from tests.engine.test_dispatcher import launch, single_email
 from tests.helpers import THE_DAY_WRITTEN_FOR
+from tests.sql_statements import statements_sent
 
 pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
 
@@ -39,25 +38,12 @@ def two_emails() -> dict:
     return definition
 
 
-@contextmanager
-def claiming_statements() -> Iterator[list[str]]:
-    """The statements on the outbox a pass runs from its first claim (`WITH due`) until it
-    loads that batch."""
-    seen: list[str] = []
-    claiming = loaded = False
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        nonlocal claiming, loaded
-        claiming = claiming or "WITH due" in statement
-        loaded = loaded or "JOIN contacts" in statement
-        if claiming and not loaded and "outbound_messages" in statement:
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+def claiming(sent: list[str]) -> list[str]:
+    """Of the statements a pass sent, those on the outbox from its first claim (`WITH
+    due`) until it loads that batch."""
+    start = next(i for i, statement in enumerate(sent) if "WITH due" in statement)
+    end = next(i for i, statement in enumerate(sent) if "JOIN contacts" in statement)
+    return [statement for statement in sent[start:end] if "outbound_messages" in statement]
 
 
 def test_a_batch_with_nothing_to_skip_is_claimed_in_one_statement_on_the_outbox(
@@ -66,11 +52,11 @@ def test_a_batch_with_nothing_to_skip_is_claimed_in_one_statement_on_the_outbox(
     launch(api, single_email("Hi", "<p>Hello</p>"), PEOPLE)
     process_due(NOW)
 
-    with claiming_statements() as statements:
+    with statements_sent() as sent:
         stats = dispatch_due(NOW)
 
     assert stats.sent == 3 and len(smtp_sink.messages) == 3
-    assert len(statements) == 1, statements  # the claim alone
+    assert len(claiming(sent)) == 1, claiming(sent)  # the claim alone
 
 
 def test_the_claim_skips_a_suppressed_address_and_an_exited_enrollment_with_their_reasons(
@@ -86,7 +72,7 @@ def test_the_claim_skips_a_suppressed_address_and_an_exited_enrollment_with_thei
     assert api.post(f"/api/enrollments/{cy}/exit", json={"reason": "asked"}).status_code == 200
     db.session.commit()
 
-    with claiming_statements() as statements:
+    with statements_sent() as sent:
         stats = dispatch_due(datetime.now(UTC))
 
     assert [m["To"] for m in smtp_sink.messages] == ["Ada <ada@x.test>"]
@@ -101,4 +87,4 @@ def test_the_claim_skips_a_suppressed_address_and_an_exited_enrollment_with_thei
         select(ContactSequence).join(Contact).where(Contact.email == "bob@x.test")
     )
     assert (bob.status, bob.exit_reason) == ("exited", "bounced")
-    assert len(statements) == 2, statements  # the claim, then the two skipped at once
+    assert len(claiming(sent)) == 2, claiming(sent)  # the claim, then both skipped at once

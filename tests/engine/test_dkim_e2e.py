@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import dkim
 import pytest
 from flask import Flask
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from app.extensions import db
@@ -22,6 +21,7 @@ from app.services.launch import launch_checklist
 from app.services.secret_box import seal
 from tests.dns_server import LocalDns, running_dns
 from tests.helpers import tick
+from tests.sql_statements import statements_sent
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 
@@ -216,16 +216,8 @@ def test_a_batch_loads_its_signing_keys_in_one_query(app, dns, smtp_sink):
     people = [{"email": f"p{n}@example.com", "first_name": f"P{n}"} for n in range(5)]
     found = [contacts.upsert_contact(workspace, person)[0] for person in people]
     assert len(enrollment.enroll_contacts(sequence, found, NOW).enrolled) == 5
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args) -> None:
-        statements.append(statement)
-
-    sa_event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent() as statements:
         tick(app, NOW)
-    finally:
-        sa_event.remove(db.engine, "before_cursor_execute", record)
 
     assert len(smtp_sink.raw) == 5
     assert all(dkim.verify(raw, dnsfunc=verify_with(dns)) for raw in smtp_sink.raw)

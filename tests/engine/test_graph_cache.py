@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from app.extensions import db
 from app.models import Sequence
 from app.services import graphs
 from app.services.graphs import GRAPH_CACHE_SIZE, load_sequences
 from tests.helpers import onboarding_definition
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """The SQL sent while the block runs."""
-    sent: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        sent.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+from tests.sql_statements import statements_sent
 
 
 def test_the_graph_cache_keeps_a_bounded_number_of_versions_and_the_ones_in_use(api):
@@ -46,10 +30,10 @@ def test_the_graph_cache_keeps_a_bounded_number_of_versions_and_the_ones_in_use(
     load_sequences({edited: newest})
 
     assert len(graphs._cache) <= GRAPH_CACHE_SIZE
-    with statements() as sent:
+    with statements_sent() as sent:
         oldest = load_sequences({edited: 1})[edited]
     assert sent and oldest.version == newest  # evicted: read again, and the row is newer
-    with statements() as sent:
+    with statements_sent() as sent:
         current = load_sequences({steady: 1, edited: newest})
     assert sent == []  # the versions in use are served from memory
     assert current[edited].version == newest

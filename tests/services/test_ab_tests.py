@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.core import experiments
 from app.extensions import db
@@ -16,6 +16,7 @@ from app.models import AbTestDecision, ContactEvent, ContactSequence, OutboundMe
 from app.services import ab_tests, contacts, enrollment, sequences
 from app.services.contact_changes import record_events
 from tests.helpers import tick
+from tests.sql_statements import statements_sent
 
 T0 = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 
@@ -72,16 +73,8 @@ def sent_with_clicks(app: Flask, api, name: str, people: int, clicks: dict[str, 
 
 
 def statements_of(work) -> int:
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_sent() as seen:
         work()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     return len(seen)
 
 

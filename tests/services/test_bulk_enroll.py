@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select, update
 
 from app.extensions import db
 from app.models import Contact, ContactSequence, EnrollmentRun, Segment, SegmentMembership
 from app.services import accounts, sequences
 from app.services.enrollment import enroll_segment
+from tests.sql_statements import statements_sent
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 DEFINITION = {
@@ -48,16 +48,8 @@ def segment_of(size: int, name: str):
 
 
 def statements_for(action) -> tuple[int, object]:
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    sa_event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent() as seen:
         result = action()
-    finally:
-        sa_event.remove(db.engine, "before_cursor_execute", record)
     return len(seen), result
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
 from app.core.events import FIELD_CHANGED
 from app.extensions import db
 from app.models import ContactEvent, Workspace
 from app.services import accounts, contact_import
+from tests.sql_statements import statements_sent
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 
@@ -20,16 +20,8 @@ def import_plans(workspace: Workspace, people: int, plan: str, now: datetime) ->
     """Import `plan` for p0..p<people> in one chunk; the SQL statements the chunk ran."""
     rows = "".join(f"p{i}@example.com,{plan}\n" for i in range(people))
     contact_import.start_import(workspace, "plans.csv", "email,plan\n" + rows, None)
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa_event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent() as statements:
         assert contact_import.process_pending(now, chunk=1000) == people
-    finally:
-        sa_event.remove(db.engine, "before_cursor_execute", record)
     return statements
 
 

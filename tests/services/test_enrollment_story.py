@@ -5,17 +5,16 @@ whatever the story's length."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import ContactEvent, ContactSequence, EnrollmentChange, SequenceStep, Workspace
 from app.services import contacts, enrollment, sequences
 from app.services.enrollment_story import enrollment_story
 from tests.helpers import tick
+from tests.sql_statements import statements_sent
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 DAY_2 = T0 + timedelta(days=1)
@@ -50,20 +49,6 @@ def twice_enrolled(app, api) -> ContactSequence:
         enrollment.enroll_contacts(sequence, [ada], day)
         tick(app, day)
     return db.session.scalars(select(ContactSequence)).one()
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    sent: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        sent.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def test_each_run_has_its_own_steps_and_emails_newest_run_first(app, api, smtp_sink):
@@ -109,7 +94,7 @@ def test_a_retired_step_and_an_outside_change_are_told(app, api, smtp_sink):
 def test_the_story_takes_as_many_queries_for_a_long_story_as_for_a_short_one(app, api, smtp_sink):
     found = twice_enrolled(app, api)
     workspace_id, enrollment_id = api.workspace_id, found.id
-    with statements() as short:
+    with statements_sent() as short:
         enrollment_story(workspace_id, enrollment_id)
     db.session.add_all(
         ContactEvent(
@@ -125,7 +110,7 @@ def test_the_story_takes_as_many_queries_for_a_long_story_as_for_a_short_one(app
     )
     db.session.commit()
 
-    with statements() as long:
+    with statements_sent() as long:
         story = enrollment_story(workspace_id, enrollment_id)
 
     assert len(long) == len(short) == 9

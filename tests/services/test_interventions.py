@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import insert, select, update
 
 from app.extensions import db
 from app.models import (
@@ -27,6 +27,7 @@ from app.services.enrollment import Candidate, enroll_candidates
 from app.services.processor import process_due
 from app.services.send_failures import failure_reason
 from tests.services.test_goals import journey
+from tests.sql_statements import statements_sent
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 LATER = T0 + timedelta(hours=1)
@@ -295,16 +296,8 @@ def test_a_filters_select_is_a_selection_narrowed_to_the_workspace(app):
 
 
 def statements(action: Callable[[], Any]) -> list[str]:
-    sent: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        sent.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent() as sent:
         action()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     return sent
 
 

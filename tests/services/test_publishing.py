@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ContactSequence, Sequence
@@ -17,6 +17,7 @@ from app.services import publishing
 from app.services.sequences import export_definition, parse_input
 from tests.conftest import api_for
 from tests.helpers import iso, onboarding_definition, tick
+from tests.sql_statements import statements_sent
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -45,16 +46,8 @@ def statements_of_a_publish(app, api, people: int) -> int:
     sequence, start = live_onboarding(api, people)
     tick(app, start)  # everyone waits in the 2-day delay
     definition = with_first_delay(sequence, "3 days")
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_sent() as seen:
         publishing.publish(sequence, definition, {}, actor="test", note=None, now=start)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     mine = select(ContactSequence.version).where(ContactSequence.sequence_id == sequence.id)
     moved = db.session.scalars(mine).all()
     assert moved == [2] * people

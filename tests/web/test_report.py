@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from app.extensions import db
@@ -23,6 +22,7 @@ from app.services.tracking import open_token
 from tests.conftest import ApiClient, api_for
 from tests.helpers import iso, tick
 from tests.services.test_goals import BOOKED, PAID
+from tests.sql_statements import statements_sent
 from tests.web.client import Web
 
 PASSWORD = "correct-horse-battery"
@@ -260,19 +260,10 @@ def report_statements(app: Flask, api: ApiClient, web: Web, name: str, emails: i
     assert len(sent) == people
     for message_id in sent:
         assert web.get(f"/t/o/{open_token(message_id)}.gif").status_code == 200
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
     counted = []
     for query in ("", f"?from={t0.date()}&to={t0.date()}"):  # a range re-counts the tests
-        seen.clear()
-        sa_event.listen(db.engine, "before_cursor_execute", record)
-        try:
+        with statements_sent() as seen:
             page = web.get(f"/sequences/{seq_id}/report{query}")
-        finally:
-            sa_event.remove(db.engine, "before_cursor_execute", record)
         assert page.status_code == 200
         assert card(page.text, "open-rate") == f"Open rate 100.0% {people} opened"
         assert len(rows(page.text, "data-step")) == 2 * emails - 1
