@@ -1,10 +1,11 @@
-"""PostgreSQL statistics a test sets up and keeps, for checks that a query stays bounded
-whatever the planner believes about a table."""
+"""PostgreSQL statistics a test sets up and keeps, and how a plan reads a table, for checks
+that a query stays bounded whatever the planner believes about a table."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import text
 
@@ -33,3 +34,22 @@ def analyzed_empty(table: str, fill: Callable[[], None]) -> None:
     db.session.execute(text(f"ANALYZE {table}"))
     fill()
     db.session.commit()
+
+
+def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A plan (EXPLAIN's JSON) and every node under it."""
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from plan_nodes(child)
+
+
+def reads_of(plan: dict[str, Any], table: str) -> list[tuple[str, str | None]]:
+    """How the plan reads `table`: (node type, index) of each of its scans; a bitmap heap
+    scan's bitmap index scans are listed too. An index read whole (no condition on it)
+    counts as a scan of the table."""
+    return [
+        (node["Node Type"], node.get("Index Name") if "Index Cond" in node else None)
+        for node in plan_nodes(plan)
+        if node["Node Type"] != "ModifyTable"
+        and (node.get("Relation Name") == table or table in node.get("Index Name", ""))
+    ]

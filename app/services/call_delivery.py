@@ -112,7 +112,10 @@ def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[tuple[uuid.
         return []
     claimed = db.session.execute(
         update(_calls)
-        .where(_calls.c.id.in_(candidates), due)
+        # the guard as `IS TRUE`: not a condition the due index could serve, so the picked
+        # calls are found by key; as a plain condition, with the statistics of an empty
+        # queue, PostgreSQL read every waiting call's index entry to update the batch's
+        .where(_calls.c.id.in_(candidates), due.is_(True))
         .values(status="claimed", attempts=_calls.c.attempts + 1, lease_expires_at=now + lease)
         .returning(_calls.c.id, _calls.c.attempts)
     ).all()

@@ -22,7 +22,7 @@ from app.services.processor import process_due
 from tests.conftest import api_for
 from tests.engine.test_dispatcher import launch, single_email
 from tests.helpers import THE_DAY_WRITTEN_FOR
-from tests.planner_statistics import statistics_kept
+from tests.planner_statistics import plan_nodes, reads_of, statistics_kept
 from tests.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
@@ -92,25 +92,8 @@ def plans(request, pg_app) -> Iterator[list[tuple[str, dict[str, Any]]]]:
         yield explained
 
 
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", ()):
-        yield from nodes(child)
-
-
 def outbox_reads(plan: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """How the plan reads the outbox: (node type, index) of each of its scans; a bitmap heap
-    scan's bitmap index scans are listed too. An index read whole (no condition on it)
-    counts as a scan of the table."""
-    return [
-        (node["Node Type"], node.get("Index Name") if "Index Cond" in node else None)
-        for node in nodes(plan)
-        if node["Node Type"] != "ModifyTable"
-        and (
-            node.get("Relation Name") == "outbound_messages"
-            or "outbound_messages" in node.get("Index Name", "")
-        )
-    ]
+    return reads_of(plan, "outbound_messages")
 
 
 def of(plans: list[tuple[str, dict[str, Any]]], marker: str) -> list[dict[str, Any]]:
@@ -121,7 +104,7 @@ def of(plans: list[tuple[str, dict[str, Any]]], marker: str) -> list[dict[str, A
 
 def test_each_batch_is_claimed_in_the_due_index_order_and_marked_by_key(plans):
     for plan in of(plans, "SKIP LOCKED"):
-        assert not [node for node in nodes(plan) if node["Node Type"] == "Sort"]
+        assert not [node for node in plan_nodes(plan) if node["Node Type"] == "Sort"]
         reads = outbox_reads(plan)
         assert reads.count(("Index Scan", DUE)) == 1, reads  # the walk in due order
         assert set(reads) == {("Index Scan", DUE), ("Index Scan", BY_KEY)}, reads

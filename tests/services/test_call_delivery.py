@@ -3,10 +3,11 @@ its lease runs out (never dropped), and not before (never made by two jobs at on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 
 from app.extensions import db
 from app.models import OutboundCall
@@ -16,7 +17,7 @@ from app.services.processor import process_due
 from tests.conftest import api_for
 from tests.engine.test_webhook_e2e import allow_private, email_webhook_end, launch, the_call
 from tests.helpers import THE_DAY_WRITTEN_FOR
-from tests.planner_statistics import analyzed_empty, statistics_kept
+from tests.planner_statistics import analyzed_empty, reads_of, statistics_kept
 from tests.webhook_receiver import running_receiver
 
 pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
@@ -66,10 +67,10 @@ FROM outbound_calls AS c CROSS JOIN generate_series(1, 1000) AS g
 """
 
 
-def test_a_job_claims_its_batch_and_no_more_with_the_statistics_of_an_empty_queue(pg_app):
-    """Statistics taken when no call was waiting: a claim whose UPDATE picked its calls
-    with `IN (locking subquery)` rescanned the subquery for every waiting call, and claimed
-    them all instead of the batch."""
+@pytest.fixture
+def waiting_calls(pg_app) -> Iterator[None]:
+    """1,001 calls waiting, the table's statistics taken when none was (as autovacuum leaves
+    a queue that is empty most of the time)."""
     allow_private(pg_app)
     launch(api_for(pg_app, "Acme"), email_webhook_end("http://127.0.0.1:9/hook"))
     process_due(NOW)
@@ -80,8 +81,37 @@ def test_a_job_claims_its_batch_and_no_more_with_the_statistics_of_an_empty_queu
             "outbound_calls",
             lambda: db.session.execute(text("INSERT INTO outbound_calls SELECT * FROM clones")),
         )
+        yield
+
+
+def test_a_job_claims_its_batch_and_no_more_with_the_statistics_of_an_empty_queue(
+    waiting_calls,
+):
+    """A claim whose UPDATE picked its calls with `IN (locking subquery)` rescanned the
+    subquery for every waiting call, and claimed them all instead of the batch."""
+    assert len(_claim(NOW, 10, timedelta(seconds=60))) == 10
+    assert len(_claim(NOW, 10, timedelta(seconds=60))) == 10
+
+
+def test_a_job_marks_its_batch_claimed_by_key_with_the_statistics_of_an_empty_queue(
+    waiting_calls,
+):
+    """With its due guard as a plain condition, the UPDATE read every waiting call's entry
+    of the due index (and the calls) to claim the ten it had picked."""
+    plans = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.startswith("UPDATE outbound_calls"):
+            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+            plans.append(cursor.fetchone()[0][0]["Plan"])
+
+    event.listen(db.engine, "before_cursor_execute", explain)
+    try:
         assert len(_claim(NOW, 10, timedelta(seconds=60))) == 10
-        assert len(_claim(NOW, 10, timedelta(seconds=60))) == 10
+    finally:
+        event.remove(db.engine, "before_cursor_execute", explain)
+    [plan] = plans
+    assert reads_of(plan, "outbound_calls") == [("Index Scan", "pk_outbound_calls")]
 
 
 def test_call_handlers_are_found_by_module_and_each_delivers_its_own_kind():
