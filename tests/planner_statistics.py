@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app.extensions import db
 
@@ -53,3 +53,22 @@ def reads_of(plan: dict[str, Any], table: str) -> list[tuple[str, str | None]]:
         if node["Node Type"] != "ModifyTable"
         and (node.get("Relation Name") == table or table in node.get("Index Name", ""))
     ]
+
+
+@contextmanager
+def plans_made(table: str) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """(statement, plan) of each statement on `table` the block sends (an executemany
+    aside): the plan PostgreSQL makes for that statement in its transaction and with its
+    parameters (EXPLAIN on the same cursor, just before it runs)."""
+    explained: list[tuple[str, dict[str, Any]]] = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not executemany and table in statement:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+            explained.append((statement, cursor.fetchone()[0][0]["Plan"]))
+
+    event.listen(db.engine, "before_cursor_execute", explain)
+    try:
+        yield explained
+    finally:
+        event.remove(db.engine, "before_cursor_execute", explain)

@@ -24,7 +24,7 @@ from app.core.addresses import email_key
 from app.extensions import db
 from app.models.base import Timestamped, WorkspaceOwned, utcnow
 from app.models.indexes import trigram_indexes
-from app.models.types import JsonDoc, UTCDateTime, json_column, uuid_pk
+from app.models.types import JsonDoc, UTCDateTime, json_column, unless_empty, uuid_pk
 
 
 def _email_key_default(context: Any) -> str:
@@ -66,6 +66,14 @@ PROFILE_COLUMNS = (
     Contact.unsubscribed_at,
 )
 """What bulk paths read of a contact without loading ORM objects: identity and profile."""
+
+_EMPTY_DOCUMENTS: dict[str, Any] = {"fields": {}, "tags": []}
+SPARSE_PROFILE_COLUMNS = tuple(
+    unless_empty(column, _EMPTY_DOCUMENTS[column.key]) if column.key in _EMPTY_DOCUMENTS else column
+    for column in PROFILE_COLUMNS
+)
+"""`PROFILE_COLUMNS` with empty fields and tags read as NULL (`unless_empty`), for a hot
+path that reads many contacts and reads NULL as empty."""
 
 
 class Segment(WorkspaceOwned, Timestamped, db.Model):

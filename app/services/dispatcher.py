@@ -75,6 +75,7 @@ from app.models import (
     Suppression,
     Workspace,
 )
+from app.models.contact import SPARSE_PROFILE_COLUMNS
 from app.models.enrollment import exited
 from app.models.types import unless_empty
 from app.services.dispatch_postgres import commit_group
@@ -472,13 +473,7 @@ _LOAD = (
         ContactSequence.enrolled_at,
         Workspace.from_email.label("workspace_from_email"),
         Workspace.from_name.label("workspace_from_name"),
-        Contact.email,
-        Contact.first_name,
-        Contact.last_name,
-        Contact.timezone,
-        unless_empty(Contact.fields, {}),
-        unless_empty(Contact.tags, []),
-        Contact.unsubscribed_at,
+        *SPARSE_PROFILE_COLUMNS[1:],
         unless_empty(ContactSequence.context_data, {}).label("enrollment_context"),
     )
     .join(Workspace, Workspace.id == _picked.c.workspace_id)

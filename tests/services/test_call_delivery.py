@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import select, text, update
 
 from app.extensions import db
 from app.models import OutboundCall
@@ -17,7 +17,7 @@ from app.services.processor import process_due
 from tests.conftest import api_for
 from tests.engine.test_webhook_e2e import allow_private, email_webhook_end, launch, the_call
 from tests.helpers import THE_DAY_WRITTEN_FOR
-from tests.planner_statistics import analyzed_empty, reads_of, statistics_kept
+from tests.planner_statistics import analyzed_empty, plans_made, reads_of, statistics_kept
 from tests.webhook_receiver import running_receiver
 
 pytestmark = pytest.mark.wall_clock(THE_DAY_WRITTEN_FOR)
@@ -98,19 +98,9 @@ def test_a_job_marks_its_batch_claimed_by_key_with_the_statistics_of_an_empty_qu
 ):
     """With its due guard as a plain condition, the UPDATE read every waiting call's entry
     of the due index (and the calls) to claim the ten it had picked."""
-    plans = []
-
-    def explain(conn, cursor, statement, parameters, context, executemany) -> None:
-        if statement.startswith("UPDATE outbound_calls"):
-            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-            plans.append(cursor.fetchone()[0][0]["Plan"])
-
-    event.listen(db.engine, "before_cursor_execute", explain)
-    try:
+    with plans_made("outbound_calls") as explained:
         assert len(_claim(NOW, 10, timedelta(seconds=60))) == 10
-    finally:
-        event.remove(db.engine, "before_cursor_execute", explain)
-    [plan] = plans
+    [plan] = [plan for statement, plan in explained if statement.startswith("UPDATE")]
     assert reads_of(plan, "outbound_calls") == [("Index Scan", "pk_outbound_calls")]
 
 
