@@ -50,6 +50,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/processor.py
 	$(BIN)/python bench/dispatcher.py
 	$(BIN)/python bench/dispatcher.py --messages 2000 --body-kb 20
+	$(BIN)/python bench/dispatcher_cpu.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/growth.py

@@ -6,13 +6,17 @@ aiosmtpd sink in its own process. The project's `dispatch_due` sends the queued 
 the sink; the reference sends messages of the same size and shape, built once with the
 `email` package from what the project sent, through `smtplib` over the same number of SMTP
 connections the project uses (SMTP_CONNECTIONS per worker process, one thread each). Prints
-both rates in messages per second and their ratio.
+both rates in messages per second and their ratio. A second, durable reference
+(bench/durable_reference.py) sends the same prebuilt messages with the project's own
+durable writes (claim, group commit, outcomes and attempts) and nothing else: the project
+over it is what the product's own work per message costs.
 
-The two take turns (`--turns`, project then reference, then reference then project, and so
-on), each turn sending the next slice of the messages: the queued messages are due a slice
-an hour apart, and the project's turn k dispatches at hour k. This VM's speed drifts within
-a minute (the reference alone measured 422 to 2,213 messages/s in one hour), and measured
-one after the other, the ratio followed the drift more than the code.
+The three take turns (`--turns`: project, reference, durable, then durable, reference,
+project, and so on), each turn sending the next slice of the messages: the queued messages
+(twice N: the project's and the durable reference's) are due a slice an hour apart, and
+the project's turn k dispatches at hour 2k. This VM's speed drifts within a minute (the
+reference alone measured 422 to 2,213 messages/s in one hour), and measured one after the
+other, the ratio followed the drift more than the code.
 
 The first email is one line of text by default; `--body-kb N` makes it a designed email of
 about N KB (a style sheet in the head, then sections of a heading with a personal field,
@@ -51,11 +55,13 @@ from app.mail.rendering import RenderedEmail  # noqa: E402
 from app.models import OutboundMessage  # noqa: E402
 from app.services.dispatcher import dispatch_due  # noqa: E402
 from app.services.processor import process_due  # noqa: E402
+from bench.durable_reference import durable_process, sent_at  # noqa: E402
 from bench.harness import (  # noqa: E402
     BATCH,
     DEFINITION,
     T0,
     bench_config,
+    in_processes,
     in_workers,
     say,
     seed,
@@ -124,7 +130,7 @@ def _send_over_one_connection(smtp_url: str, messages: list[bytes], start, done)
     done.put(len(messages))
 
 
-def _reference_process(smtp_url: str, messages: list[bytes], connections: int, ready, go, done):
+def reference_process(smtp_url: str, messages: list[bytes], connections: int, ready, go, done):
     """One process of the reference: `connections` threads, one SMTP connection each."""
     start = threading.Barrier(connections + 1)
     threads = [
@@ -149,7 +155,7 @@ def reference(smtp_url: str, messages: list[bytes], processes: int, connections:
     ready, go, done = context.Barrier(processes + 1), context.Event(), context.Queue()
     procs = [
         context.Process(
-            target=_reference_process,
+            target=reference_process,
             args=(smtp_url, messages[i::processes], connections, ready, go, done),
         )
         for i in range(processes)
@@ -189,17 +195,18 @@ class Turns:
 
     project: list[tuple[int, float]] = field(default_factory=list)
     reference: list[tuple[int, float]] = field(default_factory=list)
+    durable: list[tuple[int, float]] = field(default_factory=list)
 
     @staticmethod
     def rate(turns: list[tuple[int, float]]) -> float:
         return sum(n for n, _ in turns) / sum(seconds for _, seconds in turns)
 
-    def ratios(self) -> list[float]:
-        """Each turn's project rate over the reference rate of the same slice."""
+    def ratios(self, side: str = "project", over: str = "reference") -> list[float]:
+        """Each turn's rate of one side over another's in the same turn."""
         return [
-            (p_sent / p_seconds) / (r_sent / r_seconds)
-            for (p_sent, p_seconds), (r_sent, r_seconds) in zip(
-                self.project, self.reference, strict=True
+            (sent / seconds) / (other_sent / other_seconds)
+            for (sent, seconds), (other_sent, other_seconds) in zip(
+                getattr(self, side), getattr(self, over), strict=True
             )
         ]
 
@@ -208,16 +215,19 @@ def run(
     messages: int, workers: int, profile: str | None, body_kb: int, turns: int
 ) -> tuple[Turns, int]:
     """One run in a fresh database: what each side sent and took per turn, and the
-    connections per worker. The project sends slice k at hour k; the reference then (or
-    first, every other turn) as many messages prebuilt from what the project sent first."""
+    connections per worker. In turn k the project sends the slice due at hour 2k, the
+    reference as many messages prebuilt from what the project sent first, and the durable
+    reference (bench/durable_reference.py) the slice due at hour 2k + 1; every other turn
+    in the opposite order."""
+    queued = messages if profile else 2 * messages
     with throwaway_database() as url, smtp_sink_process() as smtp_url:
         app = create_app(bench_config(url, smtp_url))
         with app.app_context():
             upgrade()
-            say(f"Seeding {messages:,} enrollments and queueing their first email...")
-            seed(messages, definition(body_kb))
+            say(f"Seeding {queued:,} enrollments and queueing their first email...")
+            seed(queued, definition(body_kb))
             process_due(T0, BATCH)
-            sizes = due_in_slices(messages, 1 if profile else turns)
+            sizes = due_in_slices(queued, 1 if profile else 2 * turns)
             connections = current_settings().smtp_connections
             db.session.remove()
             db.engine.dispose()
@@ -234,20 +244,30 @@ def run(
                 db.session.remove()
             say(f"  {sent / elapsed:,.0f} messages/s; profile written to {profile}")
             return Turns(project=[(sent, elapsed)]), connections
-        say(f"Reference: prebuilt messages, {workers} process(es) x {connections} connection(s)")
-        figures, built = Turns(), []
+        say(f"References: prebuilt messages, {workers} process(es) x {connections} connection(s)")
+        figures, built, stored = Turns(), [], ("", "", "", [])
+        dsn = "postgresql://" + url.split("://", 1)[1]
 
         def project_turn(k: int) -> None:
-            sent, elapsed = in_workers(url, smtp_url, "dispatch", T0 + timedelta(hours=k), workers)
-            assert sent == sizes[k], (sent, sizes[k])
+            due = T0 + timedelta(hours=2 * k)
+            sent, elapsed = in_workers(url, smtp_url, "dispatch", due, workers)
+            assert sent == sizes[2 * k], (sent, sizes[2 * k])
             figures.project.append((sent, elapsed))
             say(f"  turn {k + 1}, project:   {sent / elapsed:8,.0f} messages/s")
 
         def reference_turn(k: int) -> None:
-            wanted = [built[i % len(built)] for i in range(sizes[k])]
+            wanted = [built[i % len(built)] for i in range(sizes[2 * k])]
             elapsed = reference(smtp_url, wanted, workers, connections)
-            figures.reference.append((sizes[k], elapsed))
-            say(f"  turn {k + 1}, reference: {sizes[k] / elapsed:8,.0f} messages/s")
+            figures.reference.append((sizes[2 * k], elapsed))
+            say(f"  turn {k + 1}, reference: {sizes[2 * k] / elapsed:8,.0f} messages/s")
+
+        def durable_turn(k: int) -> None:
+            due = T0 + timedelta(hours=2 * k + 1)
+            args = (dsn, smtp_url, due, built, stored, connections)
+            sent, elapsed = in_processes(durable_process, args, workers)
+            assert sent == sizes[2 * k + 1] == sent_at(dsn, due), (sent, sizes[2 * k + 1])
+            figures.durable.append((sent, elapsed))
+            say(f"  turn {k + 1}, durable:   {sent / elapsed:8,.0f} messages/s")
 
         for k in range(turns):
             if k % 2 == 0:
@@ -257,11 +277,16 @@ def run(
                     sent_first = select(OutboundMessage).where(OutboundMessage.status == "sent")
                     rows = list(db.session.scalars(sent_first.limit(1_000)))
                     built = prebuilt(rows, current_settings().default_from_email)
+                    stored = (rows[0].subject, rows[0].html, rows[0].text, rows[0].links)
                     db.session.remove()
                     db.engine.dispose()
-                say(f"  (the reference's messages: {len(built[0]):,} bytes each)")
-            reference_turn(k)
+                say(f"  (the references' messages: {len(built[0]):,} bytes each)")
             if k % 2 == 1:
+                durable_turn(k)
+            reference_turn(k)
+            if k % 2 == 0:
+                durable_turn(k)
+            else:
                 project_turn(k)
     return figures, connections
 
@@ -283,11 +308,17 @@ def main() -> None:
     say("")
     for n, (turns, connections) in figures.items():
         ref_rate, project = Turns.rate(turns.reference), Turns.rate(turns.project)
-        ratios = turns.ratios()
+        durable = Turns.rate(turns.durable)
+        ratios, of_durable = turns.ratios(), turns.ratios(over="durable")
         say(
             f"{n} worker(s) x {connections} SMTP connection(s): reference {ref_rate:,.0f} "
             f"messages/s, project {project:,.0f} messages/s, ratio {project / ref_rate:.0%} "
             f"(turns {min(ratios):.0%}-{max(ratios):.0%}; {args.messages:,} {shape})"
+        )
+        say(
+            f"  durable reference (the project's writes, prebuilt messages) {durable:,.0f} "
+            f"messages/s, {durable / ref_rate:.0%} of the reference; the project at "
+            f"{project / durable:.0%} of it (turns {min(of_durable):.0%}-{max(of_durable):.0%})"
         )
 
 

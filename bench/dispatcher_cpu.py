@@ -1,0 +1,208 @@
+"""Benchmark: where a sent message's CPU goes, by process, for the dispatcher and its references.
+
+`bench/dispatcher.py` prints rates; this prints what they cost. In one process, on a
+throwaway PostgreSQL database with an aiosmtpd sink in its own process, in turns: a pass
+of the project's `dispatch_due` over one slice of the queued messages, the prebuilt
+reference over as many messages (smtplib threads, as `bench/dispatcher.py` runs it), and
+the durable reference (`bench/durable_reference.py`) over the next slice. For each pass:
+messages per second, how busy the machine was, and the CPU per message of this process,
+its other children (the project's relay process), PostgreSQL (every server process, including
+the connections that ended) and the sink.
+
+    .venv/bin/python bench/dispatcher_cpu.py [--messages 12000] [--turns 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app  # noqa: E402
+from app.config import current_settings  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.mail.smtp_pool import start_relay  # noqa: E402
+from app.models import OutboundMessage  # noqa: E402
+from app.services.dispatcher import dispatch_due  # noqa: E402
+from app.services.processor import process_due  # noqa: E402
+from bench.dispatcher import due_in_slices, prebuilt, reference_process  # noqa: E402
+from bench.durable_reference import durable_process  # noqa: E402
+from bench.harness import (  # noqa: E402
+    BATCH,
+    T0,
+    bench_config,
+    say,
+    seed,
+    smtp_sink_process,
+    throwaway_database,
+)
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name (field 3 onwards)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _processes() -> dict[int, list[str]]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = _stat(int(entry.name))
+            except OSError:  # it ended meanwhile
+                continue
+    return found
+
+
+def _own(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def _reaped(fields: list[str]) -> float:
+    return (int(fields[13]) + int(fields[14])) / TICK  # cutime, cstime: children waited for
+
+
+class Meter:
+    """CPU seconds so far, by part: this process, its children (live and ended),
+    PostgreSQL's server processes (the postmaster's children, live and ended), the sink;
+    and the machine's busy and total ticks."""
+
+    def __init__(self, dsn: str, sink_port: str) -> None:
+        with psycopg.connect(dsn) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            self.postmaster = int(_stat(backend)[1])  # its parent
+        self.sink = next(
+            pid
+            for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if f"127.0.0.1:{sink_port}".encode() in _cmdline(pid)
+        )
+
+    def read(self) -> dict[str, float]:
+        processes = _processes()
+        mine, postmaster = os.getpid(), self.postmaster
+        cpu = os.times()
+        machine = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        ticks = [int(n) for n in machine]
+        return {
+            "process": cpu.user + cpu.system,
+            "children": cpu.children_user
+            + cpu.children_system
+            + sum(
+                _own(f) for pid, f in processes.items() if int(f[1]) == mine and pid != self.sink
+            ),
+            "postgres": _own(processes[postmaster])
+            + _reaped(processes[postmaster])
+            + sum(_own(f) for f in processes.values() if int(f[1]) == postmaster),
+            "sink": _own(processes[self.sink]),
+            "idle": (ticks[3] + ticks[4]) / TICK,  # idle, iowait
+            "total": sum(ticks[:8]) / TICK,
+        }
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def measured(meter: Meter, label: str, count: int, send: Callable[[], int]) -> None:
+    """Run one pass, print its rate, the machine's load and its CPU per message by part."""
+    before, started = meter.read(), time.perf_counter()
+    sent = send()
+    elapsed, ended = time.perf_counter() - started, meter.read()
+    time.sleep(0.5)  # the pass's closed connections' server processes end and are reaped
+    after = {**meter.read(), "idle": ended["idle"], "total": ended["total"]}
+    assert sent == count, (label, sent, count)
+    spent = {part: (after[part] - before[part]) / sent * 1_000 for part in after}
+    busy = 1 - (after["idle"] - before["idle"]) / (after["total"] - before["total"])
+    say(
+        f"  {label:<10} {sent / elapsed:8,.0f} msg/s   machine {busy:4.0%} busy   CPU ms per "
+        f"message: this process {spent['process']:.3f}, its children {spent['children']:.3f}, "
+        f"PostgreSQL {spent['postgres']:.3f}, sink {spent['sink']:.3f}"
+    )
+
+
+class _Signal:
+    """A barrier or event that is already passed: the references run in this process."""
+
+    def wait(self) -> None:
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=12_000, help="queued, both slices")
+    parser.add_argument("--turns", type=int, default=3)
+    args = parser.parse_args()
+    with throwaway_database() as url, smtp_sink_process() as smtp_url:
+        dsn = "postgresql://" + url.split("://", 1)[1]
+        app = create_app(bench_config(url, smtp_url))
+        with app.app_context():
+            upgrade()
+            say(f"Seeding {args.messages:,} enrollments and queueing their first email...")
+            seed(args.messages)
+            process_due(T0, BATCH)
+            sizes = due_in_slices(args.messages, 2 * args.turns)
+            connections = current_settings().smtp_connections
+            db.session.remove()
+            db.engine.dispose()
+        meter = Meter(dsn, smtp_url.rsplit(":", 1)[1])
+        start_relay()  # as a worker does when it starts, before its first pass
+        say(f"In this process, {connections} SMTP connection(s) each:")
+        built: list[bytes] = []
+        stored = ("", "", "", [])
+        for k in range(args.turns):
+            due = T0 + timedelta(hours=2 * k)
+            measured(meter, "project", sizes[2 * k], partial(project_pass, app, due))
+            if not built:
+                with app.app_context():
+                    sent = select(OutboundMessage).where(OutboundMessage.status == "sent")
+                    rows = list(db.session.scalars(sent.limit(1_000)))
+                    built = prebuilt(rows, current_settings().default_from_email)
+                    stored = (rows[0].subject, rows[0].html, rows[0].text, rows[0].links)
+                    db.session.remove()
+            wanted = [built[i % len(built)] for i in range(sizes[2 * k])]
+            reference = partial(reference_pass, smtp_url, wanted, connections)
+            measured(meter, "reference", sizes[2 * k], reference)
+            durable_due = due + timedelta(hours=1)
+            durable = partial(durable_pass, dsn, smtp_url, durable_due, built, stored, connections)
+            measured(meter, "durable", sizes[2 * k + 1], durable)
+
+
+def project_pass(app: Flask, due: datetime) -> int:
+    with app.app_context():
+        return dispatch_due(due).sent
+
+
+def reference_pass(smtp_url: str, messages: list[bytes], connections: int) -> int:
+    done: queue.SimpleQueue[int] = queue.SimpleQueue()
+    reference_process(smtp_url, messages, connections, _Signal(), _Signal(), done)
+    return sum(done.get() for _ in range(connections))
+
+
+def durable_pass(*args: Any) -> int:
+    done: queue.SimpleQueue[int] = queue.SimpleQueue()
+    durable_process(*args, _Signal(), _Signal(), done)
+    return done.get()
+
+
+if __name__ == "__main__":
+    main()
