@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
@@ -55,7 +56,7 @@ from app.mail.rendering import RenderedEmail  # noqa: E402
 from app.models import OutboundMessage  # noqa: E402
 from app.services.dispatcher import dispatch_due  # noqa: E402
 from app.services.processor import process_due  # noqa: E402
-from bench.durable_reference import durable_process, sent_at  # noqa: E402
+from bench.durable_reference import Stored, durable_process, sent_at  # noqa: E402
 from bench.harness import (  # noqa: E402
     BATCH,
     DEFINITION,
@@ -99,6 +100,34 @@ def definition(body_kb: int) -> dict:
     designed = copy.deepcopy(DEFINITION)
     designed["steps"][0]["config"]["body"] = designed_email(body_kb)
     return designed
+
+
+def queue_slices(app: Flask, count: int, body_kb: int, slices: int) -> tuple[list[int], int]:
+    """Seed `count` enrollments and queue their first email, due in `slices` slices an hour
+    apart; the slices' sizes and the SMTP connections a worker opens."""
+    with app.app_context():
+        upgrade()
+        say(f"Seeding {count:,} enrollments and queueing their first email...")
+        seed(count, definition(body_kb))
+        process_due(T0, BATCH)
+        sizes = due_in_slices(count, slices)
+        connections = current_settings().smtp_connections
+        db.session.remove()
+        db.engine.dispose()
+    return sizes, connections
+
+
+def references_from_sent(app: Flask) -> tuple[list[bytes], Stored]:
+    """What the references send and store: the messages the project sent first, prebuilt,
+    and what it stored of the first one."""
+    with app.app_context():
+        sent_first = select(OutboundMessage).where(OutboundMessage.status == "sent")
+        rows = list(db.session.scalars(sent_first.limit(1_000)))
+        built = prebuilt(rows, current_settings().default_from_email)
+        stored = (rows[0].subject, rows[0].html, rows[0].text, rows[0].links)
+        db.session.remove()
+        db.engine.dispose()
+    return built, stored
 
 
 def prebuilt(rows: list[OutboundMessage], from_email: str) -> list[bytes]:
@@ -222,15 +251,7 @@ def run(
     queued = messages if profile else 2 * messages
     with throwaway_database() as url, smtp_sink_process() as smtp_url:
         app = create_app(bench_config(url, smtp_url))
-        with app.app_context():
-            upgrade()
-            say(f"Seeding {queued:,} enrollments and queueing their first email...")
-            seed(queued, definition(body_kb))
-            process_due(T0, BATCH)
-            sizes = due_in_slices(queued, 1 if profile else 2 * turns)
-            connections = current_settings().smtp_connections
-            db.session.remove()
-            db.engine.dispose()
+        sizes, connections = queue_slices(app, queued, body_kb, 1 if profile else 2 * turns)
         say(f"Project: dispatch_due, {workers} worker process(es) x {connections} connection(s)")
         if profile:  # one process, in this one, under the profiler
             with app.app_context():
@@ -245,7 +266,8 @@ def run(
             say(f"  {sent / elapsed:,.0f} messages/s; profile written to {profile}")
             return Turns(project=[(sent, elapsed)]), connections
         say(f"References: prebuilt messages, {workers} process(es) x {connections} connection(s)")
-        figures, built, stored = Turns(), [], ("", "", "", [])
+        figures, built = Turns(), []
+        stored: Stored = ("", "", "", [])
         dsn = "postgresql://" + url.split("://", 1)[1]
 
         def project_turn(k: int) -> None:
@@ -273,13 +295,7 @@ def run(
             if k % 2 == 0:
                 project_turn(k)
             if not built:
-                with app.app_context():
-                    sent_first = select(OutboundMessage).where(OutboundMessage.status == "sent")
-                    rows = list(db.session.scalars(sent_first.limit(1_000)))
-                    built = prebuilt(rows, current_settings().default_from_email)
-                    stored = (rows[0].subject, rows[0].html, rows[0].text, rows[0].links)
-                    db.session.remove()
-                    db.engine.dispose()
+                built, stored = references_from_sent(app)
                 say(f"  (the references' messages: {len(built[0]):,} bytes each)")
             if k % 2 == 1:
                 durable_turn(k)

@@ -27,27 +27,23 @@ from typing import Any
 
 import psycopg
 from flask import Flask
-from flask_migrate import upgrade
-from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
-from app.config import current_settings  # noqa: E402
-from app.extensions import db  # noqa: E402
 from app.mail.smtp_pool import start_relay  # noqa: E402
-from app.models import OutboundMessage  # noqa: E402
 from app.services.dispatcher import dispatch_due  # noqa: E402
-from app.services.processor import process_due  # noqa: E402
-from bench.dispatcher import due_in_slices, prebuilt, reference_process  # noqa: E402
+from bench.dispatcher import (  # noqa: E402
+    queue_slices,
+    reference_process,
+    references_from_sent,
+)
 from bench.durable_reference import durable_process  # noqa: E402
 from bench.harness import (  # noqa: E402
-    BATCH,
     T0,
     bench_config,
     say,
-    seed,
     smtp_sink_process,
     throwaway_database,
 )
@@ -155,30 +151,16 @@ def main() -> None:
     with throwaway_database() as url, smtp_sink_process() as smtp_url:
         dsn = "postgresql://" + url.split("://", 1)[1]
         app = create_app(bench_config(url, smtp_url))
-        with app.app_context():
-            upgrade()
-            say(f"Seeding {args.messages:,} enrollments and queueing their first email...")
-            seed(args.messages)
-            process_due(T0, BATCH)
-            sizes = due_in_slices(args.messages, 2 * args.turns)
-            connections = current_settings().smtp_connections
-            db.session.remove()
-            db.engine.dispose()
+        sizes, connections = queue_slices(app, args.messages, 0, 2 * args.turns)
         meter = Meter(dsn, smtp_url.rsplit(":", 1)[1])
         start_relay()  # as a worker does when it starts, before its first pass
         say(f"In this process, {connections} SMTP connection(s) each:")
         built: list[bytes] = []
-        stored = ("", "", "", [])
         for k in range(args.turns):
             due = T0 + timedelta(hours=2 * k)
             measured(meter, "project", sizes[2 * k], partial(project_pass, app, due))
             if not built:
-                with app.app_context():
-                    sent = select(OutboundMessage).where(OutboundMessage.status == "sent")
-                    rows = list(db.session.scalars(sent.limit(1_000)))
-                    built = prebuilt(rows, current_settings().default_from_email)
-                    stored = (rows[0].subject, rows[0].html, rows[0].text, rows[0].links)
-                    db.session.remove()
+                built, stored = references_from_sent(app)
             wanted = [built[i % len(built)] for i in range(sizes[2 * k])]
             reference = partial(reference_pass, smtp_url, wanted, connections)
             measured(meter, "reference", sizes[2 * k], reference)
