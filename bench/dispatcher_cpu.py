@@ -7,7 +7,9 @@ reference over as many messages (smtplib threads, as `bench/dispatcher.py` runs 
 the durable reference (`bench/durable_reference.py`) over the next slice. For each pass:
 messages per second, how busy the machine was, and the CPU per message of this process,
 its other children (the project's relay process), PostgreSQL (every server process, including
-the connections that ended) and the sink.
+the connections that ended) and the sink. PostgreSQL's background processes (the
+checkpointer, the WAL writer) count in whichever pass they happen to run: with short
+passes the reference, which writes nothing, can show some.
 
     .venv/bin/python bench/dispatcher_cpu.py [--messages 12000] [--turns 3]
 """
@@ -77,8 +79,7 @@ def _reaped(fields: list[str]) -> float:
 
 class Meter:
     """CPU seconds so far, by part: this process, its children (live and ended),
-    PostgreSQL's server processes (the postmaster's children, live and ended), the sink;
-    and the machine's busy and total ticks."""
+    PostgreSQL's server processes (the postmaster's children, live and ended), the sink."""
 
     def __init__(self, dsn: str, sink_port: str) -> None:
         with psycopg.connect(dsn) as conn:
@@ -94,8 +95,6 @@ class Meter:
         processes = _processes()
         mine, postmaster = os.getpid(), self.postmaster
         cpu = os.times()
-        machine = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-        ticks = [int(n) for n in machine]
         return {
             "process": cpu.user + cpu.system,
             "children": cpu.children_user
@@ -107,9 +106,13 @@ class Meter:
             + _reaped(processes[postmaster])
             + sum(_own(f) for f in processes.values() if int(f[1]) == postmaster),
             "sink": _own(processes[self.sink]),
-            "idle": (ticks[3] + ticks[4]) / TICK,  # idle, iowait
-            "total": sum(ticks[:8]) / TICK,
         }
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """The machine's idle (and iowait) ticks and all its ticks so far (/proc/stat)."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    return ticks[3] + ticks[4], sum(ticks)
 
 
 def _cmdline(pid: int) -> bytes:
@@ -121,14 +124,14 @@ def _cmdline(pid: int) -> bytes:
 
 def measured(meter: Meter, label: str, count: int, send: Callable[[], int]) -> None:
     """Run one pass, print its rate, the machine's load and its CPU per message by part."""
-    before, started = meter.read(), time.perf_counter()
+    before, (idle, total), started = meter.read(), _machine_ticks(), time.perf_counter()
     sent = send()
-    elapsed, ended = time.perf_counter() - started, meter.read()
+    elapsed, (idle_after, total_after) = time.perf_counter() - started, _machine_ticks()
     time.sleep(0.5)  # the pass's closed connections' server processes end and are reaped
-    after = {**meter.read(), "idle": ended["idle"], "total": ended["total"]}
+    after = meter.read()
     assert sent == count, (label, sent, count)
     spent = {part: (after[part] - before[part]) / sent * 1_000 for part in after}
-    busy = 1 - (after["idle"] - before["idle"]) / (after["total"] - before["total"])
+    busy = 1 - (idle_after - idle) / (total_after - total)
     say(
         f"  {label:<10} {sent / elapsed:8,.0f} msg/s   machine {busy:4.0%} busy   CPU ms per "
         f"message: this process {spent['process']:.3f}, its children {spent['children']:.3f}, "
