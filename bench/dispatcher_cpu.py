@@ -7,9 +7,10 @@ reference over as many messages (smtplib threads, as `bench/dispatcher.py` runs 
 the durable reference (`bench/durable_reference.py`) over the next slice. For each pass:
 messages per second, how busy the machine was, and the CPU per message of this process,
 its other children (the project's relay process), PostgreSQL (every server process, including
-the connections that ended) and the sink. PostgreSQL's background processes (the
-checkpointer, the WAL writer) count in whichever pass they happen to run: with short
-passes the reference, which writes nothing, can show some.
+the connections that ended) and the sink; and how much of the pass the thread that runs it
+was busy (the project's renders every message; the references' only start their threads).
+PostgreSQL's background processes (the checkpointer, the WAL writer) count in whichever pass
+they happen to run: with short passes the reference, which writes nothing, can show some.
 
     .venv/bin/python bench/dispatcher_cpu.py [--messages 12000] [--turns 3]
 """
@@ -125,8 +126,10 @@ def _cmdline(pid: int) -> bytes:
 def measured(meter: Meter, label: str, count: int, send: Callable[[], int]) -> None:
     """Run one pass, print its rate, the machine's load and its CPU per message by part."""
     before, (idle, total), started = meter.read(), _machine_ticks(), time.perf_counter()
+    thread_started = time.thread_time()
     sent = send()
     elapsed, (idle_after, total_after) = time.perf_counter() - started, _machine_ticks()
+    thread_busy = (time.thread_time() - thread_started) / elapsed
     time.sleep(0.5)  # the pass's closed connections' server processes end and are reaped
     after = meter.read()
     assert sent == count, (label, sent, count)
@@ -135,7 +138,8 @@ def measured(meter: Meter, label: str, count: int, send: Callable[[], int]) -> N
     say(
         f"  {label:<10} {sent / elapsed:8,.0f} msg/s   machine {busy:4.0%} busy   CPU ms per "
         f"message: this process {spent['process']:.3f}, its children {spent['children']:.3f}, "
-        f"PostgreSQL {spent['postgres']:.3f}, sink {spent['sink']:.3f}"
+        f"PostgreSQL {spent['postgres']:.3f}, sink {spent['sink']:.3f}   the pass's own "
+        f"thread busy {thread_busy:4.0%}"
     )
 
 
