@@ -11,12 +11,15 @@ from sqlalchemy import (
     Boolean,
     ForeignKey,
     Index,
+    Insert,
     Integer,
+    Select,
     String,
     Text,
     UniqueConstraint,
     Uuid,
     false,
+    insert,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -200,3 +203,10 @@ class EnrollmentChange(WorkspaceOwned, db.Model):
     detail: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def record_changes(rows: Select[Any]) -> Insert:
+    """An INSERT ... SELECT of history, one row per row of `rows`, whose columns are labelled
+    with the history's own names (`enrollment_id`, `from_version`, ...): each value is named
+    where it is chosen, not by its place in a list kept apart from it."""
+    return insert(EnrollmentChange).from_select(list(rows.selected_columns.keys()), rows)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     String,
     Text,
@@ -26,19 +27,19 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    insert,
     literal,
     null,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.orm import aliased
 
 from app.core.steps import WAITING_STEP_TYPES
 from app.extensions import db
-from app.models import ContactSequence, EnrollmentChange, OutboundMessage, Sequence, SequenceStep
-from app.models.enrollment import exited
+from app.models import ContactSequence, OutboundMessage, Sequence, SequenceStep
+from app.models.enrollment import exited, record_changes
 from app.models.message import RESENDABLE, requeued
 from app.models.types import UTCDateTime
 from app.services.send_failures import failure_reason
@@ -55,21 +56,6 @@ SEND_FAILED = failure_reason("%", None, "%")
 """What `exit_reason` reads when a run ended because one of its emails failed (a LIKE)."""
 
 CS = ContactSequence
-_AUDIT_COLUMNS = [
-    "tenant_id",
-    "workspace_id",
-    "enrollment_id",
-    "sequence_id",
-    "kind",
-    "action",
-    "from_version",
-    "to_version",
-    "from_step",
-    "to_step",
-    "detail",
-    "actor",
-    "created_at",
-]
 
 
 @dataclass(frozen=True)
@@ -449,17 +435,21 @@ def _record(
         select(
             CS.tenant_id,
             CS.workspace_id,
-            CS.id,
+            CS.id.label("enrollment_id"),
             CS.sequence_id,
-            literal("intervention", String()),
-            literal(plan.name, String()),
-            CS.version,
-            CS.version if plan.to_version is None else plan.to_version,
-            current.key,
-            current.key if plan.to_step is None else plan.to_step,
-            literal(reason or None, Text()),
-            literal(actor, String()),
-            _at(now),
+            literal("intervention", String()).label("kind"),
+            literal(plan.name, String()).label("action"),
+            CS.version.label("from_version"),
+            (
+                CS.version if plan.to_version is None else type_coerce(plan.to_version, Integer())
+            ).label("to_version"),
+            current.key.label("from_step"),
+            (current.key if plan.to_step is None else type_coerce(plan.to_step, String())).label(
+                "to_step"
+            ),
+            literal(reason or None, Text()).label("detail"),
+            literal(actor, String()).label("actor"),
+            _at(now).label("created_at"),
         )
         .select_from(CS)
         .outerjoin(current, current.id == CS.current_step_id)
@@ -467,9 +457,7 @@ def _record(
         .with_for_update(of=CS)
     )
     return db.session.execute(
-        insert(EnrollmentChange)
-        .from_select(_AUDIT_COLUMNS, rows)
-        .execution_options(preserve_rowcount=True)
+        record_changes(rows).execution_options(preserve_rowcount=True)
     ).rowcount
 
 

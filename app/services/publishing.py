@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, literal, null, or_, select, true, update
+from sqlalchemy import case, func, literal, null, or_, select, true, update
 
 from app.core.format.document import SequenceDefinition
 from app.core.format.parse import definition_to_dict
@@ -31,11 +31,11 @@ from app.core.migration_plan import MigrationPlan, plan_migration
 from app.extensions import db
 from app.models import (
     ContactSequence,
-    EnrollmentChange,
     Sequence,
     SequenceStep,
     SequenceVersion,
 )
+from app.models.enrollment import record_changes
 from app.services.sequences import snapshot_version, store_definition
 from app.services.template_budget import check_definition
 from app.services.versions import live_version
@@ -226,40 +226,22 @@ def _migrate(
         select(
             ContactSequence.tenant_id,
             ContactSequence.workspace_id,
-            ContactSequence.id,
+            ContactSequence.id.label("enrollment_id"),
             ContactSequence.sequence_id,
-            literal("version_migration"),
-            action,
-            literal(current),
-            to_version,
-            SequenceStep.key,
-            to_step,
-            literal(actor),
-            literal(now),
+            literal("version_migration").label("kind"),
+            action.label("action"),
+            literal(current).label("from_version"),
+            to_version.label("to_version"),
+            SequenceStep.key.label("from_step"),
+            to_step.label("to_step"),
+            literal(actor).label("actor"),
+            literal(now).label("created_at"),
         )
         .select_from(ContactSequence)
         .outerjoin(SequenceStep, SequenceStep.id == step)
         .where(*on_version)
     )
-    db.session.execute(
-        insert(EnrollmentChange).from_select(
-            [
-                "tenant_id",
-                "workspace_id",
-                "enrollment_id",
-                "sequence_id",
-                "kind",
-                "action",
-                "from_version",
-                "to_version",
-                "from_step",
-                "to_step",
-                "actor",
-                "created_at",
-            ],
-            history,
-        )
-    )
+    db.session.execute(record_changes(history))
     leaving = list(set(exits) | stays)
     moved_or_retimed = list(moves) + list(retimed)
     table = ContactSequence.__table__
