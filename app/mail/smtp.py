@@ -21,6 +21,8 @@ from enum import StrEnum
 from types import TracebackType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from app.tls import client_context
+
 
 class Security(StrEnum):
     """How the connection is protected, chosen by the URL scheme."""
@@ -236,14 +238,6 @@ def _connection_lost(exc: Exception) -> bool:
     )
 
 
-def _tls_context(verify: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class SmtpTransport:
     """One SMTP connection reused for many messages. Not thread-safe: one per worker.
 
@@ -253,7 +247,6 @@ class SmtpTransport:
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
-        self._tls = _tls_context(settings.verify)
         self._conn: _SMTP | _SMTPS | None = None
         self._open = False
 
@@ -320,7 +313,10 @@ class SmtpTransport:
         try:
             if settings.security is Security.IMPLICIT_TLS:
                 conn: _SMTP | _SMTPS = _SMTPS(
-                    settings.host, settings.port, timeout=settings.timeout, context=self._tls
+                    settings.host,
+                    settings.port,
+                    timeout=settings.timeout,
+                    context=client_context(settings.verify),
                 )
             else:
                 conn = _SMTP(settings.host, settings.port, timeout=settings.timeout)
@@ -346,7 +342,7 @@ class SmtpTransport:
                     "the server does not offer STARTTLS, which smtp+starttls:// requires"
                 )
             return
-        code, reply = conn.starttls(context=self._tls)
+        code, reply = conn.starttls(context=client_context(self.settings.verify))
         if code != 220:
             raise smtplib.SMTPResponseException(code, reply)
         conn.ehlo()

@@ -14,13 +14,13 @@ import contextlib
 import http.client
 import ipaddress
 import socket
-import ssl
 import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from app.core.targets import SCHEMES, IpAddress, literal_address, refused_address
+from app.tls import client_context
 
 EXCERPT_BYTES = 200
 """How much of the answer is kept: enough to tell an error page, never a stored body."""
@@ -109,7 +109,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """Like `_PinnedHTTPConnection`, with SNI and the certificate checked for the host name."""
 
     def __init__(self, host: str, port: int, address: IpAddress, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        super().__init__(host, port, timeout=timeout, context=client_context())
         self.address = address
 
     def connect(self) -> None:

@@ -27,6 +27,8 @@ from imap_tools.errors import (
 )
 from imap_tools.mailbox import BaseMailBox
 
+from app.tls import client_context
+
 SECURITY_CHOICES = ("ssl", "starttls", "none")
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 TIMEOUT_SECONDS = 20.0
@@ -87,7 +89,7 @@ def connected(settings: MailboxSettings) -> Iterator[BaseMailBox]:
 
 
 def _open(settings: MailboxSettings, where: str) -> BaseMailBox:
-    context = ssl.create_default_context()
+    context = client_context()
     try:
         if settings.security == "ssl":
             return MailBox(

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import app.tls as app_tls
 from app.mail.compose import compose_message
 from app.mail.rendering import render_email
 from app.mail.smtp import (
@@ -261,6 +263,43 @@ def server_tls(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
 @pytest.fixture
 def starttls_sink(server_tls: ssl.SSLContext) -> Iterator[SmtpSink]:
     yield from running_sink(starttls=server_tls, credentials=("user", "secret"))
+
+
+@pytest.fixture
+def contexts_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ssl.SSLContext]]:
+    """The TLS contexts made from here on (each one loads the system's CA certificates)."""
+    made: list[ssl.SSLContext] = []
+    real = ssl.create_default_context
+
+    def counted(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    app_tls._context.cache_clear()
+    monkeypatch.setattr(app_tls.ssl, "create_default_context", counted)
+    yield made
+    app_tls._context.cache_clear()
+
+
+def test_a_plain_connection_loads_no_ca_certificates(
+    smtp_sink: SmtpSink, contexts_made: list[ssl.SSLContext]
+) -> None:
+    for n in (1, 2):
+        with transport(smtp_sink.url) as smtp:
+            smtp.send(message(n=n))
+    assert len(smtp_sink.messages) == 2
+    assert contexts_made == []
+
+
+def test_tls_connections_of_one_process_share_one_context(
+    starttls_sink: SmtpSink, contexts_made: list[ssl.SSLContext]
+) -> None:
+    url = f"smtp+starttls://user:secret@127.0.0.1:{starttls_sink.port}?verify=false&{FAST}"
+    for n in (1, 2, 3):
+        with transport(url) as smtp:
+            smtp.send(message(n=n))
+    assert [envelope.tls for envelope in starttls_sink.envelopes] == [True, True, True]
+    assert len(contexts_made) == 1
 
 
 def test_plain_url_upgrades_with_starttls_when_offered(starttls_sink: SmtpSink) -> None:

@@ -15,7 +15,6 @@ import base64
 import binascii
 import http.client
 import re
-import ssl
 import threading
 from datetime import datetime
 from typing import Any
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from app.config import current_settings
 from app.services.provider_hooks.base import HookRefused
+from app.tls import client_context
 
 SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
@@ -159,7 +159,7 @@ def _get(url: str, limit: int) -> tuple[int, bytes]:
         str(parts.hostname),
         parts.port or 443,
         timeout=FETCH_SECONDS,
-        context=ssl.create_default_context(),
+        context=client_context(),
     )
     try:
         connection.request("GET", target, headers={"User-Agent": "PenguinMails-Sequences"})
