@@ -15,8 +15,10 @@ accepts each message and for whom.
   RETURNING with SKIP LOCKED) and sends a prebuilt message over one SMTP connection to the
   same sink, at the same rate: what a due message costs with no engine at all.
 
-Prints p50/p99/max of each, the ratio of the due path's p99 to the reference's, and the
-verdict against the goal (p99 <= 1 s, issue 19).
+Prints p50/p99/max of each, and of each path's stages (to the message's queueing by a
+processor pass, the wait for a dispatcher pass, that pass's SMTP transaction), the ratio of
+the due path's p99 to the reference's, and the verdict against the goal (p99 <= 1 s,
+issue 19).
 
     .venv/bin/python bench/latency.py [--seconds 60] [--rate 200] [--event-rate 50]
 """
@@ -346,25 +348,31 @@ def due_path(
         ).fetchall()
     due = {email.lower(): at.timestamp() for email, at in rows}
     seen = wait_for(sink, set(due), seconds + 60)
-    with psycopg.connect(libpq(url), autocommit=True) as conn:
-        stages = conn.execute(
-            "SELECT lower(m.to_email), m.queued_at, m.claimed_at FROM outbound_messages m"
-            " WHERE m.sequence_id = %s AND m.claimed_at IS NOT NULL",
-            (sequence_id,),
-        ).fetchall()
-    processor = [queued.timestamp() - due[rcpt] for rcpt, queued, _ in stages]
-    dispatcher = [claimed.timestamp() - queued.timestamp() for _, queued, claimed in stages]
-    sending = [seen[rcpt] - claimed.timestamp() for rcpt, _, claimed in stages if rcpt in seen]
-    for stage, figures in (
-        ("due -> processor pass", processor),
-        ("queued -> dispatcher pass", dispatcher),
-        ("dispatcher pass -> accepted", sending),
-    ):
-        say(f"  {stage}: {summary(figures, len(due))}")
+    print_stages(url, due, seen, "due -> processor pass")
     return [seen[rcpt] - due[rcpt] for rcpt in seen]
 
 
-def event_path(port: int, token: str, sink: str, count: int, rate: float) -> list[float]:
+def print_stages(url: str, started: dict[str, float], seen: dict[str, float], first: str) -> None:
+    """Where each message's time went: `first` (from `started` to its queueing by a
+    processor pass), the wait for a dispatcher pass, and that pass's SMTP transaction."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        stages = conn.execute(
+            "SELECT lower(m.to_email), m.queued_at, m.claimed_at FROM outbound_messages m"
+            " WHERE lower(m.to_email) = ANY(%s) AND m.claimed_at IS NOT NULL",
+            (list(started),),
+        ).fetchall()
+    processor = [queued.timestamp() - started[rcpt] for rcpt, queued, _ in stages]
+    dispatcher = [claimed.timestamp() - queued.timestamp() for _, queued, claimed in stages]
+    sending = [seen[rcpt] - claimed.timestamp() for rcpt, _, claimed in stages if rcpt in seen]
+    for stage, figures in (
+        (first, processor),
+        ("queued -> dispatcher pass", dispatcher),
+        ("dispatcher pass -> accepted", sending),
+    ):
+        say(f"  {stage}: {summary(figures, len(started))}")
+
+
+def event_path(url: str, port: int, token: str, sink: str, count: int, rate: float) -> list[float]:
     """POST one event per waiting contact at `rate` per second (4 client threads)."""
     answered: dict[str, float] = {}
     start = time.monotonic() + 0.5
@@ -392,6 +400,7 @@ def event_path(port: int, token: str, sink: str, count: int, rate: float) -> lis
         thread.join()
     assert not failures, failures[:5]
     seen = wait_for(sink, set(answered), 60)
+    print_stages(url, answered, seen, "API answer -> processor pass")
     return [seen[rcpt] - answered[rcpt] for rcpt in seen]
 
 
@@ -414,7 +423,7 @@ def run(seconds: float, rate: float, event_rate: float, workers: int, worker_cla
             due = due_path(url, due_sequence, sink, seconds, rate)
             say(f"  due -> accepted: {summary(due, due_count)}")
             say(f"Event path, {event_rate:g} events per second for {seconds:g} s:")
-            woken = event_path(port, token, sink, event_count, event_rate)
+            woken = event_path(url, port, token, sink, event_count, event_rate)
             say(f"  API answer -> accepted: {summary(woken, event_count)}")
     say("")
     floor99, due99 = percentile(floor, 0.99), percentile(due, 0.99)

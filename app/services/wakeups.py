@@ -15,10 +15,16 @@ Worker mode (REDIS_URL: gunicorn, `rq worker`s, one `rq cron jobs.cron`):
   again at the back and stops, so even a single worker runs everything in turn.
 - **Wake-ups chain the passes.** A processor pass that queued email wakes the dispatcher;
   the commit that wakes a waiting enrollment (an API event, an intervention, an
-  enrollment) wakes the processor (`waits.nudge_processor`). `wake` enqueues the pass's RQ
-  job unless one is already pending: a Redis key set with NX, deleted by `started` when a
-  job begins (its claims then see everything committed before), so a burst of events adds
-  at most one waiting job, and the key's expiry forgets a lost one.
+  enrollment) wakes the processor (`waits.nudge_processor`). While a job of the pass polls,
+  `wake` kicks it instead: the poller listens on a Redis channel between polls, and a
+  PUBLISH that reaches a listener makes it look at once. Enqueueing a job instead made
+  every event a new processor job that took the polling over: at 50 events a second both
+  workers kept handing the polling on, and the dispatcher's jobs queued behind theirs
+  (bench/latency.py's event path). With no listener, `wake` enqueues the pass's RQ job
+  unless one is already pending: a Redis key set with NX, deleted by `started` when a job
+  begins (its claims then see everything committed before), so a burst of events adds at
+  most one waiting job, and the key's expiry forgets a lost one. A kick that races a
+  poller's end is not lost for long: the next job polls within the cron's second.
 - **Overlap is safe.** Every pass claims with SKIP LOCKED and guards its status changes, so
   any number of workers may run passes at once; a doubled job costs an empty claim.
 
@@ -38,6 +44,7 @@ from typing import Any
 
 from flask import current_app
 from redis import Redis
+from redis.client import PubSub
 from redis.exceptions import RedisError
 from rq import Queue
 
@@ -58,6 +65,8 @@ POLL_SECONDS = 0.1
 LOOP_SECONDS = 2.0
 """How long one processor job polls: longer than the cron interval (1 s), so the next job
 takes over before it stops, and short enough for a worker's warm shutdown."""
+MAX_KICKS_DRAINED = 1000
+"""Kicks a poller takes in one look: a flood of wake-ups cannot hold it from polling."""
 YIELD_AFTER_POLLS = 2
 """Polls in a row that saw jobs waiting in the queue before the poller makes way for them."""
 LOCAL_WAKER = "penguinmails.waker"
@@ -91,12 +100,18 @@ def wake(name: str) -> None:
         return
     conn = redis_for(url)
     try:
-        if conn.set(_pending_key(name), 1, nx=True, ex=PENDING_SECONDS):
-            Queue(QUEUE, connection=conn).enqueue(
-                task_path(name), result_ttl=RESULT_TTL_SECONDS, job_timeout=JOB_TIMEOUT_SECONDS
-            )
+        if not conn.publish(_kick_channel(name), 1):  # else a job polling for it looks now
+            _enqueue(conn, name)
     except RedisError as exc:
         log.warning("could not wake %s: %s; it runs at its next interval", name, exc)
+
+
+def _enqueue(conn: Redis, name: str) -> None:
+    """Enqueue the pass's job unless one is pending already."""
+    if conn.set(_pending_key(name), 1, nx=True, ex=PENDING_SECONDS):
+        Queue(QUEUE, connection=conn).enqueue(
+            task_path(name), result_ttl=RESULT_TTL_SECONDS, job_timeout=JOB_TIMEOUT_SECONDS
+        )
 
 
 def started(name: str) -> None:
@@ -126,25 +141,37 @@ def keep_polling(
     queue_key = Queue(QUEUE, connection=conn).key
     deadline, passes, crowded = time.monotonic() + LOOP_SECONDS, 0, 0
     try:
-        conn.set(key, me, px=int((LOOP_SECONDS + 1) * 1000))
-        while time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
-            poller, waiting = conn.pipeline(transaction=False).get(key).llen(queue_key).execute()
-            if poller != me:
-                return passes  # a newer job polls now
-            crowded = crowded + 1 if waiting else 0
-            if crowded >= YIELD_AFTER_POLLS:
-                conn.delete(key)
-                wake(name)
-                return passes
-            due = next_due()
-            now = datetime.now(UTC)
-            if due is not None and due <= now:
-                run_pass(now)
-                passes += 1
+        with conn.pubsub(ignore_subscribe_messages=True) as kicks:
+            kicks.subscribe(_kick_channel(name))
+            conn.set(key, me, px=int((LOOP_SECONDS + 1) * 1000))
+            while time.monotonic() < deadline:
+                _wait_for_kick(kicks)
+                pipe = conn.pipeline(transaction=False)
+                poller, waiting = pipe.get(key).llen(queue_key).execute()
+                if poller != me:
+                    return passes  # a newer job polls now (kicks reach it too)
+                crowded = crowded + 1 if waiting else 0
+                if crowded >= YIELD_AFTER_POLLS:
+                    conn.delete(key)
+                    _enqueue(conn, name)  # at the back of the queue
+                    return passes
+                due = next_due()
+                now = datetime.now(UTC)
+                if due is not None and due <= now:
+                    run_pass(now)
+                    passes += 1
     except RedisError as exc:
         log.warning("%s stopped polling: %s; the next job polls again", name, exc)
     return passes
+
+
+def _wait_for_kick(kicks: PubSub) -> None:
+    """Until a wake-up's kick or POLL_SECONDS (the client times it: a Redis server times
+    blocking commands only to its `hz`, 100 ms by default); kicks sent meanwhile are one."""
+    if kicks.get_message(timeout=POLL_SECONDS) is not None:
+        for _ in range(MAX_KICKS_DRAINED):
+            if kicks.get_message(timeout=0.0) is None:
+                break
 
 
 def _pending_key(name: str) -> str:
@@ -153,3 +180,7 @@ def _pending_key(name: str) -> str:
 
 def _poller_key(name: str) -> str:
     return f"penguinmails:poller:{name}"
+
+
+def _kick_channel(name: str) -> str:
+    return f"penguinmails:kick:{name}"

@@ -1,6 +1,7 @@
 """Wake-ups (app.services.wakeups) with a real Redis and rq's in-process worker: a pass that
 queued email enqueues the dispatcher once, an event that ends a wait enqueues the processor
-once, a processor job polls and makes way, and the embedded thread runs a woken pass at once."""
+once, a processor job polls, is kicked by a wake-up and makes way, and the embedded thread runs
+a woken pass at once."""
 
 from __future__ import annotations
 
@@ -118,6 +119,36 @@ def test_a_processor_job_polls_for_what_falls_due_then_a_newer_one_takes_over(ap
     assert not returned.is_set()
     redis_conn.set("penguinmails:poller:process_sequences", b"a newer job")
     assert returned.wait(wakeups.POLL_SECONDS * 5), "the old poller kept polling"
+
+
+def test_a_wake_up_while_a_processor_job_polls_makes_it_look_now_instead_of_enqueueing_a_job(
+    app, redis_conn, monkeypatch
+):
+    app.config["REDIS_URL"] = REDIS_URL
+    monkeypatch.setattr(wakeups, "POLL_SECONDS", 1.5)  # left alone, it would look once
+    queue = Queue(wakeups.QUEUE, connection=redis_conn)
+    due_at: list[datetime] = []
+    ran: list[datetime] = []
+
+    def poll() -> None:
+        with app.app_context():
+            wakeups.keep_polling("process_sequences", ran.append, lambda: min(due_at, default=None))
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    time.sleep(0.2)  # it waits for a kick or its next look
+    due_at.append(datetime.now(UTC))
+    woken = time.monotonic()
+    for _ in range(3):  # a burst of events
+        wakeups.wake("process_sequences")
+    while not ran and time.monotonic() - woken < 1.2:
+        time.sleep(0.01)
+    assert ran, "the poller did not look when woken"
+    assert queued_tasks(queue) == [], "no processor job was enqueued beside the poller"
+    poller.join(5)
+    assert not poller.is_alive()
+    wakeups.wake("process_sequences")
+    assert queued_tasks(queue) == ["jobs.tasks.process_sequences"], "no poller: a job again"
 
 
 def test_a_polling_processor_job_makes_way_for_waiting_jobs(app, redis_conn):
