@@ -20,7 +20,7 @@ def client_context(verify: bool = True) -> ssl.SSLContext:
     return _context(verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8)  # two settings, and rarely another CA location
 def _context(verify: bool, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     """`cert_file` and `cert_dir` are only the cache's key: OpenSSL reads them itself."""
     context = ssl.create_default_context()

@@ -93,3 +93,21 @@ def test_an_email_built_from_blocks_is_autosaved_and_sent_as_a_test(
     assert ">Open your dashboard</a>" in html
     assert "<strong>invite</strong>" in html
     assert "@media only screen and (min-width:480px)" in html
+
+
+def test_what_is_typed_in_the_checklist_stays_when_an_edit_refreshes_it(
+    page: Page, live_server: str, sequence_id: str
+):
+    open_builder(page, live_server, sequence_id)
+    node(page, "email_1").locator(".step-name").click()
+    checklist = page.locator("#checklist")
+    send_to = checklist.get_by_label("Send to")
+    refreshed = lambda r: r.request.method == "GET" and r.url.endswith("/checklist")  # noqa: E731
+    with page.expect_response(refreshed):
+        page.locator("#step-panel").get_by_label("Subject", exact=True).fill("Hello again")
+        send_to.fill("ann@team.test, bob@")  # still typing when the save refreshes the list
+    settled(page)
+    expect(send_to).to_have_value("ann@team.test, bob@")
+    expect(send_to).to_be_focused()
+    send_to.press_sequentially("team.test")  # the caret stayed at the end
+    expect(send_to).to_have_value("ann@team.test, bob@team.test")
