@@ -27,8 +27,10 @@
   function snapshot(field) {
     const state = { id: field.id, value: field.value, checked: field.checked };
     if (field.tagName === "SELECT") state.options = field.innerHTML; // a search may have filled it
-    if (field === document.activeElement && "selectionStart" in field) {
-      state.focus = [field.selectionStart, field.selectionEnd];
+    if (field === document.activeElement) {
+      state.focused = true;
+      // null where a caret does not apply (a radio button); undefined on a select
+      if (field.selectionStart != null) state.caret = [field.selectionStart, field.selectionEnd];
     }
     return state;
   }
@@ -39,16 +41,16 @@
     if (state.options !== undefined) field.innerHTML = state.options;
     if (field.type === "checkbox" || field.type === "radio") field.checked = state.checked;
     else field.value = state.value;
-    if (state.focus) {
-      field.focus();
-      field.setSelectionRange(...state.focus);
-    }
+    if (state.focused) field.focus();
+    if (state.caret) field.setSelectionRange(...state.caret);
   }
 
   // Only the refresh's own request (made by #checklist itself) keeps the fields.
   checklist.addEventListener("htmx:beforeSwap", (event) => {
     const refresh = event.detail.elt === checklist && event.detail.target === checklist;
-    kept = refresh ? [...checklist.querySelectorAll(FIELDS)].filter(changed).map(snapshot) : [];
+    const fields = [...checklist.querySelectorAll(FIELDS)];
+    const touched = fields.filter((field) => changed(field) || field === document.activeElement);
+    kept = refresh ? touched.map(snapshot) : [];
   });
   checklist.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target !== checklist) return;
