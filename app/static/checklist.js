@@ -47,10 +47,11 @@
 
   // Only the refresh's own request (made by #checklist itself) keeps the fields.
   checklist.addEventListener("htmx:beforeSwap", (event) => {
-    const refresh = event.detail.elt === checklist && event.detail.target === checklist;
+    kept = [];
+    if (event.detail.elt !== checklist || event.detail.target !== checklist) return;
     const fields = [...checklist.querySelectorAll(FIELDS)];
     const touched = fields.filter((field) => changed(field) || field === document.activeElement);
-    kept = refresh ? touched.map(snapshot) : [];
+    kept = touched.map(snapshot);
   });
   checklist.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target !== checklist) return;

@@ -136,7 +136,9 @@ def test_a_wake_up_while_a_processor_job_polls_makes_it_look_now_instead_of_enqu
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    time.sleep(0.2)  # it waits for a kick or its next look
+    channel = "penguinmails:kick:process_sequences"
+    while redis_conn.pubsub_numsub(channel) != [(channel.encode(), 1)]:
+        time.sleep(0.01)  # until it listens for kicks
     due_at.append(datetime.now(UTC))
     woken = time.monotonic()
     for _ in range(3):  # a burst of events
